@@ -1,0 +1,126 @@
+//! The one trait between the domain and AWS. Two implementations: [`crate::aws::SdkAccount`]
+//! (the AWS SDK) and [`crate::fake::FakeAccount`] (in memory, enforcing AWS's rules).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use crate::error::Result;
+use crate::model::{AccountIdentity, Endpoint, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns};
+use crate::report::ApiCalls;
+
+/// Which VPCs a batched read covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VpcSelector {
+    /// Every VPC of the region.
+    All,
+    /// Only these.
+    Ids(Vec<String>),
+}
+
+/// One of the VPC attributes private DNS needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsAttribute {
+    /// `enableDnsSupport`.
+    Support,
+    /// `enableDnsHostnames`.
+    Hostnames,
+}
+
+/// A notebook instance as `ListNotebookInstances` returns it (no subnet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotebookSummary {
+    /// Name.
+    pub name: String,
+    /// ARN.
+    pub arn: String,
+    /// Status.
+    pub status: String,
+}
+
+/// Arguments of `CreateVpcEndpoint` (always type `Interface`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEndpoint {
+    /// VPC.
+    pub vpc_id: String,
+    /// Service name.
+    pub service: String,
+    /// One subnet per AZ.
+    pub subnet_ids: Vec<String>,
+    /// Security groups.
+    pub group_ids: Vec<String>,
+    /// Endpoint policy; `None` keeps AWS's default (full access).
+    pub policy: Option<String>,
+    /// Private DNS.
+    pub private_dns: bool,
+    /// Idempotency token.
+    pub client_token: String,
+    /// Tags, including `vpce-guard:managed=true`.
+    pub tags: Tags,
+}
+
+/// Arguments of one `ModifyVpcEndpoint` carrying every change to an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EndpointChange {
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// Subnets to add.
+    pub add_subnet_ids: Vec<String>,
+    /// Security groups to add.
+    pub add_group_ids: Vec<String>,
+    /// New policy.
+    pub policy: Option<String>,
+    /// New private DNS setting.
+    pub private_dns: Option<bool>,
+}
+
+/// Reads and writes vpce-guard makes; nothing else touches AWS. Errors carry AWS's error
+/// code (`Error::Aws`) so that `apply` can tell conflicts from failures.
+pub trait Account: Send + Sync {
+    /// The region this account object talks to.
+    fn region(&self) -> &str;
+    /// Our account id and partition (`sts:GetCallerIdentity`), and the region.
+    fn identity(&self) -> impl Future<Output = Result<AccountIdentity>> + Send;
+    /// `DescribeVpcs`, every page. DNS attributes are left `None`.
+    fn describe_vpcs(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<Vpc>>> + Send;
+    /// Two `DescribeVpcAttribute` calls.
+    fn vpc_dns(&self, vpc_id: &str) -> impl Future<Output = Result<VpcDns>> + Send;
+    /// `DescribeSubnets` of the selected VPCs, every page.
+    fn describe_subnets(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<Subnet>>> + Send;
+    /// `DescribeSubnets` of some subnets by id; unknown ids are absent from the answer.
+    fn subnets_by_id(&self, subnet_ids: &[String]) -> impl Future<Output = Result<Vec<Subnet>>> + Send;
+    /// `DescribeVpcEndpoints` of `services` in the selected VPCs, in every state.
+    fn describe_endpoints(
+        &self,
+        selector: &VpcSelector,
+        services: &[String],
+    ) -> impl Future<Output = Result<Vec<Endpoint>>> + Send;
+    /// `DescribeVpcEndpointServices` with `ServiceNames`: each offered service's AZs.
+    fn service_azs(
+        &self,
+        services: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, BTreeSet<String>>>> + Send;
+    /// `DescribeSecurityGroups` for the managed group of the selected VPCs.
+    fn managed_groups(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
+    /// `ListNotebookInstances`, every page.
+    fn list_notebooks(&self) -> impl Future<Output = Result<Vec<NotebookSummary>>> + Send;
+    /// `DescribeNotebookInstance`; `None` when it does not exist (yet).
+    fn describe_notebook(&self, name: &str) -> impl Future<Output = Result<Option<Notebook>>> + Send;
+    /// `ModifyVpcAttribute` turning one DNS attribute on.
+    fn enable_vpc_dns(&self, vpc_id: &str, attribute: DnsAttribute) -> impl Future<Output = Result<()>> + Send;
+    /// `CreateSecurityGroup` with tags; returns the group id.
+    fn create_group(
+        &self,
+        vpc_id: &str,
+        name: &str,
+        description: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<String>> + Send;
+    /// `AuthorizeSecurityGroupIngress` for TCP 443 from `cidrs` (IPv4 and IPv6).
+    fn authorize_https(&self, group_id: &str, cidrs: &[String]) -> impl Future<Output = Result<()>> + Send;
+    /// `CreateVpcEndpoint`; returns the endpoint (which may be an existing one for a reused token).
+    fn create_endpoint(&self, request: &NewEndpoint) -> impl Future<Output = Result<Endpoint>> + Send;
+    /// `ModifyVpcEndpoint`.
+    fn modify_endpoint(&self, change: &EndpointChange) -> impl Future<Output = Result<()>> + Send;
+    /// Calls made so far by this account object.
+    fn api_calls(&self) -> ApiCalls;
+}

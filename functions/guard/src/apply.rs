@@ -1,0 +1,261 @@
+//! `apply`: executes a plan's writes in order. Every write is safe to repeat: creates carry
+//! deterministic client tokens, "already exists" and "duplicate rule" count as success.
+//! Conflicts (another writer got there first, AWS's one-subnet-per-AZ or private-DNS rules)
+//! stop the round so that the caller observes again and re-plans.
+
+use tracing::info;
+
+use crate::account::{Account, DnsAttribute, EndpointChange, NewEndpoint, VpcSelector};
+use crate::error::{Error, Result};
+use crate::model::{Hints, Observation, Tags, MANAGED_GROUP_NAME, TAG_MANAGED};
+use crate::plan::{GroupRef, Plan, Write};
+use crate::report::Action;
+
+/// Description of the managed security group.
+pub const GROUP_DESCRIPTION: &str = "vpce-guard: HTTPS from the VPC to its SageMaker interface endpoints";
+
+/// How a round of writes ended.
+#[derive(Debug)]
+pub enum Applied {
+    /// Every write went through.
+    Done(Vec<Action>),
+    /// A write met a conflict: observe again (with `hints`) and re-plan.
+    Conflict {
+        /// Writes made before the conflict.
+        actions: Vec<Action>,
+        /// What AWS's answer taught.
+        hints: Hints,
+        /// AWS's error, for the log.
+        reason: String,
+    },
+}
+
+/// The actions a plan would take, for dry runs.
+pub fn planned_actions(plan: &Plan) -> Vec<Action> {
+    let group_id = |group: &GroupRef| match group {
+        GroupRef::Existing(id) => Some(id.clone()),
+        GroupRef::Planned => None,
+    };
+    let mut actions = Vec::new();
+    for write in &plan.writes {
+        match write {
+            Write::EnableDnsSupport => actions.push(Action::EnableDnsSupport { vpc_id: plan.vpc_id.clone() }),
+            Write::EnableDnsHostnames => actions.push(Action::EnableDnsHostnames { vpc_id: plan.vpc_id.clone() }),
+            Write::CreateGroup => {
+                actions.push(Action::CreateSecurityGroup { group_id: None, group_name: MANAGED_GROUP_NAME.into() })
+            }
+            Write::AuthorizeHttps { group, cidrs } => {
+                actions.push(Action::AuthorizeHttps { group_id: group_id(group), cidrs: cidrs.clone() })
+            }
+            Write::CreateEndpoint { service, subnet_ids, private_dns, .. } => actions.push(Action::CreateEndpoint {
+                service: service.clone(),
+                endpoint_id: None,
+                subnet_ids: subnet_ids.clone(),
+                private_dns: *private_dns,
+            }),
+            Write::ModifyEndpoint { endpoint_id, add_subnet_ids, add_group, policy, enable_private_dns, .. } => {
+                actions.extend(modify_actions(
+                    endpoint_id,
+                    add_subnet_ids,
+                    add_group.as_ref().map(group_id),
+                    policy.is_some(),
+                    *enable_private_dns,
+                ));
+            }
+        }
+    }
+    actions
+}
+
+fn modify_actions(
+    endpoint_id: &str,
+    add_subnet_ids: &[String],
+    add_group: Option<Option<String>>,
+    policy: bool,
+    private_dns: bool,
+) -> Vec<Action> {
+    let endpoint_id = endpoint_id.to_string();
+    let mut actions = Vec::new();
+    if !add_subnet_ids.is_empty() {
+        actions.push(Action::AddSubnets { endpoint_id: endpoint_id.clone(), subnet_ids: add_subnet_ids.to_vec() });
+    }
+    if let Some(group_id) = add_group {
+        actions.push(Action::AddSecurityGroup { endpoint_id: endpoint_id.clone(), group_id });
+    }
+    if policy {
+        actions.push(Action::SetPolicy { endpoint_id: endpoint_id.clone() });
+    }
+    if private_dns {
+        actions.push(Action::EnablePrivateDns { endpoint_id });
+    }
+    actions
+}
+
+/// What a failed write means for the round.
+enum Failure {
+    /// Re-observe and re-plan, learning `hints`.
+    Conflict(Hints),
+    /// Give up on the invocation.
+    Fatal,
+}
+
+fn classify(error: &Error, service: Option<&str>) -> Failure {
+    let code = error.aws_code().unwrap_or_default();
+    let message = error.aws_message().unwrap_or_default();
+    let mut hints = Hints::default();
+    if message.contains("conflicting DNS domain") {
+        if let Some(service) = service {
+            hints.dns_conflicts.insert(service.to_string());
+        }
+        return Failure::Conflict(hints);
+    }
+    match code {
+        "IdempotentParameterMismatch" | "DuplicateSubnetsInSameZone" | "IncorrectState" => Failure::Conflict(hints),
+        code if code.ends_with(".NotFound") => Failure::Conflict(hints),
+        _ => Failure::Fatal,
+    }
+}
+
+fn managed_tags(name: &str) -> Tags {
+    Tags::from([(TAG_MANAGED.to_string(), "true".to_string()), ("Name".to_string(), name.to_string())])
+}
+
+/// Executes `plan` against `account`.
+pub async fn apply<A: Account>(account: &A, obs: &Observation, plan: &Plan) -> Result<Applied> {
+    let vpc_id = obs.vpc.id.as_str();
+    let mut actions = Vec::new();
+    let mut created_group: Option<String> = None;
+    let resolve = |group: &GroupRef, created: &Option<String>| -> String {
+        match group {
+            GroupRef::Existing(id) => id.clone(),
+            GroupRef::Planned => created.clone().unwrap_or_default(),
+        }
+    };
+    for write in &plan.writes {
+        let outcome: Result<Vec<Action>> = match write {
+            Write::EnableDnsSupport => account
+                .enable_vpc_dns(vpc_id, DnsAttribute::Support)
+                .await
+                .map(|()| vec![Action::EnableDnsSupport { vpc_id: vpc_id.into() }]),
+            Write::EnableDnsHostnames => account
+                .enable_vpc_dns(vpc_id, DnsAttribute::Hostnames)
+                .await
+                .map(|()| vec![Action::EnableDnsHostnames { vpc_id: vpc_id.into() }]),
+            Write::CreateGroup => match create_group(account, vpc_id).await {
+                Ok(id) => {
+                    created_group = Some(id.clone());
+                    Ok(vec![Action::CreateSecurityGroup { group_id: Some(id), group_name: MANAGED_GROUP_NAME.into() }])
+                }
+                Err(error) => Err(error),
+            },
+            Write::AuthorizeHttps { group, cidrs } => {
+                let group_id = resolve(group, &created_group);
+                authorize(account, &group_id, cidrs)
+                    .await
+                    .map(|()| vec![Action::AuthorizeHttps { group_id: Some(group_id), cidrs: cidrs.clone() }])
+            }
+            Write::CreateEndpoint { service, subnet_ids, group, policy, private_dns, client_token } => {
+                let request = NewEndpoint {
+                    vpc_id: vpc_id.into(),
+                    service: service.clone(),
+                    subnet_ids: subnet_ids.clone(),
+                    group_ids: vec![resolve(group, &created_group)],
+                    policy: policy.clone(),
+                    private_dns: *private_dns,
+                    client_token: client_token.clone(),
+                    tags: managed_tags(&format!("vpce-guard {service}")),
+                };
+                match account.create_endpoint(&request).await {
+                    Ok(endpoint) if !endpoint.state.is_live() => {
+                        let mut hints = Hints::default();
+                        hints.stale_endpoint_ids.insert(endpoint.id.clone());
+                        let reason = format!(
+                            "client token {client_token} returned {} in state {}",
+                            endpoint.id,
+                            endpoint.state.as_str()
+                        );
+                        return Ok(Applied::Conflict { actions, hints, reason });
+                    }
+                    Ok(endpoint) => {
+                        info!(vpc = vpc_id, service = %service, endpoint = %endpoint.id, "created endpoint");
+                        Ok(vec![Action::CreateEndpoint {
+                            service: service.clone(),
+                            endpoint_id: Some(endpoint.id),
+                            subnet_ids: subnet_ids.clone(),
+                            private_dns: *private_dns,
+                        }])
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Write::ModifyEndpoint { endpoint_id, add_subnet_ids, add_group, policy, enable_private_dns, .. } => {
+                let group_id = add_group.as_ref().map(|g| resolve(g, &created_group));
+                let change = EndpointChange {
+                    endpoint_id: endpoint_id.clone(),
+                    add_subnet_ids: add_subnet_ids.clone(),
+                    add_group_ids: group_id.iter().cloned().collect(),
+                    policy: policy.clone(),
+                    private_dns: enable_private_dns.then_some(true),
+                };
+                account.modify_endpoint(&change).await.map(|()| {
+                    info!(vpc = vpc_id, endpoint = %endpoint_id, subnets = add_subnet_ids.len(), "modified endpoint");
+                    modify_actions(
+                        endpoint_id,
+                        add_subnet_ids,
+                        group_id.map(Some),
+                        policy.is_some(),
+                        *enable_private_dns,
+                    )
+                })
+            }
+        };
+        match outcome {
+            Ok(done) => actions.extend(done),
+            Err(error) => {
+                let service = match write {
+                    Write::CreateEndpoint { service, .. } | Write::ModifyEndpoint { service, .. } => {
+                        Some(service.as_str())
+                    }
+                    _ => None,
+                };
+                match classify(&error, service) {
+                    Failure::Conflict(hints) => {
+                        return Ok(Applied::Conflict { actions, hints, reason: error.to_string() });
+                    }
+                    Failure::Fatal => return Err(error),
+                }
+            }
+        }
+    }
+    Ok(Applied::Done(actions))
+}
+
+/// Creates the managed group; if it already exists (a concurrent run), finds it.
+async fn create_group<A: Account>(account: &A, vpc_id: &str) -> Result<String> {
+    match account.create_group(vpc_id, MANAGED_GROUP_NAME, GROUP_DESCRIPTION, &managed_tags(MANAGED_GROUP_NAME)).await {
+        Ok(id) => Ok(id),
+        Err(error) if error.aws_code() == Some("InvalidGroup.Duplicate") => {
+            let groups = account.managed_groups(&VpcSelector::Ids(vec![vpc_id.to_string()])).await?;
+            groups.into_iter().next().map(|g| g.id).ok_or(error)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Authorises TCP 443 from `cidrs`; a duplicate rule (a concurrent run) counts as done,
+/// and the rest are then authorised one by one.
+async fn authorize<A: Account>(account: &A, group_id: &str, cidrs: &[String]) -> Result<()> {
+    match account.authorize_https(group_id, cidrs).await {
+        Err(error) if error.aws_code() == Some("InvalidPermission.Duplicate") && cidrs.len() > 1 => {
+            for cidr in cidrs {
+                match account.authorize_https(group_id, std::slice::from_ref(cidr)).await {
+                    Err(e) if e.aws_code() == Some("InvalidPermission.Duplicate") => {}
+                    other => other?,
+                }
+            }
+            Ok(())
+        }
+        Err(error) if error.aws_code() == Some("InvalidPermission.Duplicate") => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,489 @@
+//! The AWS SDK adapter: [`SdkAccount`] implements [`Account`] with `aws-sdk-ec2`,
+//! `aws-sdk-sagemaker` and `aws-sdk-sts`, counting every call attempt with an interceptor.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification,
+    VpcEndpointType,
+};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::account::{Account, DnsAttribute, EndpointChange, NewEndpoint, NotebookSummary, VpcSelector};
+use crate::error::{Error, ErrorClass, Result};
+use crate::model::{
+    AccountIdentity, Endpoint, EndpointState, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns, MANAGED_GROUP_NAME,
+};
+use crate::report::ApiCalls;
+
+/// EC2 accepts at most 200 values in one filter.
+const FILTER_CHUNK: usize = 200;
+
+/// Counts call attempts (retries included) as reads or writes by operation name.
+#[derive(Debug, Default)]
+struct CallCounter {
+    read: AtomicU64,
+    write: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct CountCalls(Arc<CallCounter>);
+
+impl Intercept for CountCalls {
+    fn name(&self) -> &'static str {
+        "vpce-guard-call-counter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map(|m| m.name().to_string()).unwrap_or_default();
+        let is_read = ["Describe", "List", "Get"].iter().any(|prefix| operation.starts_with(prefix));
+        let counter = if is_read { &self.0.read } else { &self.0.write };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The account as the AWS SDK sees it. Build once per process; clients are reused.
+#[derive(Debug, Clone)]
+pub struct SdkAccount {
+    ec2: aws_sdk_ec2::Client,
+    sagemaker: aws_sdk_sagemaker::Client,
+    sts: aws_sdk_sts::Client,
+    region: String,
+    counter: Arc<CallCounter>,
+}
+
+/// Loads the SDK configuration from the standard chain (profiles, environment,
+/// `AWS_ENDPOINT_URL`), with adaptive retries for throttling.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
+        .load()
+        .await
+}
+
+impl SdkAccount {
+    /// Clients for `config`; fails when no region is configured.
+    pub fn new(config: &SdkConfig) -> Result<Self> {
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| Error::Config {
+            variable: "AWS_REGION",
+            value: String::new(),
+            expected: "set AWS_REGION (or a profile's region) to the region vpce-guard should watch".into(),
+        })?;
+        let counter = Arc::new(CallCounter::default());
+        let ec2 = aws_sdk_ec2::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
+        let sagemaker =
+            aws_sdk_sagemaker::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
+        let sts = aws_sdk_sts::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
+        Ok(Self {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker),
+            sts: aws_sdk_sts::Client::from_conf(sts),
+            region,
+            counter,
+        })
+    }
+
+    /// Loads the configuration from the environment and builds the clients.
+    pub async fn from_env() -> Result<Self> {
+        Self::new(&load_sdk_config().await)
+    }
+}
+
+/// Turns an SDK error into ours, classed transient for throttling, 5xx and transport faults.
+fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    const THROTTLING: [&str; 6] = [
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalError",
+    ];
+    match &error {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown").to_string();
+            let message = service.err().message().unwrap_or_default().to_string();
+            let status = service.raw().status().as_u16();
+            let class = if status >= 500 || THROTTLING.contains(&code.as_str()) {
+                ErrorClass::Transient
+            } else {
+                ErrorClass::Permanent
+            };
+            Error::Aws { operation, code, message, class }
+        }
+        other => Error::Aws {
+            operation,
+            code: "Unreachable".into(),
+            message: aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+            class: ErrorClass::Transient,
+        },
+    }
+}
+
+fn ec2_tags(tags: &[Tag]) -> Tags {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
+}
+
+fn tag_specification(resource: ResourceType, tags: &Tags) -> TagSpecification {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+    TagSpecification::builder().resource_type(resource).set_tags(Some(tags.collect())).build()
+}
+
+fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.to_vec())).build()
+}
+
+/// Splits a selector into filter chunks: `None` once for all VPCs.
+fn vpc_chunks(selector: &VpcSelector) -> Vec<Option<Vec<String>>> {
+    match selector {
+        VpcSelector::All => vec![None],
+        VpcSelector::Ids(ids) => ids.chunks(FILTER_CHUNK).map(|c| Some(c.to_vec())).collect(),
+    }
+}
+
+fn is_associated(state: Option<&str>) -> bool {
+    state.is_some_and(|s| s.eq_ignore_ascii_case("associated"))
+}
+
+fn to_vpc(vpc: &aws_sdk_ec2::types::Vpc) -> Vpc {
+    let ipv4 = vpc
+        .cidr_block_association_set()
+        .iter()
+        .filter(|a| is_associated(a.cidr_block_state().and_then(|s| s.state()).map(|s| s.as_str())))
+        .filter_map(|a| a.cidr_block().map(str::to_string));
+    let ipv6 = vpc
+        .ipv6_cidr_block_association_set()
+        .iter()
+        .filter(|a| is_associated(a.ipv6_cidr_block_state().and_then(|s| s.state()).map(|s| s.as_str())))
+        .filter_map(|a| a.ipv6_cidr_block().map(str::to_string));
+    let mut ipv4_cidrs: Vec<String> = ipv4.collect();
+    if ipv4_cidrs.is_empty() {
+        ipv4_cidrs.extend(vpc.cidr_block().map(str::to_string));
+    }
+    Vpc {
+        id: vpc.vpc_id().unwrap_or_default().to_string(),
+        owner_id: vpc.owner_id().unwrap_or_default().to_string(),
+        ipv4_cidrs,
+        ipv6_cidrs: ipv6.collect(),
+        dns: None,
+        tags: ec2_tags(vpc.tags()),
+    }
+}
+
+fn to_subnet(subnet: &aws_sdk_ec2::types::Subnet) -> Subnet {
+    Subnet {
+        id: subnet.subnet_id().unwrap_or_default().to_string(),
+        vpc_id: subnet.vpc_id().unwrap_or_default().to_string(),
+        az: subnet.availability_zone().unwrap_or_default().to_string(),
+        free_ips: subnet.available_ip_address_count().unwrap_or(0).max(0) as u32,
+        tags: ec2_tags(subnet.tags()),
+    }
+}
+
+fn to_endpoint(endpoint: &aws_sdk_ec2::types::VpcEndpoint) -> Endpoint {
+    Endpoint {
+        id: endpoint.vpc_endpoint_id().unwrap_or_default().to_string(),
+        vpc_id: endpoint.vpc_id().unwrap_or_default().to_string(),
+        service: endpoint.service_name().unwrap_or_default().to_string(),
+        endpoint_type: endpoint.vpc_endpoint_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+        // EC2 sends lowercase states the SDK enum cannot parse (aws-sdk-rust#619): use the string.
+        state: EndpointState::parse(endpoint.state().map(|s| s.as_str()).unwrap_or_default()),
+        subnet_ids: endpoint.subnet_ids().to_vec(),
+        group_ids: endpoint.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+        policy: endpoint.policy_document().map(str::to_string),
+        private_dns: endpoint.private_dns_enabled().unwrap_or(false),
+        tags: ec2_tags(endpoint.tags()),
+    }
+}
+
+fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<String> {
+    let mut sources = BTreeSet::new();
+    for permission in group.ip_permissions() {
+        let protocol = permission.ip_protocol().unwrap_or_default();
+        let all = protocol == "-1";
+        let covers = all
+            || (protocol.eq_ignore_ascii_case("tcp")
+                && permission.from_port().unwrap_or(i32::MAX) <= 443
+                && permission.to_port().unwrap_or(i32::MIN) >= 443);
+        if covers {
+            sources.extend(permission.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string)));
+            sources.extend(permission.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6().map(str::to_string)));
+        }
+    }
+    sources
+}
+
+impl Account for SdkAccount {
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    async fn identity(&self) -> Result<AccountIdentity> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", e))?;
+        let arn = out.arn().unwrap_or_default();
+        Ok(AccountIdentity {
+            account_id: out.account().unwrap_or_default().to_string(),
+            partition: arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string(),
+            region: self.region.clone(),
+        })
+    }
+
+    async fn describe_vpcs(&self, selector: &VpcSelector) -> Result<Vec<Vpc>> {
+        let mut vpcs = Vec::new();
+        for chunk in vpc_chunks(selector) {
+            let mut pages = self.ec2.describe_vpcs().set_vpc_ids(chunk).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                match page {
+                    Ok(page) => vpcs.extend(page.vpcs().iter().map(to_vpc)),
+                    // A missing id fails the whole call; the caller reports it as not found.
+                    Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidVpcID.NotFound") => break,
+                    Err(e) => return Err(aws_error("DescribeVpcs", e)),
+                }
+            }
+        }
+        Ok(vpcs)
+    }
+
+    async fn vpc_dns(&self, vpc_id: &str) -> Result<VpcDns> {
+        use aws_sdk_ec2::types::VpcAttributeName;
+        let read =
+            |attribute: VpcAttributeName| self.ec2.describe_vpc_attribute().vpc_id(vpc_id).attribute(attribute).send();
+        let support =
+            read(VpcAttributeName::EnableDnsSupport).await.map_err(|e| aws_error("DescribeVpcAttribute", e))?;
+        let hostnames =
+            read(VpcAttributeName::EnableDnsHostnames).await.map_err(|e| aws_error("DescribeVpcAttribute", e))?;
+        Ok(VpcDns {
+            support: support.enable_dns_support().and_then(|v| v.value()).unwrap_or(false),
+            hostnames: hostnames.enable_dns_hostnames().and_then(|v| v.value()).unwrap_or(false),
+        })
+    }
+
+    async fn describe_subnets(&self, selector: &VpcSelector) -> Result<Vec<Subnet>> {
+        let mut subnets = Vec::new();
+        for chunk in vpc_chunks(selector) {
+            let filters = chunk.map(|ids| vec![filter("vpc-id", &ids)]);
+            let mut pages = self.ec2.describe_subnets().set_filters(filters).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error("DescribeSubnets", e))?;
+                subnets.extend(page.subnets().iter().map(to_subnet));
+            }
+        }
+        Ok(subnets)
+    }
+
+    async fn subnets_by_id(&self, subnet_ids: &[String]) -> Result<Vec<Subnet>> {
+        let out = self.ec2.describe_subnets().filters(filter("subnet-id", subnet_ids)).send().await;
+        let out = out.map_err(|e| aws_error("DescribeSubnets", e))?;
+        Ok(out.subnets().iter().map(to_subnet).collect())
+    }
+
+    async fn describe_endpoints(&self, selector: &VpcSelector, services: &[String]) -> Result<Vec<Endpoint>> {
+        let mut endpoints = Vec::new();
+        for chunk in vpc_chunks(selector) {
+            let mut filters = vec![filter("service-name", services)];
+            filters.extend(chunk.map(|ids| filter("vpc-id", &ids)));
+            let mut pages = self.ec2.describe_vpc_endpoints().set_filters(Some(filters)).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error("DescribeVpcEndpoints", e))?;
+                endpoints.extend(page.vpc_endpoints().iter().map(to_endpoint));
+            }
+        }
+        Ok(endpoints)
+    }
+
+    async fn service_azs(&self, services: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        let mut azs = BTreeMap::new();
+        // With ServiceNames (a service-name filter breaks moto); an unknown name fails the call,
+        // so fall back to one call per service and leave unknown ones out.
+        let all = self.ec2.describe_vpc_endpoint_services().set_service_names(Some(services.to_vec())).send().await;
+        let outputs = match all {
+            Ok(out) => vec![out],
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidServiceName") => {
+                let mut outputs = Vec::new();
+                for service in services {
+                    match self.ec2.describe_vpc_endpoint_services().service_names(service).send().await {
+                        Ok(out) => outputs.push(out),
+                        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidServiceName") => {}
+                        Err(e) => return Err(aws_error("DescribeVpcEndpointServices", e)),
+                    }
+                }
+                outputs
+            }
+            Err(e) => return Err(aws_error("DescribeVpcEndpointServices", e)),
+        };
+        for detail in outputs.iter().flat_map(|o| o.service_details()) {
+            let Some(name) = detail.service_name() else { continue };
+            if services.iter().any(|s| s == name) {
+                azs.insert(name.to_string(), detail.availability_zones().iter().cloned().collect());
+            }
+        }
+        Ok(azs)
+    }
+
+    async fn managed_groups(&self, selector: &VpcSelector) -> Result<Vec<SecurityGroup>> {
+        let mut groups = Vec::new();
+        for chunk in vpc_chunks(selector) {
+            let mut filters = vec![filter("group-name", &[MANAGED_GROUP_NAME.to_string()])];
+            filters.extend(chunk.map(|ids| filter("vpc-id", &ids)));
+            let mut pages = self.ec2.describe_security_groups().set_filters(Some(filters)).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+                groups.extend(page.security_groups().iter().map(|g| SecurityGroup {
+                    id: g.group_id().unwrap_or_default().to_string(),
+                    vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                    https_sources: https_sources(g),
+                }));
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn list_notebooks(&self) -> Result<Vec<NotebookSummary>> {
+        let mut notebooks = Vec::new();
+        let mut pages = self.sagemaker.list_notebook_instances().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListNotebookInstances", e))?;
+            notebooks.extend(page.notebook_instances().iter().map(|n| NotebookSummary {
+                name: n.notebook_instance_name().unwrap_or_default().to_string(),
+                arn: n.notebook_instance_arn().unwrap_or_default().to_string(),
+                status: n.notebook_instance_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            }));
+        }
+        Ok(notebooks)
+    }
+
+    async fn describe_notebook(&self, name: &str) -> Result<Option<Notebook>> {
+        match self.sagemaker.describe_notebook_instance().notebook_instance_name(name).send().await {
+            Ok(out) => Ok(Some(Notebook {
+                name: out.notebook_instance_name().unwrap_or(name).to_string(),
+                arn: out.notebook_instance_arn().unwrap_or_default().to_string(),
+                subnet_id: out.subnet_id().map(str::to_string),
+                status: out.notebook_instance_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            })),
+            // SageMaker answers a missing notebook with ValidationException "RecordNotFound".
+            Err(e) if is_record_not_found(&e) => Ok(None),
+            Err(e) => Err(aws_error("DescribeNotebookInstance", e)),
+        }
+    }
+
+    async fn enable_vpc_dns(&self, vpc_id: &str, attribute: DnsAttribute) -> Result<()> {
+        let on = AttributeBooleanValue::builder().value(true).build();
+        let request = self.ec2.modify_vpc_attribute().vpc_id(vpc_id);
+        let request = match attribute {
+            DnsAttribute::Support => request.enable_dns_support(on),
+            DnsAttribute::Hostnames => request.enable_dns_hostnames(on),
+        };
+        request.send().await.map_err(|e| aws_error("ModifyVpcAttribute", e))?;
+        Ok(())
+    }
+
+    async fn create_group(&self, vpc_id: &str, name: &str, description: &str, tags: &Tags) -> Result<String> {
+        let out = self
+            .ec2
+            .create_security_group()
+            .vpc_id(vpc_id)
+            .group_name(name)
+            .description(description)
+            .tag_specifications(tag_specification(ResourceType::SecurityGroup, tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateSecurityGroup", e))?;
+        Ok(out.group_id().unwrap_or_default().to_string())
+    }
+
+    async fn authorize_https(&self, group_id: &str, cidrs: &[String]) -> Result<()> {
+        const DESCRIPTION: &str = "HTTPS to SageMaker endpoints (vpce-guard)";
+        let (v6, v4): (Vec<&String>, Vec<&String>) = cidrs.iter().partition(|c| c.contains(':'));
+        let permission = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .set_ip_ranges(Some(
+                v4.iter().map(|c| IpRange::builder().cidr_ip(*c).description(DESCRIPTION).build()).collect(),
+            ))
+            .set_ipv6_ranges(Some(
+                v6.iter().map(|c| Ipv6Range::builder().cidr_ipv6(*c).description(DESCRIPTION).build()).collect(),
+            ))
+            .build();
+        self.ec2
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(permission)
+            .send()
+            .await
+            .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?;
+        Ok(())
+    }
+
+    async fn create_endpoint(&self, request: &NewEndpoint) -> Result<Endpoint> {
+        let out = self
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_id(&request.vpc_id)
+            .service_name(&request.service)
+            .vpc_endpoint_type(VpcEndpointType::Interface)
+            .set_subnet_ids(Some(request.subnet_ids.clone()))
+            .set_security_group_ids(Some(request.group_ids.clone()))
+            .set_policy_document(request.policy.clone())
+            .private_dns_enabled(request.private_dns)
+            .client_token(&request.client_token)
+            .tag_specifications(tag_specification(ResourceType::VpcEndpoint, &request.tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateVpcEndpoint", e))?;
+        let endpoint = out.vpc_endpoint().ok_or_else(|| Error::Aws {
+            operation: "CreateVpcEndpoint",
+            code: "EmptyResponse".into(),
+            message: "the response holds no endpoint".into(),
+            class: ErrorClass::Transient,
+        })?;
+        Ok(to_endpoint(endpoint))
+    }
+
+    async fn modify_endpoint(&self, change: &EndpointChange) -> Result<()> {
+        let non_empty = |ids: &Vec<String>| (!ids.is_empty()).then(|| ids.clone());
+        self.ec2
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(&change.endpoint_id)
+            .set_add_subnet_ids(non_empty(&change.add_subnet_ids))
+            .set_add_security_group_ids(non_empty(&change.add_group_ids))
+            .set_policy_document(change.policy.clone())
+            .set_private_dns_enabled(change.private_dns)
+            .send()
+            .await
+            .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
+        Ok(())
+    }
+
+    fn api_calls(&self) -> ApiCalls {
+        ApiCalls { read: self.counter.read.load(Ordering::Relaxed), write: self.counter.write.load(Ordering::Relaxed) }
+    }
+}
+
+fn is_record_not_found<E: ProvideErrorMetadata + Debug, R: Debug>(error: &SdkError<E, R>) -> bool {
+    error.as_service_error().is_some_and(|e| {
+        e.code() == Some("ValidationException")
+            && e.message().is_some_and(|m| m.contains("RecordNotFound") || m.contains("not found"))
+    })
+}

@@ -1,0 +1,137 @@
+//! One error type for the library, with a class that tells Lambda (and EventBridge) whether
+//! a retry can help.
+
+use std::fmt;
+
+/// Whether retrying the same invocation later can succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// AWS was unreachable, throttled past the retries, or a resource was not yet visible.
+    Transient,
+    /// The input or the configuration is wrong; retrying will fail the same way.
+    Permanent,
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorClass::Transient => "Transient",
+            ErrorClass::Permanent => "Permanent",
+        })
+    }
+}
+
+/// Everything that can stop an invocation. Messages say what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An environment variable holds a value vpce-guard does not accept.
+    #[error("configuration: {variable}={value:?} is not valid; {expected}")]
+    Config {
+        /// The variable's name, e.g. `VPCE_GUARD_SCOPE`.
+        variable: &'static str,
+        /// The value found.
+        value: String,
+        /// What the variable accepts.
+        expected: String,
+    },
+    /// The incoming event or payload cannot be understood; nothing was written.
+    #[error("bad event: {0}; nothing was changed")]
+    BadEvent(String),
+    /// A resource the event names does not exist (after brief retries).
+    #[error("{kind} {id} was not found{hint}")]
+    NotFound {
+        /// What kind of resource, e.g. "notebook instance".
+        kind: &'static str,
+        /// Its id or name.
+        id: String,
+        /// Extra advice, starting with "; " when present.
+        hint: String,
+    },
+    /// An AWS API call failed.
+    #[error("AWS {operation} failed: {code}: {message}")]
+    Aws {
+        /// The API operation, e.g. `CreateVpcEndpoint`.
+        operation: &'static str,
+        /// AWS error code, or a transport description.
+        code: String,
+        /// AWS error message.
+        message: String,
+        /// Whether a retry can help.
+        class: ErrorClass,
+    },
+}
+
+impl Error {
+    /// Transient or permanent: decides the Lambda `errorType` and whether retries help.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Config { .. } | Error::BadEvent(_) => ErrorClass::Permanent,
+            Error::NotFound { .. } => ErrorClass::Transient,
+            Error::Aws { class, .. } => *class,
+        }
+    }
+
+    /// A short, stable name for the variant, used in `errorType`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "Config",
+            Error::BadEvent(_) => "BadEvent",
+            Error::NotFound { .. } => "NotFound",
+            Error::Aws { .. } => "Aws",
+        }
+    }
+
+    /// The Lambda `errorType`, e.g. `Transient.Aws` or `Permanent.BadEvent`.
+    pub fn error_type(&self) -> String {
+        format!("{}.{}", self.class(), self.kind())
+    }
+
+    /// The AWS error code, when this is an AWS error.
+    pub fn aws_code(&self) -> Option<&str> {
+        match self {
+            Error::Aws { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The AWS error message, when this is an AWS error.
+    pub fn aws_message(&self) -> Option<&str> {
+        match self {
+            Error::Aws { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn bad_event(message: impl Into<String>) -> Self {
+        Error::BadEvent(message.into())
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(error: Error) -> Self {
+        lambda_runtime::Diagnostic { error_type: error.error_type(), error_message: error.to_string() }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_type_names_class_and_kind() {
+        let bad = Error::bad_event("missing detail.requestParameters");
+        assert_eq!(bad.error_type(), "Permanent.BadEvent");
+        let throttled = Error::Aws {
+            operation: "CreateVpcEndpoint",
+            code: "RequestLimitExceeded".into(),
+            message: "slow down".into(),
+            class: ErrorClass::Transient,
+        };
+        let diagnostic: lambda_runtime::Diagnostic = throttled.into();
+        assert_eq!(diagnostic.error_type, "Transient.Aws");
+        assert!(diagnostic.error_message.contains("RequestLimitExceeded"));
+    }
+}

@@ -1,0 +1,117 @@
+//! Every file in `events/` is parsed here, plus the ways an event can be wrong.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+const REGION: &str = "us-west-2";
+
+fn file(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn notebook_event_names_the_notebook() {
+    let parsed = parse_notebook_created(&file("create-notebook-instance.json"), REGION).unwrap();
+    assert_eq!(parsed, Parsed::Run(Trigger::NotebookCreated { name: "fraud-model-dev".into() }));
+}
+
+#[test]
+fn subnet_event_names_subnet_and_vpc() {
+    let parsed = parse_subnet_created(&file("create-subnet.json"), REGION).unwrap();
+    assert_eq!(
+        parsed,
+        Parsed::Run(Trigger::SubnetCreated {
+            subnet_id: "subnet-0d9c8b7a6f5e4d3c2".into(),
+            vpc_id: "vpc-0f1e2d3c4b5a69788".into()
+        })
+    );
+}
+
+#[test]
+fn failed_call_is_ignored_with_its_error_code() {
+    let parsed = parse_subnet_created(&file("create-subnet-failed.json"), REGION).unwrap();
+    let Parsed::Ignore { trigger, reason } = parsed else { panic!("{parsed:?}") };
+    assert_eq!(trigger, "CreateSubnet");
+    assert!(reason.contains("Client.InvalidSubnet.Conflict"), "{reason}");
+}
+
+#[test]
+fn malformed_event_names_the_missing_field() {
+    let error = parse_subnet_created(&file("malformed-create-subnet.json"), REGION).unwrap_err();
+    assert_eq!(error.error_type(), "Permanent.BadEvent");
+    assert!(error.to_string().contains("vpcId"), "{error}");
+}
+
+#[test]
+fn scheduled_and_manual_payloads() {
+    assert_eq!(parse_remediate(&file("scheduled.json")).unwrap(), Parsed::Run(Trigger::Scheduled));
+    assert_eq!(
+        parse_remediate(&file("remediate-all.json")).unwrap(),
+        Parsed::Run(Trigger::Manual { vpc_ids: None, dry_run: None })
+    );
+    assert_eq!(
+        parse_remediate(&file("remediate-vpcs.json")).unwrap(),
+        Parsed::Run(Trigger::Manual { vpc_ids: Some(vec!["vpc-0f1e2d3c4b5a69788".into()]), dry_run: None })
+    );
+    assert_eq!(
+        parse_remediate(&file("remediate-dry-run.json")).unwrap(),
+        Parsed::Run(Trigger::Manual { vpc_ids: Some(vec!["vpc-0f1e2d3c4b5a69788".into()]), dry_run: Some(true) })
+    );
+}
+
+#[test]
+fn bad_manual_payloads_say_what_is_accepted() {
+    let cases = [
+        (json!([]), "JSON object"),
+        (json!({"vpc_id": "vpc-12345678"}), "vpc_ids"),
+        (json!({"vpc_ids": []}), "omit it"),
+        (json!({"vpc_ids": ["subnet-12345678"]}), "not a VPC id"),
+        (json!({"vpc_ids": "vpc-12345678"}), "vpc_ids"),
+        (json!({"dry_run": "yes"}), "dry_run"),
+        (json!({"detail-type": "Something", "source": "aws.ec2", "detail": {}}), "does not handle"),
+    ];
+    for (payload, expected) in cases {
+        let error = parse_remediate(&payload).unwrap_err();
+        assert!(error.to_string().contains(expected), "{payload}: {error}");
+        assert_eq!(error.error_type(), "Permanent.BadEvent");
+    }
+}
+
+#[test]
+fn wrong_event_for_the_function_is_rejected() {
+    let error = parse_notebook_created(&file("create-subnet.json"), REGION).unwrap_err();
+    assert!(error.to_string().contains("CreateNotebookInstance"), "{error}");
+    let error = parse_subnet_created(&file("scheduled.json"), REGION).unwrap_err();
+    assert!(error.to_string().contains("CreateSubnet"), "{error}");
+    let error = parse_subnet_created(&json!("CreateSubnet"), REGION).unwrap_err();
+    assert!(error.to_string().contains("got a string"), "{error}");
+}
+
+#[test]
+fn event_from_another_region_is_ignored() {
+    let mut event = file("create-subnet.json");
+    event["region"] = json!("eu-west-1");
+    assert!(matches!(parse_subnet_created(&event, REGION).unwrap(), Parsed::Ignore { .. }));
+}
+
+#[test]
+fn hostile_notebook_name_is_rejected() {
+    let mut event = file("create-notebook-instance.json");
+    event["detail"]["requestParameters"]["notebookInstanceName"] = json!("x\"],\"Action\":\"*");
+    let error = parse_notebook_created(&event, REGION).unwrap_err();
+    assert!(error.to_string().contains("notebookInstanceName"), "{error}");
+}
+
+#[test]
+fn id_and_name_rules() {
+    assert!(is_resource_id("vpc-0f1e2d3c4b5a69788", "vpc-"));
+    assert!(is_resource_id("subnet-1a2b3c4d", "subnet-"));
+    assert!(!is_resource_id("vpc-XYZ", "vpc-"));
+    assert!(!is_resource_id("vpc-", "vpc-"));
+    assert!(is_notebook_name("fraud-model-dev"));
+    assert!(!is_notebook_name("-bad"));
+    assert!(!is_notebook_name(&"a".repeat(64)));
+}

@@ -1,0 +1,58 @@
+//! What the three Lambda functions share: logging set-up, building the reconciler from the
+//! environment, and the named handlers that `main` wires into `lambda_runtime::run`.
+
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+
+use crate::account::Account;
+use crate::aws::SdkAccount;
+use crate::config::Config;
+use crate::error::Result;
+use crate::events;
+use crate::guard::Guard;
+use crate::report::Report;
+
+/// Sets up `tracing`: JSON lines when Lambda's log format is JSON
+/// (`AWS_LAMBDA_LOG_FORMAT=JSON`), plain text otherwise; level from `RUST_LOG`
+/// or `AWS_LAMBDA_LOG_LEVEL`, default `info`.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let level = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
+        .unwrap_or_else(|_| "info".into())
+        .to_ascii_lowercase();
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = if json {
+        builder.json().with_current_span(false).try_init()
+    } else {
+        builder.with_ansi(false).without_time().try_init()
+    };
+}
+
+/// The reconciler every function uses: configuration validated from the environment, SDK
+/// clients built once (outside the handler).
+pub async fn guard_from_env() -> Result<Guard<SdkAccount>> {
+    let config = Config::from_env()?;
+    let account = SdkAccount::from_env().await?;
+    Ok(Guard::new(account, config))
+}
+
+/// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event.
+pub async fn on_notebook_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
+    let parsed = events::parse_notebook_created(&event.payload, guard.account().region())?;
+    guard.run(parsed).await
+}
+
+/// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event.
+pub async fn on_subnet_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
+    let parsed = events::parse_subnet_created(&event.payload, guard.account().region())?;
+    guard.run(parsed).await
+}
+
+/// Handler of `remediate`: the scheduled event or a manual payload.
+pub async fn remediate<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
+    let parsed = events::parse_remediate(&event.payload)?;
+    guard.run(parsed).await
+}

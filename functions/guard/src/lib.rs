@@ -1,0 +1,35 @@
+//! vpce-guard keeps Amazon SageMaker notebook instances reachable only over AWS PrivateLink:
+//! every VPC in scope gets interface endpoints for `com.amazonaws.{region}.sagemaker.api`
+//! (first) and `aws.sagemaker.{region}.notebook`, in every AZ it has subnets in, with the
+//! endpoint policy the account wants and private DNS on.
+//!
+//! One reconcile loop, many doors (Lambda events, schedule, manual payload, CLI):
+//!
+//! - [`events`] parses what arrives into a [`events::Trigger`] (pure);
+//! - [`observe`](guard::Guard::observe) reads the account through the [`account::Account`]
+//!   trait, batched per page;
+//! - [`plan`] turns an [`model::Observation`] into ordered writes (pure, table-tested);
+//! - [`apply`] executes them idempotently, re-planning on conflicts;
+//! - [`report`] is the one value every entry point returns (JSON contract, text rendering).
+//!
+//! [`aws::SdkAccount`] implements the trait with the AWS SDK, [`fake::FakeAccount`] in
+//! memory with AWS's rules enforced. [`lambda`] holds what the function binaries share.
+
+pub mod account;
+pub mod apply;
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod fake;
+pub mod guard;
+pub mod lambda;
+pub mod model;
+mod observe;
+pub mod plan;
+pub mod policy;
+pub mod report;
+pub mod testing;
+
+pub use error::{Error, ErrorClass, Result};
+pub use guard::Guard;

@@ -1,0 +1,230 @@
+//! Domain types: what vpce-guard observes of an account, free of SDK types so that `plan`
+//! stays pure and the fake account can build them directly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Resource tags as key → value.
+pub type Tags = BTreeMap<String, String>;
+
+/// Tag on resources vpce-guard creates.
+pub const TAG_MANAGED: &str = "vpce-guard:managed";
+/// Tag on a VPC: `true` enrols it, `false` always opts it out.
+pub const TAG_ENFORCE: &str = "vpce-guard:enforce";
+/// Tag on a subnet: `true` makes it the preferred endpoint subnet of its AZ.
+pub const TAG_ENDPOINT_SUBNET: &str = "vpce-guard:endpoint-subnet";
+/// Tag on an endpoint: `true` makes vpce-guard leave it alone.
+pub const TAG_IGNORE: &str = "vpce-guard:ignore";
+/// Name of the security group vpce-guard manages in each VPC.
+pub const MANAGED_GROUP_NAME: &str = "vpce-guard-endpoints";
+
+/// True when `tags[key]` is `value`, ignoring ASCII case of the value.
+pub fn tag_is(tags: &Tags, key: &str, value: &str) -> bool {
+    tags.get(key).is_some_and(|v| v.eq_ignore_ascii_case(value))
+}
+
+/// Who we are: needed for policies (account id, partition) and to spot shared VPCs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountIdentity {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`.
+    pub partition: String,
+    /// The region vpce-guard runs in.
+    pub region: String,
+}
+
+/// A VPC's two DNS attributes; private DNS needs both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VpcDns {
+    /// `enableDnsSupport`.
+    pub support: bool,
+    /// `enableDnsHostnames`.
+    pub hostnames: bool,
+}
+
+/// A VPC as far as vpce-guard cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpc {
+    /// `vpc-…`.
+    pub id: String,
+    /// The owning account; differs from ours for VPCs shared through RAM.
+    pub owner_id: String,
+    /// Associated IPv4 CIDR blocks.
+    pub ipv4_cidrs: Vec<String>,
+    /// Associated IPv6 CIDR blocks.
+    pub ipv6_cidrs: Vec<String>,
+    /// DNS attributes; `None` until read (they cost two calls, made only for enrolled VPCs).
+    pub dns: Option<VpcDns>,
+    /// Tags on the VPC.
+    pub tags: Tags,
+}
+
+/// A subnet of a VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    /// `subnet-…`.
+    pub id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// Availability Zone name, e.g. `us-west-2a`.
+    pub az: String,
+    /// Free IPv4 addresses; an endpoint needs at least one.
+    pub free_ips: u32,
+    /// Tags on the subnet.
+    pub tags: Tags,
+}
+
+/// The lifecycle state of a VPC endpoint, parsed from EC2's lowercase strings.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EndpointState {
+    /// Waiting for the service owner's acceptance.
+    PendingAcceptance,
+    /// Being created or modified.
+    Pending,
+    /// Ready; the only state in which it may be modified.
+    Available,
+    /// Some subnets failed.
+    Partial,
+    /// Being deleted.
+    Deleting,
+    /// Deleted (still visible for a while).
+    Deleted,
+    /// Rejected by the service owner.
+    Rejected,
+    /// Creation failed.
+    Failed,
+    /// Acceptance expired.
+    Expired,
+    /// A state this version does not know.
+    Other(String),
+}
+
+impl EndpointState {
+    /// Parses EC2's state string case-insensitively (the SDK enum cannot: aws-sdk-rust#619).
+    pub fn parse(text: &str) -> Self {
+        match text.to_ascii_lowercase().as_str() {
+            "pendingacceptance" => Self::PendingAcceptance,
+            "pending" => Self::Pending,
+            "available" => Self::Available,
+            "partial" => Self::Partial,
+            "deleting" => Self::Deleting,
+            "deleted" => Self::Deleted,
+            "rejected" => Self::Rejected,
+            "failed" => Self::Failed,
+            "expired" => Self::Expired,
+            _ => Self::Other(text.to_string()),
+        }
+    }
+
+    /// EC2's spelling of the state.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::PendingAcceptance => "pendingAcceptance",
+            Self::Pending => "pending",
+            Self::Available => "available",
+            Self::Partial => "partial",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Expired => "expired",
+            Self::Other(text) => text,
+        }
+    }
+
+    /// The endpoint exists and serves (or will): it can be adopted.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::PendingAcceptance | Self::Pending | Self::Available | Self::Partial)
+    }
+
+    /// The endpoint is broken and needs a human.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Self::Failed | Self::Rejected)
+    }
+}
+
+/// A VPC endpoint of one of the configured services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `vpce-…`.
+    pub id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// Service name, e.g. `com.amazonaws.us-west-2.sagemaker.api`.
+    pub service: String,
+    /// `Interface`, `Gateway`, … as EC2 spells it.
+    pub endpoint_type: String,
+    /// Lifecycle state.
+    pub state: EndpointState,
+    /// Subnets it has a network interface in (at most one per AZ).
+    pub subnet_ids: Vec<String>,
+    /// Security groups on its network interfaces.
+    pub group_ids: Vec<String>,
+    /// Endpoint policy document as returned by EC2.
+    pub policy: Option<String>,
+    /// Whether private DNS is enabled.
+    pub private_dns: bool,
+    /// Tags on the endpoint.
+    pub tags: Tags,
+}
+
+impl Endpoint {
+    /// True for interface endpoints (the only kind vpce-guard manages or adopts).
+    pub fn is_interface(&self) -> bool {
+        self.endpoint_type.eq_ignore_ascii_case("interface")
+    }
+}
+
+/// The security group vpce-guard manages in a VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroup {
+    /// `sg-…`.
+    pub id: String,
+    /// Its VPC.
+    pub vpc_id: String,
+    /// CIDR blocks (IPv4 and IPv6) allowed to reach TCP 443.
+    pub https_sources: BTreeSet<String>,
+}
+
+/// A notebook instance, as far as the endpoint policy and subnet choice need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notebook {
+    /// Notebook instance name.
+    pub name: String,
+    /// Its ARN, as SageMaker returns it.
+    pub arn: String,
+    /// The subnet it was created in; `None` when it has no VPC configuration.
+    pub subnet_id: Option<String>,
+    /// `Pending`, `InService`, `Deleting`, …
+    pub status: String,
+}
+
+/// Facts learned from AWS's answers to writes, carried into the next planning round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// Services whose private DNS name is held by something else (e.g. a private hosted zone).
+    pub dns_conflicts: BTreeSet<String>,
+    /// Endpoint ids a client token handed back although they are gone; they salt new tokens.
+    pub stale_endpoint_ids: BTreeSet<String>,
+}
+
+/// Everything `plan` needs to know about one VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// Our account and region.
+    pub identity: AccountIdentity,
+    /// The VPC.
+    pub vpc: Vpc,
+    /// Its subnets.
+    pub subnets: Vec<Subnet>,
+    /// Endpoints of the configured services in this VPC, in every state.
+    pub endpoints: Vec<Endpoint>,
+    /// The managed security group, if it exists.
+    pub group: Option<SecurityGroup>,
+    /// Notebook instances in this VPC's subnets; `None` when not read (subnet events).
+    pub notebooks: Option<Vec<Notebook>>,
+    /// Supported AZs of each configured service offered in this region.
+    pub service_azs: BTreeMap<String, BTreeSet<String>>,
+    /// What earlier rounds learned from AWS.
+    pub hints: Hints,
+}

@@ -1,0 +1,129 @@
+//! `observe`: reads only. Batched by VPC selector so that one VPC costs a handful of calls
+//! and many VPCs cost calls per page, not per VPC. Results are split per VPC in memory.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::account::{Account, VpcSelector};
+use crate::error::{Error, Result};
+use crate::guard::Guard;
+use crate::model::{Hints, Notebook, Observation};
+
+impl<A: Account> Guard<A> {
+    /// Observes the selected VPCs. With `ids`, every VPC must exist (else `NotFound`).
+    /// Notebooks are read only when `with_notebooks` (a subnet event does without them).
+    /// DNS attributes are left unread: they cost two calls per VPC and are read only for
+    /// VPCs in scope ([`Guard::read_dns`]).
+    pub async fn observe(
+        &self,
+        selector: &VpcSelector,
+        with_notebooks: bool,
+        pinned: Option<&Notebook>,
+    ) -> Result<Vec<Observation>> {
+        let identity = self.identity().await?;
+        let services = self.config().service_names(&identity.region);
+        let vpcs = self.account().describe_vpcs(selector).await?;
+        if let VpcSelector::Ids(ids) = selector {
+            let found: BTreeSet<&str> = vpcs.iter().map(|v| v.id.as_str()).collect();
+            if let Some(missing) = ids.iter().find(|id| !found.contains(id.as_str())) {
+                return Err(Error::NotFound {
+                    kind: "VPC",
+                    id: missing.clone(),
+                    hint: format!(" in {}; check the id and the region", identity.region),
+                });
+            }
+        }
+        if vpcs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let subnets = self.account().describe_subnets(selector).await?;
+        let endpoints = self.account().describe_endpoints(selector, &services).await?;
+        let groups = self.account().managed_groups(selector).await?;
+        let service_azs = self.service_azs(&services).await?;
+        let notebooks = match with_notebooks {
+            true => Some(self.notebooks(pinned).await?),
+            false => None,
+        };
+        let vpc_of_subnet: HashMap<&str, &str> = subnets.iter().map(|s| (s.id.as_str(), s.vpc_id.as_str())).collect();
+        let mut notebooks_by_vpc: HashMap<&str, Vec<Notebook>> = HashMap::new();
+        for notebook in notebooks.iter().flatten() {
+            if let Some(vpc) = notebook.subnet_id.as_deref().and_then(|s| vpc_of_subnet.get(s)) {
+                notebooks_by_vpc.entry(vpc).or_default().push(notebook.clone());
+            }
+        }
+        let observations = vpcs
+            .iter()
+            .map(|vpc| Observation {
+                identity: identity.clone(),
+                vpc: vpc.clone(),
+                subnets: subnets.iter().filter(|s| s.vpc_id == vpc.id).cloned().collect(),
+                endpoints: endpoints.iter().filter(|e| e.vpc_id == vpc.id).cloned().collect(),
+                group: groups.iter().find(|g| g.vpc_id == vpc.id).cloned(),
+                notebooks: notebooks.as_ref().map(|_| notebooks_by_vpc.remove(vpc.id.as_str()).unwrap_or_default()),
+                service_azs: service_azs.clone(),
+                hints: Hints::default(),
+            })
+            .collect();
+        Ok(observations)
+    }
+
+    /// Reads the VPC's DNS attributes into the observation.
+    pub async fn read_dns(&self, obs: &mut Observation) -> Result<()> {
+        obs.vpc.dns = Some(self.account().vpc_dns(&obs.vpc.id).await?);
+        Ok(())
+    }
+
+    /// Reads the notebooks of the observed VPC into the observation.
+    pub async fn read_notebooks(&self, obs: &mut Observation, pinned: Option<&Notebook>) -> Result<()> {
+        let subnets: BTreeSet<&str> = obs.subnets.iter().map(|s| s.id.as_str()).collect();
+        let all = self.notebooks(pinned).await?;
+        let mine = all.into_iter().filter(|n| n.subnet_id.as_deref().is_some_and(|s| subnets.contains(s)));
+        obs.notebooks = Some(mine.collect());
+        Ok(())
+    }
+
+    /// The supported AZs of `services`, read once per process.
+    async fn service_azs(&self, services: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        let cached = self.service_azs_cache.lock().expect("service AZ cache").clone();
+        if let Some(azs) = cached {
+            return Ok(azs);
+        }
+        let azs = self.account().service_azs(services).await?;
+        *self.service_azs_cache.lock().expect("service AZ cache") = Some(azs.clone());
+        Ok(azs)
+    }
+
+    /// Every notebook instance of the region that is not being deleted, with its subnet,
+    /// plus `pinned` (the event's notebook, which the list may not show yet).
+    /// A notebook's subnet never changes, so it is described once per process.
+    async fn notebooks(&self, pinned: Option<&Notebook>) -> Result<Vec<Notebook>> {
+        let summaries = self.account().list_notebooks().await?;
+        let mut notebooks = Vec::with_capacity(summaries.len());
+        for summary in summaries {
+            if summary.status.eq_ignore_ascii_case("Deleting") {
+                continue;
+            }
+            let cached = self.notebook_subnets.lock().expect("notebook cache").get(&summary.arn).cloned();
+            let subnet_id = match cached {
+                Some(subnet_id) => subnet_id,
+                None => match self.account().describe_notebook(&summary.name).await? {
+                    Some(described) => {
+                        self.remember_notebook(&described);
+                        described.subnet_id
+                    }
+                    None => continue,
+                },
+            };
+            notebooks.push(Notebook { name: summary.name, arn: summary.arn, subnet_id, status: summary.status });
+        }
+        if let Some(pinned) = pinned {
+            if !notebooks.iter().any(|n| n.arn == pinned.arn) {
+                notebooks.push(pinned.clone());
+            }
+        }
+        Ok(notebooks)
+    }
+
+    pub(crate) fn remember_notebook(&self, notebook: &Notebook) {
+        self.notebook_subnets.lock().expect("notebook cache").insert(notebook.arn.clone(), notebook.subnet_id.clone());
+    }
+}

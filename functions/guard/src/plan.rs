@@ -1,0 +1,501 @@
+//! `plan`: a pure function from an [`Observation`] and the [`Config`] to the ordered writes
+//! that bring one VPC into line. No I/O, no SDK types; the same input gives the same plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Scope};
+use crate::model::{
+    tag_is, Endpoint, EndpointState, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE, TAG_MANAGED,
+};
+use crate::policy;
+use crate::report::Problem;
+
+/// The managed security group: one that exists, or the one the plan creates first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupRef {
+    /// An existing group id.
+    Existing(String),
+    /// The group created by this plan's `CreateGroup` write.
+    Planned,
+}
+
+/// One write to AWS. A plan orders them: VPC DNS, security group, then endpoints in the
+/// configured service order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Turn on `enableDnsSupport`.
+    EnableDnsSupport,
+    /// Turn on `enableDnsHostnames`.
+    EnableDnsHostnames,
+    /// Create the managed security group.
+    CreateGroup,
+    /// Allow TCP 443 from these CIDR blocks into the managed group.
+    AuthorizeHttps {
+        /// The managed group.
+        group: GroupRef,
+        /// Missing sources, IPv4 and IPv6.
+        cidrs: Vec<String>,
+    },
+    /// Create an interface endpoint.
+    CreateEndpoint {
+        /// Service name.
+        service: String,
+        /// One subnet per AZ.
+        subnet_ids: Vec<String>,
+        /// The managed group.
+        group: GroupRef,
+        /// Endpoint policy, when the configuration manages it.
+        policy: Option<String>,
+        /// Whether to enable private DNS.
+        private_dns: bool,
+        /// Deterministic idempotency token (≤ 64 ASCII characters).
+        client_token: String,
+    },
+    /// All changes to one existing endpoint, coalesced into one `ModifyVpcEndpoint`.
+    ModifyEndpoint {
+        /// The endpoint.
+        endpoint_id: String,
+        /// Its service.
+        service: String,
+        /// Subnets to add, one per uncovered AZ.
+        add_subnet_ids: Vec<String>,
+        /// The managed group, when the endpoint lacks it.
+        add_group: Option<GroupRef>,
+        /// A new policy, when it differs semantically.
+        policy: Option<String>,
+        /// Turn private DNS on.
+        enable_private_dns: bool,
+    },
+}
+
+/// Is the VPC in scope, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enrolment {
+    /// In scope, with the reason.
+    Enrolled(&'static str),
+    /// Out of scope, with the reason.
+    Skipped(String),
+    /// Cannot tell without reading the account's notebooks.
+    NeedsNotebooks,
+}
+
+/// Decides whether a VPC is in scope (DESIGN.md "Scope").
+pub fn enrolment(obs: &Observation, config: &Config) -> Enrolment {
+    let tags = &obs.vpc.tags;
+    if tag_is(tags, TAG_ENFORCE, "false") {
+        return Enrolment::Skipped(format!("the VPC is tagged {TAG_ENFORCE}=false"));
+    }
+    if config.scope == Scope::All {
+        return Enrolment::Enrolled("scope is all");
+    }
+    if tag_is(tags, TAG_ENFORCE, "true") {
+        return Enrolment::Enrolled("tagged vpce-guard:enforce=true");
+    }
+    if obs.endpoints.iter().any(|e| e.state.is_live() && tag_is(&e.tags, TAG_MANAGED, "true")) {
+        return Enrolment::Enrolled("holds an endpoint managed by vpce-guard");
+    }
+    match &obs.notebooks {
+        None => Enrolment::NeedsNotebooks,
+        Some(notebooks) if !notebooks.is_empty() => Enrolment::Enrolled("holds a notebook instance"),
+        Some(_) => Enrolment::Skipped(
+            "not enrolled: no notebook instance, no managed endpoint and no vpce-guard:enforce=true tag".into(),
+        ),
+    }
+}
+
+/// Where one configured service stands in the VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceStatus {
+    /// Service name.
+    pub service: String,
+    /// The endpoint vpce-guard manages or adopted for it, if any.
+    pub endpoint: Option<Endpoint>,
+}
+
+/// The ordered writes for one VPC, with what cannot be fixed and what is still pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The VPC.
+    pub vpc_id: String,
+    /// Writes in execution order.
+    pub writes: Vec<Write>,
+    /// Problems found, errors and warnings.
+    pub problems: Vec<Problem>,
+    /// Endpoints waiting on AWS; they get no modify this round.
+    pub pending: Vec<String>,
+    /// Each configured service and its chosen endpoint.
+    pub services: Vec<ServiceStatus>,
+    /// The plan needs the VPC's notebooks, which were not read; observe them and plan again.
+    pub needs_notebooks: bool,
+}
+
+impl Plan {
+    /// True when nothing is to be written.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// Plans the writes that bring the VPC of `obs` into line with `config`.
+pub fn plan(obs: &Observation, config: &Config) -> Plan {
+    let mut planner = Planner::new(obs, config);
+    planner.run();
+    planner.plan
+}
+
+struct Planner<'a> {
+    obs: &'a Observation,
+    config: &'a Config,
+    plan: Plan,
+    group: Option<GroupRef>,
+    /// Subnets by AZ, each list sorted by preference.
+    azs: BTreeMap<&'a str, Vec<&'a Subnet>>,
+    private_dns_possible: bool,
+}
+
+impl<'a> Planner<'a> {
+    fn new(obs: &'a Observation, config: &'a Config) -> Self {
+        let notebook_subnets: BTreeSet<&str> =
+            obs.notebooks.iter().flatten().filter_map(|n| n.subnet_id.as_deref()).collect();
+        let mut azs: BTreeMap<&str, Vec<&Subnet>> = BTreeMap::new();
+        for subnet in obs.subnets.iter().filter(|s| s.vpc_id == obs.vpc.id) {
+            azs.entry(subnet.az.as_str()).or_default().push(subnet);
+        }
+        for subnets in azs.values_mut() {
+            subnets.sort_by_key(|s| {
+                (
+                    !tag_is(&s.tags, TAG_ENDPOINT_SUBNET, "true"),
+                    !notebook_subnets.contains(s.id.as_str()),
+                    std::cmp::Reverse(s.free_ips),
+                    s.id.clone(),
+                )
+            });
+        }
+        Self {
+            obs,
+            config,
+            plan: Plan {
+                vpc_id: obs.vpc.id.clone(),
+                writes: Vec::new(),
+                problems: Vec::new(),
+                pending: Vec::new(),
+                services: Vec::new(),
+                needs_notebooks: false,
+            },
+            group: obs.group.as_ref().map(|g| GroupRef::Existing(g.id.clone())),
+            azs,
+            private_dns_possible: true,
+        }
+    }
+
+    fn run(&mut self) {
+        let vpc = &self.obs.vpc;
+        if vpc.owner_id != self.obs.identity.account_id {
+            self.plan.problems.push(Problem::error(
+                "shared_vpc",
+                format!(
+                    "VPC {} is owned by account {} and shared with this one; only the owner can create its endpoints: deploy vpce-guard in {}",
+                    vpc.id, vpc.owner_id, vpc.owner_id
+                ),
+            ));
+            return;
+        }
+        self.plan_vpc_dns();
+        self.plan_group_rules();
+        let region = self.obs.identity.region.clone();
+        for service in self.config.service_names(&region) {
+            self.plan_service(&service);
+        }
+    }
+
+    fn plan_vpc_dns(&mut self) {
+        let Some(dns) = self.obs.vpc.dns else { return };
+        if dns.support && dns.hostnames {
+            return;
+        }
+        if self.config.fix_vpc_dns {
+            if !dns.support {
+                self.plan.writes.push(Write::EnableDnsSupport);
+            }
+            if !dns.hostnames {
+                self.plan.writes.push(Write::EnableDnsHostnames);
+            }
+        } else {
+            self.private_dns_possible = false;
+            self.plan.problems.push(Problem::error(
+                "vpc_dns_off",
+                format!(
+                    "VPC {} has enableDnsSupport={} and enableDnsHostnames={}; private DNS needs both: set VPCE_GUARD_FIX_VPC_DNS=true or turn them on",
+                    self.obs.vpc.id, dns.support, dns.hostnames
+                ),
+            ));
+        }
+    }
+
+    /// Keeps an existing managed group's rules current with the VPC's CIDR blocks.
+    fn plan_group_rules(&mut self) {
+        if let Some(group) = &self.obs.group {
+            let missing = self.missing_sources(&group.https_sources);
+            if !missing.is_empty() {
+                self.plan
+                    .writes
+                    .push(Write::AuthorizeHttps { group: GroupRef::Existing(group.id.clone()), cidrs: missing });
+            }
+        }
+    }
+
+    fn missing_sources(&self, present: &BTreeSet<String>) -> Vec<String> {
+        let vpc = &self.obs.vpc;
+        vpc.ipv4_cidrs
+            .iter()
+            .chain(&vpc.ipv6_cidrs)
+            .filter(|cidr| !present.contains(*cidr))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// The managed group, creating it (once) when no group exists yet.
+    fn group(&mut self) -> GroupRef {
+        if let Some(group) = &self.group {
+            return group.clone();
+        }
+        self.plan.writes.push(Write::CreateGroup);
+        let cidrs = self.missing_sources(&BTreeSet::new());
+        if !cidrs.is_empty() {
+            self.plan.writes.push(Write::AuthorizeHttps { group: GroupRef::Planned, cidrs });
+        }
+        self.group = Some(GroupRef::Planned);
+        GroupRef::Planned
+    }
+
+    fn plan_service(&mut self, service: &str) {
+        let obs = self.obs;
+        let mut status = ServiceStatus { service: service.to_string(), endpoint: None };
+        let Some(supported) = obs.service_azs.get(service) else {
+            self.plan.problems.push(Problem::error(
+                "service_unavailable",
+                format!(
+                    "endpoint service {service} is not offered in {}; check VPCE_GUARD_SERVICES",
+                    obs.identity.region
+                ),
+            ));
+            self.plan.services.push(status);
+            return;
+        };
+        let ours: Vec<&Endpoint> = obs
+            .endpoints
+            .iter()
+            .filter(|e| e.service == service && e.vpc_id == obs.vpc.id && e.is_interface())
+            .collect();
+        if let Some(ignored) = ours.iter().find(|e| e.state.is_live() && tag_is(&e.tags, TAG_IGNORE, "true")) {
+            status.endpoint = Some((*ignored).clone());
+            self.plan.services.push(status);
+            return;
+        }
+        let adopted = ours
+            .iter()
+            .filter(|e| e.state.is_live())
+            .min_by_key(|e| (!e.private_dns, !tag_is(&e.tags, TAG_MANAGED, "true"), e.id.clone()))
+            .copied();
+        let subnets = self.subnets_to_add(service, supported, adopted);
+        let wanted_policy = self.wanted_policy(service);
+        let private_dns = self.private_dns_possible && !obs.hints.dns_conflicts.contains(service);
+        if obs.hints.dns_conflicts.contains(service) {
+            self.plan.problems.push(Problem::error(
+                "private_dns_conflict",
+                format!(
+                    "another resource (a private hosted zone or an endpoint in another account's VPC association) already holds the private DNS name of {service} in VPC {}; remove it or tag this VPC vpce-guard:enforce=false",
+                    obs.vpc.id
+                ),
+            ));
+        }
+        match adopted {
+            None => self.plan_create(service, &ours, subnets, wanted_policy, private_dns),
+            Some(endpoint) if endpoint.state != EndpointState::Available => {
+                self.plan.pending.push(endpoint.id.clone());
+                status.endpoint = Some(endpoint.clone());
+            }
+            Some(endpoint) => {
+                status.endpoint = Some(endpoint.clone());
+                self.plan_modify(endpoint, subnets, wanted_policy, private_dns);
+            }
+        }
+        self.plan.services.push(status);
+    }
+
+    fn plan_create(
+        &mut self,
+        service: &str,
+        ours: &[&Endpoint],
+        subnet_ids: Vec<String>,
+        policy: Option<Option<String>>,
+        private_dns: bool,
+    ) {
+        if let Some(broken) = ours.iter().find(|e| e.state.is_failed()) {
+            self.plan.problems.push(Problem::error(
+                "endpoint_failed",
+                format!(
+                    "endpoint {} for {service} is {}; delete it so that vpce-guard can create a working one",
+                    broken.id,
+                    broken.state.as_str()
+                ),
+            ));
+            return;
+        }
+        if subnet_ids.is_empty() {
+            self.plan.problems.push(Problem::error(
+                "no_usable_subnet",
+                format!("VPC {} has no subnet where an endpoint for {service} can be placed", self.obs.vpc.id),
+            ));
+            return;
+        }
+        let Some(policy) = policy else {
+            self.plan.needs_notebooks = true;
+            return;
+        };
+        let group = self.group();
+        let client_token = client_token(&self.obs.vpc.id, service, ours, &self.obs.hints.stale_endpoint_ids);
+        self.plan.writes.push(Write::CreateEndpoint {
+            service: service.to_string(),
+            subnet_ids,
+            group,
+            policy,
+            private_dns,
+            client_token,
+        });
+    }
+
+    fn plan_modify(
+        &mut self,
+        endpoint: &Endpoint,
+        add_subnet_ids: Vec<String>,
+        wanted_policy: Option<Option<String>>,
+        private_dns: bool,
+    ) {
+        let group_ids: BTreeSet<&str> = endpoint.group_ids.iter().map(String::as_str).collect();
+        let has_group = match &self.group {
+            Some(GroupRef::Existing(id)) => group_ids.contains(id.as_str()),
+            _ => false,
+        };
+        let policy = match wanted_policy {
+            Some(Some(text)) => {
+                let wanted: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                (!policy::same_policy(endpoint.policy.as_deref(), &wanted)).then_some(text)
+            }
+            _ => None,
+        };
+        let enable_private_dns = private_dns && !endpoint.private_dns;
+        if add_subnet_ids.is_empty() && has_group && policy.is_none() && !enable_private_dns {
+            return;
+        }
+        let add_group = (!has_group).then(|| self.group());
+        self.plan.writes.push(Write::ModifyEndpoint {
+            endpoint_id: endpoint.id.clone(),
+            service: endpoint.service.clone(),
+            add_subnet_ids,
+            add_group,
+            policy,
+            enable_private_dns,
+        });
+    }
+
+    /// One subnet for every AZ that has subnets, the service supports, and the endpoint
+    /// (if any) does not cover yet. Reports unsupported AZs and full AZs.
+    fn subnets_to_add(
+        &mut self,
+        service: &str,
+        supported: &BTreeSet<String>,
+        endpoint: Option<&Endpoint>,
+    ) -> Vec<String> {
+        let covered: BTreeSet<&str> = endpoint
+            .map(|e| self.obs.subnets.iter().filter(|s| e.subnet_ids.contains(&s.id)).map(|s| s.az.as_str()).collect())
+            .unwrap_or_default();
+        let mut chosen = Vec::new();
+        for (az, subnets) in &self.azs {
+            if covered.contains(az) {
+                continue;
+            }
+            if !supported.contains(*az) {
+                self.plan.problems.push(Problem::warning(
+                    "service_not_in_az",
+                    format!("{service} is not offered in {az}; subnets there reach the endpoint through other AZs"),
+                ));
+                continue;
+            }
+            match subnets.iter().find(|s| s.free_ips > 0) {
+                Some(subnet) => chosen.push(subnet.id.clone()),
+                None => self.plan.problems.push(Problem::error(
+                    "no_free_ip",
+                    format!(
+                        "every subnet of {az} in VPC {} is out of free IP addresses; free one up or add a subnet",
+                        self.obs.vpc.id
+                    ),
+                )),
+            }
+        }
+        chosen
+    }
+
+    /// `None`: needs notebooks not yet read. `Some(None)`: policy not managed. `Some(Some(text))`.
+    fn wanted_policy(&mut self, service: &str) -> Option<Option<String>> {
+        let identity = &self.obs.identity;
+        if service == api_service(&identity.region) {
+            return Some(match self.config.api_policy {
+                ApiPolicy::Account => Some(policy::account_api_policy(identity).to_string()),
+                ApiPolicy::None => None,
+            });
+        }
+        if service != notebook_service(&identity.region) {
+            return Some(None);
+        }
+        match self.config.notebook_policy {
+            NotebookPolicy::None => Some(None),
+            NotebookPolicy::AccountNotebooks => {
+                Some(Some(policy::notebook_arns_policy(&[policy::account_notebooks_arn(identity)]).to_string()))
+            }
+            NotebookPolicy::VpcNotebooks => {
+                let notebooks = self.obs.notebooks.as_ref()?;
+                let (document, fell_back) = policy::vpc_notebooks_policy(notebooks, identity);
+                if fell_back {
+                    self.plan.problems.push(Problem::warning(
+                        "policy_fallback",
+                        format!(
+                            "the ARNs of {} notebooks exceed the {}-character endpoint policy limit; the policy allows every notebook of the account instead",
+                            notebooks.len(),
+                            policy::MAX_POLICY_CHARS
+                        ),
+                    ));
+                }
+                Some(Some(document.to_string()))
+            }
+        }
+    }
+}
+
+/// A `ClientToken` for creating `service`'s endpoint in `vpc_id`: the same for every
+/// invocation that sees the same endpoints (so concurrent events create one endpoint), and
+/// different once an endpoint was created, deleted or handed back stale (so a deleted
+/// endpoint is never returned again). 43 ASCII characters.
+pub fn client_token(vpc_id: &str, service: &str, seen: &[&Endpoint], stale: &BTreeSet<String>) -> String {
+    let mut ids: BTreeSet<&str> = seen.iter().map(|e| e.id.as_str()).collect();
+    ids.extend(stale.iter().map(String::as_str));
+    let mut hash = Sha256::new();
+    hash.update(vpc_id.as_bytes());
+    hash.update([0]);
+    hash.update(service.as_bytes());
+    for id in ids {
+        hash.update([0]);
+        hash.update(id.as_bytes());
+    }
+    let digest = hash.finalize();
+    let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    format!("vg-{hex}")
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,326 @@
+//! Table tests for `plan`: each case is an observation and the writes or problems expected.
+
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::config::Config;
+use crate::model::{SecurityGroup, VpcDns};
+use crate::testing::{self, endpoint, observation, tags};
+
+const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
+
+fn api() -> String {
+    api_service(testing::REGION)
+}
+
+fn nb() -> String {
+    notebook_service(testing::REGION)
+}
+
+fn creates(plan: &Plan) -> Vec<(&str, &[String])> {
+    plan.writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::CreateEndpoint { service, subnet_ids, .. } => Some((service.as_str(), subnet_ids.as_slice())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn codes(plan: &Plan) -> Vec<&str> {
+    plan.problems.iter().map(|p| p.code.as_str()).collect()
+}
+
+/// An observation where both endpoints exist, compliant, with the managed group.
+fn compliant() -> Observation {
+    let mut obs = observation(&AZS, 2);
+    let config = Config::default();
+    obs.group = Some(SecurityGroup {
+        id: "sg-1".into(),
+        vpc_id: "vpc-1".into(),
+        https_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
+    });
+    let first = plan(&obs, &config);
+    for write in first.writes {
+        if let Write::CreateEndpoint { service, subnet_ids, policy, .. } = write {
+            let mut e = endpoint(&format!("vpce-{service}"), "vpc-1", &service, &[]);
+            e.subnet_ids = subnet_ids;
+            e.policy = policy;
+            e.private_dns = true;
+            e.group_ids = vec!["sg-1".into()];
+            e.tags = tags(&[(crate::model::TAG_MANAGED, "true")]);
+            obs.endpoints.push(e);
+        }
+    }
+    obs
+}
+
+#[test]
+fn empty_vpc_gets_group_then_api_then_notebook_endpoint_one_subnet_per_az() {
+    let obs = observation(&AZS, 2);
+    let plan = plan(&obs, &Config::default());
+    assert!(matches!(plan.writes[0], Write::CreateGroup));
+    assert!(matches!(&plan.writes[1], Write::AuthorizeHttps { cidrs, .. } if cidrs == &["10.0.0.0/16"]));
+    let created = creates(&plan);
+    assert_eq!(created.len(), 2);
+    assert_eq!(created[0].0, api());
+    assert_eq!(created[1].0, nb());
+    // The notebook's subnet (subnet-00) wins its AZ; the others go to the lowest id.
+    assert_eq!(created[0].1, ["subnet-00", "subnet-10", "subnet-20"]);
+    assert!(plan.problems.is_empty());
+}
+
+#[test]
+fn create_carries_private_dns_group_policy_and_token() {
+    let plan = plan(&observation(&AZS, 1), &Config::default());
+    let Some(Write::CreateEndpoint { policy, private_dns, group, client_token, .. }) = plan.writes.get(3) else {
+        panic!("expected the notebook endpoint create, got {:?}", plan.writes);
+    };
+    assert!(*private_dns);
+    assert_eq!(*group, GroupRef::Planned);
+    assert!(client_token.len() <= 64 && client_token.is_ascii());
+    let policy: serde_json::Value = serde_json::from_str(policy.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Resource"][0],
+        "arn:aws:sagemaker:us-west-2:123456789012:notebook-instance/nb-1"
+    );
+}
+
+#[test]
+fn compliant_vpc_plans_nothing() {
+    let plan = plan(&compliant(), &Config::default());
+    assert!(plan.is_empty(), "{:?}", plan.writes);
+    assert!(plan.problems.is_empty());
+}
+
+#[test]
+fn new_az_adds_one_subnet_to_each_endpoint_in_one_modify() {
+    let mut obs = compliant();
+    obs.subnets.push(testing::subnet("subnet-d1", "vpc-1", "us-west-2d"));
+    obs.subnets.push(testing::subnet("subnet-d0", "vpc-1", "us-west-2d"));
+    let plan = plan(&obs, &Config::default());
+    assert_eq!(plan.writes.len(), 2);
+    for write in &plan.writes {
+        let Write::ModifyEndpoint { add_subnet_ids, add_group, policy, enable_private_dns, .. } = write else {
+            panic!("expected modify, got {write:?}");
+        };
+        assert_eq!(add_subnet_ids, &["subnet-d0"]);
+        assert!(add_group.is_none() && policy.is_none() && !enable_private_dns);
+    }
+}
+
+#[test]
+fn subnet_preference_tag_then_free_ips() {
+    let mut obs = observation(&["us-west-2a"], 3);
+    obs.notebooks = Some(Vec::new());
+    obs.subnets[1].free_ips = 1000;
+    let untagged = plan(&obs, &Config::default());
+    assert_eq!(creates(&untagged)[0].1, ["subnet-01"]);
+    obs.subnets[2].tags = tags(&[(TAG_ENDPOINT_SUBNET, "true")]);
+    let tagged = plan(&obs, &Config::default());
+    assert_eq!(creates(&tagged)[0].1, ["subnet-02"]);
+}
+
+#[test]
+fn full_subnets_are_skipped_and_a_full_az_is_reported() {
+    let mut obs = observation(&["us-west-2a", "us-west-2b"], 2);
+    obs.subnets[0].free_ips = 0;
+    obs.subnets[2].free_ips = 0;
+    obs.subnets[3].free_ips = 0;
+    let plan = plan(&obs, &Config::default());
+    assert_eq!(creates(&plan)[0].1, ["subnet-01"]);
+    assert!(codes(&plan).contains(&"no_free_ip"));
+}
+
+#[test]
+fn unsupported_az_is_skipped_with_a_warning() {
+    let mut obs = observation(&["us-west-2a", "us-west-2b"], 1);
+    obs.service_azs = testing::service_azs(&["us-west-2a"]);
+    let plan = plan(&obs, &Config::default());
+    assert_eq!(creates(&plan)[0].1, ["subnet-00"]);
+    assert_eq!(codes(&plan), ["service_not_in_az", "service_not_in_az"]);
+    assert!(plan.problems.iter().all(|p| p.severity == crate::report::Severity::Warning));
+}
+
+#[test]
+fn existing_unmanaged_endpoint_with_private_dns_is_adopted() {
+    let mut obs = observation(&AZS, 1);
+    let mut existing = endpoint("vpce-theirs", "vpc-1", &api(), &["subnet-00"]);
+    existing.private_dns = true;
+    obs.endpoints.push(existing);
+    let plan = plan(&obs, &Config::default());
+    let created = creates(&plan);
+    assert_eq!(created.len(), 1, "only the notebook endpoint is created");
+    assert_eq!(created[0].0, nb());
+    let modify = plan.writes.iter().find_map(|w| match w {
+        Write::ModifyEndpoint { endpoint_id, add_subnet_ids, add_group, policy, .. } => {
+            Some((endpoint_id, add_subnet_ids, add_group, policy))
+        }
+        _ => None,
+    });
+    let (id, subnets, group, policy) = modify.expect("adopted endpoint is modified");
+    assert_eq!(id, "vpce-theirs");
+    assert_eq!(subnets, &["subnet-10", "subnet-20"]);
+    assert_eq!(group, &Some(GroupRef::Planned));
+    assert!(policy.is_some());
+}
+
+#[test]
+fn pending_endpoint_waits_without_modify() {
+    let mut obs = compliant();
+    obs.endpoints[0].state = EndpointState::Pending;
+    obs.subnets.push(testing::subnet("subnet-d0", "vpc-1", "us-west-2d"));
+    let plan = plan(&obs, &Config::default());
+    assert_eq!(plan.pending, [obs.endpoints[0].id.clone()]);
+    assert!(plan
+        .writes
+        .iter()
+        .all(|w| !matches!(w, Write::ModifyEndpoint { endpoint_id, .. } if *endpoint_id == obs.endpoints[0].id)));
+    assert_eq!(plan.writes.len(), 1, "the other endpoint still gets its new AZ");
+}
+
+#[test]
+fn vpc_dns_is_fixed_first_or_reported() {
+    let mut obs = observation(&AZS, 1);
+    obs.vpc.dns = Some(VpcDns { support: true, hostnames: false });
+    let fixed = plan(&obs, &Config::default());
+    assert_eq!(fixed.writes[0], Write::EnableDnsHostnames);
+    let config = Config { fix_vpc_dns: false, ..Config::default() };
+    let reported = plan(&obs, &config);
+    assert!(codes(&reported).contains(&"vpc_dns_off"));
+    assert!(reported.writes.iter().all(|w| !matches!(w, Write::EnableDnsHostnames)));
+    assert!(reported.writes.iter().all(|w| !matches!(w, Write::CreateEndpoint { private_dns: true, .. })));
+}
+
+#[test]
+fn group_rules_follow_new_cidr_blocks_ipv4_and_ipv6() {
+    let mut obs = compliant();
+    obs.vpc.ipv4_cidrs.push("10.1.0.0/16".into());
+    obs.vpc.ipv6_cidrs.push("2600:1f14::/56".into());
+    let plan = plan(&obs, &Config::default());
+    assert_eq!(
+        plan.writes,
+        [Write::AuthorizeHttps {
+            group: GroupRef::Existing("sg-1".into()),
+            cidrs: vec!["10.1.0.0/16".into(), "2600:1f14::/56".into()]
+        }]
+    );
+}
+
+#[test]
+fn policy_drift_is_fixed_but_reformatting_is_not() {
+    let mut obs = compliant();
+    let wanted: serde_json::Value = serde_json::from_str(obs.endpoints[1].policy.as_deref().unwrap()).unwrap();
+    obs.endpoints[1].policy = Some(serde_json::to_string_pretty(&wanted).unwrap());
+    assert!(plan(&obs, &Config::default()).is_empty());
+    obs.notebooks.as_mut().unwrap().push(testing::notebook("nb-2", "subnet-10"));
+    let plan = plan(&obs, &Config::default());
+    let Some(Write::ModifyEndpoint { policy: Some(text), add_subnet_ids, .. }) = plan.writes.first() else {
+        panic!("expected a policy modify, got {:?}", plan.writes);
+    };
+    assert!(add_subnet_ids.is_empty());
+    assert!(text.contains("nb-1") && text.contains("nb-2"));
+}
+
+#[test]
+fn subnet_event_without_notebooks_leaves_policy_alone() {
+    let mut obs = compliant();
+    obs.notebooks = None;
+    obs.subnets.push(testing::subnet("subnet-d0", "vpc-1", "us-west-2d"));
+    let plan = plan(&obs, &Config::default());
+    assert!(plan.writes.iter().all(|w| matches!(w, Write::ModifyEndpoint { policy: None, .. })));
+    assert!(!plan.needs_notebooks);
+}
+
+#[test]
+fn creating_the_notebook_endpoint_needs_notebooks() {
+    let mut obs = observation(&AZS, 1);
+    obs.notebooks = None;
+    let plan = plan(&obs, &Config::default());
+    assert!(plan.needs_notebooks);
+}
+
+#[test]
+fn failed_endpoint_is_reported_not_recreated() {
+    let mut obs = observation(&AZS, 1);
+    let mut failed = endpoint("vpce-f", "vpc-1", &api(), &["subnet-00"]);
+    failed.state = EndpointState::Failed;
+    obs.endpoints.push(failed);
+    let plan = plan(&obs, &Config::default());
+    assert_eq!(creates(&plan).len(), 1);
+    assert!(codes(&plan).contains(&"endpoint_failed"));
+}
+
+#[test]
+fn ignored_endpoint_is_left_alone() {
+    let mut obs = observation(&AZS, 1);
+    let mut ignored = endpoint("vpce-i", "vpc-1", &api(), &["subnet-00"]);
+    ignored.tags = tags(&[(TAG_IGNORE, "true")]);
+    obs.endpoints.push(ignored);
+    let plan = plan(&obs, &Config::default());
+    assert!(plan
+        .writes
+        .iter()
+        .all(|w| !matches!(w, Write::ModifyEndpoint { endpoint_id, .. } if endpoint_id == "vpce-i")));
+    assert_eq!(creates(&plan).len(), 1);
+}
+
+#[test]
+fn shared_vpc_is_reported_with_no_write() {
+    let mut obs = observation(&AZS, 1);
+    obs.vpc.owner_id = "999999999999".into();
+    let plan = plan(&obs, &Config::default());
+    assert!(plan.writes.is_empty());
+    assert_eq!(codes(&plan), ["shared_vpc"]);
+}
+
+#[test]
+fn dns_conflict_hint_creates_without_private_dns_and_reports() {
+    let mut obs = observation(&AZS, 1);
+    obs.hints.dns_conflicts.insert(api());
+    let plan = plan(&obs, &Config::default());
+    let api_create =
+        plan.writes.iter().find(|w| matches!(w, Write::CreateEndpoint { service, .. } if *service == api()));
+    assert!(matches!(api_create, Some(Write::CreateEndpoint { private_dns: false, .. })));
+    assert!(codes(&plan).contains(&"private_dns_conflict"));
+}
+
+#[test]
+fn client_token_changes_when_an_endpoint_was_deleted() {
+    let obs = observation(&AZS, 1);
+    let config = Config::default();
+    let token = |obs: &Observation| match &plan(obs, &config).writes[2] {
+        Write::CreateEndpoint { client_token, .. } => client_token.clone(),
+        other => panic!("{other:?}"),
+    };
+    let first = token(&obs);
+    assert_eq!(first, token(&obs.clone()), "deterministic");
+    let mut after_delete = obs.clone();
+    let mut deleted = endpoint("vpce-old", "vpc-1", &api(), &["subnet-00"]);
+    deleted.state = EndpointState::Deleted;
+    after_delete.endpoints.push(deleted);
+    assert_ne!(first, token(&after_delete));
+    let mut stale = obs.clone();
+    stale.hints.stale_endpoint_ids.insert("vpce-old".into());
+    assert_eq!(token(&after_delete), token(&stale));
+}
+
+#[test]
+fn enrolment_follows_tags_endpoints_and_notebooks() {
+    let config = Config::default();
+    let mut obs = observation(&AZS, 1);
+    assert_eq!(enrolment(&obs, &config), Enrolment::Enrolled("holds a notebook instance"));
+    obs.notebooks = Some(Vec::new());
+    assert!(matches!(enrolment(&obs, &config), Enrolment::Skipped(_)));
+    obs.notebooks = None;
+    assert_eq!(enrolment(&obs, &config), Enrolment::NeedsNotebooks);
+    obs.vpc.tags = tags(&[(TAG_ENFORCE, "true")]);
+    assert!(matches!(enrolment(&obs, &config), Enrolment::Enrolled(_)));
+    obs.vpc.tags = tags(&[(TAG_ENFORCE, "false")]);
+    let all = Config { scope: Scope::All, ..Config::default() };
+    assert!(matches!(enrolment(&obs, &all), Enrolment::Skipped(_)), "opt-out wins over scope=all");
+    let managed = compliant();
+    let mut managed = managed;
+    managed.notebooks = None;
+    assert!(matches!(enrolment(&managed, &config), Enrolment::Enrolled(_)));
+}

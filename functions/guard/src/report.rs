@@ -1,0 +1,329 @@
+//! The report every entry point returns: one serialisable value (the JSON contract of
+//! DESIGN.md) with a readable text rendering.
+
+use std::fmt::{self, Write as _};
+
+use serde::{Deserialize, Serialize};
+
+/// Calls made to AWS during one invocation, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCalls {
+    /// Describe/List/Get calls (including retries).
+    pub read: u64,
+    /// Create/Modify/Authorize/… calls (including retries).
+    pub write: u64,
+}
+
+impl ApiCalls {
+    /// The calls made since `earlier`.
+    pub fn since(self, earlier: ApiCalls) -> ApiCalls {
+        ApiCalls { read: self.read.saturating_sub(earlier.read), write: self.write.saturating_sub(earlier.write) }
+    }
+}
+
+/// What became of one VPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing to do.
+    Compliant,
+    /// Writes were made.
+    Changed,
+    /// Writes are needed; dry run made none.
+    WouldChange,
+    /// Waiting on AWS (an endpoint is still pending); a later run finishes.
+    Pending,
+    /// Problems vpce-guard cannot fix.
+    NonCompliant,
+    /// Out of scope (see `reason`).
+    Skipped,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        f.write_str(&text)
+    }
+}
+
+/// How serious a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth knowing; the VPC is as compliant as AWS allows (e.g. an AZ the service lacks).
+    Warning,
+    /// The VPC is not compliant and vpce-guard cannot fix it.
+    Error,
+}
+
+/// Something vpce-guard could not fix, with a stable code and an actionable message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Stable code, e.g. `service_not_in_az`.
+    pub code: String,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// Warning or error; only errors make a VPC `non_compliant`.
+    pub severity: Severity,
+}
+
+impl Problem {
+    /// A problem that leaves the VPC non-compliant.
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into(), severity: Severity::Error }
+    }
+
+    /// A problem worth reporting that does not make the VPC non-compliant.
+    pub fn warning(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into(), severity: Severity::Warning }
+    }
+}
+
+/// One endpoint of a configured service, as it stands after the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointReport {
+    /// Service name.
+    pub service: String,
+    /// `vpce-…`, or `None` when it does not exist (dry run, or could not be created).
+    pub endpoint_id: Option<String>,
+    /// Its subnets.
+    pub subnet_ids: Vec<String>,
+    /// Whether private DNS is on.
+    pub private_dns: bool,
+    /// EC2 state, `absent` when there is none.
+    pub state: String,
+}
+
+/// One change made (or, in a dry run, that would be made).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// `ModifyVpcAttribute enableDnsSupport`.
+    EnableDnsSupport {
+        /// The VPC.
+        vpc_id: String,
+    },
+    /// `ModifyVpcAttribute enableDnsHostnames`.
+    EnableDnsHostnames {
+        /// The VPC.
+        vpc_id: String,
+    },
+    /// The managed security group was created.
+    CreateSecurityGroup {
+        /// Its id (absent in a dry run).
+        group_id: Option<String>,
+        /// Its name.
+        group_name: String,
+    },
+    /// TCP 443 opened from VPC CIDR blocks.
+    AuthorizeHttps {
+        /// The managed group (absent in a dry run when it is yet to be created).
+        group_id: Option<String>,
+        /// CIDR blocks added.
+        cidrs: Vec<String>,
+    },
+    /// An interface endpoint was created.
+    CreateEndpoint {
+        /// Service name.
+        service: String,
+        /// New endpoint id (absent in a dry run).
+        endpoint_id: Option<String>,
+        /// Its subnets.
+        subnet_ids: Vec<String>,
+        /// Whether private DNS was requested.
+        private_dns: bool,
+    },
+    /// Subnets added to an endpoint.
+    AddSubnets {
+        /// The endpoint.
+        endpoint_id: String,
+        /// Subnets added.
+        subnet_ids: Vec<String>,
+    },
+    /// The managed security group added to an endpoint.
+    AddSecurityGroup {
+        /// The endpoint.
+        endpoint_id: String,
+        /// The group (absent in a dry run when it is yet to be created).
+        group_id: Option<String>,
+    },
+    /// The endpoint policy replaced.
+    SetPolicy {
+        /// The endpoint.
+        endpoint_id: String,
+    },
+    /// Private DNS turned on.
+    EnablePrivateDns {
+        /// The endpoint.
+        endpoint_id: String,
+    },
+}
+
+/// What happened to one VPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcReport {
+    /// The VPC.
+    pub vpc_id: String,
+    /// The verdict.
+    pub outcome: Outcome,
+    /// Why it was skipped (only for `skipped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Endpoints of the configured services after the run.
+    pub endpoints: Vec<EndpointReport>,
+    /// Changes made or planned.
+    pub actions: Vec<Action>,
+    /// Problems found.
+    pub problems: Vec<Problem>,
+}
+
+impl VpcReport {
+    /// A report for a VPC out of scope.
+    pub fn skipped(vpc_id: &str, reason: impl Into<String>) -> Self {
+        Self {
+            vpc_id: vpc_id.to_string(),
+            outcome: Outcome::Skipped,
+            reason: Some(reason.into()),
+            endpoints: Vec::new(),
+            actions: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+}
+
+/// The one value an invocation returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Whether writes were suppressed.
+    pub dry_run: bool,
+    /// What started the run: `CreateNotebookInstance`, `CreateSubnet`, `Scheduled`, `Manual`, `Cli`.
+    pub trigger: String,
+    /// AWS calls made.
+    pub api_calls: ApiCalls,
+    /// One entry per VPC looked at.
+    pub vpcs: Vec<VpcReport>,
+    /// Why the whole event was ignored (e.g. it records a failed call); no VPC was looked at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
+impl Report {
+    /// A report with no VPC yet.
+    pub fn new(trigger: &str, dry_run: bool) -> Self {
+        Self { dry_run, trigger: trigger.to_string(), api_calls: ApiCalls::default(), vpcs: Vec::new(), ignored: None }
+    }
+
+    /// The number of VPCs with `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.vpcs.iter().filter(|v| v.outcome == outcome).count()
+    }
+
+    /// A human-readable rendering for logs and the terminal.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let mode = if self.dry_run { " (dry run)" } else { "" };
+        let _ = writeln!(
+            out,
+            "vpce-guard {}{mode}: {} VPC(s), {} read / {} write call(s)",
+            self.trigger,
+            self.vpcs.len(),
+            self.api_calls.read,
+            self.api_calls.write
+        );
+        if let Some(reason) = &self.ignored {
+            let _ = writeln!(out, "  event ignored: {reason}");
+        }
+        for vpc in &self.vpcs {
+            let _ = write!(out, "{}  {}", vpc.vpc_id, vpc.outcome);
+            if let Some(reason) = &vpc.reason {
+                let _ = write!(out, " ({reason})");
+            }
+            out.push('\n');
+            for endpoint in &vpc.endpoints {
+                let _ = writeln!(
+                    out,
+                    "  {:<42} {:<24} {:<10} dns={} subnets={}",
+                    endpoint.service,
+                    endpoint.endpoint_id.as_deref().unwrap_or("-"),
+                    endpoint.state,
+                    if endpoint.private_dns { "on" } else { "off" },
+                    endpoint.subnet_ids.join(",")
+                );
+            }
+            for action in &vpc.actions {
+                let _ = writeln!(out, "  + {}", describe_action(action));
+            }
+            for problem in &vpc.problems {
+                let level = match problem.severity {
+                    Severity::Warning => "warning",
+                    Severity::Error => "error",
+                };
+                let _ = writeln!(out, "  ! {level} {}: {}", problem.code, problem.message);
+            }
+        }
+        out
+    }
+}
+
+fn describe_action(action: &Action) -> String {
+    let id = |id: &Option<String>| id.clone().unwrap_or_else(|| "(new)".into());
+    match action {
+        Action::EnableDnsSupport { vpc_id } => format!("enable DNS support on {vpc_id}"),
+        Action::EnableDnsHostnames { vpc_id } => format!("enable DNS hostnames on {vpc_id}"),
+        Action::CreateSecurityGroup { group_id, group_name } => {
+            format!("create security group {group_name} {}", id(group_id))
+        }
+        Action::AuthorizeHttps { group_id, cidrs } => {
+            format!("allow TCP 443 into {} from {}", id(group_id), cidrs.join(", "))
+        }
+        Action::CreateEndpoint { service, endpoint_id, subnet_ids, private_dns } => format!(
+            "create endpoint {} for {service} in {} (private DNS {})",
+            id(endpoint_id),
+            subnet_ids.join(", "),
+            if *private_dns { "on" } else { "off" }
+        ),
+        Action::AddSubnets { endpoint_id, subnet_ids } => {
+            format!("add {} to {endpoint_id}", subnet_ids.join(", "))
+        }
+        Action::AddSecurityGroup { endpoint_id, group_id } => {
+            format!("add security group {} to {endpoint_id}", id(group_id))
+        }
+        Action::SetPolicy { endpoint_id } => format!("set the endpoint policy of {endpoint_id}"),
+        Action::EnablePrivateDns { endpoint_id } => format!("enable private DNS on {endpoint_id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_matches_the_contract() {
+        let mut report = Report::new("CreateSubnet", false);
+        report.api_calls = ApiCalls { read: 4, write: 1 };
+        report.vpcs.push(VpcReport {
+            vpc_id: "vpc-1".into(),
+            outcome: Outcome::Changed,
+            reason: None,
+            endpoints: vec![EndpointReport {
+                service: "com.amazonaws.us-west-2.sagemaker.api".into(),
+                endpoint_id: Some("vpce-1".into()),
+                subnet_ids: vec!["subnet-1".into()],
+                private_dns: true,
+                state: "available".into(),
+            }],
+            actions: vec![Action::AddSubnets { endpoint_id: "vpce-1".into(), subnet_ids: vec!["subnet-2".into()] }],
+            problems: vec![Problem::warning("service_not_in_az", "no")],
+        });
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["api_calls"]["write"], 1);
+        assert_eq!(json["vpcs"][0]["outcome"], "changed");
+        assert_eq!(json["vpcs"][0]["actions"][0]["action"], "add_subnets");
+        assert_eq!(json["vpcs"][0]["actions"][0]["subnet_ids"][0], "subnet-2");
+        assert_eq!(json["vpcs"][0]["problems"][0]["code"], "service_not_in_az");
+        assert!(json.get("ignored").is_none());
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+        assert!(report.to_text().contains("add subnet-2 to vpce-1"));
+    }
+}
