@@ -215,8 +215,7 @@ impl<A: Account> Guard<A> {
             match apply(&self.account, obs, &current).await? {
                 Applied::Done(done) => {
                     actions.extend(done);
-                    let mut after = self.refresh(obs, pinned).await?;
-                    after.hints = obs.hints.clone();
+                    let after = self.after_writes(obs, &current).await?;
                     let final_plan = plan(&after, &self.config);
                     return Ok(self.vpc_report(&after, &final_plan, actions, false));
                 }
@@ -244,7 +243,25 @@ impl<A: Account> Guard<A> {
         Ok(report)
     }
 
-    /// Observes one VPC again after writes, keeping what was read before.
+    /// The observation after a round whose writes all succeeded: endpoints and the managed
+    /// group are read again (two calls); the VPC's DNS attributes are what was written.
+    async fn after_writes(&self, obs: &Observation, done: &Plan) -> Result<Observation> {
+        use crate::plan::Write;
+        let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
+        let services = self.config.service_names(&obs.identity.region);
+        let mut after = obs.clone();
+        after.endpoints = self.account().describe_endpoints(&selector, &services).await?;
+        if done.writes.iter().any(|w| matches!(w, Write::CreateGroup | Write::AuthorizeHttps { .. })) {
+            after.group = self.account().managed_groups(&selector).await?.pop();
+        }
+        if let Some(dns) = after.vpc.dns.as_mut() {
+            dns.support |= done.writes.contains(&Write::EnableDnsSupport);
+            dns.hostnames |= done.writes.contains(&Write::EnableDnsHostnames);
+        }
+        Ok(after)
+    }
+
+    /// Observes one VPC again after a conflict, keeping the notebooks read before.
     async fn refresh(&self, obs: &Observation, pinned: Option<&Notebook>) -> Result<Observation> {
         let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
         let mut after = self.observe(&selector, false, pinned).await?.pop().ok_or_else(|| Error::NotFound {

@@ -1,0 +1,641 @@
+//! Handler tests: the three Lambda handlers of `vpce_guard::lambda`, driven with the sample
+//! events of `events/` (ids rewritten to the fake's resources) against the in-memory
+//! [`FakeAccount`]. Each test asserts what the account holds afterwards and what the report
+//! says, including the writes made.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use vpce_guard::config::{api_service, notebook_service, Config};
+use vpce_guard::fake::{FakeAccount, FakeState};
+use vpce_guard::lambda::{on_notebook_created, on_subnet_created, remediate};
+use vpce_guard::model::{Endpoint, EndpointState, VpcDns, MANAGED_GROUP_NAME, TAG_ENFORCE, TAG_MANAGED};
+use vpce_guard::report::{Action, Outcome, Report, Severity, VpcReport};
+use vpce_guard::testing::{self, ACCOUNT, REGION};
+use vpce_guard::Guard;
+
+/// The VPC the sample events name.
+const VPC: &str = "vpc-0f1e2d3c4b5a69788";
+/// The subnet `events/create-subnet.json` creates (in us-west-2d).
+const NEW_SUBNET: &str = "subnet-0d9c8b7a6f5e4d3c2";
+/// The notebook `events/create-notebook-instance.json` creates.
+const NOTEBOOK: &str = "fraud-model-dev";
+const WRITE_DNS: &str = "ModifyVpcAttribute";
+const WRITE_GROUP: &str = "CreateSecurityGroup";
+const WRITE_RULES: &str = "AuthorizeSecurityGroupIngress";
+const WRITE_CREATE: &str = "CreateVpcEndpoint";
+const WRITE_MODIFY: &str = "ModifyVpcEndpoint";
+
+// ---- events ----------------------------------------------------------------------------
+
+fn sample(file: &str) -> Value {
+    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn invocation(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// `create-notebook-instance.json` for notebook `name` in `subnet_id`.
+fn notebook_event(name: &str, subnet_id: &str) -> LambdaEvent<Value> {
+    let mut event = sample("create-notebook-instance.json");
+    let detail = &mut event["detail"];
+    detail["requestParameters"]["notebookInstanceName"] = name.into();
+    detail["requestParameters"]["subnetId"] = subnet_id.into();
+    detail["responseElements"]["notebookInstanceArn"] = arn(name).into();
+    invocation(event)
+}
+
+/// `create-subnet.json` for `subnet_id` in `vpc_id` and `az`.
+fn subnet_event(subnet_id: &str, vpc_id: &str, az: &str) -> LambdaEvent<Value> {
+    let mut event = sample("create-subnet.json");
+    let detail = &mut event["detail"];
+    detail["requestParameters"]["vpcId"] = vpc_id.into();
+    detail["requestParameters"]["availabilityZone"] = az.into();
+    let subnet = &mut detail["responseElements"]["subnet"];
+    subnet["subnetId"] = subnet_id.into();
+    subnet["subnetArn"] = format!("arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{subnet_id}").into();
+    subnet["vpcId"] = vpc_id.into();
+    subnet["availabilityZone"] = az.into();
+    invocation(event)
+}
+
+fn arn(name: &str) -> String {
+    testing::notebook(name, "subnet-00000000").arn
+}
+
+// ---- the account -----------------------------------------------------------------------
+
+fn guard() -> Guard<FakeAccount> {
+    guard_with(Config::default())
+}
+
+fn guard_with(config: Config) -> Guard<FakeAccount> {
+    Guard::new(FakeAccount::new(), config).with_visibility_retries(Vec::new())
+}
+
+/// `subnet-…` id for the `n`th subnet of AZ `letter`.
+fn subnet_id(letter: char, n: u8) -> String {
+    format!("subnet-00000000000000{letter}{n}")
+}
+
+/// VPC with `per_az` subnets in each AZ of `letters`, DNS hostnames off (EC2's default),
+/// an IPv4 secondary block and an IPv6 block.
+fn vpc_with_subnets(fake: &FakeAccount, letters: &[char], per_az: u8) {
+    fake.add_vpc(VPC, "10.0.0.0/16");
+    fake.with_state(|s| {
+        let vpc = s.vpcs.get_mut(VPC).expect("vpc");
+        vpc.ipv4_cidrs.push("10.1.0.0/16".into());
+        vpc.ipv6_cidrs.push("2600:1f14:abc:de00::/56".into());
+    });
+    for letter in letters {
+        for n in 1..=per_az {
+            fake.add_subnet(VPC, &subnet_id(*letter, n), &format!("{REGION}{letter}"));
+        }
+    }
+}
+
+/// The usual arrangement: 3 AZs × 2 subnets, notebook `fraud-model-dev` in the second
+/// subnet of us-west-2a.
+fn three_az_vpc_with_notebook(fake: &FakeAccount) {
+    vpc_with_subnets(fake, &['a', 'b', 'c'], 2);
+    fake.add_notebook(NOTEBOOK, &subnet_id('a', 2));
+}
+
+fn set_dns(fake: &FakeAccount, support: bool, hostnames: bool) {
+    fake.with_state(|s| s.vpcs.get_mut(VPC).expect("vpc").dns = Some(VpcDns { support, hostnames }));
+}
+
+fn writes(fake: &FakeAccount) -> Vec<String> {
+    fake.snapshot().writes
+}
+
+/// The live endpoint of `service` in the VPC; exactly one must exist.
+fn only_endpoint(fake: &FakeAccount, service: &str) -> Endpoint {
+    let live: Vec<Endpoint> = fake.live_endpoints(VPC).into_iter().filter(|e| e.service == service).collect();
+    assert_eq!(live.len(), 1, "live endpoints of {service}: {live:#?}");
+    live.into_iter().next().expect("one endpoint")
+}
+
+fn azs_of(fake: &FakeAccount, endpoint: &Endpoint) -> Vec<String> {
+    let state = fake.snapshot();
+    let mut azs: Vec<String> = endpoint.subnet_ids.iter().map(|id| state.subnets[id].az.clone()).collect();
+    azs.sort();
+    azs
+}
+
+fn azs(letters: &[char]) -> Vec<String> {
+    letters.iter().map(|l| format!("{REGION}{l}")).collect()
+}
+
+fn policy(endpoint: &Endpoint) -> Value {
+    serde_json::from_str(endpoint.policy.as_deref().expect("a policy")).expect("policy JSON")
+}
+
+/// The notebook ARNs the notebook endpoint's policy allows.
+fn allowed_arns(endpoint: &Endpoint) -> BTreeSet<String> {
+    let statement = &policy(endpoint)["Statement"][0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Action"], "sagemaker:CreatePresignedNotebookInstanceUrl");
+    statement["Resource"].as_array().expect("Resource list").iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+fn managed_group(state: &FakeState) -> (String, BTreeSet<String>) {
+    let groups: Vec<_> = state.groups.values().filter(|g| g.name == MANAGED_GROUP_NAME).collect();
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    (groups[0].group.id.clone(), groups[0].group.https_sources.clone())
+}
+
+fn one_vpc(report: &Report) -> &VpcReport {
+    assert_eq!(report.vpcs.len(), 1, "{}", report.to_text());
+    &report.vpcs[0]
+}
+
+fn action_names(vpc: &VpcReport) -> Vec<String> {
+    vpc.actions.iter().map(|a| serde_json::to_value(a).unwrap()["action"].as_str().unwrap().to_string()).collect()
+}
+
+fn problem_codes(vpc: &VpcReport) -> Vec<&str> {
+    vpc.problems.iter().map(|p| p.code.as_str()).collect()
+}
+
+/// What the account holds, without the write log, to compare before and after.
+fn holdings(fake: &FakeAccount) -> String {
+    let s = fake.snapshot();
+    format!("{:?}\n{:?}\n{:?}\n{:?}\n{:?}", s.vpcs, s.subnets, s.endpoints, s.groups, s.notebooks)
+}
+
+fn assert_no_calls(report: &Report, fake: &FakeAccount) {
+    assert_eq!(report.api_calls.read, 0, "{}", report.to_text());
+    assert_eq!(report.api_calls.write, 0, "{}", report.to_text());
+    let calls = vpce_guard::account::Account::api_calls(fake);
+    assert_eq!((calls.read, calls.write), (0, 0));
+    assert!(writes(fake).is_empty());
+}
+
+// ---- CreateNotebookInstance ------------------------------------------------------------
+
+#[tokio::test]
+async fn notebook_created_in_three_az_vpc_gets_both_endpoints_with_dns_group_and_policy() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+
+    let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+
+    assert_eq!(report.trigger, "CreateNotebookInstance");
+    assert!(!report.dry_run);
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::Changed, "{}", report.to_text());
+    assert!(vpc.problems.is_empty(), "{}", report.to_text());
+    assert_eq!(
+        action_names(vpc),
+        ["enable_dns_hostnames", "create_security_group", "authorize_https", "create_endpoint", "create_endpoint"]
+    );
+    assert_eq!(writes(fake), [WRITE_DNS, WRITE_GROUP, WRITE_RULES, WRITE_CREATE, WRITE_CREATE]);
+    assert_eq!(report.api_calls.write, 5);
+    assert!(report.api_calls.read > 0);
+
+    let state = fake.snapshot();
+    assert_eq!(state.vpcs[VPC].dns, Some(VpcDns { support: true, hostnames: true }));
+    let (group_id, sources) = managed_group(&state);
+    let expected_sources: BTreeSet<String> =
+        ["10.0.0.0/16", "10.1.0.0/16", "2600:1f14:abc:de00::/56"].map(String::from).into();
+    assert_eq!(sources, expected_sources);
+
+    let api = only_endpoint(fake, &api_service(REGION));
+    let notebook = only_endpoint(fake, &notebook_service(REGION));
+    assert_eq!(fake.live_endpoints(VPC).len(), 2);
+    for endpoint in [&api, &notebook] {
+        assert_eq!(endpoint.state, EndpointState::Available);
+        assert_eq!(endpoint.endpoint_type, "Interface");
+        assert_eq!(azs_of(fake, endpoint), azs(&['a', 'b', 'c']), "one subnet per AZ");
+        assert!(endpoint.private_dns);
+        assert_eq!(endpoint.group_ids, [group_id.clone()]);
+        assert_eq!(endpoint.tags.get(TAG_MANAGED).map(String::as_str), Some("true"));
+        assert!(endpoint.subnet_ids.contains(&subnet_id('a', 2)), "the notebook's subnet is preferred in its AZ");
+    }
+    assert_eq!(allowed_arns(&notebook), BTreeSet::from([arn(NOTEBOOK)]));
+    assert_eq!(policy(&api)["Statement"][0]["Condition"]["StringEquals"]["aws:PrincipalAccount"], ACCOUNT);
+
+    let reported: Vec<_> = vpc.endpoints.iter().map(|e| (e.service.clone(), e.endpoint_id.clone())).collect();
+    assert_eq!(
+        reported,
+        [(api_service(REGION), Some(api.id.clone())), (notebook_service(REGION), Some(notebook.id.clone()))]
+    );
+    assert!(vpc.endpoints.iter().all(|e| e.private_dns && e.state == "available" && e.subnet_ids.len() == 3));
+}
+
+#[tokio::test]
+async fn replayed_notebook_event_writes_nothing() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    let event = notebook_event(NOTEBOOK, &subnet_id('a', 2));
+    on_notebook_created(event.clone(), &guard).await.unwrap();
+    let before = (writes(fake), holdings(fake));
+
+    let report = on_notebook_created(event, &guard).await.unwrap();
+
+    assert_eq!(one_vpc(&report).outcome, Outcome::Compliant, "{}", report.to_text());
+    assert!(one_vpc(&report).actions.is_empty());
+    assert_eq!(report.api_calls.write, 0);
+    assert_eq!((writes(fake), holdings(fake)), before);
+}
+
+#[tokio::test]
+async fn second_notebook_in_the_vpc_adds_its_arn_to_the_policy_in_one_modify() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+    let endpoints_before = fake.live_endpoints(VPC);
+    fake.add_notebook("churn-model-dev", &subnet_id('b', 1));
+
+    let report = on_notebook_created(notebook_event("churn-model-dev", &subnet_id('b', 1)), &guard).await.unwrap();
+
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(action_names(vpc), ["set_policy"]);
+    assert_eq!(report.api_calls.write, 1);
+    assert_eq!(writes(fake).last().map(String::as_str), Some(WRITE_MODIFY));
+    let notebook = only_endpoint(fake, &notebook_service(REGION));
+    assert_eq!(allowed_arns(&notebook), BTreeSet::from([arn(NOTEBOOK), arn("churn-model-dev")]));
+    let after = fake.live_endpoints(VPC);
+    assert_eq!(after.len(), 2, "no new endpoint");
+    for (before, after) in endpoints_before.iter().zip(&after) {
+        assert_eq!((&before.id, &before.subnet_ids), (&after.id, &after.subnet_ids), "subnets unchanged");
+    }
+    let api_before = endpoints_before.iter().find(|e| e.service == api_service(REGION)).unwrap();
+    assert_eq!(api_before.policy, only_endpoint(fake, &api_service(REGION)).policy, "API policy untouched");
+}
+
+#[tokio::test]
+async fn existing_unmanaged_api_endpoint_with_private_dns_is_adopted_not_duplicated() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    set_dns(fake, true, true);
+    let existing_id = "vpce-0aaaaaaaaaaaaaaa1";
+    fake.with_state(|s| {
+        let mut existing = testing::endpoint(existing_id, VPC, &api_service(REGION), &[&subnet_id('a', 1)]);
+        existing.private_dns = true;
+        existing.tags = testing::tags(&[("Name", "platform-team-api")]);
+        s.endpoints.insert(existing_id.into(), existing);
+    });
+
+    let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(writes(fake), [WRITE_GROUP, WRITE_RULES, WRITE_MODIFY, WRITE_CREATE]);
+    let api = only_endpoint(fake, &api_service(REGION));
+    assert_eq!(api.id, existing_id, "adopted, not duplicated");
+    assert!(api.private_dns);
+    assert!(!api.tags.contains_key(TAG_MANAGED), "an adopted endpoint keeps its owner's tags");
+    assert_eq!(azs_of(fake, &api), azs(&['a', 'b', 'c']));
+    assert!(api.subnet_ids.contains(&subnet_id('a', 1)), "its subnet in us-west-2a is kept");
+    let (group_id, _) = managed_group(&fake.snapshot());
+    assert_eq!(api.group_ids, [group_id]);
+    assert_eq!(policy(&api)["Statement"][0]["Condition"]["StringEquals"]["aws:PrincipalAccount"], ACCOUNT);
+    let notebook = only_endpoint(fake, &notebook_service(REGION));
+    assert!(notebook.private_dns);
+    assert_eq!(fake.snapshot().endpoints.len(), 2);
+
+    let replay = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+    assert_eq!(replay.api_calls.write, 0, "{}", replay.to_text());
+    assert_eq!(one_vpc(&replay).outcome, Outcome::Compliant);
+}
+
+#[tokio::test]
+async fn vpc_tagged_enforce_false_is_skipped_without_writes() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    fake.with_state(|s| s.vpcs.get_mut(VPC).unwrap().tags.insert(TAG_ENFORCE.into(), "false".into()));
+    let before = holdings(fake);
+
+    let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::Skipped);
+    assert!(vpc.reason.as_deref().unwrap_or_default().contains("vpce-guard:enforce=false"), "{vpc:?}");
+    assert!(vpc.actions.is_empty() && vpc.endpoints.is_empty());
+    assert_eq!(report.api_calls.write, 0);
+    assert!(writes(fake).is_empty());
+    assert_eq!(holdings(fake), before);
+}
+
+#[tokio::test]
+async fn notebook_not_visible_is_a_transient_not_found_after_the_retries() {
+    let guard = guard_with(Config::default()).with_visibility_retries(vec![Duration::ZERO; 2]);
+    let fake = guard.account();
+    vpc_with_subnets(fake, &['a', 'b'], 1);
+
+    let error = on_notebook_created(notebook_event("not-there-yet", &subnet_id('a', 1)), &guard).await.unwrap_err();
+
+    assert_eq!(error.error_type(), "Transient.NotFound");
+    assert!(error.to_string().contains("not-there-yet"), "{error}");
+    let diagnostic = lambda_runtime::Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "Transient.NotFound");
+    let calls = vpce_guard::account::Account::api_calls(fake);
+    assert_eq!(calls.read, 3, "one DescribeNotebookInstance and two retries");
+    assert_eq!(calls.write, 0);
+    assert!(writes(fake).is_empty());
+}
+
+#[tokio::test]
+async fn notebook_not_found_without_retries_fails_after_one_lookup() {
+    let guard = guard();
+    let fake = guard.account();
+    vpc_with_subnets(fake, &['a'], 1);
+
+    let error = on_notebook_created(notebook_event("gone", &subnet_id('a', 1)), &guard).await.unwrap_err();
+
+    assert_eq!(error.error_type(), "Transient.NotFound");
+    let calls = vpce_guard::account::Account::api_calls(fake);
+    assert_eq!((calls.read, calls.write), (1, 0));
+}
+
+// ---- CreateSubnet ----------------------------------------------------------------------
+
+/// The usual VPC after its notebook's event was handled (endpoints in a, b, c).
+async fn enforced_vpc(guard: &Guard<FakeAccount>) {
+    three_az_vpc_with_notebook(guard.account());
+    on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), guard).await.unwrap();
+}
+
+#[tokio::test]
+async fn subnet_in_a_new_az_extends_both_endpoints_once_they_are_available() {
+    let guard = guard();
+    let fake = guard.account();
+    fake.with_state(|s| s.new_endpoint_state = Some(EndpointState::Pending));
+    enforced_vpc(&guard).await;
+    fake.settle();
+    let policies_before: Vec<_> = fake.live_endpoints(VPC).into_iter().map(|e| e.policy).collect();
+    let writes_before = writes(fake).len();
+    fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+
+    let report = on_subnet_created(subnet_event(NEW_SUBNET, VPC, "us-west-2d"), &guard).await.unwrap();
+
+    assert_eq!(report.trigger, "CreateSubnet");
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(report.api_calls.write, 2);
+    assert_eq!(writes(fake)[writes_before..], [WRITE_MODIFY, WRITE_MODIFY]);
+    for action in &vpc.actions {
+        assert!(
+            matches!(action, Action::AddSubnets { subnet_ids, .. } if subnet_ids == &[NEW_SUBNET.to_string()]),
+            "{action:?}"
+        );
+    }
+    assert_eq!(vpc.actions.len(), 2);
+    for service in [api_service(REGION), notebook_service(REGION)] {
+        let endpoint = only_endpoint(fake, &service);
+        assert_eq!(azs_of(fake, &endpoint), azs(&['a', 'b', 'c', 'd']));
+        assert!(endpoint.subnet_ids.contains(&NEW_SUBNET.to_string()));
+    }
+    let policies_after: Vec<_> = fake.live_endpoints(VPC).into_iter().map(|e| e.policy).collect();
+    assert_eq!(policies_after, policies_before, "a subnet event does not touch policies");
+}
+
+#[tokio::test]
+async fn subnet_in_an_already_covered_az_writes_nothing() {
+    let guard = guard();
+    let fake = guard.account();
+    enforced_vpc(&guard).await;
+    let before = (writes(fake), holdings(fake));
+    let extra = subnet_id('b', 9);
+    fake.add_subnet(VPC, &extra, "us-west-2b");
+    let holdings_with_subnet = holdings(fake);
+
+    let report = on_subnet_created(subnet_event(&extra, VPC, "us-west-2b"), &guard).await.unwrap();
+
+    assert_eq!(one_vpc(&report).outcome, Outcome::Compliant, "{}", report.to_text());
+    assert_eq!(report.api_calls.write, 0);
+    assert!(report.api_calls.read > 0);
+    assert_eq!(writes(fake), before.0);
+    assert_eq!(holdings(fake), holdings_with_subnet);
+    assert!(fake.live_endpoints(VPC).iter().all(|e| !e.subnet_ids.contains(&extra)));
+}
+
+#[tokio::test]
+async fn replayed_subnet_event_writes_nothing() {
+    let guard = guard();
+    let fake = guard.account();
+    enforced_vpc(&guard).await;
+    fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+    let event = subnet_event(NEW_SUBNET, VPC, "us-west-2d");
+    let first = on_subnet_created(event.clone(), &guard).await.unwrap();
+    assert_eq!(first.api_calls.write, 2, "{}", first.to_text());
+    let before = (writes(fake), holdings(fake));
+
+    let replay = on_subnet_created(event, &guard).await.unwrap();
+
+    assert_eq!(one_vpc(&replay).outcome, Outcome::Compliant, "{}", replay.to_text());
+    assert_eq!(replay.api_calls.write, 0);
+    assert_eq!((writes(fake), holdings(fake)), before);
+}
+
+#[tokio::test]
+async fn subnet_event_in_a_vpc_not_enrolled_is_skipped() {
+    let guard = guard();
+    let fake = guard.account();
+    vpc_with_subnets(fake, &['a', 'b'], 1);
+    fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+    let before = holdings(fake);
+
+    let report = on_subnet_created(subnet_event(NEW_SUBNET, VPC, "us-west-2d"), &guard).await.unwrap();
+
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::Skipped, "{}", report.to_text());
+    assert!(vpc.reason.as_deref().unwrap_or_default().contains("not enrolled"), "{vpc:?}");
+    assert_eq!(report.api_calls.write, 0);
+    assert!(writes(fake).is_empty());
+    assert_eq!(holdings(fake), before);
+}
+
+#[tokio::test]
+async fn failed_create_subnet_event_is_ignored_without_any_call() {
+    let guard = guard();
+    let fake = guard.account();
+    vpc_with_subnets(fake, &['a'], 1);
+    fake.add_notebook(NOTEBOOK, &subnet_id('a', 1));
+    let before = holdings(fake);
+
+    let report = on_subnet_created(invocation(sample("create-subnet-failed.json")), &guard).await.unwrap();
+
+    let reason = report.ignored.as_deref().expect("ignored");
+    assert!(reason.contains("Client.InvalidSubnet.Conflict"), "{reason}");
+    assert_eq!(report.trigger, "CreateSubnet");
+    assert!(report.vpcs.is_empty());
+    assert_no_calls(&report, fake);
+    assert_eq!(holdings(fake), before);
+}
+
+#[tokio::test]
+async fn malformed_subnet_event_is_a_permanent_bad_event_without_any_call() {
+    let guard = guard();
+    let fake = guard.account();
+    vpc_with_subnets(fake, &['a'], 1);
+    fake.add_notebook(NOTEBOOK, &subnet_id('a', 1));
+
+    let error = on_subnet_created(invocation(sample("malformed-create-subnet.json")), &guard).await.unwrap_err();
+
+    assert_eq!(error.error_type(), "Permanent.BadEvent");
+    assert!(error.to_string().contains("vpcId"), "{error}");
+    let diagnostic = lambda_runtime::Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "Permanent.BadEvent");
+    let calls = vpce_guard::account::Account::api_calls(fake);
+    assert_eq!((calls.read, calls.write), (0, 0));
+    assert!(writes(fake).is_empty());
+}
+
+#[tokio::test]
+async fn subnet_event_sent_to_the_notebook_handler_is_a_bad_event() {
+    let guard = guard();
+    let error = on_notebook_created(subnet_event(NEW_SUBNET, VPC, "us-west-2d"), &guard).await.unwrap_err();
+    assert_eq!(error.error_type(), "Permanent.BadEvent");
+    assert!(writes(guard.account()).is_empty());
+}
+
+// ---- remediate -------------------------------------------------------------------------
+
+#[tokio::test]
+async fn dry_run_reports_would_change_and_writes_nothing() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    let before = holdings(fake);
+
+    let report = remediate(invocation(sample("remediate-dry-run.json")), &guard).await.unwrap();
+
+    assert!(report.dry_run);
+    assert_eq!(report.trigger, "Manual");
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::WouldChange, "{}", report.to_text());
+    assert_eq!(
+        action_names(vpc),
+        ["enable_dns_hostnames", "create_security_group", "authorize_https", "create_endpoint", "create_endpoint"]
+    );
+    assert!(vpc.actions.iter().all(|a| !matches!(a, Action::CreateEndpoint { endpoint_id: Some(_), .. })));
+    assert_eq!(report.api_calls.write, 0);
+    assert!(report.api_calls.read > 0);
+    assert!(writes(fake).is_empty());
+    assert_eq!(holdings(fake), before);
+}
+
+#[tokio::test]
+async fn manual_payload_remediates_the_listed_vpc() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+
+    let report = remediate(invocation(sample("remediate-vpcs.json")), &guard).await.unwrap();
+
+    assert!(!report.dry_run);
+    assert_eq!(one_vpc(&report).outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(report.api_calls.write, 5);
+    assert_eq!(fake.live_endpoints(VPC).len(), 2);
+    let again = remediate(invocation(sample("remediate-vpcs.json")), &guard).await.unwrap();
+    assert_eq!(again.api_calls.write, 0, "{}", again.to_text());
+}
+
+#[tokio::test]
+async fn service_missing_from_one_az_skips_that_az_and_reports_it() {
+    let guard = guard();
+    let fake = guard.account();
+    vpc_with_subnets(fake, &['a', 'b', 'c', 'd'], 1);
+    fake.add_notebook(NOTEBOOK, &subnet_id('a', 1));
+    fake.with_state(|s| {
+        s.service_azs.get_mut(&notebook_service(REGION)).unwrap().remove("us-west-2d");
+    });
+
+    let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 1)), &guard).await.unwrap();
+
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::Changed, "a warning does not make the VPC non-compliant");
+    let skipped: Vec<_> = vpc.problems.iter().filter(|p| p.code == "service_not_in_az").collect();
+    assert_eq!(skipped.len(), 1, "{}", report.to_text());
+    assert_eq!(skipped[0].severity, Severity::Warning);
+    assert!(skipped[0].message.contains("us-west-2d") && skipped[0].message.contains(&notebook_service(REGION)));
+    assert_eq!(azs_of(fake, &only_endpoint(fake, &api_service(REGION))), azs(&['a', 'b', 'c', 'd']));
+    assert_eq!(azs_of(fake, &only_endpoint(fake, &notebook_service(REGION))), azs(&['a', 'b', 'c']));
+
+    let replay = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 1)), &guard).await.unwrap();
+    assert_eq!(one_vpc(&replay).outcome, Outcome::Compliant, "{}", replay.to_text());
+    assert_eq!(problem_codes(one_vpc(&replay)), ["service_not_in_az"]);
+    assert_eq!(replay.api_calls.write, 0);
+}
+
+#[tokio::test]
+async fn pending_endpoints_wait_without_modify_and_a_later_run_finishes() {
+    let guard = guard();
+    let fake = guard.account();
+    fake.with_state(|s| s.new_endpoint_state = Some(EndpointState::Pending));
+    enforced_vpc(&guard).await;
+    let created = fake.live_endpoints(VPC);
+    assert_eq!(created.len(), 2);
+    assert!(created.iter().all(|e| e.state == EndpointState::Pending));
+    fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+    let event = subnet_event(NEW_SUBNET, VPC, "us-west-2d");
+    let writes_before = writes(fake);
+
+    let waiting = on_subnet_created(event.clone(), &guard).await.unwrap();
+
+    let vpc = one_vpc(&waiting);
+    assert_eq!(vpc.outcome, Outcome::Pending, "{}", waiting.to_text());
+    assert!(vpc.endpoints.iter().all(|e| e.state == "pending"));
+    assert_eq!(waiting.api_calls.write, 0);
+    assert_eq!(writes(fake), writes_before);
+    assert!(!writes(fake).iter().any(|w| w == WRITE_MODIFY));
+
+    fake.settle();
+    let finished = on_subnet_created(event.clone(), &guard).await.unwrap();
+
+    assert_eq!(one_vpc(&finished).outcome, Outcome::Changed, "{}", finished.to_text());
+    assert_eq!(writes(fake)[writes_before.len()..], [WRITE_MODIFY, WRITE_MODIFY]);
+    for service in [api_service(REGION), notebook_service(REGION)] {
+        assert_eq!(azs_of(fake, &only_endpoint(fake, &service)), azs(&['a', 'b', 'c', 'd']));
+    }
+    let after = on_subnet_created(event, &guard).await.unwrap();
+    assert_eq!(one_vpc(&after).outcome, Outcome::Compliant);
+    assert_eq!(after.api_calls.write, 0);
+}
+
+#[tokio::test]
+async fn hosted_zone_conflict_is_reported_and_endpoints_are_created_without_private_dns() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    fake.with_state(|s| s.hosted_zones.insert((VPC.to_string(), api_service(REGION))));
+
+    let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::NonCompliant, "{}", report.to_text());
+    assert!(problem_codes(vpc).contains(&"private_dns_conflict"), "{}", report.to_text());
+    let conflict = vpc.problems.iter().find(|p| p.code == "private_dns_conflict").unwrap();
+    assert!(conflict.message.contains(&api_service(REGION)), "{}", conflict.message);
+    // One rejected create (private DNS on), then the re-planned create without it.
+    assert_eq!(writes(fake), [WRITE_DNS, WRITE_GROUP, WRITE_RULES, WRITE_CREATE, WRITE_CREATE, WRITE_CREATE]);
+    assert_eq!(report.api_calls.write, 6);
+    let api = only_endpoint(fake, &api_service(REGION));
+    assert!(!api.private_dns);
+    assert_eq!(azs_of(fake, &api), azs(&['a', 'b', 'c']));
+    let notebook = only_endpoint(fake, &notebook_service(REGION));
+    assert!(notebook.private_dns, "the notebook service has no conflict");
+    assert_eq!(fake.snapshot().endpoints.len(), 2);
+
+    // A replay does not loop either: at most the one rejected attempt, nothing changes.
+    let before = holdings(fake);
+    let replay = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+    assert!(replay.api_calls.write <= 1, "{}", replay.to_text());
+    assert!(problem_codes(one_vpc(&replay)).contains(&"private_dns_conflict"));
+    assert_eq!(one_vpc(&replay).outcome, Outcome::NonCompliant);
+    assert_eq!(holdings(fake), before);
+}

@@ -1,0 +1,141 @@
+//! The strict moto fixture: a moto server with AWS's endpoint rules added
+//! (`tests/fixture/moto_strict.py`), started on 127.0.0.1 on a free port.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use anyhow::{bail, Context, Result};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::{http, repo_root};
+
+/// The region every test uses.
+pub const REGION: &str = "us-west-2";
+
+/// A running fixture; killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    address: String,
+}
+
+impl Moto {
+    /// Starts the fixture with the repo's `.venv` (made by `scripts/setup-venv.sh`).
+    pub async fn start() -> Result<Self> {
+        let python = repo_root().join(".venv/bin/python");
+        if !python.exists() {
+            bail!("{} is missing: run scripts/setup-venv.sh first", python.display());
+        }
+        let mut child = Command::new(python)
+            .arg(repo_root().join("tests/fixture/moto_strict.py"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the moto fixture")?;
+        let stdout = child.stdout.take().context("fixture stdout")?;
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let read = reader.read_line(&mut line);
+        tokio::time::timeout(std::time::Duration::from_secs(60), read)
+            .await
+            .context("fixture did not start in 60 s")??;
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move {
+            let mut sink = String::new();
+            while matches!(reader.read_line(&mut sink).await, Ok(n) if n > 0) {
+                sink.clear();
+            }
+        });
+        let url = line.trim().strip_prefix("READY ").context("fixture did not print READY")?.to_string();
+        let address = url.trim_start_matches("http://").to_string();
+        Ok(Self { child, url, address })
+    }
+
+    /// SDK configuration pointing every client at the fixture, with dummy credentials.
+    pub fn sdk_config(&self) -> SdkConfig {
+        let credentials = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "moto");
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(credentials))
+            .build()
+    }
+
+    /// Environment for a child process (function binary or CLI) to reach the fixture.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    async fn control(&self, method: &str, path: &str, body: &Value) -> Result<Value> {
+        let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+        let response = http::request(&self.address, method, path, &body).await?;
+        if response.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        Ok(serde_json::from_slice(&response.body)?)
+    }
+
+    /// Merges `config` into the fixture's configuration (`pending_seconds`, `unsupported_azs`).
+    pub async fn configure(&self, config: Value) -> Result<()> {
+        self.control("POST", "/_fixture/config", &config).await.map(drop)
+    }
+
+    /// Registers a private hosted zone holding `service`'s DNS name in `vpc_id`.
+    pub async fn hosted_zone(&self, vpc_id: &str, service: &str) -> Result<()> {
+        let body = serde_json::json!({"vpc_id": vpc_id, "service_name": service});
+        self.control("POST", "/_fixture/hosted-zone", &body).await.map(drop)
+    }
+
+    /// Forces an endpoint's state (`available` releases it).
+    pub async fn force_state(&self, endpoint_id: &str, state: &str) -> Result<()> {
+        let body = serde_json::json!({"endpoint_id": endpoint_id, "state": state});
+        self.control("POST", "/_fixture/endpoint-state", &body).await.map(drop)
+    }
+
+    /// Every AWS call served so far, by action.
+    pub async fn calls(&self) -> Result<BTreeMap<String, u64>> {
+        let calls = self.control("GET", "/_fixture/calls", &Value::Null).await?;
+        Ok(serde_json::from_value(calls)?)
+    }
+
+    /// Write calls (Create*, Modify*, Authorize*, Delete*) served so far.
+    pub async fn writes(&self) -> Result<u64> {
+        let calls = self.calls().await?;
+        Ok(calls.iter().filter(|(action, _)| is_write(action)).map(|(_, n)| n).sum())
+    }
+
+    /// Zeroes the call counts.
+    pub async fn reset_calls(&self) -> Result<()> {
+        self.control("POST", "/_fixture/calls/reset", &Value::Null).await.map(drop)
+    }
+}
+
+/// True for mutating AWS actions.
+pub fn is_write(action: &str) -> bool {
+    ["Create", "Modify", "Authorize", "Delete", "Revoke", "Associate"].iter().any(|p| action.starts_with(p))
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
