@@ -123,18 +123,22 @@ impl<A: Account> Guard<A> {
         self.reconcile(trigger, &selector, true, Some(&notebook), self.config.dry_run).await
     }
 
-    /// A subnet was created: its VPC is reconciled if in scope. Waits briefly for the new
-    /// subnet to show in `DescribeSubnets`.
+    /// A subnet was created: its VPC is reconciled if in scope. The VPC's observation is
+    /// read again briefly until it shows the new subnet (EC2 is eventually consistent).
     async fn on_subnet_created(&self, subnet_id: &str, vpc_id: &str) -> Result<Report> {
-        let ids = [subnet_id.to_string()];
-        let shown = self
-            .visible("subnet", subnet_id, || async { Ok(self.account.subnets_by_id(&ids).await?.into_iter().next()) })
-            .await;
-        if let Err(Error::NotFound { .. }) = shown {
+        let selector = VpcSelector::Ids(vec![vpc_id.to_string()]);
+        let mut observations = self.observe(&selector, false, None).await?;
+        for wait in &self.visibility_retries {
+            if observations.iter().any(|o| o.subnets.iter().any(|s| s.id == subnet_id)) {
+                break;
+            }
+            tokio::time::sleep(*wait).await;
+            observations = self.observe(&selector, false, None).await?;
+        }
+        if !observations.iter().any(|o| o.subnets.iter().any(|s| s.id == subnet_id)) {
             warn!(subnet = subnet_id, "subnet not visible (deleted since?); reconciling its VPC anyway");
         }
-        let selector = VpcSelector::Ids(vec![vpc_id.to_string()]);
-        self.reconcile("CreateSubnet", &selector, false, None, self.config.dry_run).await
+        self.reconcile_observed("CreateSubnet", observations, true, None, self.config.dry_run).await
     }
 
     /// Looks `what` up until it is visible, waiting `visibility_retries` between tries.
@@ -162,8 +166,22 @@ impl<A: Account> Guard<A> {
         dry_run: bool,
     ) -> Result<Report> {
         let single = matches!(selector, VpcSelector::Ids(ids) if ids.len() == 1);
+        let observations = self.observe(selector, with_notebooks, pinned).await?;
+        self.reconcile_observed(trigger, observations, single, pinned, dry_run).await
+    }
+
+    /// Brings each observed VPC in scope into line. With `single`, an error fails the whole
+    /// invocation (so Lambda retries it); otherwise it is reported for that VPC only.
+    async fn reconcile_observed(
+        &self,
+        trigger: &str,
+        observations: Vec<Observation>,
+        single: bool,
+        pinned: Option<&Notebook>,
+        dry_run: bool,
+    ) -> Result<Report> {
         let mut report = Report::new(trigger, dry_run);
-        for mut obs in self.observe(selector, with_notebooks, pinned).await? {
+        for mut obs in observations {
             let vpc_id = obs.vpc.id.clone();
             let result = self.reconcile_vpc(&mut obs, pinned, dry_run).await;
             match result {

@@ -39,6 +39,15 @@ pub async fn guard_from_env() -> Result<Guard<SdkAccount>> {
     Ok(Guard::new(account, config))
 }
 
+/// [`guard_from_env`] for a function's `main`: a start-up error is logged as one clear line
+/// (naming the variable at fault) and ends the process, so Lambda reports an init error.
+pub async fn start() -> std::result::Result<Guard<SdkAccount>, lambda_runtime::Error> {
+    guard_from_env().await.map_err(|error| {
+        tracing::error!(error_type = %error.error_type(), "{error}");
+        lambda_runtime::Error::from(error.to_string())
+    })
+}
+
 /// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event.
 pub async fn on_notebook_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
     let parsed = events::parse_notebook_created(&event.payload, guard.account().region())?;

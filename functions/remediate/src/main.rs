@@ -7,6 +7,6 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     vpce_guard::lambda::init_tracing();
-    let guard = vpce_guard::lambda::guard_from_env().await?;
+    let guard = vpce_guard::lambda::start().await?;
     run(service_fn(|event: LambdaEvent<Value>| vpce_guard::lambda::remediate(event, &guard))).await
 }

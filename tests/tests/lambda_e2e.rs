@@ -1,0 +1,136 @@
+//! End to end: the real function binaries (`lambda_runtime` programs) driven through the
+//! Lambda Runtime API, invoked with the files of `events/`, against the strict moto fixture.
+//! Each test checks the account's state, not only the response.
+
+use anyhow::Result;
+use serde_json::Value;
+use vpce_guard::report::{Outcome, Report};
+use vpce_guard_tests::moto::Moto;
+use vpce_guard_tests::runtime::Function;
+use vpce_guard_tests::seed::Seed;
+use vpce_guard_tests::{binary, events};
+
+const API: &str = "com.amazonaws.us-west-2.sagemaker.api";
+const NOTEBOOK: &str = "aws.sagemaker.us-west-2.notebook";
+
+fn report(value: Value) -> Report {
+    serde_json::from_value(value).expect("the response is a report")
+}
+
+#[tokio::test]
+async fn notebook_then_subnet_events_through_the_runtime_api() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let (vpc, by_az) = seed.vpc_with_subnets(0, &["us-west-2a", "us-west-2b", "us-west-2c"], 2).await?;
+    let first = by_az["us-west-2a"][0].clone();
+    let group = seed.notebook_group(&vpc).await?;
+    seed.notebook("fraud-model-dev", &first, &group).await?;
+
+    let mut env = moto.env();
+    env.push(("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()));
+    let on_notebook = Function::start(&binary("on-notebook-created"), &env).await?;
+    let response = on_notebook.invoke(events::notebook_created("fraud-model-dev", &first)).await?;
+    let created = report(response.expect("invocation succeeds"));
+    assert_eq!(created.trigger, "CreateNotebookInstance");
+    assert_eq!(created.vpcs[0].outcome, Outcome::Changed);
+    let endpoints = seed.live_endpoints(&vpc).await?;
+    assert_eq!(endpoints[API].len(), 1);
+    assert_eq!(endpoints[NOTEBOOK].len(), 1);
+    assert_eq!(seed.endpoint_azs(&vpc, &endpoints[NOTEBOOK][0]).await?, ["us-west-2a", "us-west-2b", "us-west-2c"]);
+    assert_eq!(seed.dns(&vpc).await?, (true, true));
+    let logs = on_notebook.logs();
+    assert!(
+        logs.iter().any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["fields"]["message"] == "planned")),
+        "JSON log lines with a 'planned' record: {logs:?}"
+    );
+
+    let new_subnet = seed.subnet(&vpc, "10.0.200.0/24", "us-west-2d").await?;
+    let on_subnet = Function::start(&binary("on-subnet-created"), &moto.env()).await?;
+    moto.reset_calls().await?;
+    let extended = report(on_subnet.invoke(events::subnet_created(&new_subnet, &vpc, "us-west-2d")).await?.unwrap());
+    assert_eq!(extended.vpcs[0].outcome, Outcome::Changed);
+    assert_eq!(moto.writes().await?, 2);
+    for list in seed.live_endpoints(&vpc).await?.values() {
+        assert_eq!(list.len(), 1);
+        assert!(list[0].subnet_ids().contains(&new_subnet));
+    }
+    // A warm process answers the replay with no write.
+    let replay = report(on_subnet.invoke(events::subnet_created(&new_subnet, &vpc, "us-west-2d")).await?.unwrap());
+    assert_eq!(replay.vpcs[0].outcome, Outcome::Compliant);
+    assert_eq!(replay.api_calls.write, 0);
+    assert_eq!(moto.writes().await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_events_fail_with_permanent_error_types_and_write_nothing() -> Result<()> {
+    let moto = Moto::start().await?;
+    let on_subnet = Function::start(&binary("on-subnet-created"), &moto.env()).await?;
+    let remediate = Function::start(&binary("remediate"), &moto.env()).await?;
+
+    let malformed = on_subnet.invoke(events::load("malformed-create-subnet.json")).await?.unwrap_err();
+    assert_eq!(malformed.error_type, "Permanent.BadEvent");
+    assert!(malformed.error_message.contains("vpcId"), "{}", malformed.error_message);
+
+    let wrong = on_subnet.invoke(events::load("create-notebook-instance.json")).await?.unwrap_err();
+    assert_eq!(wrong.error_type, "Permanent.BadEvent");
+
+    let typo = remediate.invoke(serde_json::json!({"vpc_id": "vpc-12345678"})).await?.unwrap_err();
+    assert_eq!(typo.error_type, "Permanent.BadEvent");
+    assert!(typo.error_message.contains("vpc_ids"), "{}", typo.error_message);
+
+    let failed_call = report(on_subnet.invoke(events::load("create-subnet-failed.json")).await?.unwrap());
+    assert!(failed_call.ignored.is_some());
+
+    assert_eq!(moto.writes().await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_notebook_is_a_transient_error_for_lambda_to_retry() -> Result<()> {
+    let moto = Moto::start().await?;
+    let on_notebook = Function::start(&binary("on-notebook-created"), &moto.env()).await?;
+    let error =
+        on_notebook.invoke(events::notebook_created("never-created", "subnet-0123456789abcdef0")).await?.unwrap_err();
+    assert_eq!(error.error_type, "Transient.NotFound");
+    assert!(error.error_message.contains("never-created"));
+    assert_eq!(moto.writes().await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_the_function_at_start_naming_the_variable() -> Result<()> {
+    let moto = Moto::start().await?;
+    let mut env = moto.env();
+    env.push(("VPCE_GUARD_SCOPE".into(), "everything".into()));
+    let mut remediate = Function::start(&binary("remediate"), &env).await?;
+    let code = remediate.wait_exit(std::time::Duration::from_secs(20)).await;
+    assert_ne!(code, Some(0), "the process must not start serving");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = remediate.logs().join("\n");
+    assert!(logs.contains("VPCE_GUARD_SCOPE") && logs.contains("enrolled, all"), "{logs}");
+    assert!(moto.calls().await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn remediate_dry_run_file_plans_without_writing() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpc = seed.vpc("10.9.0.0/16", &[("vpce-guard:enforce", "true")]).await?;
+    seed.subnet(&vpc, "10.9.0.0/24", "us-west-2a").await?;
+    let mut payload = events::load("remediate-dry-run.json");
+    payload["vpc_ids"][0] = Value::String(vpc.clone());
+    let remediate = Function::start(&binary("remediate"), &moto.env()).await?;
+    moto.reset_calls().await?;
+    let planned = report(remediate.invoke(payload).await?.unwrap());
+    assert!(planned.dry_run);
+    assert_eq!(planned.vpcs[0].outcome, Outcome::WouldChange);
+    assert_eq!(moto.writes().await?, 0);
+    assert!(seed.endpoints(&vpc).await?.is_empty());
+
+    let applied = report(remediate.invoke(events::remediate(&[&vpc], false)).await?.unwrap());
+    assert_eq!(applied.vpcs[0].outcome, Outcome::Changed);
+    assert_eq!(seed.live_endpoints(&vpc).await?.len(), 2);
+    Ok(())
+}
