@@ -354,6 +354,7 @@ async fn missing_vpc_in_manual_payload_is_a_clear_error_and_no_write() -> Result
     w.moto.reset_calls().await?;
     let error = w.guard.run(parse_remediate(&events::remediate(&["vpc-0123456789abcdef0"], false))?).await.unwrap_err();
     assert!(error.to_string().contains("vpc-0123456789abcdef0"), "{error}");
+    assert_eq!(error.error_type(), "Permanent.BadEvent", "a typo is not retried");
     assert_eq!(w.moto.writes().await?, 0);
     Ok(())
 }

@@ -19,6 +19,8 @@ pub const GROUP_DESCRIPTION: &str = "vpce-guard: HTTPS from the VPC to its SageM
 pub enum Applied {
     /// Every write went through.
     Done(Vec<Action>),
+    /// The deadline came before every write was made; these were.
+    Deferred(Vec<Action>),
     /// A write met a conflict: observe again (with `hints`) and re-plan.
     Conflict {
         /// Writes made before the conflict.
@@ -120,8 +122,13 @@ fn managed_tags(name: &str) -> Tags {
     Tags::from([(TAG_MANAGED.to_string(), "true".to_string()), ("Name".to_string(), name.to_string())])
 }
 
-/// Executes `plan` against `account`.
-pub async fn apply<A: Account>(account: &A, obs: &Observation, plan: &Plan) -> Result<Applied> {
+/// Executes `plan` against `account`, starting no write after `stop_by`.
+pub async fn apply<A: Account>(
+    account: &A,
+    obs: &Observation,
+    plan: &Plan,
+    stop_by: Option<std::time::Instant>,
+) -> Result<Applied> {
     let vpc_id = obs.vpc.id.as_str();
     let mut actions = Vec::new();
     let mut created_group: Option<String> = None;
@@ -132,6 +139,9 @@ pub async fn apply<A: Account>(account: &A, obs: &Observation, plan: &Plan) -> R
         }
     };
     for write in &plan.writes {
+        if stop_by.is_some_and(|t| std::time::Instant::now() >= t) {
+            return Ok(Applied::Deferred(actions));
+        }
         let outcome: Result<Vec<Action>> = match write {
             Write::EnableDnsSupport => account
                 .enable_vpc_dns(vpc_id, DnsAttribute::Support)

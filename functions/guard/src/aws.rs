@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -60,6 +60,49 @@ impl Intercept for CountCalls {
     }
 }
 
+/// A client-side token bucket mirroring the one AWS shares between `CreateVpcEndpoint`,
+/// `ModifyVpcEndpoint` and `DeleteVpcEndpoints` (4 calls, refilled at 0.3 per second per
+/// account and region), so that a sweep paces its writes instead of being throttled.
+#[derive(Debug)]
+pub struct WritePacer {
+    capacity: f64,
+    per_second: f64,
+    state: tokio::sync::Mutex<(f64, Instant)>,
+}
+
+impl WritePacer {
+    /// A full bucket of `capacity` tokens refilled at `per_second`.
+    pub fn new(capacity: f64, per_second: f64) -> Self {
+        Self { capacity, per_second, state: tokio::sync::Mutex::new((capacity, Instant::now())) }
+    }
+
+    /// Waits for a token.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut state = self.state.lock().await;
+                let now = Instant::now();
+                let (tokens, last) = *state;
+                let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.capacity);
+                if tokens >= 1.0 {
+                    *state = (tokens - 1.0, now);
+                    return;
+                }
+                *state = (tokens, now);
+                Duration::from_secs_f64((1.0 - tokens) / self.per_second)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl Default for WritePacer {
+    /// AWS's bucket for endpoint writes: 4 calls, 0.3 per second.
+    fn default() -> Self {
+        Self::new(4.0, 0.3)
+    }
+}
+
 /// The account as the AWS SDK sees it. Build once per process; clients are reused.
 #[derive(Debug, Clone)]
 pub struct SdkAccount {
@@ -68,15 +111,20 @@ pub struct SdkAccount {
     sts: aws_sdk_sts::Client,
     region: String,
     counter: Arc<CallCounter>,
+    pacer: Arc<WritePacer>,
 }
 
-/// Loads the SDK configuration from the standard chain (profiles, environment,
-/// `AWS_ENDPOINT_URL`), with adaptive retries for throttling.
-pub async fn load_sdk_config() -> SdkConfig {
+/// The SDK configuration loader vpce-guard uses: the standard chain (profiles, environment,
+/// `AWS_ENDPOINT_URL`) with adaptive retries for throttling. Callers may adjust it (region,
+/// profile, endpoint) before `load()`.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
-        .load()
-        .await
+}
+
+/// Loads the SDK configuration with [`sdk_loader`].
+pub async fn load_sdk_config() -> SdkConfig {
+    sdk_loader().load().await
 }
 
 impl SdkAccount {
@@ -98,7 +146,14 @@ impl SdkAccount {
             sts: aws_sdk_sts::Client::from_conf(sts),
             region,
             counter,
+            pacer: Arc::new(WritePacer::default()),
         })
+    }
+
+    /// Replaces the endpoint-write pacing (e.g. for an emulator with a faster bucket).
+    pub fn with_write_pacer(mut self, pacer: WritePacer) -> Self {
+        self.pacer = Arc::new(pacer);
+        self
     }
 
     /// Loads the configuration from the environment and builds the clients.
@@ -437,6 +492,7 @@ impl Account for SdkAccount {
     }
 
     async fn create_endpoint(&self, request: &NewEndpoint) -> Result<Endpoint> {
+        self.pacer.acquire().await;
         let out = self
             .ec2
             .create_vpc_endpoint()
@@ -463,6 +519,7 @@ impl Account for SdkAccount {
 
     async fn modify_endpoint(&self, change: &EndpointChange) -> Result<()> {
         let non_empty = |ids: &Vec<String>| (!ids.is_empty()).then(|| ids.clone());
+        self.pacer.acquire().await;
         self.ec2
             .modify_vpc_endpoint()
             .vpc_endpoint_id(&change.endpoint_id)

@@ -1,22 +1,44 @@
-//! The reconcile loop: trigger → observe → plan → apply → report, for one VPC or many.
+//! The reconciler's entry points: one per trigger, all ending in [`Guard::reconcile`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use crate::account::{Account, VpcSelector};
-use crate::apply::{apply, planned_actions, Applied};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Parsed, Trigger};
-use crate::model::{AccountIdentity, Notebook, Observation};
-use crate::plan::{enrolment, plan, Enrolment, Plan};
-use crate::report::{EndpointReport, Outcome, Problem, Report, Severity, VpcReport};
+use crate::model::{AccountIdentity, Notebook};
+use crate::report::{Outcome, Report};
 
-/// Rounds of observe → plan → apply per VPC before giving up on conflicts.
-pub const MAX_ROUNDS: usize = 3;
+/// Called after each VPC of a run with (VPCs done, VPCs in the run): drives progress bars.
+pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+/// Per-invocation settings.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// When the invocation must have returned (Lambda's deadline). Work that cannot finish
+    /// before it is left for the next run and reported `pending`.
+    pub deadline: Option<Instant>,
+    /// Overrides the configuration's dry run.
+    pub dry_run: Option<bool>,
+    /// The report's `trigger` for runs started by a manual payload (default `Manual`).
+    pub trigger_name: Option<&'static str>,
+}
+
+/// What one reconcile run needs to know besides the observations.
+pub(crate) struct RunContext<'a> {
+    pub trigger: &'a str,
+    pub dry_run: bool,
+    pub pinned: Option<&'a Notebook>,
+    pub deadline: Option<Instant>,
+    /// One VPC named by an event: its DNS attributes are always checked and an error fails
+    /// the invocation. Otherwise (sweeps) DNS is read only when a write needs it and an
+    /// error is reported for its VPC alone.
+    pub single: bool,
+}
 
 /// The reconciler: an [`Account`], the configuration, and what is worth remembering across
 /// invocations of a warm process (identity, service AZs, notebook subnets).
@@ -27,6 +49,8 @@ pub struct Guard<A> {
     pub(crate) service_azs_cache: Mutex<Option<BTreeMap<String, BTreeSet<String>>>>,
     pub(crate) notebook_subnets: Mutex<HashMap<String, Option<String>>>,
     visibility_retries: Vec<Duration>,
+    pub(crate) deadline_margin: Duration,
+    pub(crate) progress: Option<Progress>,
 }
 
 impl<A: Account> Guard<A> {
@@ -39,6 +63,8 @@ impl<A: Account> Guard<A> {
             service_azs_cache: Mutex::new(None),
             notebook_subnets: Mutex::new(HashMap::new()),
             visibility_retries: [1, 2, 4].map(Duration::from_secs).to_vec(),
+            deadline_margin: Duration::from_secs(10),
+            progress: None,
         }
     }
 
@@ -48,9 +74,26 @@ impl<A: Account> Guard<A> {
         self
     }
 
+    /// Sets how long before the deadline a run stops starting new VPCs and writes (default 10 s).
+    pub fn with_deadline_margin(mut self, margin: Duration) -> Self {
+        self.deadline_margin = margin;
+        self
+    }
+
+    /// Reports progress after each VPC.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// The account adapter.
     pub fn account(&self) -> &A {
         &self.account
+    }
+
+    /// The region the account adapter talks to.
+    pub fn account_region(&self) -> String {
+        self.account.region().to_string()
     }
 
     /// The configuration.
@@ -65,6 +108,11 @@ impl<A: Account> Guard<A> {
 
     /// Runs what a parsed event asks for and returns the report, with the API calls it made.
     pub async fn run(&self, parsed: Parsed) -> Result<Report> {
+        self.run_with(parsed, &RunOptions::default()).await
+    }
+
+    /// [`Guard::run`] with a deadline and overrides.
+    pub async fn run_with(&self, parsed: Parsed, options: &RunOptions) -> Result<Report> {
         let before = self.account.api_calls();
         let mut report = match parsed {
             Parsed::Ignore { trigger, reason } => {
@@ -73,13 +121,15 @@ impl<A: Account> Guard<A> {
                 report.ignored = Some(reason);
                 report
             }
-            Parsed::Run(trigger) => self.run_trigger(&trigger).await?,
+            Parsed::Run(trigger) => self.run_trigger(&trigger, options).await?,
         };
         report.api_calls = self.account.api_calls().since(before);
         info!(
             trigger = %report.trigger,
             vpcs = report.vpcs.len(),
             changed = report.count(Outcome::Changed),
+            pending = report.count(Outcome::Pending),
+            non_compliant = report.count(Outcome::NonCompliant),
             reads = report.api_calls.read,
             writes = report.api_calls.write,
             "done"
@@ -87,30 +137,47 @@ impl<A: Account> Guard<A> {
         Ok(report)
     }
 
-    async fn run_trigger(&self, trigger: &Trigger) -> Result<Report> {
+    async fn run_trigger(&self, trigger: &Trigger, options: &RunOptions) -> Result<Report> {
+        let dry_run = options.dry_run.unwrap_or(self.config.dry_run);
+        let context = |trigger: &'static str, single: bool| RunContext {
+            trigger,
+            dry_run,
+            pinned: None,
+            deadline: options.deadline,
+            single,
+        };
         match trigger {
-            Trigger::NotebookCreated { name } => self.on_notebook_created(name).await,
-            Trigger::SubnetCreated { subnet_id, vpc_id } => self.on_subnet_created(subnet_id, vpc_id).await,
-            Trigger::Scheduled => self.reconcile("Scheduled", &VpcSelector::All, true, None, self.config.dry_run).await,
-            Trigger::Manual { vpc_ids, dry_run } => {
+            Trigger::NotebookCreated { name } => self.on_notebook_created(name, context(trigger.name(), true)).await,
+            Trigger::SubnetCreated { subnet_id, vpc_id } => {
+                self.on_subnet_created(subnet_id, vpc_id, context(trigger.name(), true)).await
+            }
+            Trigger::Scheduled => self.reconcile(&VpcSelector::All, true, context(trigger.name(), false)).await,
+            Trigger::Manual { vpc_ids, dry_run: payload_dry_run } => {
                 let selector = match vpc_ids {
                     Some(ids) => VpcSelector::Ids(ids.clone()),
                     None => VpcSelector::All,
                 };
-                let dry_run = dry_run.unwrap_or(self.config.dry_run);
-                self.reconcile("Manual", &selector, true, None, dry_run).await
+                let single = matches!(&selector, VpcSelector::Ids(ids) if ids.len() == 1);
+                let mut run = context(options.trigger_name.unwrap_or("Manual"), single);
+                run.dry_run = payload_dry_run.or(options.dry_run).unwrap_or(self.config.dry_run);
+                // A VPC the operator named that does not exist will not appear on retry.
+                self.reconcile(&selector, true, run).await.map_err(|error| match error {
+                    Error::NotFound { kind: "VPC", id, hint } => {
+                        Error::bad_event(format!("vpc_ids names {id}, which does not exist{hint}"))
+                    }
+                    other => other,
+                })
             }
         }
     }
 
     /// A notebook was created: its subnet (from `DescribeNotebookInstance`, the authority)
     /// names the VPC; every notebook of that VPC goes into the policy.
-    async fn on_notebook_created(&self, name: &str) -> Result<Report> {
-        let trigger = "CreateNotebookInstance";
+    async fn on_notebook_created(&self, name: &str, mut run: RunContext<'_>) -> Result<Report> {
         let notebook = self.visible("notebook instance", name, || self.account.describe_notebook(name)).await?;
         self.remember_notebook(&notebook);
         let Some(subnet_id) = notebook.subnet_id.clone() else {
-            let mut report = Report::new(trigger, self.config.dry_run);
+            let mut report = Report::new(run.trigger, run.dry_run);
             report.ignored =
                 Some(format!("notebook instance {name} has no VPC configuration (no subnet); nothing to do"));
             return Ok(report);
@@ -120,25 +187,29 @@ impl<A: Account> Guard<A> {
             .visible("subnet", &subnet_id, || async { Ok(self.account.subnets_by_id(&ids).await?.into_iter().next()) })
             .await?;
         let selector = VpcSelector::Ids(vec![subnet.vpc_id]);
-        self.reconcile(trigger, &selector, true, Some(&notebook), self.config.dry_run).await
+        run.pinned = Some(&notebook);
+        self.reconcile(&selector, true, run).await
     }
 
     /// A subnet was created: its VPC is reconciled if in scope. The VPC's observation is
     /// read again briefly until it shows the new subnet (EC2 is eventually consistent).
-    async fn on_subnet_created(&self, subnet_id: &str, vpc_id: &str) -> Result<Report> {
+    async fn on_subnet_created(&self, subnet_id: &str, vpc_id: &str, run: RunContext<'_>) -> Result<Report> {
         let selector = VpcSelector::Ids(vec![vpc_id.to_string()]);
+        let shows_subnet = |observations: &[crate::model::Observation]| {
+            observations.iter().any(|o| o.subnets.iter().any(|s| s.id == subnet_id))
+        };
         let mut observations = self.observe(&selector, false, None).await?;
         for wait in &self.visibility_retries {
-            if observations.iter().any(|o| o.subnets.iter().any(|s| s.id == subnet_id)) {
+            if shows_subnet(&observations) {
                 break;
             }
             tokio::time::sleep(*wait).await;
             observations = self.observe(&selector, false, None).await?;
         }
-        if !observations.iter().any(|o| o.subnets.iter().any(|s| s.id == subnet_id)) {
+        if !shows_subnet(&observations) {
             warn!(subnet = subnet_id, "subnet not visible (deleted since?); reconciling its VPC anyway");
         }
-        self.reconcile_observed("CreateSubnet", observations, true, None, self.config.dry_run).await
+        self.reconcile_observed(observations, run).await
     }
 
     /// Looks `what` up until it is visible, waiting `visibility_retries` between tries.
@@ -156,200 +227,15 @@ impl<A: Account> Guard<A> {
         Err(Error::NotFound { kind, id: id.to_string(), hint: " (yet); the event will be retried".into() })
     }
 
-    /// Observes the selected VPCs and brings each one in scope into line.
-    pub async fn reconcile(
+    /// Observes the selected VPCs (with their notebooks when `with_notebooks`) and brings
+    /// each one in scope into line.
+    pub(crate) async fn reconcile(
         &self,
-        trigger: &str,
         selector: &VpcSelector,
         with_notebooks: bool,
-        pinned: Option<&Notebook>,
-        dry_run: bool,
+        run: RunContext<'_>,
     ) -> Result<Report> {
-        let single = matches!(selector, VpcSelector::Ids(ids) if ids.len() == 1);
-        let observations = self.observe(selector, with_notebooks, pinned).await?;
-        self.reconcile_observed(trigger, observations, single, pinned, dry_run).await
-    }
-
-    /// Brings each observed VPC in scope into line. With `single`, an error fails the whole
-    /// invocation (so Lambda retries it); otherwise it is reported for that VPC only.
-    async fn reconcile_observed(
-        &self,
-        trigger: &str,
-        observations: Vec<Observation>,
-        single: bool,
-        pinned: Option<&Notebook>,
-        dry_run: bool,
-    ) -> Result<Report> {
-        let mut report = Report::new(trigger, dry_run);
-        for mut obs in observations {
-            let vpc_id = obs.vpc.id.clone();
-            let result = self.reconcile_vpc(&mut obs, pinned, dry_run).await;
-            match result {
-                Ok(vpc_report) => report.vpcs.push(vpc_report),
-                Err(error) if !single => {
-                    warn!(vpc = %vpc_id, error = %error, "VPC failed; continuing the sweep");
-                    report.vpcs.push(failed_vpc(&vpc_id, &error));
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(report)
-    }
-
-    async fn reconcile_vpc(
-        &self,
-        obs: &mut Observation,
-        pinned: Option<&Notebook>,
-        dry_run: bool,
-    ) -> Result<VpcReport> {
-        let mut decision = enrolment(obs, &self.config);
-        if decision == Enrolment::NeedsNotebooks {
-            self.read_notebooks(obs, pinned).await?;
-            decision = enrolment(obs, &self.config);
-        }
-        let reason = match decision {
-            Enrolment::Skipped(reason) => {
-                info!(vpc = %obs.vpc.id, reason = %reason, "skipped");
-                return Ok(VpcReport::skipped(&obs.vpc.id, reason));
-            }
-            Enrolment::Enrolled(reason) => reason,
-            Enrolment::NeedsNotebooks => unreachable!("notebooks were read"),
-        };
-        self.read_dns(obs).await?;
-        let mut actions = Vec::new();
-        for round in 1..=MAX_ROUNDS {
-            let mut current = plan(obs, &self.config);
-            if current.needs_notebooks {
-                self.read_notebooks(obs, pinned).await?;
-                current = plan(obs, &self.config);
-            }
-            info!(vpc = %obs.vpc.id, round, enrolled = reason, writes = current.writes.len(), problems = current.problems.len(), "planned");
-            if dry_run || current.is_empty() {
-                if dry_run {
-                    actions.extend(planned_actions(&current));
-                }
-                return Ok(self.vpc_report(obs, &current, actions, dry_run));
-            }
-            match apply(&self.account, obs, &current).await? {
-                Applied::Done(done) => {
-                    actions.extend(done);
-                    let after = self.after_writes(obs, &current).await?;
-                    let final_plan = plan(&after, &self.config);
-                    return Ok(self.vpc_report(&after, &final_plan, actions, false));
-                }
-                Applied::Conflict { actions: done, hints, reason } => {
-                    warn!(vpc = %obs.vpc.id, round, reason = %reason, "conflict; observing again");
-                    actions.extend(done);
-                    let mut after = self.refresh(obs, pinned).await?;
-                    after.hints = obs.hints.clone();
-                    after.hints.dns_conflicts.extend(hints.dns_conflicts);
-                    after.hints.stale_endpoint_ids.extend(hints.stale_endpoint_ids);
-                    *obs = after;
-                }
-            }
-        }
-        let last = plan(obs, &self.config);
-        let mut report = self.vpc_report(obs, &last, actions, false);
-        report.problems.push(Problem::error(
-            "conflict_unresolved",
-            format!(
-                "VPC {} still conflicted after {MAX_ROUNDS} rounds; the next event or sweep will try again",
-                obs.vpc.id
-            ),
-        ));
-        report.outcome = Outcome::NonCompliant;
-        Ok(report)
-    }
-
-    /// The observation after a round whose writes all succeeded: endpoints and the managed
-    /// group are read again (two calls); the VPC's DNS attributes are what was written.
-    async fn after_writes(&self, obs: &Observation, done: &Plan) -> Result<Observation> {
-        use crate::plan::Write;
-        let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
-        let services = self.config.service_names(&obs.identity.region);
-        let mut after = obs.clone();
-        after.endpoints = self.account().describe_endpoints(&selector, &services).await?;
-        if done.writes.iter().any(|w| matches!(w, Write::CreateGroup | Write::AuthorizeHttps { .. })) {
-            after.group = self.account().managed_groups(&selector).await?.pop();
-        }
-        if let Some(dns) = after.vpc.dns.as_mut() {
-            dns.support |= done.writes.contains(&Write::EnableDnsSupport);
-            dns.hostnames |= done.writes.contains(&Write::EnableDnsHostnames);
-        }
-        Ok(after)
-    }
-
-    /// Observes one VPC again after a conflict, keeping the notebooks read before.
-    async fn refresh(&self, obs: &Observation, pinned: Option<&Notebook>) -> Result<Observation> {
-        let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
-        let mut after = self.observe(&selector, false, pinned).await?.pop().ok_or_else(|| Error::NotFound {
-            kind: "VPC",
-            id: obs.vpc.id.clone(),
-            hint: " after writing to it".into(),
-        })?;
-        after.notebooks = obs.notebooks.clone();
-        self.read_dns(&mut after).await?;
-        Ok(after)
-    }
-
-    fn vpc_report(
-        &self,
-        obs: &Observation,
-        plan: &Plan,
-        actions: Vec<crate::report::Action>,
-        dry_run: bool,
-    ) -> VpcReport {
-        let endpoints = plan
-            .services
-            .iter()
-            .map(|status| match &status.endpoint {
-                Some(e) => EndpointReport {
-                    service: status.service.clone(),
-                    endpoint_id: Some(e.id.clone()),
-                    subnet_ids: e.subnet_ids.clone(),
-                    private_dns: e.private_dns,
-                    state: e.state.as_str().to_string(),
-                },
-                None => EndpointReport {
-                    service: status.service.clone(),
-                    endpoint_id: None,
-                    subnet_ids: Vec::new(),
-                    private_dns: false,
-                    state: "absent".into(),
-                },
-            })
-            .collect();
-        let has_errors = plan.problems.iter().any(|p| p.severity == Severity::Error);
-        let outcome = if has_errors {
-            Outcome::NonCompliant
-        } else if dry_run && !plan.writes.is_empty() {
-            Outcome::WouldChange
-        } else if !actions.is_empty() {
-            Outcome::Changed
-        } else if !plan.pending.is_empty() {
-            Outcome::Pending
-        } else {
-            Outcome::Compliant
-        };
-        info!(vpc = %obs.vpc.id, outcome = %outcome, actions = actions.len(), "reconciled");
-        VpcReport {
-            vpc_id: obs.vpc.id.clone(),
-            outcome,
-            reason: None,
-            endpoints,
-            actions,
-            problems: plan.problems.clone(),
-        }
-    }
-}
-
-fn failed_vpc(vpc_id: &str, error: &Error) -> VpcReport {
-    VpcReport {
-        vpc_id: vpc_id.to_string(),
-        outcome: Outcome::NonCompliant,
-        reason: None,
-        endpoints: Vec::new(),
-        actions: Vec::new(),
-        problems: vec![Problem::error("error", format!("{} ({})", error, error.error_type()))],
+        let observations = self.observe(selector, with_notebooks, run.pinned).await?;
+        self.reconcile_observed(observations, run).await
     }
 }

@@ -9,7 +9,7 @@ use crate::aws::SdkAccount;
 use crate::config::Config;
 use crate::error::Result;
 use crate::events;
-use crate::guard::Guard;
+use crate::guard::{Guard, RunOptions};
 use crate::report::Report;
 
 /// Sets up `tracing`: JSON lines when Lambda's log format is JSON
@@ -48,20 +48,30 @@ pub async fn start() -> std::result::Result<Guard<SdkAccount>, lambda_runtime::E
     })
 }
 
+/// Run options for an invocation: its deadline from the Runtime API (`Lambda-Runtime-Deadline-Ms`).
+pub fn run_options(context: &lambda_runtime::Context) -> RunOptions {
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    let deadline = (context.deadline > 0).then(|| {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        Instant::now() + Duration::from_millis(context.deadline.saturating_sub(now))
+    });
+    RunOptions { deadline, ..RunOptions::default() }
+}
+
 /// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event.
 pub async fn on_notebook_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
     let parsed = events::parse_notebook_created(&event.payload, guard.account().region())?;
-    guard.run(parsed).await
+    guard.run_with(parsed, &run_options(&event.context)).await
 }
 
 /// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event.
 pub async fn on_subnet_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
     let parsed = events::parse_subnet_created(&event.payload, guard.account().region())?;
-    guard.run(parsed).await
+    guard.run_with(parsed, &run_options(&event.context)).await
 }
 
 /// Handler of `remediate`: the scheduled event or a manual payload.
 pub async fn remediate<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
     let parsed = events::parse_remediate(&event.payload)?;
-    guard.run(parsed).await
+    guard.run_with(parsed, &run_options(&event.context)).await
 }

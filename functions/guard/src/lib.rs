@@ -28,8 +28,9 @@ pub mod model;
 mod observe;
 pub mod plan;
 pub mod policy;
+mod reconcile;
 pub mod report;
 pub mod testing;
 
 pub use error::{Error, ErrorClass, Result};
-pub use guard::Guard;
+pub use guard::{Guard, RunOptions};

@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use crate::guard::Guard;
 use crate::model::{Hints, Notebook, Observation};
 
+/// `DescribeNotebookInstance` calls in flight at once during a sweep.
+const NOTEBOOK_DESCRIBES_IN_FLIGHT: usize = 8;
+
 impl<A: Account> Guard<A> {
     /// Observes the selected VPCs. With `ids`, every VPC must exist (else `NotFound`).
     /// Notebooks are read only when `with_notebooks` (a subnet event does without them).
@@ -96,25 +99,34 @@ impl<A: Account> Guard<A> {
     /// plus `pinned` (the event's notebook, which the list may not show yet).
     /// A notebook's subnet never changes, so it is described once per process.
     async fn notebooks(&self, pinned: Option<&Notebook>) -> Result<Vec<Notebook>> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
         let summaries = self.account().list_notebooks().await?;
-        let mut notebooks = Vec::with_capacity(summaries.len());
-        for summary in summaries {
-            if summary.status.eq_ignore_ascii_case("Deleting") {
-                continue;
-            }
-            let cached = self.notebook_subnets.lock().expect("notebook cache").get(&summary.arn).cloned();
-            let subnet_id = match cached {
-                Some(subnet_id) => subnet_id,
-                None => match self.account().describe_notebook(&summary.name).await? {
-                    Some(described) => {
-                        self.remember_notebook(&described);
-                        described.subnet_id
-                    }
-                    None => continue,
-                },
-            };
-            notebooks.push(Notebook { name: summary.name, arn: summary.arn, subnet_id, status: summary.status });
-        }
+        let live = summaries.into_iter().filter(|s| !s.status.eq_ignore_ascii_case("Deleting"));
+        let mut notebooks: Vec<Notebook> = stream::iter(live)
+            .map(|summary| async move {
+                let cached = self.notebook_subnets.lock().expect("notebook cache").get(&summary.arn).cloned();
+                let subnet_id = match cached {
+                    Some(subnet_id) => subnet_id,
+                    None => match self.account().describe_notebook(&summary.name).await? {
+                        Some(described) => {
+                            self.remember_notebook(&described);
+                            described.subnet_id
+                        }
+                        None => return Ok(None),
+                    },
+                };
+                Ok::<_, crate::Error>(Some(Notebook {
+                    name: summary.name,
+                    arn: summary.arn,
+                    subnet_id,
+                    status: summary.status,
+                }))
+            })
+            .buffer_unordered(NOTEBOOK_DESCRIBES_IN_FLIGHT)
+            .try_filter_map(|found| async move { Ok(found) })
+            .try_collect()
+            .await?;
+        notebooks.sort_by(|a, b| a.arn.cmp(&b.arn));
         if let Some(pinned) = pinned {
             if !notebooks.iter().any(|n| n.arn == pinned.arn) {
                 notebooks.push(pinned.clone());

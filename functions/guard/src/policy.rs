@@ -77,6 +77,38 @@ pub fn account_api_policy(identity: &AccountIdentity) -> Value {
     })
 }
 
+/// How an IAM policy ties notebook access to the network path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessCondition {
+    /// `aws:SourceVpce`: calls must come through these endpoints (api and notebook).
+    SourceVpce(Vec<String>),
+    /// `aws:SourceVpc`: calls must come from these VPCs.
+    SourceVpc(Vec<String>),
+}
+
+/// The identity policy of the SageMaker guide that allows opening notebooks
+/// (`CreatePresignedNotebookInstanceUrl`, `DescribeNotebookInstance`) only through the VPCs'
+/// endpoints, ready to attach to users or roles.
+pub fn notebook_access_policy(condition: &AccessCondition) -> Value {
+    let (key, values) = match condition {
+        AccessCondition::SourceVpce(ids) => ("aws:SourceVpce", ids),
+        AccessCondition::SourceVpc(ids) => ("aws:SourceVpc", ids),
+    };
+    let mut values = values.clone();
+    values.sort();
+    values.dedup();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "EnableNotebookAccessOnlyThroughVpcEndpoints",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreatePresignedNotebookInstanceUrl", "sagemaker:DescribeNotebookInstance"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {key: values}}
+        }]
+    })
+}
+
 /// True when the policy text `current` grants the same as `wanted`: statement order, `Sid`s,
 /// single values vs lists, action case and whitespace do not count. Unparsable text differs.
 pub fn same_policy(current: Option<&str>, wanted: &Value) -> bool {

@@ -92,6 +92,12 @@ pub struct EndpointReport {
     pub private_dns: bool,
     /// EC2 state, `absent` when there is none.
     pub state: String,
+    /// AZs its subnets cover.
+    #[serde(default)]
+    pub azs: Vec<String>,
+    /// AZs with subnets that the service supports and the endpoint does not reach (yet).
+    #[serde(default)]
+    pub missing_azs: Vec<String>,
 }
 
 /// One change made (or, in a dry run, that would be made).
@@ -311,6 +317,8 @@ mod tests {
                 subnet_ids: vec!["subnet-1".into()],
                 private_dns: true,
                 state: "available".into(),
+                azs: vec!["us-west-2a".into()],
+                missing_azs: Vec::new(),
             }],
             actions: vec![Action::AddSubnets { endpoint_id: "vpce-1".into(), subnet_ids: vec!["subnet-2".into()] }],
             problems: vec![Problem::warning("service_not_in_az", "no")],

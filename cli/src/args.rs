@@ -1,0 +1,121 @@
+//! Command-line arguments. Every configuration option is a flag that falls back to the
+//! environment variable of the same meaning (flags override the environment).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keep SageMaker notebook instances reachable only over PrivateLink: show and fix the
+/// interface endpoints of your VPCs.
+#[derive(Debug, Parser)]
+#[command(name = "vpce-guard", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Global options.
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what would change; exit 0 when everything in scope is compliant, 2 when not.
+    Plan(Target),
+    /// Make the changes; exit 0 when compliant afterwards, 3 when problems remain.
+    Apply {
+        /// Which VPCs.
+        #[command(flatten)]
+        target: Target,
+        /// Apply without asking for confirmation (required when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Print the IAM policy that allows opening notebooks only through the VPCs' endpoints.
+    IamPolicy {
+        /// VPCs whose endpoints the policy names (default: every VPC with SageMaker endpoints).
+        #[arg(long = "vpc-id", value_name = "ID")]
+        vpc_ids: Vec<String>,
+        /// The condition key: endpoint ids (`aws:SourceVpce`) or VPC ids (`aws:SourceVpc`).
+        #[arg(long, value_enum, default_value_t = Condition::SourceVpce)]
+        condition: Condition,
+    },
+}
+
+/// Which VPCs a plan or apply covers.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// A VPC to look at (repeatable). Without it, every VPC in scope.
+    #[arg(long = "vpc-id", value_name = "ID", conflicts_with = "all")]
+    pub vpc_ids: Vec<String>,
+    /// Every VPC in scope (the default when no --vpc-id is given).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// IAM condition keys for `iam-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Condition {
+    /// `aws:SourceVpce` with the api and notebook endpoint ids.
+    SourceVpce,
+    /// `aws:SourceVpc` with the VPC ids.
+    SourceVpc,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A table per VPC and the planned actions.
+    Text,
+    /// The report of DESIGN.md's contract.
+    Json,
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// AWS region (default: the standard chain, e.g. AWS_REGION or the profile's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Endpoint URL for every AWS service (e.g. a local emulator).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Endpoint services, comma-separated, `{region}` placeholder, in creation order.
+    #[arg(long, global = true, env = "VPCE_GUARD_SERVICES", value_name = "LIST")]
+    pub services: Option<String>,
+    /// Which VPCs are in scope: enrolled, all.
+    #[arg(long, global = true, env = "VPCE_GUARD_SCOPE")]
+    pub scope: Option<String>,
+    /// Notebook endpoint policy: vpc-notebooks, account-notebooks, none.
+    #[arg(long, global = true, env = "VPCE_GUARD_NOTEBOOK_POLICY", value_name = "MODE")]
+    pub notebook_policy: Option<String>,
+    /// API endpoint policy: account, none.
+    #[arg(long, global = true, env = "VPCE_GUARD_API_POLICY", value_name = "MODE")]
+    pub api_policy: Option<String>,
+    /// Plan only, even for apply: true, false.
+    #[arg(long, global = true, env = "VPCE_GUARD_DRY_RUN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub dry_run: Option<String>,
+    /// Turn on the VPC DNS attributes private DNS needs: true, false.
+    #[arg(long, global = true, env = "VPCE_GUARD_FIX_VPC_DNS", value_name = "BOOL")]
+    pub fix_vpc_dns: Option<String>,
+}
+
+impl Global {
+    /// The value of configuration variable `name`, from its flag (or the environment).
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        match name {
+            "VPCE_GUARD_SERVICES" => self.services.clone(),
+            "VPCE_GUARD_SCOPE" => self.scope.clone(),
+            "VPCE_GUARD_NOTEBOOK_POLICY" => self.notebook_policy.clone(),
+            "VPCE_GUARD_API_POLICY" => self.api_policy.clone(),
+            "VPCE_GUARD_DRY_RUN" => self.dry_run.clone(),
+            "VPCE_GUARD_FIX_VPC_DNS" => self.fix_vpc_dns.clone(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The reconcile loop for observed VPCs: decide scope, plan, apply, re-plan on conflicts
+//! (at most [`MAX_ROUNDS`]), and report — within the invocation's deadline.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::account::{Account, VpcSelector};
+use crate::apply::{apply, planned_actions, Applied};
+use crate::error::{Error, Result};
+use crate::guard::{Guard, RunContext};
+use crate::model::{Notebook, Observation};
+use crate::plan::{enrolment, plan, Enrolment, Plan, Write};
+use crate::report::{Action, EndpointReport, Outcome, Problem, Report, Severity, VpcReport};
+
+/// Rounds of observe → plan → apply per VPC before giving up on conflicts.
+pub const MAX_ROUNDS: usize = 3;
+
+/// The `reason` of a VPC left for the next run because the deadline was near.
+pub const DEFERRED: &str = "deferred: the invocation's deadline was near; the next run continues";
+
+impl<A: Account> Guard<A> {
+    /// True when less than the margin is left before `deadline`.
+    pub(crate) fn near_deadline(&self, deadline: Option<Instant>) -> bool {
+        deadline.is_some_and(|d| Instant::now() + self.deadline_margin >= d)
+    }
+
+    /// Brings each observed VPC in scope into line.
+    pub(crate) async fn reconcile_observed(
+        &self,
+        observations: Vec<Observation>,
+        run: RunContext<'_>,
+    ) -> Result<Report> {
+        let mut report = Report::new(run.trigger, run.dry_run);
+        let total = observations.len();
+        for (index, mut obs) in observations.into_iter().enumerate() {
+            if self.near_deadline(run.deadline) {
+                let mut deferred = VpcReport::skipped(&obs.vpc.id, DEFERRED);
+                deferred.outcome = Outcome::Pending;
+                report.vpcs.push(deferred);
+                continue;
+            }
+            match self.reconcile_vpc(&mut obs, &run).await {
+                Ok(vpc_report) => report.vpcs.push(vpc_report),
+                Err(error) if !run.single => {
+                    warn!(vpc = %obs.vpc.id, error = %error, "VPC failed; continuing the sweep");
+                    report.vpcs.push(failed_vpc(&obs.vpc.id, &error));
+                }
+                Err(error) => return Err(error),
+            }
+            if let Some(progress) = &self.progress {
+                progress(index + 1, total);
+            }
+        }
+        Ok(report)
+    }
+
+    async fn reconcile_vpc(&self, obs: &mut Observation, run: &RunContext<'_>) -> Result<VpcReport> {
+        let mut decision = enrolment(obs, self.config());
+        if decision == Enrolment::NeedsNotebooks {
+            self.read_notebooks(obs, run.pinned).await?;
+            decision = enrolment(obs, self.config());
+        }
+        let reason = match decision {
+            Enrolment::Skipped(reason) => {
+                info!(vpc = %obs.vpc.id, reason = %reason, "skipped");
+                return Ok(VpcReport::skipped(&obs.vpc.id, reason));
+            }
+            Enrolment::Enrolled(reason) => reason,
+            Enrolment::NeedsNotebooks => unreachable!("notebooks were read"),
+        };
+        if run.single {
+            self.read_dns(obs).await?;
+        }
+        let mut actions = Vec::new();
+        for round in 1..=MAX_ROUNDS {
+            let current = self.plan_with_reads(obs, run.pinned).await?;
+            info!(vpc = %obs.vpc.id, round, enrolled = reason, writes = current.writes.len(), problems = current.problems.len(), "planned");
+            if run.dry_run || current.is_empty() {
+                if run.dry_run {
+                    actions.extend(planned_actions(&current));
+                }
+                return Ok(vpc_report(obs, &current, actions, run.dry_run));
+            }
+            let deadline =
+                run.deadline.map(|d| d - self.deadline_margin.min(d.saturating_duration_since(Instant::now())));
+            match apply(self.account(), obs, &current, deadline).await? {
+                Applied::Done(done) => {
+                    actions.extend(done);
+                    let after = self.after_writes(obs, &current).await?;
+                    return Ok(vpc_report(&after, &plan(&after, self.config()), actions, false));
+                }
+                Applied::Deferred(done) => {
+                    actions.extend(done);
+                    let mut report = vpc_report(obs, &current, actions, false);
+                    report.outcome = Outcome::Pending;
+                    report.reason = Some(DEFERRED.into());
+                    return Ok(report);
+                }
+                Applied::Conflict { actions: done, hints, reason } => {
+                    warn!(vpc = %obs.vpc.id, round, reason = %reason, "conflict; observing again");
+                    actions.extend(done);
+                    let mut after = self.refresh(obs, run.pinned).await?;
+                    after.hints = obs.hints.clone();
+                    after.hints.dns_conflicts.extend(hints.dns_conflicts);
+                    after.hints.stale_endpoint_ids.extend(hints.stale_endpoint_ids);
+                    *obs = after;
+                }
+            }
+        }
+        let last = plan(obs, self.config());
+        let mut report = vpc_report(obs, &last, actions, false);
+        report.problems.push(Problem::error(
+            "conflict_unresolved",
+            format!(
+                "VPC {} still conflicted after {MAX_ROUNDS} rounds; the next event or sweep will try again",
+                obs.vpc.id
+            ),
+        ));
+        report.outcome = Outcome::NonCompliant;
+        Ok(report)
+    }
+
+    /// Plans, first reading what the plan says it lacks (notebooks, DNS attributes).
+    async fn plan_with_reads(&self, obs: &mut Observation, pinned: Option<&Notebook>) -> Result<Plan> {
+        let mut current = plan(obs, self.config());
+        if current.needs_notebooks && obs.notebooks.is_none() {
+            self.read_notebooks(obs, pinned).await?;
+            current = plan(obs, self.config());
+        }
+        if current.needs_dns && obs.vpc.dns.is_none() {
+            self.read_dns(obs).await?;
+            current = plan(obs, self.config());
+        }
+        Ok(current)
+    }
+
+    /// The observation after a round whose writes all succeeded: endpoints and the managed
+    /// group are read again (one or two calls); the VPC's DNS attributes are what was written.
+    async fn after_writes(&self, obs: &Observation, done: &Plan) -> Result<Observation> {
+        let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
+        let services = self.config().service_names(&obs.identity.region);
+        let mut after = obs.clone();
+        after.endpoints = self.account().describe_endpoints(&selector, &services).await?;
+        if done.writes.iter().any(|w| matches!(w, Write::CreateGroup | Write::AuthorizeHttps { .. })) {
+            after.group = self.account().managed_groups(&selector).await?.pop();
+        }
+        if let Some(dns) = after.vpc.dns.as_mut() {
+            dns.support |= done.writes.contains(&Write::EnableDnsSupport);
+            dns.hostnames |= done.writes.contains(&Write::EnableDnsHostnames);
+        }
+        Ok(after)
+    }
+
+    /// Observes one VPC again after a conflict, keeping the notebooks read before.
+    async fn refresh(&self, obs: &Observation, pinned: Option<&Notebook>) -> Result<Observation> {
+        let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
+        let mut after = self.observe(&selector, false, pinned).await?.pop().ok_or_else(|| Error::NotFound {
+            kind: "VPC",
+            id: obs.vpc.id.clone(),
+            hint: " after writing to it".into(),
+        })?;
+        after.notebooks = obs.notebooks.clone();
+        if obs.vpc.dns.is_some() {
+            self.read_dns(&mut after).await?;
+        }
+        Ok(after)
+    }
+}
+
+fn vpc_report(obs: &Observation, plan: &Plan, actions: Vec<Action>, dry_run: bool) -> VpcReport {
+    let az_of = |subnet: &String| obs.subnets.iter().find(|s| &s.id == subnet).map(|s| s.az.clone());
+    let vpc_azs: BTreeSet<&str> = obs.subnets.iter().map(|s| s.az.as_str()).collect();
+    let endpoints = plan
+        .services
+        .iter()
+        .map(|status| {
+            let subnet_ids = status.endpoint.as_ref().map(|e| e.subnet_ids.clone()).unwrap_or_default();
+            let azs: BTreeSet<String> = subnet_ids.iter().filter_map(az_of).collect();
+            let supported = obs.service_azs.get(&status.service);
+            let missing_azs = vpc_azs
+                .iter()
+                .filter(|az| supported.is_some_and(|s| s.contains(**az)) && !azs.contains(**az))
+                .map(|az| az.to_string())
+                .collect();
+            EndpointReport {
+                service: status.service.clone(),
+                endpoint_id: status.endpoint.as_ref().map(|e| e.id.clone()),
+                subnet_ids,
+                private_dns: status.endpoint.as_ref().is_some_and(|e| e.private_dns),
+                state: status.endpoint.as_ref().map_or_else(|| "absent".into(), |e| e.state.as_str().to_string()),
+                azs: azs.into_iter().collect(),
+                missing_azs,
+            }
+        })
+        .collect();
+    let has_errors = plan.problems.iter().any(|p| p.severity == Severity::Error);
+    let outcome = if has_errors {
+        Outcome::NonCompliant
+    } else if dry_run && !plan.writes.is_empty() {
+        Outcome::WouldChange
+    } else if !actions.is_empty() {
+        Outcome::Changed
+    } else if !plan.pending.is_empty() {
+        Outcome::Pending
+    } else {
+        Outcome::Compliant
+    };
+    info!(vpc = %obs.vpc.id, outcome = %outcome, actions = actions.len(), "reconciled");
+    VpcReport { vpc_id: obs.vpc.id.clone(), outcome, reason: None, endpoints, actions, problems: plan.problems.clone() }
+}
+
+fn failed_vpc(vpc_id: &str, error: &Error) -> VpcReport {
+    VpcReport {
+        vpc_id: vpc_id.to_string(),
+        outcome: Outcome::NonCompliant,
+        reason: None,
+        endpoints: Vec::new(),
+        actions: Vec::new(),
+        problems: vec![Problem::error("error", format!("{} ({})", error, error.error_type()))],
+    }
+}
