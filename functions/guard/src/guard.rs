@@ -34,9 +34,8 @@ pub(crate) struct RunContext<'a> {
     pub dry_run: bool,
     pub pinned: Option<&'a Notebook>,
     pub deadline: Option<Instant>,
-    /// One VPC named by an event: its DNS attributes are always checked and an error fails
-    /// the invocation. Otherwise (sweeps) DNS is read only when a write needs it and an
-    /// error is reported for its VPC alone.
+    /// One VPC named by an event: an error fails the invocation (so Lambda retries it).
+    /// Otherwise (sweeps) an error is reported for its VPC alone and the sweep goes on.
     pub single: bool,
 }
 
@@ -51,6 +50,8 @@ pub struct Guard<A> {
     visibility_retries: Vec<Duration>,
     pub(crate) deadline_margin: Duration,
     pub(crate) progress: Option<Progress>,
+    /// (VPC, service) → when AWS last refused private DNS for it.
+    pub(crate) dns_conflicts: Mutex<HashMap<(String, String), Instant>>,
 }
 
 impl<A: Account> Guard<A> {
@@ -65,6 +66,7 @@ impl<A: Account> Guard<A> {
             visibility_retries: [1, 2, 4].map(Duration::from_secs).to_vec(),
             deadline_margin: Duration::from_secs(10),
             progress: None,
+            dns_conflicts: Mutex::new(HashMap::new()),
         }
     }
 

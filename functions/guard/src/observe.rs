@@ -47,23 +47,33 @@ impl<A: Account> Guard<A> {
             false => None,
         };
         let vpc_of_subnet: HashMap<&str, &str> = subnets.iter().map(|s| (s.id.as_str(), s.vpc_id.as_str())).collect();
-        let mut notebooks_by_vpc: HashMap<&str, Vec<Notebook>> = HashMap::new();
+        let mut notebooks_by_vpc: HashMap<String, Vec<Notebook>> = HashMap::new();
         for notebook in notebooks.iter().flatten() {
             if let Some(vpc) = notebook.subnet_id.as_deref().and_then(|s| vpc_of_subnet.get(s)) {
-                notebooks_by_vpc.entry(vpc).or_default().push(notebook.clone());
+                notebooks_by_vpc.entry(vpc.to_string()).or_default().push(notebook.clone());
             }
         }
+        drop(vpc_of_subnet);
+        let mut subnets_by_vpc: HashMap<String, Vec<_>> = HashMap::new();
+        for subnet in subnets {
+            subnets_by_vpc.entry(subnet.vpc_id.clone()).or_default().push(subnet);
+        }
+        let mut endpoints_by_vpc: HashMap<String, Vec<_>> = HashMap::new();
+        for endpoint in endpoints {
+            endpoints_by_vpc.entry(endpoint.vpc_id.clone()).or_default().push(endpoint);
+        }
+        let mut groups_by_vpc: HashMap<String, _> = groups.into_iter().map(|g| (g.vpc_id.clone(), g)).collect();
         let observations = vpcs
-            .iter()
+            .into_iter()
             .map(|vpc| Observation {
                 identity: identity.clone(),
-                vpc: vpc.clone(),
-                subnets: subnets.iter().filter(|s| s.vpc_id == vpc.id).cloned().collect(),
-                endpoints: endpoints.iter().filter(|e| e.vpc_id == vpc.id).cloned().collect(),
-                group: groups.iter().find(|g| g.vpc_id == vpc.id).cloned(),
-                notebooks: notebooks.as_ref().map(|_| notebooks_by_vpc.remove(vpc.id.as_str()).unwrap_or_default()),
+                subnets: subnets_by_vpc.remove(&vpc.id).unwrap_or_default(),
+                endpoints: endpoints_by_vpc.remove(&vpc.id).unwrap_or_default(),
+                group: groups_by_vpc.remove(&vpc.id),
+                notebooks: notebooks.as_ref().map(|_| notebooks_by_vpc.remove(&vpc.id).unwrap_or_default()),
                 service_azs: service_azs.clone(),
                 hints: Hints::default(),
+                vpc,
             })
             .collect();
         Ok(observations)

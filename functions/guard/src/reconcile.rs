@@ -17,6 +17,10 @@ use crate::report::{Action, EndpointReport, Outcome, Problem, Report, Severity, 
 /// Rounds of observe → plan → apply per VPC before giving up on conflicts.
 pub const MAX_ROUNDS: usize = 3;
 
+/// How long a warm process remembers that AWS refused private DNS for a VPC and service (a
+/// private hosted zone holds the name); after it, one write tries again.
+pub const DNS_CONFLICT_MEMORY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The `reason` of a VPC left for the next run because the deadline was near.
 pub const DEFERRED: &str = "deferred: the invocation's deadline was near; the next run continues";
 
@@ -70,9 +74,10 @@ impl<A: Account> Guard<A> {
             Enrolment::Enrolled(reason) => reason,
             Enrolment::NeedsNotebooks => unreachable!("notebooks were read"),
         };
-        if run.single {
-            self.read_dns(obs).await?;
-        }
+        // Private DNS silently stops resolving when either attribute is turned off, so every
+        // VPC in scope has them checked (EC2 reads them one VPC and attribute at a time).
+        self.read_dns(obs).await?;
+        self.recall_dns_conflicts(obs);
         let mut actions = Vec::new();
         for round in 1..=MAX_ROUNDS {
             let current = self.plan_with_reads(obs, run.pinned).await?;
@@ -103,6 +108,7 @@ impl<A: Account> Guard<A> {
                     actions.extend(done);
                     let mut after = self.refresh(obs, run.pinned).await?;
                     after.hints = obs.hints.clone();
+                    self.remember_dns_conflicts(&obs.vpc.id, &hints.dns_conflicts);
                     after.hints.dns_conflicts.extend(hints.dns_conflicts);
                     after.hints.stale_endpoint_ids.extend(hints.stale_endpoint_ids);
                     *obs = after;
@@ -120,6 +126,25 @@ impl<A: Account> Guard<A> {
         ));
         report.outcome = Outcome::NonCompliant;
         Ok(report)
+    }
+
+    /// Adds the private-DNS conflicts learnt for this VPC within [`DNS_CONFLICT_MEMORY`] to
+    /// its hints, so a warm process does not spend a write AWS is sure to refuse.
+    fn recall_dns_conflicts(&self, obs: &mut Observation) {
+        let memory = self.dns_conflicts.lock().expect("dns conflict memory");
+        for ((vpc, service), learnt) in memory.iter() {
+            if *vpc == obs.vpc.id && learnt.elapsed() < DNS_CONFLICT_MEMORY {
+                obs.hints.dns_conflicts.insert(service.clone());
+            }
+        }
+    }
+
+    fn remember_dns_conflicts(&self, vpc_id: &str, services: &std::collections::BTreeSet<String>) {
+        let mut memory = self.dns_conflicts.lock().expect("dns conflict memory");
+        memory.retain(|_, learnt| learnt.elapsed() < DNS_CONFLICT_MEMORY);
+        for service in services {
+            memory.insert((vpc_id.to_string(), service.clone()), Instant::now());
+        }
     }
 
     /// Plans, first reading what the plan says it lacks (notebooks, DNS attributes).

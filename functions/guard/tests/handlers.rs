@@ -641,7 +641,6 @@ async fn hosted_zone_conflict_is_reported_and_endpoints_are_created_without_priv
 }
 
 #[tokio::test]
-#[ignore = "bug: a hosted-zone DNS conflict is learnt anew by every invocation, so each replay or sweep spends one ModifyVpcEndpoint (from the 4-call write bucket) that AWS is sure to refuse"]
 async fn hosted_zone_conflict_replay_spends_no_write() {
     let guard = guard();
     let fake = guard.account();
@@ -658,7 +657,6 @@ async fn hosted_zone_conflict_replay_spends_no_write() {
 }
 
 #[tokio::test]
-#[ignore = "bug: sweeps read a VPC's DNS attributes only when a write needs them, so enableDnsHostnames turned off under private-DNS endpoints is reported compliant and never fixed by the schedule"]
 async fn sweep_turns_vpc_dns_back_on_under_private_dns_endpoints() {
     let guard = guard();
     let fake = guard.account();

@@ -1,0 +1,141 @@
+//! Account-wide sweeps against the strict fixture: many VPCs, AWS's endpoint-write throttle,
+//! a VPC that fails mid-sweep, and read calls that grow with pages, not with VPCs.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::json;
+use vpce_guard::aws::{SdkAccount, WritePacer};
+use vpce_guard::config::Config;
+use vpce_guard::events::{Parsed, Trigger};
+use vpce_guard::report::Outcome;
+use vpce_guard::{Guard, RunOptions};
+use vpce_guard_tests::moto::{is_write, Moto};
+use vpce_guard_tests::seed::Seed;
+
+const ENDPOINT_WRITES: [&str; 3] = ["CreateVpcEndpoint", "ModifyVpcEndpoint", "DeleteVpcEndpoints"];
+
+async fn enforced_vpcs(seed: &Seed, count: usize) -> Result<Vec<String>> {
+    let mut vpcs = Vec::new();
+    for n in 0..count {
+        let vpc = seed.vpc(&format!("10.{}.0.0/16", n + 10), &[("vpce-guard:enforce", "true")]).await?;
+        seed.subnet(&vpc, &format!("10.{}.0.0/24", n + 10), "us-west-2a").await?;
+        seed.subnet(&vpc, &format!("10.{}.1.0/24", n + 10), "us-west-2b").await?;
+        vpcs.push(vpc);
+    }
+    Ok(vpcs)
+}
+
+fn sweep() -> Parsed {
+    Parsed::Run(Trigger::Manual { vpc_ids: None, dry_run: None })
+}
+
+#[tokio::test]
+async fn sweep_of_30_vpcs_under_the_write_throttle_completes_and_one_denied_vpc_does_not_stop_it() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpcs = enforced_vpcs(&seed, 31).await?;
+    let denied = vpcs[15].clone();
+    // AWS's bucket shape (4 calls) with a faster refill to keep the test short; the client
+    // paces a little faster than the bucket refills so that throttling really happens.
+    moto.configure(json!({
+        "throttle": {"actions": ENDPOINT_WRITES, "capacity": 4, "refill_per_second": 4.0},
+        "deny_vpcs": [denied],
+    }))
+    .await?;
+    moto.reset_calls().await?;
+    let account = SdkAccount::new(&moto.sdk_config())?.with_write_pacer(WritePacer::new(4.0, 6.0));
+    let guard = Guard::new(account, Config::default());
+
+    let report = guard.run(sweep()).await?;
+
+    let ours: Vec<_> = report.vpcs.iter().filter(|v| vpcs.contains(&v.vpc_id)).collect();
+    assert_eq!(ours.len(), 31);
+    let failed: Vec<_> = ours.iter().filter(|v| v.outcome != Outcome::Changed).collect();
+    assert_eq!(failed.len(), 1, "only the denied VPC fails: {}", report.to_text());
+    assert_eq!(failed[0].vpc_id, denied);
+    assert_eq!(failed[0].outcome, Outcome::NonCompliant);
+    assert!(failed[0].problems[0].message.contains("UnauthorizedOperation"), "{:?}", failed[0].problems);
+    let refused = moto.calls().await?;
+    let throttled =
+        vpce_guard_tests::http::request(moto.url.trim_start_matches("http://"), "GET", "/_fixture/refused", b"")
+            .await?;
+    let throttled: serde_json::Value = serde_json::from_slice(&throttled.body)?;
+    let throttled_creates = throttled["CreateVpcEndpoint:RequestLimitExceeded"].as_u64().unwrap_or(0);
+    assert!(throttled_creates > 0, "the bucket did throttle: {throttled} {refused:?}");
+    for vpc in vpcs.iter().filter(|v| **v != denied) {
+        let endpoints = seed.live_endpoints(vpc).await?;
+        assert_eq!(endpoints.len(), 2, "{vpc}");
+        assert!(endpoints.values().all(|list| list.len() == 1), "no duplicate after retries in {vpc}");
+    }
+    println!(
+        "31 VPCs, {throttled_creates} throttled CreateVpcEndpoint answers retried, report: {:?}",
+        report.api_calls
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn compliant_sweep_reads_grow_with_pages_not_vpcs() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let enrolled = enforced_vpcs(&seed, 2).await?;
+    let mut reads = Vec::new();
+    for plain in [3, 23] {
+        while seed.ec2.describe_vpcs().send().await?.vpcs().len() < plain + 3 {
+            let n = seed.ec2.describe_vpcs().send().await?.vpcs().len();
+            let vpc = seed.vpc(&format!("10.{}.0.0/16", 100 + n), &[]).await?;
+            seed.subnet(&vpc, &format!("10.{}.0.0/24", 100 + n), "us-west-2a").await?;
+        }
+        let account = SdkAccount::new(&moto.sdk_config())?.with_write_pacer(WritePacer::new(100.0, 100.0));
+        let guard = Guard::new(account, Config::default());
+        guard.run(sweep()).await?;
+        moto.reset_calls().await?;
+        let report = guard.run(sweep()).await?;
+        assert_eq!(report.count(Outcome::Compliant), 2, "{}", report.to_text());
+        assert_eq!(report.count(Outcome::Skipped), plain + 1, "the plain VPCs and moto's default VPC");
+        let calls = moto.calls().await?;
+        assert!(calls.iter().all(|(action, _)| !is_write(action)), "{calls:?}");
+        // DNS attributes exist only per VPC and attribute: two reads per VPC in scope.
+        assert_eq!(calls.get("DescribeVpcAttribute"), Some(&(2 * enrolled.len() as u64)), "{calls:?}");
+        reads.push((plain, report.api_calls.read, calls));
+    }
+    let (small, large) = (&reads[0], &reads[1]);
+    assert_eq!(
+        small.1, large.1,
+        "same reads with {} and {} VPCs out of scope: {:?} vs {:?}",
+        small.0, large.0, small.2, large.2
+    );
+    assert!(large.1 <= 12, "a warm sweep is a handful of calls: {:?}", large.2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn sweep_near_its_deadline_defers_the_rest_as_pending() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpcs = enforced_vpcs(&seed, 6).await?;
+    let account = SdkAccount::new(&moto.sdk_config())?.with_write_pacer(WritePacer::new(4.0, 2.0));
+    let guard = Guard::new(account, Config::default()).with_deadline_margin(Duration::from_millis(500));
+    let options =
+        RunOptions { deadline: Some(std::time::Instant::now() + Duration::from_secs(3)), ..RunOptions::default() };
+    let report = guard.run_with(sweep(), &options).await?;
+    let ours: Vec<_> = report.vpcs.iter().filter(|v| vpcs.contains(&v.vpc_id)).collect();
+    let changed = ours.iter().filter(|v| v.outcome == Outcome::Changed).count();
+    let deferred: Vec<_> = ours.iter().filter(|v| v.outcome == Outcome::Pending).collect();
+    assert!(changed >= 1, "{}", report.to_text());
+    assert!(!deferred.is_empty(), "12 paced creates at 2/s cannot fit in 3 s: {}", report.to_text());
+    assert!(deferred.iter().all(|v| v.reason.as_deref().is_some_and(|r| r.contains("deadline"))));
+    assert_eq!(changed + deferred.len(), 6);
+
+    // The next run finishes the work.
+    let guard = Guard::new(
+        SdkAccount::new(&moto.sdk_config())?.with_write_pacer(WritePacer::new(100.0, 100.0)),
+        Config::default(),
+    );
+    let report = guard.run(sweep()).await?;
+    for vpc in &vpcs {
+        assert_eq!(seed.live_endpoints(vpc).await?.len(), 2, "{}", report.to_text());
+    }
+    Ok(())
+}
