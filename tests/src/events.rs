@@ -47,3 +47,10 @@ pub fn remediate(vpc_ids: &[&str], dry_run: bool) -> Value {
     }
     payload
 }
+
+/// A drift event file of `events/` with its example VPC and endpoint ids replaced.
+pub fn drift(file: &str, vpc_id: &str, endpoint_id: &str) -> Value {
+    let text =
+        load(file).to_string().replace("vpc-0f1e2d3c4b5a69788", vpc_id).replace("vpce-0123456789abcdef0", endpoint_id);
+    serde_json::from_str(&text).expect("still JSON")
+}

@@ -9,6 +9,7 @@
 pub mod events;
 pub mod http;
 pub mod moto;
+pub mod proxy;
 pub mod runtime;
 pub mod seed;
 

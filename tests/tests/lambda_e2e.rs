@@ -134,3 +134,43 @@ async fn remediate_dry_run_file_plans_without_writing() -> Result<()> {
     assert_eq!(seed.live_endpoints(&vpc).await?.len(), 2);
     Ok(())
 }
+
+#[tokio::test]
+async fn every_invocation_prints_an_emf_record_with_the_seven_metrics() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpc = seed.vpc("10.8.0.0/16", &[("vpce-guard:enforce", "true")]).await?;
+    seed.subnet(&vpc, "10.8.0.0/24", "us-west-2a").await?;
+    let remediate = Function::start(&binary("remediate"), &moto.env()).await?;
+    report(remediate.invoke(events::remediate(&[&vpc], false)).await?.unwrap());
+    let error = remediate.invoke(serde_json::json!({"vpc_ids": []})).await?;
+    assert!(error.is_err());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let records: Vec<Value> = remediate
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(records.len(), 2, "one EMF record per invocation: {:?}", remediate.logs());
+    for record in &records {
+        let directive = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "VpceGuard");
+        assert_eq!(directive["Dimensions"][0][0], "FunctionName");
+        assert_eq!(record["FunctionName"], "remediate");
+        let names: Vec<&str> =
+            directive["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
+        for name in vpce_guard::lambda::METRIC_NAMES {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        assert!(record["_aws"]["Timestamp"].as_u64().is_some());
+    }
+    assert_eq!(records[0]["VpcsChecked"], 1);
+    assert_eq!(records[0]["VpcsChanged"], 1);
+    assert_eq!(records[0]["AwsWrites"], 5);
+    assert_eq!(records[0]["Errors"], 0);
+    assert_eq!(records[1]["Errors"], 1);
+    assert_eq!(records[1]["VpcsChecked"], 0);
+    Ok(())
+}

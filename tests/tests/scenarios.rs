@@ -377,3 +377,76 @@ async fn sweep_reconciles_every_enrolled_vpc_and_skips_the_rest() -> Result<()> 
     assert_eq!(again.api_calls.write, 0, "{}", again.to_text());
     Ok(())
 }
+
+async fn remediate(w: &World, event: serde_json::Value) -> vpce_guard::Result<Report> {
+    w.guard.run(vpce_guard::events::parse_remediate_in(&event, "us-west-2")?).await
+}
+
+#[tokio::test]
+async fn endpoint_deleted_out_of_band_is_recreated_by_its_drift_event() -> Result<()> {
+    let w = world().await?;
+    let (vpc, subnets, _) = w.enrolled_vpc().await?;
+    w.notebook_event("nb-1", &subnets[0]).await?;
+    let old = w.seed.live_endpoints(&vpc).await?[API][0].vpc_endpoint_id().unwrap().to_string();
+    w.seed.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&old).send().await?;
+
+    let report = remediate(&w, events::drift("delete-vpc-endpoints.json", "vpc-00000000", &old)).await?;
+    assert_eq!(report.trigger, "DeleteVpcEndpoints");
+    assert_eq!(report.vpcs.len(), 1, "the deleted endpoint's VPC only: {}", report.to_text());
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed);
+    let endpoints = w.seed.live_endpoints(&vpc).await?;
+    assert_eq!(endpoints[API].len(), 1);
+    let new = endpoints[API][0].vpc_endpoint_id().unwrap();
+    assert_ne!(new, old, "the client token does not hand back the deleted endpoint");
+    assert_eq!(w.seed.endpoint_azs(&vpc, &endpoints[API][0]).await?, AZS);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dns_hostnames_turned_off_are_turned_back_on_by_the_drift_event() -> Result<()> {
+    let w = world().await?;
+    let (vpc, subnets, _) = w.enrolled_vpc().await?;
+    w.notebook_event("nb-1", &subnets[0]).await?;
+    w.seed.set_dns_hostnames(&vpc, false).await?;
+    w.moto.reset_calls().await?;
+    let report = remediate(&w, events::drift("modify-vpc-attribute.json", &vpc, "vpce-00000000")).await?;
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(w.seed.dns(&vpc).await?, (true, true));
+    assert_eq!(w.moto.calls().await?.get("ModifyVpcAttribute"), Some(&1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn new_cidr_block_is_allowed_into_the_managed_group_by_the_drift_event() -> Result<()> {
+    let w = world().await?;
+    let (vpc, subnets, _) = w.enrolled_vpc().await?;
+    w.notebook_event("nb-1", &subnets[0]).await?;
+    w.seed.ec2.associate_vpc_cidr_block().vpc_id(&vpc).cidr_block("10.200.0.0/16").send().await?;
+    let report = remediate(&w, events::drift("associate-vpc-cidr-block.json", &vpc, "vpce-00000000")).await?;
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    let group = w.seed.live_endpoints(&vpc).await?[API][0].groups()[0].group_id().unwrap().to_string();
+    assert_eq!(
+        w.seed.https_sources(&group).await?,
+        BTreeSet::from(["10.0.0.0/16".to_string(), "10.200.0.0/16".to_string()])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleted_notebook_leaves_the_policy_by_the_drift_sweep() -> Result<()> {
+    let w = world().await?;
+    let (vpc, subnets, group) = w.enrolled_vpc().await?;
+    w.seed.notebook("nb-2", &subnets[2], &group).await?;
+    w.notebook_event("nb-2", &subnets[2]).await?;
+    w.seed.sagemaker.stop_notebook_instance().notebook_instance_name("nb-2").send().await?;
+    w.seed.sagemaker.delete_notebook_instance().notebook_instance_name("nb-2").send().await?;
+    let report = remediate(&w, events::load("delete-notebook-instance.json")).await?;
+    let ours = report.vpcs.iter().find(|v| v.vpc_id == vpc).expect("swept");
+    assert_eq!(ours.outcome, Outcome::Changed, "{}", report.to_text());
+    let endpoints = w.seed.live_endpoints(&vpc).await?;
+    assert_eq!(
+        policy_resources(&endpoints[NOTEBOOK][0]),
+        BTreeSet::from(["arn:aws:sagemaker:us-west-2:123456789012:notebook-instance/nb-1".to_string()])
+    );
+    Ok(())
+}

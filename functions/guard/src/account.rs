@@ -94,6 +94,8 @@ pub trait Account: Send + Sync {
         selector: &VpcSelector,
         services: &[String],
     ) -> impl Future<Output = Result<Vec<Endpoint>>> + Send;
+    /// `DescribeVpcEndpoints` of some endpoints by id, in every state; unknown ids are absent.
+    fn endpoints_by_id(&self, endpoint_ids: &[String]) -> impl Future<Output = Result<Vec<Endpoint>>> + Send;
     /// `DescribeVpcEndpointServices` with `ServiceNames`: each offered service's AZs.
     fn service_azs(
         &self,

@@ -367,6 +367,19 @@ impl Account for SdkAccount {
         Ok(endpoints)
     }
 
+    async fn endpoints_by_id(&self, endpoint_ids: &[String]) -> Result<Vec<Endpoint>> {
+        let mut endpoints = Vec::new();
+        // One id at a time: an unknown id fails the whole call.
+        for id in endpoint_ids {
+            match self.ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await {
+                Ok(out) => endpoints.extend(out.vpc_endpoints().iter().map(to_endpoint)),
+                Err(e) if e.as_service_error().and_then(|s| s.code()).is_some_and(|c| c.ends_with(".NotFound")) => {}
+                Err(e) => return Err(aws_error("DescribeVpcEndpoints", e)),
+            }
+        }
+        Ok(endpoints)
+    }
+
     async fn service_azs(&self, services: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>> {
         let mut azs = BTreeMap::new();
         // With ServiceNames (a service-name filter breaks moto); an unknown name fails the call,

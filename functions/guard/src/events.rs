@@ -30,6 +30,17 @@ pub enum Trigger {
     },
     /// The EventBridge schedule: every VPC in scope.
     Scheduled,
+    /// A CloudTrail event that can mean drift (an endpoint deleted or modified, a notebook
+    /// deleted, a CIDR block added, a DNS attribute changed): the VPCs it names, or those of
+    /// the endpoints it names, else every VPC in scope.
+    Drift {
+        /// The CloudTrail `eventName`.
+        event_name: &'static str,
+        /// VPC ids the call named.
+        vpc_ids: Vec<String>,
+        /// Endpoint ids the call named.
+        endpoint_ids: Vec<String>,
+    },
     /// A manual invocation of `remediate`.
     Manual {
         /// The VPCs to look at; `None` for every VPC in scope.
@@ -46,6 +57,7 @@ impl Trigger {
             Trigger::NotebookCreated { .. } => "CreateNotebookInstance",
             Trigger::SubnetCreated { .. } => "CreateSubnet",
             Trigger::Scheduled => "Scheduled",
+            Trigger::Drift { event_name, .. } => event_name,
             Trigger::Manual { .. } => "Manual",
         }
     }
@@ -110,6 +122,24 @@ const CREATE_NOTEBOOK: Expected =
 
 const CREATE_SUBNET: Expected =
     Expected { event_name: "CreateSubnet", source: "aws.ec2", event_source: "ec2.amazonaws.com" };
+
+const fn ec2(event_name: &'static str) -> Expected {
+    Expected { event_name, source: "aws.ec2", event_source: "ec2.amazonaws.com" }
+}
+
+/// CloudTrail events `remediate` treats as possible drift.
+const DRIFT_EVENTS: [Expected; 5] = [
+    ec2("DeleteVpcEndpoints"),
+    ec2("ModifyVpcEndpoint"),
+    ec2("AssociateVpcCidrBlock"),
+    ec2("ModifyVpcAttribute"),
+    Expected { event_name: "DeleteNotebookInstance", source: "aws.sagemaker", event_source: "sagemaker.amazonaws.com" },
+];
+
+/// The names of the CloudTrail events `remediate` treats as possible drift.
+pub fn drift_event_names() -> Vec<&'static str> {
+    DRIFT_EVENTS.iter().map(|e| e.event_name).collect()
+}
 
 /// Parses the EventBridge envelope and CloudTrail detail of an `expected` event, or says why
 /// it is to be ignored.
@@ -194,9 +224,10 @@ pub fn parse_subnet_created(event: &Value, region: &str) -> Result<Parsed> {
     Ok(Parsed::Run(Trigger::SubnetCreated { subnet_id: subnet.subnet_id, vpc_id: subnet.vpc_id }))
 }
 
-/// Parses what `remediate` receives: the EventBridge scheduled event, or a manual payload
-/// `{}`, `{"vpc_ids": [...]}`, optionally with `"dry_run": true`.
-pub fn parse_remediate(event: &Value) -> Result<Parsed> {
+/// Parses what `remediate` receives: the EventBridge scheduled event, a drift event, or a
+/// manual payload `{}`, `{"vpc_ids": [...]}`, optionally with `"dry_run": true`. Drift events
+/// from another region than `region` are ignored.
+pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
     let Some(object) = event.as_object() else {
         return Err(Error::bad_event(format!(
             "expected a JSON object such as {{}} or {{\"vpc_ids\": [\"vpc-…\"]}}, got {}",
@@ -209,9 +240,17 @@ pub fn parse_remediate(event: &Value) -> Result<Parsed> {
         if envelope.detail_type == "Scheduled Event" && envelope.source == "aws.events" {
             return Ok(Parsed::Run(Trigger::Scheduled));
         }
+        let name = envelope.detail.get("eventName").and_then(Value::as_str).unwrap_or_default();
+        if envelope.detail_type == CLOUDTRAIL_DETAIL_TYPE {
+            if let Some(expected) = DRIFT_EVENTS.iter().find(|e| e.event_name == name) {
+                return parse_drift(event, expected, region);
+            }
+        }
         return Err(Error::bad_event(format!(
-            "remediate does not handle EventBridge events of source {:?} detail-type {:?}",
-            envelope.source, envelope.detail_type
+            "remediate does not handle EventBridge events of source {:?} detail-type {:?} eventName {name:?}; it takes the schedule, {} and manual payloads",
+            envelope.source,
+            envelope.detail_type,
+            drift_event_names().join(", ")
         )));
     }
     let payload: ManualPayload = serde_json::from_value(event.clone()).map_err(|e| {
@@ -228,6 +267,46 @@ pub fn parse_remediate(event: &Value) -> Result<Parsed> {
         }
     }
     Ok(Parsed::Run(Trigger::Manual { vpc_ids: payload.vpc_ids, dry_run: payload.dry_run }))
+}
+
+/// [`parse_remediate_in`] without a region check.
+pub fn parse_remediate(event: &Value) -> Result<Parsed> {
+    let region = event.get("region").and_then(Value::as_str).unwrap_or_default().to_string();
+    parse_remediate_in(event, &region)
+}
+
+/// A drift event: the VPC and endpoint ids anywhere in its request and response (EC2 records
+/// them in several shapes: `vpcId`, `VpcId`, `{"tag": 1, "content": "vpce-…"}`, `items`).
+fn parse_drift(event: &Value, expected: &Expected, region: &str) -> Result<Parsed> {
+    let call = match cloudtrail_call::<Value, Value>(event, expected, region)? {
+        Ok(call) => call,
+        Err(ignored) => return Ok(ignored),
+    };
+    let mut vpc_ids = Vec::new();
+    let mut endpoint_ids = Vec::new();
+    for part in [Some(&call.request_parameters), call.response_elements.as_ref()].into_iter().flatten() {
+        collect_ids(part, false, &mut vpc_ids, &mut endpoint_ids);
+    }
+    vpc_ids.sort();
+    vpc_ids.dedup();
+    endpoint_ids.sort();
+    endpoint_ids.dedup();
+    Ok(Parsed::Run(Trigger::Drift { event_name: expected.event_name, vpc_ids, endpoint_ids }))
+}
+
+fn collect_ids(value: &Value, under_vpc_key: bool, vpcs: &mut Vec<String>, endpoints: &mut Vec<String>) {
+    match value {
+        Value::String(text) if is_resource_id(text, "vpce-") => endpoints.push(text.clone()),
+        Value::String(text) if under_vpc_key && is_resource_id(text, "vpc-") => vpcs.push(text.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_ids(v, under_vpc_key, vpcs, endpoints)),
+        Value::Object(fields) => {
+            for (key, field) in fields {
+                let vpc_key = key.eq_ignore_ascii_case("vpcId") || (under_vpc_key && key == "content");
+                collect_ids(field, vpc_key || (under_vpc_key && key == "items"), vpcs, endpoints);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `prefix` followed by 8 to 17 lowercase hex digits, as EC2 ids are.

@@ -115,3 +115,34 @@ fn id_and_name_rules() {
     assert!(!is_notebook_name("-bad"));
     assert!(!is_notebook_name(&"a".repeat(64)));
 }
+
+#[test]
+fn drift_events_name_their_vpcs_or_endpoints() {
+    let cases = [
+        ("delete-vpc-endpoints.json", "DeleteVpcEndpoints", vec![], vec!["vpce-0123456789abcdef0"]),
+        ("modify-vpc-endpoint.json", "ModifyVpcEndpoint", vec![], vec!["vpce-0123456789abcdef0"]),
+        ("associate-vpc-cidr-block.json", "AssociateVpcCidrBlock", vec!["vpc-0f1e2d3c4b5a69788"], vec![]),
+        ("modify-vpc-attribute.json", "ModifyVpcAttribute", vec!["vpc-0f1e2d3c4b5a69788"], vec![]),
+        ("delete-notebook-instance.json", "DeleteNotebookInstance", vec![], vec![]),
+    ];
+    for (name, event_name, vpcs, endpoints) in cases {
+        let parsed = parse_remediate_in(&file(name), REGION).unwrap();
+        let expected = Trigger::Drift {
+            event_name,
+            vpc_ids: vpcs.into_iter().map(String::from).collect(),
+            endpoint_ids: endpoints.into_iter().map(String::from).collect(),
+        };
+        assert_eq!(parsed, Parsed::Run(expected), "{name}");
+    }
+}
+
+#[test]
+fn drift_event_that_failed_or_is_unknown_is_not_acted_on() {
+    let mut failed = file("modify-vpc-attribute.json");
+    failed["detail"]["errorCode"] = json!("UnauthorizedOperation");
+    assert!(matches!(parse_remediate_in(&failed, REGION).unwrap(), Parsed::Ignore { .. }));
+    let mut other = file("modify-vpc-attribute.json");
+    other["detail"]["eventName"] = json!("DeleteVpc");
+    let error = parse_remediate_in(&other, REGION).unwrap_err();
+    assert!(error.to_string().contains("DeleteVpc") && error.to_string().contains("DeleteVpcEndpoints"), "{error}");
+}

@@ -283,6 +283,11 @@ impl Account for FakeAccount {
         }))
     }
 
+    async fn endpoints_by_id(&self, endpoint_ids: &[String]) -> Result<Vec<Endpoint>> {
+        self.read();
+        Ok(self.with_state(|s| endpoint_ids.iter().filter_map(|id| s.endpoints.get(id).cloned()).collect()))
+    }
+
     async fn service_azs(&self, services: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>> {
         self.read();
         Ok(self.with_state(|s| {

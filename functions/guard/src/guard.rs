@@ -154,6 +154,9 @@ impl<A: Account> Guard<A> {
                 self.on_subnet_created(subnet_id, vpc_id, context(trigger.name(), true)).await
             }
             Trigger::Scheduled => self.reconcile(&VpcSelector::All, true, context(trigger.name(), false)).await,
+            Trigger::Drift { event_name, vpc_ids, endpoint_ids } => {
+                self.on_drift(vpc_ids, endpoint_ids, context(event_name, false)).await
+            }
             Trigger::Manual { vpc_ids, dry_run: payload_dry_run } => {
                 let selector = match vpc_ids {
                     Some(ids) => VpcSelector::Ids(ids.clone()),
@@ -212,6 +215,30 @@ impl<A: Account> Guard<A> {
             warn!(subnet = subnet_id, "subnet not visible (deleted since?); reconciling its VPC anyway");
         }
         self.reconcile_observed(observations, run).await
+    }
+
+    /// A drift event: the VPCs it names (or those of the endpoints it names), else a sweep.
+    async fn on_drift(&self, vpc_ids: &[String], endpoint_ids: &[String], mut run: RunContext<'_>) -> Result<Report> {
+        let mut vpcs = vpc_ids.to_vec();
+        if vpcs.is_empty() && !endpoint_ids.is_empty() {
+            vpcs = self.account.endpoints_by_id(endpoint_ids).await?.into_iter().map(|e| e.vpc_id).collect();
+            vpcs.sort();
+            vpcs.dedup();
+        }
+        if vpcs.is_empty() {
+            return self.reconcile(&VpcSelector::All, true, run).await;
+        }
+        run.single = vpcs.len() == 1;
+        let trigger = run.trigger;
+        let dry_run = run.dry_run;
+        match self.reconcile(&VpcSelector::Ids(vpcs), true, run).await {
+            Err(Error::NotFound { kind: "VPC", id, .. }) => {
+                let mut report = Report::new(trigger, dry_run);
+                report.ignored = Some(format!("VPC {id} no longer exists; nothing to do"));
+                Ok(report)
+            }
+            other => other,
+        }
     }
 
     /// Looks `what` up until it is visible, waiting `visibility_retries` between tries.

@@ -39,9 +39,63 @@ pub async fn guard_from_env() -> Result<Guard<SdkAccount>> {
     Ok(Guard::new(account, config))
 }
 
+/// CloudWatch namespace of the metrics the functions emit.
+pub const METRICS_NAMESPACE: &str = "VpceGuard";
+
+/// The metrics every invocation emits (zeros included), in Embedded Metric Format on stdout.
+pub const METRIC_NAMES: [&str; 7] =
+    ["VpcsChecked", "VpcsChanged", "VpcsPending", "VpcsNonCompliant", "VpcsSkipped", "AwsWrites", "Errors"];
+
+static METRICS: std::sync::OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> =
+    std::sync::OnceLock::new();
+
+/// Installs the EMF recorder (namespace `VpceGuard`, dimension `FunctionName`), once.
+pub fn init_metrics() {
+    METRICS.get_or_init(|| {
+        let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "vpce-guard".into());
+        let built = metrics_cloudwatch_embedded::Builder::new()
+            .cloudwatch_namespace(METRICS_NAMESPACE)
+            .with_dimension("FunctionName", function)
+            .emit_zeros(true)
+            .init();
+        match built {
+            Ok(collector) => Some(collector),
+            Err(error) => {
+                tracing::warn!(error = %error, "metrics disabled");
+                None
+            }
+        }
+    });
+}
+
+/// Counts an invocation's outcome and writes one EMF record to stdout.
+pub fn emit_metrics(result: &Result<Report>) {
+    use crate::report::Outcome;
+    let Some(Some(collector)) = METRICS.get() else { return };
+    let count = |outcome: Outcome| result.as_ref().map_or(0, |r| r.count(outcome) as u64);
+    let values = [
+        ("VpcsChecked", result.as_ref().map_or(0, |r| r.vpcs.len() as u64)),
+        ("VpcsChanged", count(Outcome::Changed)),
+        ("VpcsPending", count(Outcome::Pending)),
+        ("VpcsNonCompliant", count(Outcome::NonCompliant)),
+        ("VpcsSkipped", count(Outcome::Skipped)),
+        ("AwsWrites", result.as_ref().map_or(0, |r| r.api_calls.write)),
+        ("Errors", u64::from(result.is_err())),
+    ];
+    for (name, value) in values {
+        metrics::counter!(name).increment(value);
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = collector.flush(&mut stdout) {
+        tracing::warn!(error = %error, "could not write metrics");
+    }
+}
+
 /// [`guard_from_env`] for a function's `main`: a start-up error is logged as one clear line
 /// (naming the variable at fault) and ends the process, so Lambda reports an init error.
+/// Also installs the metrics recorder.
 pub async fn start() -> std::result::Result<Guard<SdkAccount>, lambda_runtime::Error> {
+    init_metrics();
     guard_from_env().await.map_err(|error| {
         tracing::error!(error_type = %error.error_type(), "{error}");
         lambda_runtime::Error::from(error.to_string())
@@ -60,18 +114,30 @@ pub fn run_options(context: &lambda_runtime::Context) -> RunOptions {
 
 /// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event.
 pub async fn on_notebook_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parsed = events::parse_notebook_created(&event.payload, guard.account().region())?;
-    guard.run_with(parsed, &run_options(&event.context)).await
+    let result = match events::parse_notebook_created(&event.payload, guard.account().region()) {
+        Ok(parsed) => guard.run_with(parsed, &run_options(&event.context)).await,
+        Err(error) => Err(error),
+    };
+    emit_metrics(&result);
+    result
 }
 
 /// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event.
 pub async fn on_subnet_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parsed = events::parse_subnet_created(&event.payload, guard.account().region())?;
-    guard.run_with(parsed, &run_options(&event.context)).await
+    let result = match events::parse_subnet_created(&event.payload, guard.account().region()) {
+        Ok(parsed) => guard.run_with(parsed, &run_options(&event.context)).await,
+        Err(error) => Err(error),
+    };
+    emit_metrics(&result);
+    result
 }
 
-/// Handler of `remediate`: the scheduled event or a manual payload.
+/// Handler of `remediate`: the scheduled event, a drift event or a manual payload.
 pub async fn remediate<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parsed = events::parse_remediate(&event.payload)?;
-    guard.run_with(parsed, &run_options(&event.context)).await
+    let result = match events::parse_remediate_in(&event.payload, guard.account().region()) {
+        Ok(parsed) => guard.run_with(parsed, &run_options(&event.context)).await,
+        Err(error) => Err(error),
+    };
+    emit_metrics(&result);
+    result
 }

@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""Helpers of scripts/validate-infra.sh and of the StackSet packaging (run with .venv-infra's python).
+
+Subcommands:
+  to-json TEMPLATE OUT            the template as JSON, short tags (!Ref, !Sub ...) in long form
+  render  TEMPLATE OUT [--artifacts DIR] [--key-prefix P]
+                                  the SAM template expanded into plain CloudFormation for a
+                                  service-managed StackSet (whose default execution role cannot run
+                                  transforms); function code comes from the bucket
+                                  "<ArtifactBucketPrefix>-<region>". With a built template
+                                  (.aws-sam/build/template.yaml) and --artifacts, the functions'
+                                  build folders are zipped into DIR under content-hashed keys.
+  break   RULE TEMPLATE OUT       a deliberately broken copy of TEMPLATE that guard rule RULE
+                                  must reject (negative tests of infra/rules/*.guard)
+  break-all TEMPLATE DIR          every broken copy, as DIR/<mutation>.json; prints "<mutation> <rule>"
+  rules                           the mutations that `break` knows and the rule each must fail
+  params  STACKSET RENDERED       checks that the StackSet template forwards every parameter of the
+                                  rendered template with the same default and allowed values
+"""
+
+import argparse
+import copy
+import hashlib
+import io
+import json
+import os
+import sys
+import zipfile
+
+from samcli.yamlhelper import yaml_parse
+
+ARTIFACT_PARAMETER = "ArtifactBucketPrefix"
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml_parse(f.read())
+
+
+def dump(template, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(template, f, indent=1)
+        f.write("\n")
+
+
+def resources_of(template, *types):
+    return [(name, r) for name, r in template["Resources"].items() if r.get("Type") in types]
+
+
+# ------------------------------------------------------------------------------------------- render
+
+
+def zip_folder(folder):
+    """A deterministic zip of a build folder (fixed timestamps, executable bootstrap)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for base, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(base, name)
+                info = zipfile.ZipInfo(os.path.relpath(path, folder), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with open(path, "rb") as f:
+                    archive.writestr(info, f.read())
+    return buffer.getvalue()
+
+
+class NoManagedPolicies:
+    """The template names no AWS managed policies, so the transform needs no IAM lookup."""
+
+    def load(self):
+        return {}
+
+
+def render(args):
+    from samtranslator.translator.transform import transform
+
+    template = load(args.template)
+    base = os.path.dirname(os.path.abspath(args.template))
+    if args.artifacts:
+        os.makedirs(args.artifacts, exist_ok=True)
+    for name, function in resources_of(template, "AWS::Serverless::Function"):
+        binary = function.get("Metadata", {}).get("BuildProperties", {}).get("Binary", name)
+        key = f"{args.key_prefix}/{binary}-unbuilt.zip"
+        if args.artifacts:
+            folder = os.path.join(base, function["Properties"]["CodeUri"])
+            if not os.path.isfile(os.path.join(folder, "bootstrap")):
+                sys.exit(f"{folder} holds no bootstrap: run `sam build -t infra/template.yaml` first")
+            data = zip_folder(folder)
+            key = f"{args.key_prefix}/{binary}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+            with open(os.path.join(args.artifacts, os.path.basename(key)), "wb") as f:
+                f.write(data)
+        function["Properties"]["CodeUri"] = {"Bucket": "artifact-bucket-placeholder", "Key": key}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    rendered = transform(template, {}, NoManagedPolicies(), passthrough_metadata=True)
+    for _, function in resources_of(rendered, "AWS::Lambda::Function"):
+        function["Properties"]["Code"]["S3Bucket"] = {"Fn::Sub": "${%s}-${AWS::Region}" % ARTIFACT_PARAMETER}
+        # Build hints are for `sam build` only.
+        metadata = function.get("Metadata", {})
+        for key in ("BuildMethod", "BuildProperties", "SamResourceId"):
+            metadata.pop(key, None)
+        if not metadata:
+            function.pop("Metadata", None)
+    rendered["Parameters"][ARTIFACT_PARAMETER] = {
+        "Type": "String",
+        "Description": "Code buckets are <this>-<region>, one in every target region, readable by the organization",
+        "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,40}$",
+    }
+    rendered["Description"] = rendered["Description"] + " (rendered for StackSets: no transform)"
+    dump(rendered, args.out)
+    for _, function in resources_of(rendered, "AWS::Lambda::Function"):
+        print(f"code: s3://<{ARTIFACT_PARAMETER}>-<region>/{function['Properties']['Code']['S3Key']}")
+
+
+# ------------------------------------------------------------------------------------------- break
+
+
+def first(template, *types):
+    found = resources_of(template, *types)
+    if not found:
+        sys.exit(f"no resource of type {types} to break")
+    return found[0][1]["Properties"]
+
+
+def break_rule_dead_letter(t):
+    first(t, "AWS::Events::Rule")["Targets"][0].pop("DeadLetterConfig")
+
+
+def break_rule_retry(t):
+    first(t, "AWS::Events::Rule")["Targets"][0].pop("RetryPolicy")
+
+
+def break_sam_event_dead_letter(t):
+    function = first(t, "AWS::Serverless::Function")
+    function.setdefault("Events", {})["Unguarded"] = {
+        "Type": "EventBridgeRule",
+        "Properties": {"Pattern": {"source": ["aws.ec2"]}},
+    }
+
+
+def break_failed_calls(t):
+    first(t, "AWS::Events::Rule")["EventPattern"]["detail"].pop("errorCode")
+
+
+def break_write_on_star_string(t):
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "ec2:CreateVpcEndpoint", "Resource": "*"}
+    )
+
+
+def break_write_on_star_list(t):
+    policy = first(t, "AWS::IAM::ManagedPolicy")
+    policy["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": ["ec2:DescribeVpcs", "ec2:ModifyVpcAttribute"], "Resource": ["*"]}
+    )
+
+
+def break_write_wildcard_action(t):
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append({"Effect": "Allow", "Action": "ec2:*", "Resource": "*"})
+
+
+def break_not_action(t):
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:ec2:*:*:vpc/*"}
+    )
+
+
+def break_architecture(t):
+    first(t, "AWS::Serverless::Function", "AWS::Lambda::Function")["Architectures"] = ["x86_64"]
+
+
+def break_runtime(t):
+    first(t, "AWS::Serverless::Function", "AWS::Lambda::Function")["Runtime"] = "provided.al2"
+
+
+def break_concurrency(t):
+    first(t, "AWS::Serverless::Function", "AWS::Lambda::Function").pop("ReservedConcurrentExecutions")
+
+
+def drop_alarms(t, predicate):
+    for name, alarm in resources_of(t, "AWS::CloudWatch::Alarm"):
+        if predicate(alarm["Properties"]):
+            del t["Resources"][name]
+
+
+def break_queue_alarm(t):
+    drop_alarms(t, lambda p: p.get("Namespace") == "AWS/SQS")
+
+
+def break_errors_alarm(t):
+    # One function without its Errors alarm.
+    alarms = [n for n, a in resources_of(t, "AWS::CloudWatch::Alarm") if a["Properties"].get("Namespace") == "AWS/Lambda"]
+    del t["Resources"][alarms[0]]
+
+
+def break_non_compliant_alarm(t):
+    drop_alarms(t, lambda p: p.get("MetricName") == "VpcsNonCompliant")
+
+
+def break_alarm_actions(t):
+    first(t, "AWS::CloudWatch::Alarm").pop("AlarmActions")
+
+
+def break_failure_destination(t):
+    first(t, "AWS::Serverless::Function").pop("EventInvokeConfig")
+
+
+def break_queue_encryption(t):
+    first(t, "AWS::SQS::Queue").pop("SqsManagedSseEnabled")
+
+
+def break_topic_encryption(t):
+    first(t, "AWS::SNS::Topic").pop("KmsMasterKeyId")
+
+
+def break_log_retention(t):
+    first(t, "AWS::Logs::LogGroup").pop("RetentionInDays")
+
+
+def break_bucket_public_access(t):
+    first(t, "AWS::S3::Bucket")["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] = False
+
+
+# rule file stem -> (rule name that must FAIL, mutation); one rule may have several mutations.
+BREAKS = {
+    "event-rule-dead-letter": ("event_rules_have_dead_letter_and_retry", break_rule_dead_letter),
+    "event-rule-retry": ("event_rules_have_dead_letter_and_retry", break_rule_retry),
+    "sam-event-dead-letter": ("sam_event_sources_have_dead_letter_and_retry", break_sam_event_dead_letter),
+    "cloudtrail-failed-calls": ("cloudtrail_rules_ignore_failed_calls", break_failed_calls),
+    "write-on-star": ("iam_writes_not_on_star", break_write_on_star_string),
+    "write-on-star-list": ("iam_writes_not_on_star", break_write_on_star_list),
+    "wildcard-action-on-star": ("iam_writes_not_on_star", break_write_wildcard_action),
+    "not-action": ("iam_writes_not_on_star", break_not_action),
+    "x86-function": ("functions_arm64_al2023_reserved_concurrency", break_architecture),
+    "al2-function": ("functions_arm64_al2023_reserved_concurrency", break_runtime),
+    "unreserved-function": ("functions_arm64_al2023_reserved_concurrency", break_concurrency),
+    "no-queue-alarm": ("alarms_cover_queues_errors_and_compliance", break_queue_alarm),
+    "no-errors-alarm": ("alarms_cover_queues_errors_and_compliance", break_errors_alarm),
+    "no-compliance-alarm": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm),
+    "silent-alarm": ("alarms_cover_queues_errors_and_compliance", break_alarm_actions),
+    "no-failure-destination": ("functions_have_failure_destination", break_failure_destination),
+    "plain-queue": ("data_encrypted_and_private", break_queue_encryption),
+    "plain-topic": ("data_encrypted_and_private", break_topic_encryption),
+    "log-forever": ("data_encrypted_and_private", break_log_retention),
+    "public-bucket": ("data_encrypted_and_private", break_bucket_public_access),
+}
+
+
+def broken_copy(template, mutation):
+    broken = copy.deepcopy(template)
+    BREAKS[mutation][1](broken)
+    if broken == template:
+        sys.exit(f"mutation {mutation} changed nothing")
+    return broken
+
+
+def break_template(args):
+    dump(broken_copy(load(args.template), args.rule), args.out)
+
+
+def break_all(args):
+    template = load(args.template)
+    os.makedirs(args.dir, exist_ok=True)
+    for mutation, (rule, _) in sorted(BREAKS.items()):
+        dump(broken_copy(template, mutation), os.path.join(args.dir, f"{mutation}.json"))
+        print(mutation, rule)
+
+
+# ------------------------------------------------------------------------------------------- params
+
+
+def check_params(args):
+    stackset = load(args.stackset)
+    rendered = load(args.rendered)
+    forwarded = {}
+    for _, resource in resources_of(stackset, "AWS::CloudFormation::StackSet"):
+        for p in resource["Properties"].get("Parameters", []):
+            forwarded[p["ParameterKey"]] = p["ParameterValue"]
+    problems = []
+    for name, spec in rendered["Parameters"].items():
+        if forwarded.get(name) != {"Ref": name}:
+            problems.append(f"{name}: not forwarded to the stack instances as {{Ref: {name}}}")
+            continue
+        mine = stackset["Parameters"].get(name, {})
+        for field in ("Type", "Default", "AllowedValues", "AllowedPattern"):
+            if str(mine.get(field)) != str(spec.get(field)):
+                problems.append(f"{name}.{field}: StackSet {mine.get(field)!r} != template {spec.get(field)!r}")
+    for name in forwarded:
+        if name not in rendered["Parameters"]:
+            problems.append(f"{name}: forwarded but not a parameter of the template")
+    for problem in problems:
+        print(problem)
+    print(f"{len(rendered['Parameters'])} parameters checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("to-json")
+    p.add_argument("template")
+    p.add_argument("out")
+    p = sub.add_parser("render")
+    p.add_argument("template")
+    p.add_argument("out")
+    p.add_argument("--artifacts", help="zip the built functions into this folder")
+    p.add_argument("--key-prefix", default="vpce-guard", help="S3 key prefix of the code zips")
+    p = sub.add_parser("break")
+    p.add_argument("rule", choices=sorted(BREAKS))
+    p.add_argument("template")
+    p.add_argument("out")
+    p = sub.add_parser("break-all")
+    p.add_argument("template")
+    p.add_argument("dir")
+    sub.add_parser("rules")
+    p = sub.add_parser("params")
+    p.add_argument("stackset")
+    p.add_argument("rendered")
+    args = parser.parse_args()
+    if args.command == "to-json":
+        dump(load(args.template), args.out)
+    elif args.command == "render":
+        render(args)
+    elif args.command == "break":
+        break_template(args)
+    elif args.command == "break-all":
+        break_all(args)
+    elif args.command == "rules":
+        for name, (rule, _) in sorted(BREAKS.items()):
+            print(name, rule)
+    elif args.command == "params":
+        return check_params(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
