@@ -319,6 +319,17 @@ impl<'a> Planner<'a> {
         }
         match adopted {
             None => self.plan_create(service, &ours, subnets, wanted_policy, private_dns),
+            Some(endpoint) if matches!(endpoint.state, EndpointState::Partial | EndpointState::PendingAcceptance) => {
+                self.plan.problems.push(Problem::error(
+                    "endpoint_stuck",
+                    format!(
+                        "endpoint {} for {service} is {}, which AWS does not resolve by itself; check it in the VPC console (or delete it so vpce-guard creates a new one)",
+                        endpoint.id,
+                        endpoint.state.as_str()
+                    ),
+                ));
+                status.endpoint = Some(endpoint.clone());
+            }
             Some(endpoint) if endpoint.state != EndpointState::Available => {
                 self.plan.pending.push(endpoint.id.clone());
                 status.endpoint = Some(endpoint.clone());

@@ -324,3 +324,15 @@ fn enrolment_follows_tags_endpoints_and_notebooks() {
     managed.notebooks = None;
     assert!(matches!(enrolment(&managed, &config), Enrolment::Enrolled(_)));
 }
+
+#[test]
+fn partial_or_unaccepted_endpoint_is_a_problem_not_an_endless_wait() {
+    for state in [EndpointState::Partial, EndpointState::PendingAcceptance] {
+        let mut obs = compliant();
+        obs.endpoints[0].state = state.clone();
+        let plan = plan(&obs, &Config::default());
+        assert!(plan.pending.is_empty(), "{state:?}");
+        assert_eq!(codes(&plan), ["endpoint_stuck"], "{state:?}");
+        assert!(plan.writes.is_empty());
+    }
+}
