@@ -7,12 +7,12 @@
 //! `InternalFailure` (500), STS's `Throttling`; a connection closed without an answer (reset,
 //! the request never reached AWS); a response lost after AWS carried the call out (reset after
 //! forwarding: the dangerous case for writes); and added latency. Faults can target one API
-//! action (EC2: `Action=` of the form body; SageMaker: the `X-Amz-Target` suffix).
+//! action, or a few (EC2: `Action=` of the form body; SageMaker: the `X-Amz-Target` suffix).
 //!
 //! Decisions come from a seeded xorshift generator, so a sequential test sees the same faults
 //! on every run. The configuration can be changed while the proxy runs ([`Proxy::set`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,8 +58,11 @@ pub struct FaultConfig {
     pub latency: Duration,
     /// Plus a uniform random share of this.
     pub jitter: Duration,
-    /// Only this API action is affected (`CreateVpcEndpoint`, `DescribeNotebookInstance`…).
-    pub target: Option<String>,
+    /// Only these API actions are affected (`CreateVpcEndpoint`, `DescribeNotebookInstance`…);
+    /// every action when empty.
+    pub targets: Vec<String>,
+    /// At most this many faults are injected (then calls pass, still delayed).
+    pub limit: Option<u64>,
 }
 
 impl Default for FaultConfig {
@@ -70,7 +73,8 @@ impl Default for FaultConfig {
             kinds: FaultKind::ALL.to_vec(),
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
-            target: None,
+            targets: Vec::new(),
+            limit: None,
         }
     }
 }
@@ -94,9 +98,15 @@ impl FaultConfig {
         self
     }
 
-    /// Restricts everything to the API action `action`.
+    /// Stops injecting faults after `count` of them.
+    pub fn at_most(mut self, count: u64) -> Self {
+        self.limit = Some(count);
+        self
+    }
+
+    /// Restricts everything to the API action `action` (and the others targeted before).
     pub fn targeting(mut self, action: &str) -> Self {
-        self.target = Some(action.to_string());
+        self.targets.push(action.to_string());
         self
     }
 }
@@ -137,7 +147,12 @@ struct State {
     /// Calls delayed, and the total delay added.
     delayed: u64,
     delay_total: Duration,
-    next_request: u64,
+    /// Faults decided (counted before they are carried out, for `limit`).
+    decided: u64,
+    /// Actions forwarded one at a time.
+    serialized: BTreeSet<String>,
+    /// Serial number of the last fault, for request ids in error bodies.
+    fault_serial: u64,
 }
 
 /// A running proxy; its accept loop stops on drop.
@@ -147,6 +162,15 @@ pub struct Proxy {
     config: Arc<Mutex<FaultConfig>>,
     state: Arc<Mutex<State>>,
     accept: JoinHandle<()>,
+}
+
+/// What every connection of a proxy shares.
+struct Shared {
+    upstream: String,
+    config: Arc<Mutex<FaultConfig>>,
+    state: Arc<Mutex<State>>,
+    /// Held while a serialised action is forwarded.
+    gate: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Proxy {
@@ -184,14 +208,17 @@ impl Proxy {
             calls: BTreeMap::new(),
             delayed: 0,
             delay_total: Duration::ZERO,
-            next_request: 0,
+            decided: 0,
+            serialized: BTreeSet::new(),
+            fault_serial: 0,
         }));
-        let (shared_config, shared_state) = (config.clone(), state.clone());
+        let shared =
+            Arc::new(Shared { upstream, config: config.clone(), state: state.clone(), gate: Default::default() });
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (config, state, upstream) = (shared_config.clone(), shared_state.clone(), upstream.clone());
+                let shared = shared.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, &upstream, &config, &state).await;
+                    let _ = serve(stream, &shared).await;
                 });
             }
         });
@@ -201,6 +228,14 @@ impl Proxy {
     /// Starts a proxy in front of `moto`.
     pub async fn in_front_of(moto: &Moto, seed: u64) -> Result<Self> {
         Self::start(&moto.url, seed).await
+    }
+
+    /// Forwards calls of `actions` one at a time. moto checks uniqueness (a security group's
+    /// name in its VPC) and then inserts without a lock, so that concurrent
+    /// `CreateSecurityGroup` calls can both succeed; AWS's check is atomic.
+    pub fn serialize(&self, actions: &[&str]) {
+        let mut state = self.state.lock().expect("proxy state");
+        state.serialized.extend(actions.iter().map(|a| a.to_string()));
     }
 
     /// Replaces the fault configuration.
@@ -247,6 +282,7 @@ impl Proxy {
         state.calls.clear();
         state.delayed = 0;
         state.delay_total = Duration::ZERO;
+        state.decided = 0;
     }
 
     /// SDK configuration reaching the fixture through this proxy, with dummy credentials and
@@ -280,7 +316,7 @@ impl Proxy {
         let none = Decision { delay: Duration::ZERO, fault: None };
         let Some(action) = action else { return none };
         *state.calls.entry(action.to_string()).or_default() += 1;
-        if config.target.as_deref().is_some_and(|target| target != action) {
+        if !config.targets.is_empty() && !config.targets.iter().any(|target| target == action) {
             return none;
         }
         let mut delay = config.latency;
@@ -291,21 +327,24 @@ impl Proxy {
             state.delayed += 1;
             state.delay_total += delay;
         }
-        let fault = (!config.kinds.is_empty() && state.rng.next_f64() < config.rate)
+        let exhausted = config.limit.is_some_and(|limit| state.decided >= limit);
+        let fault = (!config.kinds.is_empty() && !exhausted && state.rng.next_f64() < config.rate)
             .then(|| config.kinds[(state.rng.next_u64() % config.kinds.len() as u64) as usize]);
+        state.decided += u64::from(fault.is_some());
         Decision { delay, fault }
     }
 
     fn count(state: &Mutex<State>, name: &str) -> u64 {
         let mut state = state.lock().expect("proxy state");
         *state.faults.entry(name.to_string()).or_default() += 1;
-        state.next_request += 1;
-        state.next_request
+        state.fault_serial += 1;
+        state.fault_serial
     }
 }
 
 /// Serves one client connection (keep-alive: many requests).
-async fn serve(stream: TcpStream, upstream: &str, config: &Mutex<FaultConfig>, state: &Mutex<State>) -> Result<()> {
+async fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
+    let (config, state) = (&shared.config, &shared.state);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     while let Some(request) = read_message(&mut reader).await? {
@@ -320,12 +359,12 @@ async fn serve(stream: TcpStream, upstream: &str, config: &Mutex<FaultConfig>, s
                 return reset(reader.into_inner().reunite(write)?);
             }
             Some(FaultKind::LostResponse) => {
-                forward(upstream, &request).await?;
+                forward(shared, &request, action.as_deref()).await?;
                 Proxy::count(state, "LostResponse");
                 return reset(reader.into_inner().reunite(write)?);
             }
             Some(kind) => error_response(service, kind, state),
-            None => forward(upstream, &request).await?,
+            None => forward(shared, &request, action.as_deref()).await?,
         };
         write.write_all(&response).await?;
         if request.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
@@ -419,9 +458,19 @@ fn error_response(service: Service, kind: FaultKind, state: &Mutex<State>) -> Ve
     response
 }
 
+/// Sends `request` upstream, one at a time for serialised actions.
+async fn forward(shared: &Shared, request: &Message, action: Option<&str>) -> Result<Vec<u8>> {
+    let serialized = action.is_some_and(|a| shared.state.lock().expect("proxy state").serialized.contains(a));
+    if serialized {
+        let _turn = shared.gate.lock().await;
+        return forward_now(&shared.upstream, request).await;
+    }
+    forward_now(&shared.upstream, request).await
+}
+
 /// Sends `request` to `upstream` on a new connection and returns the response, re-framed with
 /// a `Content-Length` for the client's keep-alive connection.
-async fn forward(upstream: &str, request: &Message) -> Result<Vec<u8>> {
+async fn forward_now(upstream: &str, request: &Message) -> Result<Vec<u8>> {
     let mut stream = TcpStream::connect(upstream).await.with_context(|| format!("connecting to {upstream}"))?;
     let mut head = format!("{}\r\n", request.start);
     for (name, value) in &request.headers {

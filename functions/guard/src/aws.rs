@@ -115,11 +115,22 @@ pub struct SdkAccount {
 }
 
 /// The SDK configuration loader vpce-guard uses: the standard chain (profiles, environment,
-/// `AWS_ENDPOINT_URL`) with adaptive retries for throttling. Callers may adjust it (region,
+/// `AWS_ENDPOINT_URL`) with standard retries for throttling and transient faults, their waits
+/// capped (2 s between attempts, 5 attempts) and each call bounded in time, so that a throttled
+/// call cannot carry an invocation past its deadline margin. Endpoint writes are paced by
+/// [`WritePacer`] before they reach AWS's throttle. Callers may adjust the loader (region,
 /// profile, endpoint) before `load()`.
 pub fn sdk_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
+    let retries = RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(2));
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build();
+    aws_config::defaults(BehaviorVersion::latest()).retry_config(retries).timeout_config(timeouts)
 }
 
 /// Loads the SDK configuration with [`sdk_loader`].

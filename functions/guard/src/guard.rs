@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub dry_run: Option<bool>,
     /// The report's `trigger` for runs started by a manual payload (default `Manual`).
     pub trigger_name: Option<&'static str>,
+    /// The account an EventBridge event came from; an event of another account is ignored.
+    pub event_account: Option<String>,
 }
 
 /// What one reconcile run needs to know besides the observations.
@@ -113,9 +115,26 @@ impl<A: Account> Guard<A> {
         self.run_with(parsed, &RunOptions::default()).await
     }
 
+    /// Turns an event of another account (its EventBridge `account` is not ours) into an
+    /// ignored one: its resources are out of reach, and retries could never succeed.
+    async fn for_this_account(&self, parsed: Parsed, account: Option<&str>) -> Result<Parsed> {
+        let (Parsed::Run(trigger), Some(account)) = (&parsed, account) else {
+            return Ok(parsed);
+        };
+        let ours = self.identity().await?.account_id;
+        if account == ours {
+            return Ok(parsed);
+        }
+        Ok(Parsed::Ignore {
+            trigger: trigger.name(),
+            reason: format!("the event is from account {account}; this deployment serves {ours}"),
+        })
+    }
+
     /// [`Guard::run`] with a deadline and overrides.
     pub async fn run_with(&self, parsed: Parsed, options: &RunOptions) -> Result<Report> {
         let before = self.account.api_calls();
+        let parsed = self.for_this_account(parsed, options.event_account.as_deref()).await?;
         let mut report = match parsed {
             Parsed::Ignore { trigger, reason } => {
                 info!(trigger, reason = %reason, "event ignored");

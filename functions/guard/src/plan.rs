@@ -307,8 +307,11 @@ impl<'a> Planner<'a> {
             .copied();
         let subnets = self.subnets_to_add(service, supported, adopted);
         let wanted_policy = self.wanted_policy(service);
-        let private_dns = self.private_dns_possible && !obs.hints.dns_conflicts.contains(service);
-        if obs.hints.dns_conflicts.contains(service) {
+        // A conflict learnt from AWS matters only while the chosen endpoint lacks the name; once
+        // it holds private DNS (say, an endpoint adopted after losing the race to it) all is well.
+        let conflict = obs.hints.dns_conflicts.contains(service) && !adopted.is_some_and(|e| e.private_dns);
+        let private_dns = self.private_dns_possible && !conflict;
+        if conflict {
             self.plan.problems.push(Problem::error(
                 "private_dns_conflict",
                 format!(

@@ -93,8 +93,18 @@ impl<A: Account> Guard<A> {
             match apply(self.account(), obs, &current, deadline).await? {
                 Applied::Done(done) => {
                     actions.extend(done);
-                    let after = self.after_writes(obs, &current).await?;
-                    return Ok(vpc_report(&after, &plan(&after, self.config()), actions, false));
+                    let mut after = self.after_writes(obs, &current).await?;
+                    // A policy is written from the notebooks seen at the start; a concurrent
+                    // invocation that saw fewer may have written after us. Read them again.
+                    if writes_policy(&current) && after.notebooks.is_some() {
+                        self.read_notebooks(&mut after, run.pinned).await?;
+                    }
+                    let verify = plan(&after, self.config());
+                    *obs = after;
+                    if verify.is_empty() || round == MAX_ROUNDS {
+                        return Ok(vpc_report(obs, &verify, actions, false));
+                    }
+                    info!(vpc = %obs.vpc.id, round, writes = verify.writes.len(), "changed under us; planning again");
                 }
                 Applied::Deferred(done) => {
                     actions.extend(done);
@@ -192,6 +202,14 @@ impl<A: Account> Guard<A> {
         }
         Ok(after)
     }
+}
+
+/// True when the plan writes an endpoint policy.
+fn writes_policy(plan: &Plan) -> bool {
+    plan.writes.iter().any(|w| match w {
+        Write::CreateEndpoint { policy, .. } | Write::ModifyEndpoint { policy, .. } => policy.is_some(),
+        _ => false,
+    })
 }
 
 fn vpc_report(obs: &Observation, plan: &Plan, actions: Vec<Action>, dry_run: bool) -> VpcReport {

@@ -343,7 +343,7 @@ async fn notebook_not_visible_is_a_transient_not_found_after_the_retries() {
     let diagnostic = lambda_runtime::Diagnostic::from(error);
     assert_eq!(diagnostic.error_type, "Transient.NotFound");
     let calls = vpce_guard::account::Account::api_calls(fake);
-    assert_eq!(calls.read, 3, "one DescribeNotebookInstance and two retries");
+    assert_eq!(calls.read, 4, "the account check, one DescribeNotebookInstance and two retries");
     assert_eq!(calls.write, 0);
     assert!(writes(fake).is_empty());
 }
@@ -358,7 +358,7 @@ async fn notebook_not_found_without_retries_fails_after_one_lookup() {
 
     assert_eq!(error.error_type(), "Transient.NotFound");
     let calls = vpce_guard::account::Account::api_calls(fake);
-    assert_eq!((calls.read, calls.write), (1, 0));
+    assert_eq!((calls.read, calls.write), (2, 0), "the account check and one lookup");
 }
 
 // ---- CreateSubnet ----------------------------------------------------------------------
