@@ -95,8 +95,9 @@ impl<A: Account> Guard<A> {
                     actions.extend(done);
                     let mut after = self.after_writes(obs, &current).await?;
                     // A policy is written from the notebooks seen at the start; a concurrent
-                    // invocation that saw fewer may have written after us. Read them again.
-                    if writes_policy(&current) && after.notebooks.is_some() {
+                    // event that saw fewer may have written after us. Read them again (events
+                    // only: a sweep would pay one listing per VPC, and the next sweep heals).
+                    if run.single && writes_policy(&current) && after.notebooks.is_some() {
                         self.read_notebooks(&mut after, run.pinned).await?;
                     }
                     let verify = plan(&after, self.config());

@@ -1,5 +1,8 @@
 //! Lambda function `on-notebook-created`: reconciles on CreateNotebookInstance CloudTrail events. `main` only wires things up;
 //! the handler lives in `vpce_guard::lambda`.
+// The handler's future nests the SDK's deeply enough to pass rustc's default query depth
+// in release builds ("queries overflow the depth limit").
+#![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
