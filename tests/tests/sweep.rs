@@ -100,6 +100,10 @@ async fn compliant_sweep_reads_grow_with_pages_not_vpcs() -> Result<()> {
         assert_eq!(calls.get("DescribeVpcAttribute"), Some(&(2 * enrolled.len() as u64)), "{calls:?}");
         reads.push((plain, report.api_calls.read, calls));
     }
+    println!(
+        "warm compliant sweep reads (VPCs out of scope, reads): {:?}",
+        reads.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>()
+    );
     let (small, large) = (&reads[0], &reads[1]);
     assert_eq!(
         small.1, large.1,
