@@ -1,4 +1,4 @@
-//! The reconciler's entry points: one per trigger, all ending in [`Guard::reconcile`].
+//! The reconciler's entry points: one per trigger, all ending in `Guard::reconcile`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

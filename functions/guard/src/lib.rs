@@ -15,6 +15,8 @@
 //! [`aws::SdkAccount`] implements the trait with the AWS SDK, [`fake::FakeAccount`] in
 //! memory with AWS's rules enforced. [`lambda`] holds what the function binaries share.
 
+#![warn(missing_docs)]
+
 pub mod account;
 pub mod apply;
 pub mod aws;
