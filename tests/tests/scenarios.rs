@@ -345,6 +345,16 @@ async fn hosted_zone_conflict_is_reported_once_without_loop_or_duplicate() -> Re
     assert_eq!(endpoints[NOTEBOOK][0].private_dns_enabled(), Some(true));
     let creates = w.moto.calls().await?.get("CreateVpcEndpoint").copied().unwrap_or(0);
     assert_eq!(creates, 3, "one failed create with private DNS, then one per service");
+    assert_eq!(tag(&endpoints[API][0], "vpce-guard:private-dns"), Some("conflict"));
+
+    // A cold process (new reconciler, nothing remembered) spends no write AWS would refuse.
+    let cold = Guard::new(SdkAccount::new(&w.moto.sdk_config())?, Config::default()).with_visibility_retries(vec![]);
+    w.moto.reset_calls().await?;
+    let parsed = parse_notebook_created(&events::notebook_created("nb-1", &subnets[0]), "us-west-2")?;
+    let replay = cold.run(parsed).await?;
+    assert_eq!(replay.vpcs[0].outcome, Outcome::NonCompliant);
+    assert_eq!(replay.api_calls.write, 0, "{}", replay.to_text());
+    assert_eq!(w.moto.writes().await?, 0);
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use tracing::info;
 
 use crate::account::{Account, DnsAttribute, EndpointChange, NewEndpoint, VpcSelector};
 use crate::error::{Error, Result};
-use crate::model::{Hints, Observation, Tags, MANAGED_GROUP_NAME, TAG_MANAGED};
+use crate::model::{Hints, Observation, Tags, MANAGED_GROUP_NAME, TAG_MANAGED, TAG_PRIVATE_DNS};
 use crate::plan::{GroupRef, Plan, Write};
 use crate::report::Action;
 
@@ -164,7 +164,11 @@ pub async fn apply<A: Account>(
                     .await
                     .map(|()| vec![Action::AuthorizeHttps { group_id: Some(group_id), cidrs: cidrs.clone() }])
             }
-            Write::CreateEndpoint { service, subnet_ids, group, policy, private_dns, client_token } => {
+            Write::CreateEndpoint { service, subnet_ids, group, policy, private_dns, client_token, dns_conflict } => {
+                let mut tags = managed_tags(&format!("vpce-guard {service}"));
+                if *dns_conflict {
+                    tags.insert(TAG_PRIVATE_DNS.to_string(), "conflict".to_string());
+                }
                 let request = NewEndpoint {
                     vpc_id: vpc_id.into(),
                     service: service.clone(),
@@ -173,7 +177,7 @@ pub async fn apply<A: Account>(
                     policy: policy.clone(),
                     private_dns: *private_dns,
                     client_token: client_token.clone(),
-                    tags: managed_tags(&format!("vpce-guard {service}")),
+                    tags,
                 };
                 match account.create_endpoint(&request).await {
                     Ok(endpoint) if !endpoint.state.is_live() => {

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Scope};
 use crate::model::{
     tag_is, Endpoint, EndpointState, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE, TAG_MANAGED,
+    TAG_PRIVATE_DNS,
 };
 use crate::policy;
 use crate::report::Problem;
@@ -52,6 +53,9 @@ pub enum Write {
         private_dns: bool,
         /// Deterministic idempotency token (≤ 64 ASCII characters).
         client_token: String,
+        /// Private DNS is withheld because something else holds the name: the endpoint is
+        /// tagged so that later (cold) runs do not spend a write AWS would refuse.
+        dns_conflict: bool,
     },
     /// All changes to one existing endpoint, coalesced into one `ModifyVpcEndpoint`.
     ModifyEndpoint {
@@ -307,21 +311,31 @@ impl<'a> Planner<'a> {
             .copied();
         let subnets = self.subnets_to_add(service, supported, adopted);
         let wanted_policy = self.wanted_policy(service);
-        // A conflict learnt from AWS matters only while the chosen endpoint lacks the name; once
-        // it holds private DNS (say, an endpoint adopted after losing the race to it) all is well.
-        let conflict = obs.hints.dns_conflicts.contains(service) && !adopted.is_some_and(|e| e.private_dns);
+        // A conflict learnt from AWS (this run, or recorded on the endpoint by the run that
+        // created it) matters only while the chosen endpoint lacks the name; once it holds private
+        // DNS (say, an endpoint adopted after losing the race to it) all is well.
+        let marked = adopted.filter(|e| tag_is(&e.tags, TAG_PRIVATE_DNS, "conflict"));
+        let conflict =
+            (obs.hints.dns_conflicts.contains(service) || marked.is_some()) && !adopted.is_some_and(|e| e.private_dns);
         let private_dns = self.private_dns_possible && !conflict;
         if conflict {
+            let retry = match marked {
+                Some(endpoint) => format!(
+                    "; then delete tag {TAG_PRIVATE_DNS} from endpoint {} and vpce-guard turns private DNS on",
+                    endpoint.id
+                ),
+                None => String::new(),
+            };
             self.plan.problems.push(Problem::error(
                 "private_dns_conflict",
                 format!(
-                    "another resource (a private hosted zone or an endpoint in another account's VPC association) already holds the private DNS name of {service} in VPC {}; remove it or tag this VPC vpce-guard:enforce=false",
+                    "another resource (a private hosted zone or an endpoint in another account's VPC association) already holds the private DNS name of {service} in VPC {}; remove it (or tag this VPC vpce-guard:enforce=false){retry}",
                     obs.vpc.id
                 ),
             ));
         }
         match adopted {
-            None => self.plan_create(service, &ours, subnets, wanted_policy, private_dns),
+            None => self.plan_create(service, &ours, subnets, wanted_policy, private_dns, conflict),
             Some(endpoint) if matches!(endpoint.state, EndpointState::Partial | EndpointState::PendingAcceptance) => {
                 self.plan.problems.push(Problem::error(
                     "endpoint_stuck",
@@ -352,6 +366,7 @@ impl<'a> Planner<'a> {
         subnet_ids: Vec<String>,
         policy: Option<Option<String>>,
         private_dns: bool,
+        dns_conflict: bool,
     ) {
         if let Some(broken) = ours.iter().find(|e| e.state.is_failed()) {
             self.plan.problems.push(Problem::error(
@@ -385,6 +400,7 @@ impl<'a> Planner<'a> {
             policy,
             private_dns,
             client_token,
+            dns_conflict,
         });
     }
 

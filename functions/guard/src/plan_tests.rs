@@ -336,3 +336,36 @@ fn partial_or_unaccepted_endpoint_is_a_problem_not_an_endless_wait() {
         assert!(plan.writes.is_empty());
     }
 }
+
+#[test]
+fn endpoint_marked_with_a_dns_conflict_is_not_retried_until_the_tag_goes() {
+    let mut obs = compliant();
+    let api_endpoint = obs.endpoints.iter_mut().find(|e| e.service == api()).unwrap();
+    api_endpoint.private_dns = false;
+    api_endpoint.tags.insert(crate::model::TAG_PRIVATE_DNS.into(), "conflict".into());
+    let marked = plan(&obs, &Config::default());
+    assert!(marked.writes.is_empty(), "no write AWS would refuse: {:?}", marked.writes);
+    assert_eq!(codes(&marked), ["private_dns_conflict"]);
+    assert!(marked.problems[0].message.contains("delete tag vpce-guard:private-dns"));
+
+    let api_endpoint = obs.endpoints.iter_mut().find(|e| e.service == api()).unwrap();
+    api_endpoint.tags.remove(crate::model::TAG_PRIVATE_DNS);
+    let retried = plan(&obs, &Config::default());
+    assert!(matches!(retried.writes[..], [Write::ModifyEndpoint { enable_private_dns: true, .. }]));
+}
+
+#[test]
+fn endpoint_created_under_a_conflict_carries_the_mark() {
+    let mut obs = observation(&AZS, 1);
+    obs.hints.dns_conflicts.insert(api());
+    let plan = plan(&obs, &Config::default());
+    let marks: Vec<(bool, bool)> = plan
+        .writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::CreateEndpoint { private_dns, dns_conflict, .. } => Some((*private_dns, *dns_conflict)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(marks, [(false, true), (true, false)], "api marked, notebook not");
+}
