@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use aws_config::Region;
 use clap::Parser;
-use vpce_guard::account::VpcSelector;
+use vpce_guard::account::{Account, VpcSelector};
 use vpce_guard::aws::{sdk_loader, SdkAccount};
 use vpce_guard::config::{api_service, notebook_service, Config};
 use vpce_guard::events::{is_resource_id, Parsed, Trigger};
@@ -157,19 +157,13 @@ fn print(report: &Report, format: Output) -> Result<()> {
 async fn iam_policy(guard: &Guard<SdkAccount>, vpc_ids: &[String], condition: Condition) -> Result<serde_json::Value> {
     check_ids(vpc_ids)?;
     let selector = if vpc_ids.is_empty() { VpcSelector::All } else { VpcSelector::Ids(vpc_ids.to_vec()) };
-    let region = guard.account_region();
+    let region = guard.account().region().to_string();
     let services = [api_service(&region), notebook_service(&region)];
-    let observations = guard.observe(&selector, false, None).await.context("reading the VPCs' endpoints")?;
-    let mut endpoint_ids = Vec::new();
-    let mut vpcs = Vec::new();
-    for obs in &observations {
-        let live: Vec<_> =
-            obs.endpoints.iter().filter(|e| e.state.is_live() && services.contains(&e.service)).collect();
-        if !live.is_empty() {
-            vpcs.push(obs.vpc.id.clone());
-            endpoint_ids.extend(live.iter().map(|e| e.id.clone()));
-        }
-    }
+    // The endpoints are all the policy needs: one paginated DescribeVpcEndpoints.
+    let endpoints = guard.account().describe_endpoints(&selector, &services).await.context("reading the endpoints")?;
+    let live: Vec<_> = endpoints.into_iter().filter(|e| e.state.is_live()).collect();
+    let endpoint_ids: Vec<String> = live.iter().map(|e| e.id.clone()).collect();
+    let vpcs: Vec<String> = live.into_iter().map(|e| e.vpc_id).collect();
     if endpoint_ids.is_empty() {
         bail!("no SageMaker interface endpoint found in {}; run `vpce-guard apply` first", describe(&selector));
     }

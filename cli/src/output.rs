@@ -60,31 +60,12 @@ fn render_vpc(out: &mut String, vpc: &VpcReport, dry_run: bool) {
     }
     let verb = if dry_run { "would" } else { "did" };
     for action in &vpc.actions {
-        let _ = writeln!(out, "  + {verb}: {}", serde_json::to_value(action).map(describe).unwrap_or_default());
+        let _ = writeln!(out, "  + {verb}: {action}");
     }
     for problem in &vpc.problems {
         let level = if problem.severity == Severity::Error { "error" } else { "warning" };
         let _ = writeln!(out, "  ! {level} {}: {}", problem.code, problem.message);
     }
-}
-
-/// One line for an action, from its JSON form: `create_endpoint service=… subnet_ids=…`.
-fn describe(action: serde_json::Value) -> String {
-    let Some(fields) = action.as_object() else { return action.to_string() };
-    let mut text = fields.get("action").and_then(|v| v.as_str()).unwrap_or("?").replace('_', " ");
-    for (key, value) in fields.iter().filter(|(k, v)| *k != "action" && !v.is_null()) {
-        let value = match value {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string()))
-                .collect::<Vec<_>>()
-                .join(","),
-            other => other.to_string(),
-        };
-        let _ = write!(text, " {key}={value}");
-    }
-    text
 }
 
 /// `N VPC(s): 1 changed, 2 compliant; R read / W write call(s)`.

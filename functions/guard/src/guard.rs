@@ -95,11 +95,6 @@ impl<A: Account> Guard<A> {
         &self.account
     }
 
-    /// The region the account adapter talks to.
-    pub fn account_region(&self) -> String {
-        self.account.region().to_string()
-    }
-
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config

@@ -112,40 +112,36 @@ pub fn run_options(context: &lambda_runtime::Context) -> RunOptions {
     RunOptions { deadline, ..RunOptions::default() }
 }
 
-/// Runs a parsed event: ignored when it comes from another account, else reconciled within
-/// the invocation's deadline.
-async fn run<A: Account>(guard: &Guard<A>, event: &LambdaEvent<Value>, parsed: events::Parsed) -> Result<Report> {
-    let mut options = run_options(&event.context);
-    options.event_account = event.payload.get("account").and_then(Value::as_str).map(str::to_string);
-    guard.run_with(parsed, &options).await
+/// Parses the event with `parse`, runs it (an event of another account is ignored) within the
+/// invocation's deadline, and emits the invocation's metrics, failed or not.
+async fn handle<A: Account>(
+    event: LambdaEvent<Value>,
+    guard: &Guard<A>,
+    parse: fn(&Value, &str) -> Result<events::Parsed>,
+) -> Result<Report> {
+    let result = match parse(&event.payload, guard.account().region()) {
+        Ok(parsed) => {
+            let mut options = run_options(&event.context);
+            options.event_account = event.payload.get("account").and_then(Value::as_str).map(str::to_string);
+            guard.run_with(parsed, &options).await
+        }
+        Err(error) => Err(error),
+    };
+    emit_metrics(&result);
+    result
 }
 
 /// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event.
 pub async fn on_notebook_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let result = match events::parse_notebook_created(&event.payload, guard.account().region()) {
-        Ok(parsed) => run(guard, &event, parsed).await,
-        Err(error) => Err(error),
-    };
-    emit_metrics(&result);
-    result
+    handle(event, guard, events::parse_notebook_created).await
 }
 
 /// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event.
 pub async fn on_subnet_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let result = match events::parse_subnet_created(&event.payload, guard.account().region()) {
-        Ok(parsed) => run(guard, &event, parsed).await,
-        Err(error) => Err(error),
-    };
-    emit_metrics(&result);
-    result
+    handle(event, guard, events::parse_subnet_created).await
 }
 
 /// Handler of `remediate`: the scheduled event, a drift event or a manual payload.
 pub async fn remediate<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let result = match events::parse_remediate_in(&event.payload, guard.account().region()) {
-        Ok(parsed) => run(guard, &event, parsed).await,
-        Err(error) => Err(error),
-    };
-    emit_metrics(&result);
-    result
+    handle(event, guard, events::parse_remediate_in).await
 }

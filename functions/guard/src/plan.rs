@@ -133,9 +133,6 @@ pub struct Plan {
     pub services: Vec<ServiceStatus>,
     /// The plan needs the VPC's notebooks, which were not read; observe them and plan again.
     pub needs_notebooks: bool,
-    /// The plan turns private DNS on but the VPC's DNS attributes were not read; read them
-    /// and plan again.
-    pub needs_dns: bool,
 }
 
 impl Plan {
@@ -190,7 +187,6 @@ impl<'a> Planner<'a> {
                 pending: Vec::new(),
                 services: Vec::new(),
                 needs_notebooks: false,
-                needs_dns: false,
             },
             group: obs.group.as_ref().map(|g| GroupRef::Existing(g.id.clone())),
             azs,
@@ -390,7 +386,6 @@ impl<'a> Planner<'a> {
             self.plan.needs_notebooks = true;
             return;
         };
-        self.plan.needs_dns |= private_dns && self.obs.vpc.dns.is_none();
         let group = self.group();
         let client_token = client_token(&self.obs.vpc.id, service, ours, &self.obs.hints.stale_endpoint_ids);
         self.plan.writes.push(Write::CreateEndpoint {
@@ -424,7 +419,6 @@ impl<'a> Planner<'a> {
             _ => None,
         };
         let enable_private_dns = private_dns && !endpoint.private_dns;
-        self.plan.needs_dns |= enable_private_dns && self.obs.vpc.dns.is_none();
         if add_subnet_ids.is_empty() && has_group && policy.is_none() && !enable_private_dns {
             return;
         }

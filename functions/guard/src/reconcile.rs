@@ -158,18 +158,15 @@ impl<A: Account> Guard<A> {
         }
     }
 
-    /// Plans, first reading what the plan says it lacks (notebooks, DNS attributes).
+    /// Plans, first reading the VPC's notebooks when the plan needs them (a subnet event that
+    /// must create the notebook endpoint).
     async fn plan_with_reads(&self, obs: &mut Observation, pinned: Option<&Notebook>) -> Result<Plan> {
-        let mut current = plan(obs, self.config());
-        if current.needs_notebooks && obs.notebooks.is_none() {
-            self.read_notebooks(obs, pinned).await?;
-            current = plan(obs, self.config());
+        let current = plan(obs, self.config());
+        if !(current.needs_notebooks && obs.notebooks.is_none()) {
+            return Ok(current);
         }
-        if current.needs_dns && obs.vpc.dns.is_none() {
-            self.read_dns(obs).await?;
-            current = plan(obs, self.config());
-        }
-        Ok(current)
+        self.read_notebooks(obs, pinned).await?;
+        Ok(plan(obs, self.config()))
     }
 
     /// The observation after a round whose writes all succeeded: endpoints and the managed

@@ -257,7 +257,7 @@ impl Report {
                 );
             }
             for action in &vpc.actions {
-                let _ = writeln!(out, "  + {}", describe_action(action));
+                let _ = writeln!(out, "  + {action}");
             }
             for problem in &vpc.problems {
                 let level = match problem.severity {
@@ -271,31 +271,35 @@ impl Report {
     }
 }
 
-fn describe_action(action: &Action) -> String {
-    let id = |id: &Option<String>| id.clone().unwrap_or_else(|| "(new)".into());
-    match action {
-        Action::EnableDnsSupport { vpc_id } => format!("enable DNS support on {vpc_id}"),
-        Action::EnableDnsHostnames { vpc_id } => format!("enable DNS hostnames on {vpc_id}"),
-        Action::CreateSecurityGroup { group_id, group_name } => {
-            format!("create security group {group_name} {}", id(group_id))
+/// One line for people: what was (or would be) done.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let id = |id: &Option<String>| id.clone().unwrap_or_else(|| "(new)".into());
+        match self {
+            Action::EnableDnsSupport { vpc_id } => write!(f, "enable DNS support on {vpc_id}"),
+            Action::EnableDnsHostnames { vpc_id } => write!(f, "enable DNS hostnames on {vpc_id}"),
+            Action::CreateSecurityGroup { group_id, group_name } => {
+                write!(f, "create security group {group_name} {}", id(group_id))
+            }
+            Action::AuthorizeHttps { group_id, cidrs } => {
+                write!(f, "allow TCP 443 into {} from {}", id(group_id), cidrs.join(", "))
+            }
+            Action::CreateEndpoint { service, endpoint_id, subnet_ids, private_dns } => write!(
+                f,
+                "create endpoint {} for {service} in {} (private DNS {})",
+                id(endpoint_id),
+                subnet_ids.join(", "),
+                if *private_dns { "on" } else { "off" }
+            ),
+            Action::AddSubnets { endpoint_id, subnet_ids } => {
+                write!(f, "add {} to {endpoint_id}", subnet_ids.join(", "))
+            }
+            Action::AddSecurityGroup { endpoint_id, group_id } => {
+                write!(f, "add security group {} to {endpoint_id}", id(group_id))
+            }
+            Action::SetPolicy { endpoint_id } => write!(f, "set the endpoint policy of {endpoint_id}"),
+            Action::EnablePrivateDns { endpoint_id } => write!(f, "enable private DNS on {endpoint_id}"),
         }
-        Action::AuthorizeHttps { group_id, cidrs } => {
-            format!("allow TCP 443 into {} from {}", id(group_id), cidrs.join(", "))
-        }
-        Action::CreateEndpoint { service, endpoint_id, subnet_ids, private_dns } => format!(
-            "create endpoint {} for {service} in {} (private DNS {})",
-            id(endpoint_id),
-            subnet_ids.join(", "),
-            if *private_dns { "on" } else { "off" }
-        ),
-        Action::AddSubnets { endpoint_id, subnet_ids } => {
-            format!("add {} to {endpoint_id}", subnet_ids.join(", "))
-        }
-        Action::AddSecurityGroup { endpoint_id, group_id } => {
-            format!("add security group {} to {endpoint_id}", id(group_id))
-        }
-        Action::SetPolicy { endpoint_id } => format!("set the endpoint policy of {endpoint_id}"),
-        Action::EnablePrivateDns { endpoint_id } => format!("enable private DNS on {endpoint_id}"),
     }
 }
 
