@@ -301,10 +301,8 @@ async fn core_scenarios_converge_under_30_percent_faults() -> Result<()> {
     Ok(())
 }
 
-/// The binaries keep their own SDK configuration (adaptive retries, 6 attempts). Throttling
-/// answers are left out here: adaptive mode then rate-limits the client for tens of seconds
-/// (see `function_throttled_twice_still_answers_before_its_deadline`), which the in-process
-/// test covers in standard mode.
+/// The binaries keep their own SDK configuration (`sdk_loader`: standard retries, 5 attempts,
+/// backoff capped at 2 s), throttling answers included.
 #[tokio::test]
 async fn function_binaries_converge_under_30_percent_faults() -> Result<()> {
     let w = World::start(0x5eed_0002).await?;
@@ -312,7 +310,7 @@ async fn function_binaries_converge_under_30_percent_faults() -> Result<()> {
     let env = w.proxy.env(&w.moto);
     let on_notebook = Function::start(&binary("on-notebook-created"), &env).await?;
     let on_subnet = Function::start(&binary("on-subnet-created"), &env).await?;
-    let kinds = [FaultKind::InternalError, FaultKind::Reset, FaultKind::LostResponse];
+    let kinds = [FaultKind::Throttle, FaultKind::InternalError, FaultKind::Reset, FaultKind::LostResponse];
     w.proxy.set(FaultConfig::faults(FAULT_RATE).with_kinds(&kinds));
     let mut tally = Tally::default();
 
