@@ -30,12 +30,16 @@ pub enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
-    /// Print the IAM policy that allows opening notebooks only through the VPCs' endpoints.
+    /// Print the IAM policy that lets notebooks be opened only through the VPCs' endpoints.
     IamPolicy {
-        /// VPCs whose endpoints the policy names (default: every VPC with SageMaker endpoints).
+        /// `guardrail`: the deny policy VPCE_GUARD_IAM_GUARDRAIL keeps in sync (every endpoint
+        /// of the account); `allow`: the SageMaker guide's allow-style example.
+        #[arg(long, value_enum, default_value_t = PolicyStyle::Guardrail)]
+        style: PolicyStyle,
+        /// VPCs whose endpoints the allow-style policy names (default: every VPC with SageMaker endpoints).
         #[arg(long = "vpc-id", value_name = "ID")]
         vpc_ids: Vec<String>,
-        /// The condition key: endpoint ids (`aws:SourceVpce`) or VPC ids (`aws:SourceVpc`).
+        /// The allow-style condition key: endpoint ids (`aws:SourceVpce`) or VPC ids (`aws:SourceVpc`).
         #[arg(long, value_enum, default_value_t = Condition::SourceVpce)]
         condition: Condition,
     },
@@ -50,6 +54,15 @@ pub struct Target {
     /// Every VPC in scope (the default when no --vpc-id is given).
     #[arg(long)]
     pub all: bool,
+}
+
+/// The kinds of policy `iam-policy` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyStyle {
+    /// Deny `CreatePresignedNotebookInstanceUrl` unless through this account's endpoints.
+    Guardrail,
+    /// Allow opening notebooks only through the endpoints (attach instead of broader grants).
+    Allow,
 }
 
 /// IAM condition keys for `iam-policy`.
@@ -91,12 +104,25 @@ pub struct Global {
     /// Which VPCs are in scope: enrolled, all.
     #[arg(long, global = true, env = "VPCE_GUARD_SCOPE")]
     pub scope: Option<String>,
-    /// Notebook endpoint policy: vpc-notebooks, account-notebooks, none.
+    /// Notebook endpoint policy: account-notebooks (default), org-notebooks, vpc-notebooks, none.
     #[arg(long, global = true, env = "VPCE_GUARD_NOTEBOOK_POLICY", value_name = "MODE")]
     pub notebook_policy: Option<String>,
-    /// API endpoint policy: account, none.
+    /// API endpoint policy: account (default), org, none.
     #[arg(long, global = true, env = "VPCE_GUARD_API_POLICY", value_name = "MODE")]
     pub api_policy: Option<String>,
+    /// Extra IPv4/IPv6 CIDR blocks allowed to reach the endpoints on 443 (the corporate
+    /// network over VPN or Direct Connect), comma-separated.
+    #[arg(long, global = true, env = "VPCE_GUARD_CLIENT_CIDRS", value_name = "LIST")]
+    pub client_cidrs: Option<String>,
+    /// Managed prefix lists (pl-…) allowed to reach the endpoints on 443, comma-separated.
+    #[arg(long, global = true, env = "VPCE_GUARD_CLIENT_PREFIX_LISTS", value_name = "LIST")]
+    pub client_prefix_lists: Option<String>,
+    /// Keep the IAM guardrail policy /vpce-guard/NAME-<region> in sync (never attached).
+    #[arg(long, global = true, env = "VPCE_GUARD_IAM_GUARDRAIL", value_name = "NAME")]
+    pub iam_guardrail: Option<String>,
+    /// A private hosted zone already serving a service's name: report (default), create.
+    #[arg(long, global = true, env = "VPCE_GUARD_ON_DNS_CONFLICT", value_name = "MODE")]
+    pub on_dns_conflict: Option<String>,
     /// Plan only, even for apply: true, false.
     #[arg(long, global = true, env = "VPCE_GUARD_DRY_RUN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub dry_run: Option<String>,
@@ -113,6 +139,10 @@ impl Global {
             "VPCE_GUARD_SCOPE" => self.scope.clone(),
             "VPCE_GUARD_NOTEBOOK_POLICY" => self.notebook_policy.clone(),
             "VPCE_GUARD_API_POLICY" => self.api_policy.clone(),
+            "VPCE_GUARD_CLIENT_CIDRS" => self.client_cidrs.clone(),
+            "VPCE_GUARD_CLIENT_PREFIX_LISTS" => self.client_prefix_lists.clone(),
+            "VPCE_GUARD_IAM_GUARDRAIL" => self.iam_guardrail.clone(),
+            "VPCE_GUARD_ON_DNS_CONFLICT" => self.on_dns_conflict.clone(),
             "VPCE_GUARD_DRY_RUN" => self.dry_run.clone(),
             "VPCE_GUARD_FIX_VPC_DNS" => self.fix_vpc_dns.clone(),
             _ => None,

@@ -15,11 +15,12 @@ use vpce_guard::account::{Account, VpcSelector};
 use vpce_guard::aws::{sdk_loader, SdkAccount};
 use vpce_guard::config::{api_service, notebook_service, Config};
 use vpce_guard::events::{is_resource_id, Parsed, Trigger};
-use vpce_guard::policy::{notebook_access_policy, AccessCondition};
+use vpce_guard::guardrail::guardrail_document;
+use vpce_guard::policy::{notebook_access_policy, AccessCondition, GuardrailScope};
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::{Error, Guard, RunOptions};
 
-use args::{Cli, Command, Condition, Output, Target};
+use args::{Cli, Command, Condition, Output, PolicyStyle, Target};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -103,7 +104,25 @@ async fn run(cli: Cli) -> Result<u8> {
                 0
             }
         }
-        Command::IamPolicy { vpc_ids, condition } => {
+        Command::IamPolicy { style: PolicyStyle::Guardrail, vpc_ids, .. } => {
+            if !vpc_ids.is_empty() {
+                bail!(
+                    "--vpc-id selects endpoints for --style allow; the guardrail covers every endpoint of the account"
+                );
+            }
+            let identity = guard.identity().await.context("reading the account's identity")?;
+            let (policy, scope, ids) =
+                guardrail_document(guard.account(), &identity).await.context("reading the endpoints")?;
+            if scope == GuardrailScope::AnyEndpoint {
+                eprintln!(
+                    "warning: {} endpoint id(s) do not fit IAM's 6,144-character limit (or there are none): the policy denies notebooks opened through no VPC endpoint",
+                    ids.len()
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&policy)?);
+            0
+        }
+        Command::IamPolicy { style: PolicyStyle::Allow, vpc_ids, condition } => {
             let policy = iam_policy(&guard, vpc_ids, *condition).await?;
             println!("{}", serde_json::to_string_pretty(&policy)?);
             0

@@ -11,6 +11,9 @@ pub fn text(report: &Report) -> String {
     for vpc in &report.vpcs {
         render_vpc(&mut out, vpc, report.dry_run);
     }
+    if let Some(guardrail) = &report.guardrail {
+        out.push_str(&guardrail.to_string());
+    }
     let _ = writeln!(out, "{}", summary(report));
     out
 }

@@ -170,6 +170,61 @@ def break_not_action(t):
     )
 
 
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def statements_allowing(t, action):
+    """Every Allow statement of the template's managed policies and roles that names `action`."""
+    found = []
+    for _, policy in resources_of(t, "AWS::IAM::ManagedPolicy"):
+        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    for _, role in resources_of(t, "AWS::IAM::Role"):
+        for inline in role["Properties"].get("Policies", []):
+            found.extend(inline["PolicyDocument"]["Statement"])
+    found = [s for s in found if s.get("Effect") == "Allow" and action in as_list(s.get("Action"))]
+    if not found:
+        sys.exit(f"no statement allows {action} to break")
+    return found
+
+
+def break_guardrail_any_policy(t):
+    # The guardrail's writes on every customer managed policy of the account instead of the one.
+    for statement in statements_allowing(t, "iam:CreatePolicyVersion"):
+        statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/*"}
+
+
+def break_guardrail_read_on_star(t):
+    # A read, so iam_writes_not_on_star lets it pass; policy reads are scoped too.
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "iam:GetPolicyVersion", "Resource": "*"}
+    )
+
+
+def break_iam_wildcard_action(t):
+    # iam:* covers iam:CreatePolicyVersion: on a role ARN it is still a policy write outside /vpce-guard/.
+    policy = first(t, "AWS::IAM::ManagedPolicy")
+    policy["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "iam:*",
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}}
+    )
+
+
+def break_revoke_any_group(t):
+    # RevokeSecurityGroupIngress on every security group: the managed-tag condition dropped.
+    for statement in statements_allowing(t, "ec2:RevokeSecurityGroupIngress"):
+        statement.pop("Condition", None)
+
+
+def break_revoke_wildcard_action(t):
+    policy = first(t, "AWS::IAM::ManagedPolicy")
+    policy["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "ec2:Revoke*",
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:security-group/*"}}
+    )
+
+
 def break_architecture(t):
     first(t, "AWS::Serverless::Function", "AWS::Lambda::Function")["Architectures"] = ["x86_64"]
 
@@ -236,6 +291,11 @@ BREAKS = {
     "write-on-star-list": ("iam_writes_not_on_star", break_write_on_star_list),
     "wildcard-action-on-star": ("iam_writes_not_on_star", break_write_wildcard_action),
     "not-action": ("iam_writes_not_on_star", break_not_action),
+    "guardrail-any-policy": ("iam_policy_actions_on_vpce_guard_policies_only", break_guardrail_any_policy),
+    "guardrail-read-on-star": ("iam_policy_actions_on_vpce_guard_policies_only", break_guardrail_read_on_star),
+    "iam-wildcard-action": ("iam_policy_actions_on_vpce_guard_policies_only", break_iam_wildcard_action),
+    "revoke-any-group": ("revoke_ingress_on_managed_groups_only", break_revoke_any_group),
+    "revoke-wildcard-action": ("revoke_ingress_on_managed_groups_only", break_revoke_wildcard_action),
     "x86-function": ("functions_arm64_al2023_reserved_concurrency", break_architecture),
     "al2-function": ("functions_arm64_al2023_reserved_concurrency", break_runtime),
     "unreserved-function": ("functions_arm64_al2023_reserved_concurrency", break_concurrency),
@@ -274,6 +334,11 @@ def break_all(args):
 # ------------------------------------------------------------------------------------------- params
 
 
+# What a StackSet parameter must share with the template's: a value the template refuses would
+# only fail later, in every stack instance.
+PARAMETER_FIELDS = ("Type", "Default", "AllowedValues", "AllowedPattern", "MinLength", "MaxLength", "MinValue", "MaxValue")
+
+
 def check_params(args):
     stackset = load(args.stackset)
     rendered = load(args.rendered)
@@ -287,7 +352,7 @@ def check_params(args):
             problems.append(f"{name}: not forwarded to the stack instances as {{Ref: {name}}}")
             continue
         mine = stackset["Parameters"].get(name, {})
-        for field in ("Type", "Default", "AllowedValues", "AllowedPattern"):
+        for field in PARAMETER_FIELDS:
             if str(mine.get(field)) != str(spec.get(field)):
                 problems.append(f"{name}.{field}: StackSet {mine.get(field)!r} != template {spec.get(field)!r}")
     for name in forwarded:

@@ -80,8 +80,22 @@ impl Seed {
         Ok(out.group_id().context("no group id")?.to_string())
     }
 
-    /// A notebook instance in `subnet_id`; returns its ARN.
+    /// A notebook instance in `subnet_id` without direct internet access; returns its ARN.
     pub async fn notebook(&self, name: &str, subnet_id: &str, group_id: &str) -> Result<String> {
+        self.notebook_with_access(name, subnet_id, group_id, false).await
+    }
+
+    /// A notebook instance in `subnet_id`, with `DirectInternetAccess` as given; returns its ARN.
+    pub async fn notebook_with_access(
+        &self,
+        name: &str,
+        subnet_id: &str,
+        group_id: &str,
+        direct_internet_access: bool,
+    ) -> Result<String> {
+        use aws_sdk_sagemaker::types::DirectInternetAccess;
+        let access =
+            if direct_internet_access { DirectInternetAccess::Enabled } else { DirectInternetAccess::Disabled };
         let out = self
             .sagemaker
             .create_notebook_instance()
@@ -90,6 +104,7 @@ impl Seed {
             .role_arn(ROLE_ARN)
             .subnet_id(subnet_id)
             .security_group_ids(group_id)
+            .direct_internet_access(access)
             .send()
             .await?;
         Ok(out.notebook_instance_arn().context("no notebook arn")?.to_string())
@@ -154,19 +169,74 @@ impl Seed {
         Ok(list)
     }
 
-    /// CIDR sources allowed on TCP 443 by security group `group_id`.
+    /// Sources (CIDR blocks, prefix list ids) allowed on TCP 443 by security group `group_id`.
     pub async fn https_sources(&self, group_id: &str) -> Result<BTreeSet<String>> {
+        Ok(self.https_rules(group_id).await?.into_keys().collect())
+    }
+
+    /// TCP 443 rules of security group `group_id`: source → description.
+    pub async fn https_rules(&self, group_id: &str) -> Result<BTreeMap<String, String>> {
         let out = self.ec2.describe_security_groups().group_ids(group_id).send().await?;
-        let mut sources = BTreeSet::new();
+        let mut rules = BTreeMap::new();
         for group in out.security_groups() {
             for permission in group.ip_permissions() {
                 if permission.from_port() == Some(443) && permission.to_port() == Some(443) {
-                    sources.extend(permission.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string)));
-                    sources.extend(permission.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6().map(str::to_string)));
+                    let text = |d: Option<&str>| d.unwrap_or_default().to_string();
+                    for range in permission.ip_ranges() {
+                        rules.insert(range.cidr_ip().unwrap_or_default().to_string(), text(range.description()));
+                    }
+                    for range in permission.ipv6_ranges() {
+                        rules.insert(range.cidr_ipv6().unwrap_or_default().to_string(), text(range.description()));
+                    }
+                    for list in permission.prefix_list_ids() {
+                        rules.insert(list.prefix_list_id().unwrap_or_default().to_string(), text(list.description()));
+                    }
                 }
             }
         }
-        Ok(sources)
+        Ok(rules)
+    }
+
+    /// Adds a TCP 443 rule from `cidr` with `description`, as a person would.
+    pub async fn allow_https(&self, group_id: &str, cidr: &str, description: &str) -> Result<()> {
+        let range = aws_sdk_ec2::types::IpRange::builder().cidr_ip(cidr).description(description).build();
+        let permission = aws_sdk_ec2::types::IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .ip_ranges(range)
+            .build();
+        self.ec2.authorize_security_group_ingress().group_id(group_id).ip_permissions(permission).send().await?;
+        Ok(())
+    }
+
+    /// A managed prefix list holding `cidr` (the corporate ranges); returns its id.
+    pub async fn prefix_list(&self, name: &str, cidr: &str) -> Result<String> {
+        let entry = aws_sdk_ec2::types::AddPrefixListEntry::builder().cidr(cidr).build();
+        let out = self
+            .ec2
+            .create_managed_prefix_list()
+            .prefix_list_name(name)
+            .address_family("IPv4")
+            .max_entries(5)
+            .entries(entry)
+            .send()
+            .await?;
+        Ok(out.prefix_list().and_then(|p| p.prefix_list_id()).context("no prefix list id")?.to_string())
+    }
+
+    /// The managed security group of `vpc_id`.
+    pub async fn managed_group(&self, vpc_id: &str) -> Result<String> {
+        let filters = [
+            aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc_id).build(),
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values(vpce_guard::model::MANAGED_GROUP_NAME)
+                .build(),
+        ];
+        let out = self.ec2.describe_security_groups().set_filters(Some(filters.to_vec())).send().await?;
+        let group = out.security_groups().first().context("no managed group")?;
+        Ok(group.group_id().context("no group id")?.to_string())
     }
 }
 

@@ -85,7 +85,7 @@ async fn apply_exits_3_when_problems_remain() -> Result<()> {
     let seed = Seed::new(&moto.sdk_config());
     let vpc = enforced_vpc(&seed, 2).await?;
     moto.hosted_zone(&vpc, "com.amazonaws.us-west-2.sagemaker.api").await?;
-    let apply = cli(&moto, &["apply", "--yes", "--vpc-id", &vpc]).await?;
+    let apply = cli(&moto, &["apply", "--yes", "--on-dns-conflict", "create", "--vpc-id", &vpc]).await?;
     assert_eq!(apply.status.code(), Some(3), "{}{}", stdout(&apply), stderr(&apply));
     assert!(stdout(&apply).contains("private_dns_conflict"));
     Ok(())

@@ -93,8 +93,8 @@ impl Event {
 
 /// Where an invocation runs.
 enum Runner {
-    InProcess(Guard<SdkAccount>),
-    Process(Function),
+    InProcess(Box<Guard<SdkAccount>>),
+    Process(Box<Function>),
 }
 
 impl Runner {
@@ -149,7 +149,8 @@ impl World {
         let account = SdkAccount::new(&self.proxy.sdk_config(retries))
             .expect("region is set")
             .with_write_pacer(WritePacer::new(100.0, 100.0));
-        Guard::new(account, Config::default()).with_visibility_retries(Vec::new())
+        // The strict `vpc-notebooks`: concurrent writers of its per-VPC ARN list.
+        Guard::new(account, strict()).with_visibility_retries(Vec::new())
     }
 
     /// A VPC 10.n.0.0/16 with two subnets in each of the first three AZs and a notebook in
@@ -182,13 +183,14 @@ impl World {
     /// each wave meets the earlier ones' work half done), the last [`IN_PROCESSES`] in function
     /// processes of their own.
     async fn burst(&self, events: Vec<Event>) -> Result<Vec<(Report, Vec<String>)>> {
-        let env = self.proxy.env(&self.moto);
+        let mut env = self.proxy.env(&self.moto);
+        env.push(("VPCE_GUARD_NOTEBOOK_POLICY".into(), "vpc-notebooks".into()));
         let mut runners = Vec::new();
         for (index, event) in events.iter().enumerate() {
             let runner = if index >= events.len() - IN_PROCESSES {
-                Runner::Process(Function::start(&binary(event.binary()), &env).await?)
+                Runner::Process(Box::new(Function::start(&binary(event.binary()), &env).await?))
             } else {
-                Runner::InProcess(self.guard())
+                Runner::InProcess(Box::new(self.guard()))
             };
             runners.push(runner);
         }
@@ -372,8 +374,7 @@ async fn overlapping_policy_writes() -> Result<(Vec<String>, Vec<String>)> {
         FaultConfig::default().with_latency(Duration::from_millis(1500), Duration::ZERO).targeting("ModifyVpcEndpoint"),
     );
     let retries = RetryConfig::standard().with_max_attempts(3);
-    let late =
-        Guard::new(SdkAccount::new(&slow.sdk_config(retries))?, Config::default()).with_visibility_retries(vec![]);
+    let late = Guard::new(SdkAccount::new(&slow.sdk_config(retries))?, strict()).with_visibility_retries(vec![]);
     let first = notebook("nb-2", &subnets[1])?;
     let held = tokio::spawn(async move { late.run(first).await });
     while slow.seen("ModifyVpcEndpoint") == 0 {
@@ -414,4 +415,8 @@ async fn overlapping_notebook_events_keep_every_notebook_in_the_policy() -> Resu
     let (after_both, _) = overlapping_policy_writes().await?;
     assert_eq!(after_both, ["nb-1", "nb-2", "nb-3"], "nb-3's event was answered `changed`, then undone");
     Ok(())
+}
+
+fn strict() -> Config {
+    Config { notebook_policy: vpce_guard::config::NotebookPolicy::VpcNotebooks, ..Config::default() }
 }

@@ -19,7 +19,7 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_ec2::types::VpcEndpointType;
 use serde_json::{json, Value};
 use vpce_guard::aws::{SdkAccount, WritePacer};
-use vpce_guard::config::Config;
+use vpce_guard::config::{Config, NotebookPolicy, OnDnsConflict};
 use vpce_guard::events::{parse_notebook_created, parse_remediate, parse_remediate_in, parse_subnet_created, Parsed};
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::{Guard, RunOptions};
@@ -69,10 +69,18 @@ impl World {
     }
 
     fn guard_with(&self, deadline_margin: Duration) -> Guard<SdkAccount> {
+        // The strict `vpc-notebooks`: the lost-update repair concerns its per-VPC ARN list.
+        self.guard_configured(
+            Config { notebook_policy: NotebookPolicy::VpcNotebooks, ..Config::default() },
+            deadline_margin,
+        )
+    }
+
+    fn guard_configured(&self, config: Config, deadline_margin: Duration) -> Guard<SdkAccount> {
         let account = SdkAccount::new(&self.proxy.sdk_config(sdk_retries()))
             .expect("region is set")
             .with_write_pacer(WritePacer::new(100.0, 100.0));
-        Guard::new(account, Config::default()).with_visibility_retries(Vec::new()).with_deadline_margin(deadline_margin)
+        Guard::new(account, config).with_visibility_retries(Vec::new()).with_deadline_margin(deadline_margin)
     }
 
     /// A VPC 10.n.0.0/16 with `per_az` subnets in each of `azs` and notebook `name` in its
@@ -482,14 +490,21 @@ async fn private_dns_held_by_a_hosted_zone_is_reported_without_loop_or_duplicate
     let w = World::start(0x5eed_0006).await?;
     let Arranged { vpc, subnets, .. } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
     w.moto.hosted_zone(&vpc, API).await?;
-    let warm = w.guard();
+    // Local endpoints wanted anyway (VPCE_GUARD_ON_DNS_CONFLICT=create): AWS refuses the name.
+    let create = || {
+        w.guard_configured(
+            Config { on_dns_conflict: OnDnsConflict::Create, ..Config::default() },
+            Duration::from_secs(10),
+        )
+    };
+    let warm = create();
     let mut writes_per_invocation = Vec::new();
     for invocation in 0..8 {
         let before = w.moto.writes().await?;
         let report = match invocation {
             0..=3 => warm.run(notebook_event("nb-1", &subnets[0])).await?,
-            4..=6 => w.guard().run(notebook_event("nb-1", &subnets[0])).await?,
-            _ => w.guard().run(sweep()).await?,
+            4..=6 => create().run(notebook_event("nb-1", &subnets[0])).await?,
+            _ => create().run(sweep()).await?,
         };
         let ours = report.vpcs.iter().find(|v| v.vpc_id == vpc).expect("VPC in the report");
         assert_eq!(ours.outcome, Outcome::NonCompliant, "{}", report.to_text());

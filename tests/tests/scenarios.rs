@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 use serde_json::json;
 use vpce_guard::aws::SdkAccount;
-use vpce_guard::config::Config;
+use vpce_guard::config::{Config, NotebookPolicy, OnDnsConflict};
 use vpce_guard::events::{parse_notebook_created, parse_remediate, parse_subnet_created};
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::Guard;
@@ -32,8 +32,14 @@ async fn world_with(config: Config) -> Result<World> {
     Ok(World { seed: Seed::new(&sdk), moto, guard })
 }
 
+/// The strict opt-in `vpc-notebooks`: these scenarios follow the per-VPC ARN list; the
+/// default and the other modes are exercised in `access.rs`.
 async fn world() -> Result<World> {
-    world_with(Config::default()).await
+    world_with(strict()).await
+}
+
+fn strict() -> Config {
+    Config { notebook_policy: NotebookPolicy::VpcNotebooks, ..Config::default() }
 }
 
 impl World {
@@ -332,7 +338,9 @@ async fn pending_endpoint_is_reported_and_finished_later() -> Result<()> {
 
 #[tokio::test]
 async fn hosted_zone_conflict_is_reported_once_without_loop_or_duplicate() -> Result<()> {
-    let w = world().await?;
+    // Local endpoints wanted anyway (VPCE_GUARD_ON_DNS_CONFLICT=create): AWS refuses the name.
+    let create = || Config { on_dns_conflict: OnDnsConflict::Create, ..strict() };
+    let w = world_with(create()).await?;
     let (vpc, subnets, _) = w.enrolled_vpc().await?;
     w.moto.hosted_zone(&vpc, API).await?;
     let report = w.notebook_event("nb-1", &subnets[0]).await?;
@@ -348,7 +356,7 @@ async fn hosted_zone_conflict_is_reported_once_without_loop_or_duplicate() -> Re
     assert_eq!(tag(&endpoints[API][0], "vpce-guard:private-dns"), Some("conflict"));
 
     // A cold process (new reconciler, nothing remembered) spends no write AWS would refuse.
-    let cold = Guard::new(SdkAccount::new(&w.moto.sdk_config())?, Config::default()).with_visibility_retries(vec![]);
+    let cold = Guard::new(SdkAccount::new(&w.moto.sdk_config())?, create()).with_visibility_retries(vec![]);
     w.moto.reset_calls().await?;
     let parsed = parse_notebook_created(&events::notebook_created("nb-1", &subnets[0]), "us-west-2")?;
     let replay = cold.run(parsed).await?;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use crate::error::Result;
-use crate::model::{AccountIdentity, Endpoint, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns};
+use crate::model::{AccountIdentity, Endpoint, HostedZone, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns};
 use crate::report::ApiCalls;
 
 /// Which VPCs a batched read covers.
@@ -35,6 +35,26 @@ pub struct NotebookSummary {
     pub arn: String,
     /// Status.
     pub status: String,
+}
+
+/// What `DescribeVpcEndpointServices` says of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceOffer {
+    /// AZs the service is offered in.
+    pub azs: BTreeSet<String>,
+    /// Its private DNS name (e.g. `api.sagemaker.us-west-2.amazonaws.com`), if it has one.
+    pub private_dns_name: Option<String>,
+}
+
+/// A customer managed IAM policy as vpce-guard reads it back (the guardrail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedPolicy {
+    /// Its ARN.
+    pub arn: String,
+    /// The default version's document (JSON, decoded from IAM's URL encoding).
+    pub document: String,
+    /// Version ids, oldest first, with whether each is the default.
+    pub versions: Vec<(String, bool)>,
 }
 
 /// Arguments of `CreateVpcEndpoint` (always type `Interface`).
@@ -96,11 +116,13 @@ pub trait Account: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Endpoint>>> + Send;
     /// `DescribeVpcEndpoints` of some endpoints by id, in every state; unknown ids are absent.
     fn endpoints_by_id(&self, endpoint_ids: &[String]) -> impl Future<Output = Result<Vec<Endpoint>>> + Send;
-    /// `DescribeVpcEndpointServices` with `ServiceNames`: each offered service's AZs.
-    fn service_azs(
-        &self,
-        services: &[String],
-    ) -> impl Future<Output = Result<BTreeMap<String, BTreeSet<String>>>> + Send;
+    /// `DescribeVpcEndpointServices` with `ServiceNames`: each offered service's AZs and
+    /// private DNS name.
+    fn services(&self, services: &[String]) -> impl Future<Output = Result<BTreeMap<String, ServiceOffer>>> + Send;
+    /// `organizations:DescribeOrganization`: the id of the Organization this account is in.
+    fn organization_id(&self) -> impl Future<Output = Result<String>> + Send;
+    /// `route53:ListHostedZonesByVPC`, every page: the private hosted zones associated with the VPC.
+    fn hosted_zones(&self, vpc_id: &str) -> impl Future<Output = Result<Vec<HostedZone>>> + Send;
     /// `DescribeSecurityGroups` for the managed group of the selected VPCs.
     fn managed_groups(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
     /// `ListNotebookInstances`, every page.
@@ -117,12 +139,30 @@ pub trait Account: Send + Sync {
         description: &str,
         tags: &Tags,
     ) -> impl Future<Output = Result<String>> + Send;
-    /// `AuthorizeSecurityGroupIngress` for TCP 443 from `cidrs` (IPv4 and IPv6).
-    fn authorize_https(&self, group_id: &str, cidrs: &[String]) -> impl Future<Output = Result<()>> + Send;
+    /// `AuthorizeSecurityGroupIngress` for TCP 443 from `sources` (IPv4 and IPv6 CIDR blocks,
+    /// prefix list ids), each rule described with [`crate::model::RULE_DESCRIPTION`].
+    fn authorize_https(&self, group_id: &str, sources: &[String]) -> impl Future<Output = Result<()>> + Send;
+    /// `RevokeSecurityGroupIngress` of the TCP 443 rules from `sources`.
+    fn revoke_https(&self, group_id: &str, sources: &[String]) -> impl Future<Output = Result<()>> + Send;
     /// `CreateVpcEndpoint`; returns the endpoint (which may be an existing one for a reused token).
     fn create_endpoint(&self, request: &NewEndpoint) -> impl Future<Output = Result<Endpoint>> + Send;
     /// `ModifyVpcEndpoint`.
     fn modify_endpoint(&self, change: &EndpointChange) -> impl Future<Output = Result<()>> + Send;
+    /// `iam:GetPolicy` + `GetPolicyVersion` + `ListPolicyVersions` of the customer managed
+    /// policy `arn`; `None` when it does not exist.
+    fn managed_policy(&self, arn: &str) -> impl Future<Output = Result<Option<ManagedPolicy>>> + Send;
+    /// `iam:CreatePolicy` with `document` as version 1.
+    fn create_managed_policy(
+        &self,
+        path: &str,
+        name: &str,
+        description: &str,
+        document: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// `iam:CreatePolicyVersion` made the default.
+    fn create_policy_version(&self, arn: &str, document: &str) -> impl Future<Output = Result<()>> + Send;
+    /// `iam:DeletePolicyVersion`.
+    fn delete_policy_version(&self, arn: &str, version_id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Calls made so far by this account object.
     fn api_calls(&self) -> ApiCalls;
 }

@@ -46,8 +46,11 @@ pub fn planned_actions(plan: &Plan) -> Vec<Action> {
             Write::CreateGroup => {
                 actions.push(Action::CreateSecurityGroup { group_id: None, group_name: MANAGED_GROUP_NAME.into() })
             }
-            Write::AuthorizeHttps { group, cidrs } => {
-                actions.push(Action::AuthorizeHttps { group_id: group_id(group), cidrs: cidrs.clone() })
+            Write::AuthorizeHttps { group, sources } => {
+                actions.push(Action::AuthorizeHttps { group_id: group_id(group), cidrs: sources.clone() })
+            }
+            Write::RevokeHttps { group_id, sources } => {
+                actions.push(Action::RevokeHttps { group_id: group_id.clone(), cidrs: sources.clone() })
             }
             Write::CreateEndpoint { service, subnet_ids, private_dns, .. } => actions.push(Action::CreateEndpoint {
                 service: service.clone(),
@@ -158,12 +161,15 @@ pub async fn apply<A: Account>(
                 }
                 Err(error) => Err(error),
             },
-            Write::AuthorizeHttps { group, cidrs } => {
+            Write::AuthorizeHttps { group, sources } => {
                 let group_id = resolve(group, &created_group);
-                authorize(account, &group_id, cidrs)
+                authorize(account, &group_id, sources)
                     .await
-                    .map(|()| vec![Action::AuthorizeHttps { group_id: Some(group_id), cidrs: cidrs.clone() }])
+                    .map(|()| vec![Action::AuthorizeHttps { group_id: Some(group_id), cidrs: sources.clone() }])
             }
+            Write::RevokeHttps { group_id, sources } => revoke(account, group_id, sources)
+                .await
+                .map(|()| vec![Action::RevokeHttps { group_id: group_id.clone(), cidrs: sources.clone() }]),
             Write::CreateEndpoint { service, subnet_ids, group, policy, private_dns, client_token, dns_conflict } => {
                 let mut tags = managed_tags(&format!("vpce-guard {service}"));
                 if *dns_conflict {
@@ -256,20 +262,44 @@ async fn create_group<A: Account>(account: &A, vpc_id: &str) -> Result<String> {
     }
 }
 
-/// Authorises TCP 443 from `cidrs`; a duplicate rule (a concurrent run) counts as done,
+/// Authorises TCP 443 from `sources`; a duplicate rule (a concurrent run) counts as done,
 /// and the rest are then authorised one by one.
-async fn authorize<A: Account>(account: &A, group_id: &str, cidrs: &[String]) -> Result<()> {
-    match account.authorize_https(group_id, cidrs).await {
-        Err(error) if error.aws_code() == Some("InvalidPermission.Duplicate") && cidrs.len() > 1 => {
-            for cidr in cidrs {
-                match account.authorize_https(group_id, std::slice::from_ref(cidr)).await {
-                    Err(e) if e.aws_code() == Some("InvalidPermission.Duplicate") => {}
+async fn authorize<A: Account>(account: &A, group_id: &str, sources: &[String]) -> Result<()> {
+    one_by_one_on(account, group_id, sources, "InvalidPermission.Duplicate", |a, g, s| a.authorize_https(g, s)).await
+}
+
+/// Revokes the TCP 443 rules from `sources`; a rule already gone (a concurrent run, or a
+/// person) counts as done, and the rest are then revoked one by one.
+async fn revoke<A: Account>(account: &A, group_id: &str, sources: &[String]) -> Result<()> {
+    one_by_one_on(account, group_id, sources, "InvalidPermission.NotFound", |a, g, s| a.revoke_https(g, s)).await
+}
+
+/// Calls `write` for all `sources` at once; when AWS answers `benign` (the batch is refused
+/// as a whole for one source already in the wanted state), writes them one by one, ignoring
+/// `benign` for each.
+async fn one_by_one_on<'a, A, F, Fut>(
+    account: &'a A,
+    group_id: &'a str,
+    sources: &'a [String],
+    benign: &str,
+    write: F,
+) -> Result<()>
+where
+    A: Account,
+    F: Fn(&'a A, &'a str, &'a [String]) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    match write(account, group_id, sources).await {
+        Err(error) if error.aws_code() == Some(benign) && sources.len() > 1 => {
+            for source in sources {
+                match write(account, group_id, std::slice::from_ref(source)).await {
+                    Err(e) if e.aws_code() == Some(benign) => {}
                     other => other?,
                 }
             }
             Ok(())
         }
-        Err(error) if error.aws_code() == Some("InvalidPermission.Duplicate") => Ok(()),
+        Err(error) if error.aws_code() == Some(benign) => Ok(()),
         other => other,
     }
 }

@@ -15,13 +15,18 @@ pub enum Scope {
     All,
 }
 
-/// Policy for the notebook endpoint (`aws.sagemaker.{region}.notebook`).
+/// Policy for the notebook endpoint (`aws.sagemaker.{region}.notebook`). Never a deny-all:
+/// which notebooks a client may open does not follow from where a notebook's interface lives
+/// (client VPCs hold none; participants of RAM-shared subnets run their own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotebookPolicy {
-    /// Allow presigned URLs only for the notebooks in this VPC.
-    VpcNotebooks,
-    /// Allow presigned URLs for every notebook of the account.
+    /// Presigned URLs for any notebook of this account and region, none of another account.
     AccountNotebooks,
+    /// Presigned URLs for notebooks of any account of this AWS Organization.
+    OrgNotebooks,
+    /// The strict opt-in: only the notebooks in this VPC (the account policy, with a warning,
+    /// for a VPC that holds none).
+    VpcNotebooks,
     /// Leave the endpoint policy alone.
     None,
 }
@@ -31,8 +36,20 @@ pub enum NotebookPolicy {
 pub enum ApiPolicy {
     /// Allow principals of this account only.
     Account,
+    /// Allow principals of this AWS Organization.
+    Org,
     /// Leave the endpoint policy alone.
     None,
+}
+
+/// What to do for a service whose private DNS name a private hosted zone associated with the
+/// VPC already serves (centralised endpoints in a hub VPC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDnsConflict {
+    /// Report the VPC as served centrally and create nothing for that service.
+    Report,
+    /// Create a local endpoint anyway, without private DNS.
+    Create,
 }
 
 /// The validated configuration every entry point shares.
@@ -46,6 +63,15 @@ pub struct Config {
     pub notebook_policy: NotebookPolicy,
     /// API endpoint policy mode.
     pub api_policy: ApiPolicy,
+    /// Extra sources (IPv4/IPv6 CIDR blocks) allowed to reach the endpoints on 443: the
+    /// corporate network over VPN, Direct Connect or a transit gateway.
+    pub client_cidrs: Vec<String>,
+    /// Managed prefix lists (`pl-…`) allowed to reach the endpoints on 443.
+    pub client_prefix_lists: Vec<String>,
+    /// Name of the IAM guardrail policy to keep in sync (`None`: off).
+    pub iam_guardrail: Option<String>,
+    /// What a private hosted zone serving a service's name means.
+    pub on_dns_conflict: OnDnsConflict,
     /// Plan only; write nothing.
     pub dry_run: bool,
     /// Turn on the VPC DNS attributes private DNS needs.
@@ -57,8 +83,12 @@ impl Default for Config {
         Self {
             services: split_services(DEFAULT_SERVICES),
             scope: Scope::Enrolled,
-            notebook_policy: NotebookPolicy::VpcNotebooks,
+            notebook_policy: NotebookPolicy::AccountNotebooks,
             api_policy: ApiPolicy::Account,
+            client_cidrs: Vec::new(),
+            client_prefix_lists: Vec::new(),
+            iam_guardrail: None,
+            on_dns_conflict: OnDnsConflict::Report,
             dry_run: false,
             fix_vpc_dns: true,
         }
@@ -96,6 +126,22 @@ impl Config {
                 Some(text) => parse_api_policy(&text)?,
                 None => defaults.api_policy,
             },
+            client_cidrs: match read("VPCE_GUARD_CLIENT_CIDRS") {
+                Some(text) => parse_client_cidrs(&text)?,
+                None => defaults.client_cidrs,
+            },
+            client_prefix_lists: match read("VPCE_GUARD_CLIENT_PREFIX_LISTS") {
+                Some(text) => parse_prefix_lists(&text)?,
+                None => defaults.client_prefix_lists,
+            },
+            iam_guardrail: match read("VPCE_GUARD_IAM_GUARDRAIL") {
+                Some(text) => Some(parse_guardrail_name(&text)?),
+                None => defaults.iam_guardrail,
+            },
+            on_dns_conflict: match read("VPCE_GUARD_ON_DNS_CONFLICT") {
+                Some(text) => parse_on_dns_conflict(&text)?,
+                None => defaults.on_dns_conflict,
+            },
             dry_run: match read("VPCE_GUARD_DRY_RUN") {
                 Some(text) => parse_bool("VPCE_GUARD_DRY_RUN", &text)?,
                 None => defaults.dry_run,
@@ -105,6 +151,22 @@ impl Config {
                 None => defaults.fix_vpc_dns,
             },
         })
+    }
+
+    /// The variable whose value needs the AWS Organization's id, if any (`org-notebooks`, `org`).
+    pub fn org_variable(&self) -> Option<&'static str> {
+        if self.notebook_policy == NotebookPolicy::OrgNotebooks {
+            Some("VPCE_GUARD_NOTEBOOK_POLICY")
+        } else if self.api_policy == ApiPolicy::Org {
+            Some("VPCE_GUARD_API_POLICY")
+        } else {
+            None
+        }
+    }
+
+    /// The sources the managed security group allows on 443 besides the VPC's CIDR blocks.
+    pub fn client_sources(&self) -> impl Iterator<Item = &String> {
+        self.client_cidrs.iter().chain(&self.client_prefix_lists)
     }
 
     /// The configured service names for `region`, in creation order.
@@ -161,12 +223,15 @@ pub fn parse_scope(text: &str) -> Result<Scope> {
 /// Parses `VPCE_GUARD_NOTEBOOK_POLICY`.
 pub fn parse_notebook_policy(text: &str) -> Result<NotebookPolicy> {
     match text.to_ascii_lowercase().as_str() {
-        "vpc-notebooks" => Ok(NotebookPolicy::VpcNotebooks),
         "account-notebooks" => Ok(NotebookPolicy::AccountNotebooks),
+        "org-notebooks" => Ok(NotebookPolicy::OrgNotebooks),
+        "vpc-notebooks" => Ok(NotebookPolicy::VpcNotebooks),
         "none" => Ok(NotebookPolicy::None),
-        _ => {
-            Err(invalid("VPCE_GUARD_NOTEBOOK_POLICY", text, "expected one of: vpc-notebooks, account-notebooks, none"))
-        }
+        _ => Err(invalid(
+            "VPCE_GUARD_NOTEBOOK_POLICY",
+            text,
+            "expected one of: account-notebooks, org-notebooks, vpc-notebooks, none",
+        )),
     }
 }
 
@@ -174,9 +239,93 @@ pub fn parse_notebook_policy(text: &str) -> Result<NotebookPolicy> {
 pub fn parse_api_policy(text: &str) -> Result<ApiPolicy> {
     match text.to_ascii_lowercase().as_str() {
         "account" => Ok(ApiPolicy::Account),
+        "org" => Ok(ApiPolicy::Org),
         "none" => Ok(ApiPolicy::None),
-        _ => Err(invalid("VPCE_GUARD_API_POLICY", text, "expected one of: account, none")),
+        _ => Err(invalid("VPCE_GUARD_API_POLICY", text, "expected one of: account, org, none")),
     }
+}
+
+/// Parses `VPCE_GUARD_ON_DNS_CONFLICT`.
+pub fn parse_on_dns_conflict(text: &str) -> Result<OnDnsConflict> {
+    match text.to_ascii_lowercase().as_str() {
+        "report" => Ok(OnDnsConflict::Report),
+        "create" => Ok(OnDnsConflict::Create),
+        _ => Err(invalid("VPCE_GUARD_ON_DNS_CONFLICT", text, "expected one of: report, create")),
+    }
+}
+
+/// Parses `VPCE_GUARD_CLIENT_CIDRS`: a comma list of IPv4 or IPv6 CIDR blocks, written in
+/// canonical form (no host bits set, as EC2 requires of a security group rule).
+pub fn parse_client_cidrs(text: &str) -> Result<Vec<String>> {
+    let mut cidrs: Vec<String> = Vec::new();
+    for item in split_services(text) {
+        let canonical = canonical_cidr(&item).map_err(|why| {
+            invalid(
+                "VPCE_GUARD_CLIENT_CIDRS",
+                text,
+                format!("{item:?} {why}; expected CIDR blocks such as 10.20.0.0/16,2001:db8::/32"),
+            )
+        })?;
+        if !cidrs.contains(&canonical) {
+            cidrs.push(canonical);
+        }
+    }
+    Ok(cidrs)
+}
+
+/// The CIDR block `text` in canonical form, or why it is not one.
+fn canonical_cidr(text: &str) -> std::result::Result<String, String> {
+    use std::net::IpAddr;
+    let (address, length) = text.split_once('/').ok_or("has no /prefix length")?;
+    let address: IpAddr = address.parse().map_err(|_| "is not an IP address with a prefix length".to_string())?;
+    let length: u8 = length.parse().map_err(|_| "has a prefix length that is not a number".to_string())?;
+    let canonical = match address {
+        IpAddr::V4(v4) if length <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(length)).unwrap_or(0);
+            std::net::Ipv4Addr::from(u32::from(v4) & mask).to_string()
+        }
+        IpAddr::V6(v6) if length <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(length)).unwrap_or(0);
+            std::net::Ipv6Addr::from(u128::from(v6) & mask).to_string()
+        }
+        _ => return Err("has a prefix length out of range".into()),
+    };
+    if canonical != address.to_string() {
+        return Err(format!("has host bits set (the network is {canonical}/{length})"));
+    }
+    Ok(format!("{canonical}/{length}"))
+}
+
+/// Parses `VPCE_GUARD_CLIENT_PREFIX_LISTS`: a comma list of managed prefix list ids.
+pub fn parse_prefix_lists(text: &str) -> Result<Vec<String>> {
+    let mut ids: Vec<String> = Vec::new();
+    for item in split_services(text) {
+        let hex = item.strip_prefix("pl-").unwrap_or_default();
+        if hex.is_empty() || hex.len() > 17 || !hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+            return Err(invalid(
+                "VPCE_GUARD_CLIENT_PREFIX_LISTS",
+                text,
+                format!("{item:?} is not a managed prefix list id; expected ids such as pl-0123456789abcdef0"),
+            ));
+        }
+        if !ids.contains(&item) {
+            ids.push(item);
+        }
+    }
+    Ok(ids)
+}
+
+/// Parses `VPCE_GUARD_IAM_GUARDRAIL`: an IAM policy name (the region is appended to it).
+pub fn parse_guardrail_name(text: &str) -> Result<String> {
+    let valid = text.len() <= 100 && text.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if !valid {
+        return Err(invalid(
+            "VPCE_GUARD_IAM_GUARDRAIL",
+            text,
+            "expected an IAM policy name: up to 100 of A-Z a-z 0-9 + = , . @ _ - (vpce-guard appends -<region>)",
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// Parses a boolean variable: `true`/`false` (also `1`/`0`, `yes`/`no`).
@@ -206,8 +355,12 @@ mod tests {
             vec!["com.amazonaws.us-west-2.sagemaker.api", "aws.sagemaker.us-west-2.notebook"]
         );
         assert_eq!(config.scope, Scope::Enrolled);
-        assert_eq!(config.notebook_policy, NotebookPolicy::VpcNotebooks);
+        assert_eq!(config.notebook_policy, NotebookPolicy::AccountNotebooks);
         assert_eq!(config.api_policy, ApiPolicy::Account);
+        assert!(config.client_cidrs.is_empty() && config.client_prefix_lists.is_empty());
+        assert_eq!(config.iam_guardrail, None);
+        assert_eq!(config.on_dns_conflict, OnDnsConflict::Report);
+        assert_eq!(config.org_variable(), None);
         assert!(!config.dry_run);
         assert!(config.fix_vpc_dns);
     }
@@ -234,8 +387,16 @@ mod tests {
     fn bad_values_name_the_variable_and_the_choices() {
         let cases = [
             ("VPCE_GUARD_SCOPE", "everything", "enrolled, all"),
-            ("VPCE_GUARD_NOTEBOOK_POLICY", "vpc", "vpc-notebooks, account-notebooks, none"),
-            ("VPCE_GUARD_API_POLICY", "org", "account, none"),
+            ("VPCE_GUARD_NOTEBOOK_POLICY", "vpc", "account-notebooks, org-notebooks, vpc-notebooks, none"),
+            ("VPCE_GUARD_API_POLICY", "organization", "account, org, none"),
+            ("VPCE_GUARD_ON_DNS_CONFLICT", "ignore", "report, create"),
+            ("VPCE_GUARD_CLIENT_CIDRS", "10.0.0.0/8,192.168.1.0", "\"192.168.1.0\" has no /prefix length"),
+            ("VPCE_GUARD_CLIENT_CIDRS", "10.1.2.3/16", "host bits set (the network is 10.1.0.0/16)"),
+            ("VPCE_GUARD_CLIENT_CIDRS", "10.0.0.0/33", "out of range"),
+            ("VPCE_GUARD_CLIENT_CIDRS", "corp/24", "not an IP address"),
+            ("VPCE_GUARD_CLIENT_PREFIX_LISTS", "pl-12ab,sg-12ab", "\"sg-12ab\" is not a managed prefix list id"),
+            ("VPCE_GUARD_CLIENT_PREFIX_LISTS", "pl-", "not a managed prefix list id"),
+            ("VPCE_GUARD_IAM_GUARDRAIL", "deny notebooks", "IAM policy name"),
             ("VPCE_GUARD_DRY_RUN", "maybe", "true or false"),
             ("VPCE_GUARD_FIX_VPC_DNS", "2", "true or false"),
             ("VPCE_GUARD_SERVICES", "sagemaker api", "service name"),
@@ -246,6 +407,27 @@ mod tests {
             let message = from(&[(variable, value)]).unwrap_err().to_string();
             assert!(message.contains(variable), "{message}");
             assert!(message.contains(expected), "{message}");
+            assert!(message.contains(value), "the message names the bad value: {message}");
         }
+    }
+
+    #[test]
+    fn client_sources_and_guardrail_are_parsed() {
+        let config = from(&[
+            ("VPCE_GUARD_CLIENT_CIDRS", " 10.20.0.0/16, 2001:db8::/32 ,10.20.0.0/16"),
+            ("VPCE_GUARD_CLIENT_PREFIX_LISTS", "pl-0123456789abcdef0"),
+            ("VPCE_GUARD_IAM_GUARDRAIL", "notebooks-only-through-vpce"),
+            ("VPCE_GUARD_ON_DNS_CONFLICT", "Create"),
+            ("VPCE_GUARD_NOTEBOOK_POLICY", "org-notebooks"),
+        ])
+        .unwrap();
+        assert_eq!(config.client_cidrs, ["10.20.0.0/16", "2001:db8::/32"]);
+        assert_eq!(config.client_prefix_lists, ["pl-0123456789abcdef0"]);
+        assert_eq!(config.client_sources().count(), 3);
+        assert_eq!(config.iam_guardrail.as_deref(), Some("notebooks-only-through-vpce"));
+        assert_eq!(config.on_dns_conflict, OnDnsConflict::Create);
+        assert_eq!(config.org_variable(), Some("VPCE_GUARD_NOTEBOOK_POLICY"));
+        let api_org = from(&[("VPCE_GUARD_API_POLICY", "org")]).unwrap();
+        assert_eq!(api_org.org_variable(), Some("VPCE_GUARD_API_POLICY"));
     }
 }

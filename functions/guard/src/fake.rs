@@ -1,16 +1,21 @@
 //! An in-memory account behind the same [`Account`] trait as the SDK adapter. It enforces
 //! the AWS rules of DESIGN.md that moto does not: one subnet per AZ, supported AZs, the
 //! private-DNS conflict and prerequisites, client-token idempotency, and endpoints that stay
-//! `pending` until released. Used by handler tests, property tests and simulations at scale.
+//! `pending` until released, security group rules that are refused when duplicated or
+//! unknown, private hosted zones, the Organization, and IAM's managed-policy limits. Used by
+//! handler tests, property tests and simulations at scale.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::account::{Account, DnsAttribute, EndpointChange, NewEndpoint, NotebookSummary, VpcSelector};
+use crate::account::{
+    Account, DnsAttribute, EndpointChange, ManagedPolicy, NewEndpoint, NotebookSummary, ServiceOffer, VpcSelector,
+};
 use crate::error::{Error, ErrorClass, Result};
 use crate::model::{
-    AccountIdentity, Endpoint, EndpointState, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns, MANAGED_GROUP_NAME,
+    AccountIdentity, Endpoint, EndpointState, HostedZone, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
+    MANAGED_GROUP_NAME,
 };
 use crate::report::ApiCalls;
 use crate::testing;
@@ -25,6 +30,26 @@ pub struct FakeGroup {
     /// Tags.
     pub tags: Tags,
 }
+
+/// A customer managed IAM policy of the fake account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakePolicy {
+    /// Versions, oldest first: (id, document, is default).
+    pub versions: Vec<(String, String, bool)>,
+    /// The number the next version gets.
+    pub next_version: u32,
+}
+
+impl FakePolicy {
+    /// The default version's document.
+    pub fn document(&self) -> Option<&str> {
+        self.versions.iter().find(|v| v.2).map(|v| v.1.as_str())
+    }
+}
+
+/// IAM's limits on customer managed policies (IAM User Guide, "IAM and AWS STS quotas"):
+/// 5 versions, 6,144 characters not counting whitespace.
+const MAX_POLICY_VERSIONS: usize = 5;
 
 /// Everything the fake account holds; public so tests can arrange and inspect it.
 #[derive(Debug, Clone, Default)]
@@ -41,8 +66,17 @@ pub struct FakeState {
     pub notebooks: BTreeMap<String, Notebook>,
     /// Services offered, with their AZs.
     pub service_azs: BTreeMap<String, BTreeSet<String>>,
-    /// (VPC, service) pairs whose private DNS name a private hosted zone holds.
+    /// Private DNS name of each service that has one.
+    pub service_dns: BTreeMap<String, String>,
+    /// (VPC, service) pairs: a private hosted zone named after the service's private DNS
+    /// domain is associated with the VPC (it is listed by `hosted_zones` and holds the name).
     pub hosted_zones: BTreeSet<(String, String)>,
+    /// Managed prefix lists that exist (security group rules may reference only these).
+    pub prefix_lists: BTreeSet<String>,
+    /// The Organization the account is in (`None`: not in one).
+    pub org_id: Option<String>,
+    /// Customer managed IAM policies by ARN.
+    pub policies: BTreeMap<String, FakePolicy>,
     /// State of newly created endpoints (`Available`, or `Pending` to simulate AWS's delay).
     pub new_endpoint_state: Option<EndpointState>,
     /// Client token → (endpoint id, the request it created).
@@ -83,6 +117,8 @@ impl FakeAccount {
     pub fn new() -> Self {
         let state = FakeState {
             service_azs: testing::service_azs(&["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]),
+            service_dns: testing::service_dns(),
+            org_id: Some(testing::ORG.into()),
             ..FakeState::default()
         };
         Self {
@@ -130,6 +166,13 @@ impl FakeAccount {
         self.with_state(|s| s.notebooks.insert(name.into(), testing::notebook(name, subnet_id)));
     }
 
+    /// Adds a notebook instance in `subnet_id` with `DirectInternetAccess=Enabled`.
+    pub fn add_internet_notebook(&self, name: &str, subnet_id: &str) {
+        let mut notebook = testing::notebook(name, subnet_id);
+        notebook.direct_internet_access = true;
+        self.with_state(|s| s.notebooks.insert(name.into(), notebook));
+    }
+
     /// Live endpoints of `vpc_id`.
     pub fn live_endpoints(&self, vpc_id: &str) -> Vec<Endpoint> {
         self.with_state(|s| s.endpoints.values().filter(|e| e.vpc_id == vpc_id && e.state.is_live()).cloned().collect())
@@ -144,6 +187,11 @@ impl FakeAccount {
                 }
             }
         });
+    }
+
+    /// The ARN of the customer managed policy `path` + `name` in this account.
+    pub fn policy_arn(&self, path: &str, name: &str) -> String {
+        format!("arn:{}:iam::{}:policy{path}{name}", self.identity.partition, self.identity.account_id)
     }
 
     fn read(&self) {
@@ -214,7 +262,7 @@ impl FakeState {
                 && e.state.is_live()
                 && Some(e.id.as_str()) != except
         });
-        if taken || self.hosted_zones.contains(&(vpc_id.to_string(), service.to_string())) {
+        if taken || !self.zones_of(vpc_id).iter().all(|z| !self.service_dns.get(service).is_some_and(|n| z.serves(n))) {
             return Err(rejected(
                 operation,
                 "InvalidParameter",
@@ -223,6 +271,33 @@ impl FakeState {
         }
         Ok(())
     }
+
+    /// The private hosted zones associated with `vpc_id`.
+    fn zones_of(&self, vpc_id: &str) -> Vec<HostedZone> {
+        self.hosted_zones
+            .iter()
+            .filter(|(vpc, _)| vpc == vpc_id)
+            .filter_map(|(_, service)| self.service_dns.get(service))
+            .map(|name| {
+                let name = name.trim_start_matches("*.").to_string();
+                HostedZone {
+                    id: format!("Z{:012X}", name.len() * 7919 + name.bytes().map(usize::from).sum::<usize>()),
+                    name,
+                }
+            })
+            .collect()
+    }
+}
+
+/// IAM refuses documents that are not JSON or exceed 6,144 characters not counting whitespace.
+fn check_iam_policy(operation: &'static str, document: &str) -> Result<()> {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(document) else {
+        return Err(rejected(operation, "MalformedPolicyDocument", "Syntax errors in policy."));
+    };
+    if crate::policy::iam_policy_size(&value) > crate::policy::MAX_IAM_POLICY_CHARS {
+        return Err(rejected(operation, "LimitExceeded", "Cannot exceed quota for PolicySize: 6144"));
+    }
+    Ok(())
 }
 
 fn check_policy(operation: &'static str, policy: &Option<String>) -> Result<()> {
@@ -288,15 +363,36 @@ impl Account for FakeAccount {
         Ok(self.with_state(|s| endpoint_ids.iter().filter_map(|id| s.endpoints.get(id).cloned()).collect()))
     }
 
-    async fn service_azs(&self, services: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    async fn services(&self, services: &[String]) -> Result<BTreeMap<String, ServiceOffer>> {
         self.read();
         Ok(self.with_state(|s| {
             s.service_azs
                 .iter()
                 .filter(|(name, _)| services.contains(name))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(name, azs)| {
+                    (
+                        name.clone(),
+                        ServiceOffer { azs: azs.clone(), private_dns_name: s.service_dns.get(name).cloned() },
+                    )
+                })
                 .collect()
         }))
+    }
+
+    async fn organization_id(&self) -> Result<String> {
+        self.read();
+        self.with_state(|s| s.org_id.clone()).ok_or_else(|| {
+            rejected(
+                "DescribeOrganization",
+                "AWSOrganizationsNotInUseException",
+                "Your account is not a member of an organization.",
+            )
+        })
+    }
+
+    async fn hosted_zones(&self, vpc_id: &str) -> Result<Vec<HostedZone>> {
+        self.read();
+        Ok(self.with_state(|s| s.zones_of(vpc_id)))
     }
 
     async fn managed_groups(&self, selector: &VpcSelector) -> Result<Vec<SecurityGroup>> {
@@ -351,26 +447,61 @@ impl Account for FakeAccount {
                 ));
             }
             let id = s.next("sg");
-            let group = SecurityGroup { id: id.clone(), vpc_id: vpc_id.into(), https_sources: BTreeSet::new() };
+            let group = SecurityGroup {
+                id: id.clone(),
+                vpc_id: vpc_id.into(),
+                https_sources: BTreeSet::new(),
+                managed_sources: BTreeSet::new(),
+            };
             s.groups.insert(id.clone(), FakeGroup { group, name: name.into(), tags: tags.clone() });
             Ok(id)
         })
     }
 
-    async fn authorize_https(&self, group_id: &str, cidrs: &[String]) -> Result<()> {
+    async fn authorize_https(&self, group_id: &str, sources: &[String]) -> Result<()> {
+        const OP: &str = "AuthorizeSecurityGroupIngress";
         self.with_state(|s| {
-            self.write(s, "AuthorizeSecurityGroupIngress");
+            self.write(s, OP);
+            if let Some(unknown) = sources.iter().find(|p| p.starts_with("pl-") && !s.prefix_lists.contains(*p)) {
+                return Err(rejected(OP, "InvalidPrefixListID.NotFound", format!("The prefix list ID '{unknown}' does not exist")));
+            }
             let group = s.groups.get_mut(group_id).ok_or_else(|| {
-                rejected("AuthorizeSecurityGroupIngress", "InvalidGroup.NotFound", format!("The security group '{group_id}' does not exist"))
+                rejected(OP, "InvalidGroup.NotFound", format!("The security group '{group_id}' does not exist"))
             })?;
-            if let Some(duplicate) = cidrs.iter().find(|c| group.group.https_sources.contains(*c)) {
+            // A rule's identity is its protocol, ports and source; the description is not part
+            // of it (EC2 API reference, AuthorizeSecurityGroupIngress).
+            if let Some(duplicate) = sources.iter().find(|c| group.group.https_sources.contains(*c)) {
                 return Err(rejected(
-                    "AuthorizeSecurityGroupIngress",
+                    OP,
                     "InvalidPermission.Duplicate",
                     format!("the specified rule \"peer: {duplicate}, TCP, from port: 443, to port: 443, ALLOW\" already exists"),
                 ));
             }
-            group.group.https_sources.extend(cidrs.iter().cloned());
+            group.group.https_sources.extend(sources.iter().cloned());
+            group.group.managed_sources.extend(sources.iter().cloned());
+            Ok(())
+        })
+    }
+
+    async fn revoke_https(&self, group_id: &str, sources: &[String]) -> Result<()> {
+        const OP: &str = "RevokeSecurityGroupIngress";
+        self.with_state(|s| {
+            self.write(s, OP);
+            let group = s.groups.get_mut(group_id).ok_or_else(|| {
+                rejected(OP, "InvalidGroup.NotFound", format!("The security group '{group_id}' does not exist"))
+            })?;
+            // EC2 refuses the whole call when a rule to revoke does not exist in a VPC group.
+            if let Some(missing) = sources.iter().find(|c| !group.group.https_sources.contains(*c)) {
+                return Err(rejected(
+                    OP,
+                    "InvalidPermission.NotFound",
+                    format!("The specified rule does not exist in this security group: peer {missing}, TCP 443"),
+                ));
+            }
+            for source in sources {
+                group.group.https_sources.remove(source);
+                group.group.managed_sources.remove(source);
+            }
             Ok(())
         })
     }
@@ -476,6 +607,79 @@ impl Account for FakeAccount {
                 stored.private_dns = private_dns;
             }
             Ok(())
+        })
+    }
+
+    async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicy>> {
+        self.read();
+        let found = self.with_state(|s| {
+            s.policies.get(arn).map(|p| ManagedPolicy {
+                arn: arn.to_string(),
+                document: p.document().unwrap_or_default().to_string(),
+                versions: p.versions.iter().map(|(id, _, default)| (id.clone(), *default)).collect(),
+            })
+        });
+        if found.is_some() {
+            self.read();
+            self.read();
+        }
+        Ok(found)
+    }
+
+    async fn create_managed_policy(&self, path: &str, name: &str, _description: &str, document: &str) -> Result<()> {
+        const OP: &str = "CreatePolicy";
+        let arn = self.policy_arn(path, name);
+        self.with_state(|s| {
+            self.write(s, OP);
+            check_iam_policy(OP, document)?;
+            if s.policies.contains_key(&arn) {
+                return Err(rejected(OP, "EntityAlreadyExists", format!("A policy called {name} already exists.")));
+            }
+            let policy = FakePolicy { versions: vec![("v1".into(), document.into(), true)], next_version: 2 };
+            s.policies.insert(arn, policy);
+            Ok(())
+        })
+    }
+
+    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<()> {
+        const OP: &str = "CreatePolicyVersion";
+        self.with_state(|s| {
+            self.write(s, OP);
+            check_iam_policy(OP, document)?;
+            let policy = s.policies.get_mut(arn).ok_or_else(|| rejected(OP, "NoSuchEntity", format!("Policy {arn} was not found.")))?;
+            if policy.versions.len() >= MAX_POLICY_VERSIONS {
+                return Err(rejected(
+                    OP,
+                    "LimitExceeded",
+                    format!("A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version."),
+                ));
+            }
+            let id = format!("v{}", policy.next_version);
+            policy.next_version += 1;
+            policy.versions.iter_mut().for_each(|v| v.2 = false);
+            policy.versions.push((id, document.into(), true));
+            Ok(())
+        })
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        const OP: &str = "DeletePolicyVersion";
+        self.with_state(|s| {
+            self.write(s, OP);
+            let policy = s
+                .policies
+                .get_mut(arn)
+                .ok_or_else(|| rejected(OP, "NoSuchEntity", format!("Policy {arn} was not found.")))?;
+            match policy.versions.iter().position(|v| v.0 == version_id) {
+                None => Err(rejected(OP, "NoSuchEntity", format!("Policy {arn} version {version_id} does not exist."))),
+                Some(index) if policy.versions[index].2 => {
+                    Err(rejected(OP, "DeleteConflict", "Cannot delete the default version of a policy."))
+                }
+                Some(index) => {
+                    policy.versions.remove(index);
+                    Ok(())
+                }
+            }
         })
     }
 

@@ -1,17 +1,17 @@
 //! The reconciler's entry points: one per trigger, all ending in `Guard::reconcile`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use crate::account::{Account, VpcSelector};
+use crate::account::{Account, ServiceOffer, VpcSelector};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Parsed, Trigger};
 use crate::model::{AccountIdentity, Notebook};
-use crate::report::{Outcome, Report};
+use crate::report::{Action, GuardrailReport, Outcome, Problem, Report};
 
 /// Called after each VPC of a run with (VPCs done, VPCs in the run): drives progress bars.
 pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
@@ -47,8 +47,9 @@ pub struct Guard<A> {
     account: A,
     config: Config,
     identity: tokio::sync::OnceCell<AccountIdentity>,
-    pub(crate) service_azs_cache: Mutex<Option<BTreeMap<String, BTreeSet<String>>>>,
-    pub(crate) notebook_subnets: Mutex<HashMap<String, Option<String>>>,
+    pub(crate) services_cache: Mutex<Option<BTreeMap<String, ServiceOffer>>>,
+    /// Notebook ARN → (subnet, direct internet access), which SageMaker never changes.
+    pub(crate) notebook_subnets: Mutex<HashMap<String, (Option<String>, bool)>>,
     visibility_retries: Vec<Duration>,
     pub(crate) deadline_margin: Duration,
     pub(crate) progress: Option<Progress>,
@@ -63,7 +64,7 @@ impl<A: Account> Guard<A> {
             account,
             config,
             identity: tokio::sync::OnceCell::new(),
-            service_azs_cache: Mutex::new(None),
+            services_cache: Mutex::new(None),
             notebook_subnets: Mutex::new(HashMap::new()),
             visibility_retries: [1, 2, 4].map(Duration::from_secs).to_vec(),
             deadline_margin: Duration::from_secs(10),
@@ -100,9 +101,46 @@ impl<A: Account> Guard<A> {
         &self.config
     }
 
-    /// Our identity, read once per process.
+    /// Our identity, read once per process, with the Organization's id when a policy mode
+    /// needs it (a clear configuration error when it cannot be read).
     pub async fn identity(&self) -> Result<AccountIdentity> {
-        self.identity.get_or_try_init(|| self.account.identity()).await.cloned()
+        self.identity
+            .get_or_try_init(|| async {
+                let mut identity = self.account.identity().await?;
+                if let Some(variable) = self.config.org_variable() {
+                    identity.org_id = Some(self.organization_id(variable).await?);
+                }
+                Ok(identity)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The Organization's id, for the `org*` modes of `variable`.
+    async fn organization_id(&self, variable: &'static str) -> Result<String> {
+        let value = match variable {
+            "VPCE_GUARD_NOTEBOOK_POLICY" => "org-notebooks",
+            _ => "org",
+        };
+        self.account.organization_id().await.map_err(|error| {
+            if error.class() == crate::ErrorClass::Transient {
+                return error;
+            }
+            let why = match error.aws_code() {
+                Some("AWSOrganizationsNotInUseException") => "this account is not in an AWS Organization".to_string(),
+                Some("AccessDeniedException") => {
+                    "the role may not call organizations:DescribeOrganization; grant it".to_string()
+                }
+                _ => format!("organizations:DescribeOrganization failed ({error})"),
+            };
+            Error::Config {
+                variable,
+                value: value.into(),
+                expected: format!(
+                    "{value} needs the AWS Organization's id, and {why}; choose an account-scoped mode otherwise"
+                ),
+            }
+        })
     }
 
     /// Runs what a parsed event asks for and returns the report, with the API calls it made.
@@ -137,7 +175,13 @@ impl<A: Account> Guard<A> {
                 report.ignored = Some(reason);
                 report
             }
-            Parsed::Run(trigger) => self.run_trigger(&trigger, options).await?,
+            Parsed::Run(trigger) => {
+                let mut report = self.run_trigger(&trigger, options).await?;
+                if self.guardrail_due(&trigger, &report) {
+                    report.guardrail = self.guardrail_after_run(report.dry_run).await;
+                }
+                report
+            }
         };
         report.api_calls = self.account.api_calls().since(before);
         info!(
@@ -151,6 +195,35 @@ impl<A: Account> Guard<A> {
             "done"
         );
         Ok(report)
+    }
+
+    /// The guardrail is synced by sweeps and manual runs, and by any run that created an
+    /// endpoint (the only change to the endpoint ids it lists that vpce-guard makes).
+    fn guardrail_due(&self, trigger: &Trigger, report: &Report) -> bool {
+        let created = report.vpcs.iter().flat_map(|v| &v.actions).any(|a| matches!(a, Action::CreateEndpoint { .. }));
+        self.config.iam_guardrail.is_some()
+            && (created || matches!(trigger, Trigger::Scheduled | Trigger::Manual { .. }))
+    }
+
+    /// Syncs the guardrail; a failure (say, a concurrent run holding IAM's last version slot)
+    /// is reported on the guardrail and left for the next run, not failed with the VPCs' work.
+    async fn guardrail_after_run(&self, dry_run: bool) -> Option<GuardrailReport> {
+        match self.sync_guardrail(dry_run).await {
+            Ok(report) => report,
+            Err(error) => {
+                warn!(error = %error, "guardrail not synced; the next run tries again");
+                let identity = self.identity().await.ok()?;
+                let name = self.config.iam_guardrail.as_deref()?;
+                Some(GuardrailReport {
+                    policy_arn: crate::guardrail::guardrail_arn(&identity, name),
+                    outcome: Outcome::NonCompliant,
+                    endpoint_ids: Vec::new(),
+                    size: 0,
+                    actions: Vec::new(),
+                    problems: vec![Problem::error("guardrail_error", format!("{error} ({})", error.error_type()))],
+                })
+            }
+        }
     }
 
     async fn run_trigger(&self, trigger: &Trigger, options: &RunOptions) -> Result<Report> {

@@ -96,7 +96,16 @@ pub fn emit_metrics(result: &Result<Report>) {
 /// Also installs the metrics recorder.
 pub async fn start() -> std::result::Result<Guard<SdkAccount>, lambda_runtime::Error> {
     init_metrics();
-    guard_from_env().await.map_err(|error| {
+    let started = async {
+        let guard = guard_from_env().await?;
+        // The org* policy modes need the Organization's id: read it now, so that a missing
+        // permission or an account outside an Organization fails the start, not every event.
+        if guard.config().org_variable().is_some() {
+            guard.identity().await?;
+        }
+        Ok::<_, crate::Error>(guard)
+    };
+    started.await.map_err(|error| {
         tracing::error!(error_type = %error.error_type(), "{error}");
         lambda_runtime::Error::from(error.to_string())
     })

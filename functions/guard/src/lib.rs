@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod fake;
 pub mod guard;
+pub mod guardrail;
 pub mod lambda;
 pub mod model;
 mod observe;

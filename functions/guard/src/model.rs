@@ -34,6 +34,8 @@ pub struct AccountIdentity {
     pub partition: String,
     /// The region vpce-guard runs in.
     pub region: String,
+    /// The AWS Organization's id (`o-…`), read only when a policy mode needs it.
+    pub org_id: Option<String>,
 }
 
 /// A VPC's two DNS attributes; private DNS needs both.
@@ -185,9 +187,16 @@ pub struct SecurityGroup {
     pub id: String,
     /// Its VPC.
     pub vpc_id: String,
-    /// CIDR blocks (IPv4 and IPv6) allowed to reach TCP 443.
+    /// Sources allowed to reach TCP 443 by any rule: CIDR blocks (IPv4 and IPv6) and managed
+    /// prefix list ids (`pl-…`).
     pub https_sources: BTreeSet<String>,
+    /// Those of `https_sources` whose rule vpce-guard added (its description marks them):
+    /// the only rules it ever revokes.
+    pub managed_sources: BTreeSet<String>,
 }
+
+/// Description that marks the security group rules vpce-guard adds (and so may revoke).
+pub const RULE_DESCRIPTION: &str = "HTTPS to SageMaker endpoints (vpce-guard)";
 
 /// A notebook instance, as far as the endpoint policy and subnet choice need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +209,27 @@ pub struct Notebook {
     pub subnet_id: Option<String>,
     /// `Pending`, `InService`, `Deleting`, …
     pub status: String,
+    /// `DirectInternetAccess=Enabled`: the notebook reaches the internet around the VPC.
+    pub direct_internet_access: bool,
+}
+
+/// A Route 53 private hosted zone associated with a VPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedZone {
+    /// Zone id.
+    pub id: String,
+    /// Its domain name, without the trailing dot.
+    pub name: String,
+}
+
+impl HostedZone {
+    /// True when this zone answers for `dns_name` (`*.` ignored): the name is the zone's
+    /// domain or below it.
+    pub fn serves(&self, dns_name: &str) -> bool {
+        let name = dns_name.trim_start_matches("*.").trim_end_matches('.').to_ascii_lowercase();
+        let zone = self.name.trim_end_matches('.').to_ascii_lowercase();
+        !zone.is_empty() && (name == zone || name.ends_with(&format!(".{zone}")))
+    }
 }
 
 /// Facts learned from AWS's answers to writes, carried into the next planning round.
@@ -228,6 +258,11 @@ pub struct Observation {
     pub notebooks: Option<Vec<Notebook>>,
     /// Supported AZs of each configured service offered in this region.
     pub service_azs: BTreeMap<String, BTreeSet<String>>,
+    /// Private DNS name of each configured service that has one (`*.notebook.…` included).
+    pub service_dns: BTreeMap<String, String>,
+    /// Private hosted zones associated with the VPC; `None` until read (only a plan that would
+    /// create an endpoint or turn private DNS on needs them).
+    pub hosted_zones: Option<Vec<HostedZone>>,
     /// What earlier rounds learned from AWS.
     pub hints: Hints,
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::account::{Account, VpcSelector};
+use crate::account::{Account, ServiceOffer, VpcSelector};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
 use crate::model::{Hints, Notebook, Observation};
@@ -41,7 +41,13 @@ impl<A: Account> Guard<A> {
         let subnets = self.account().describe_subnets(selector).await?;
         let endpoints = self.account().describe_endpoints(selector, &services).await?;
         let groups = self.account().managed_groups(selector).await?;
-        let service_azs = self.service_azs(&services).await?;
+        let offers = self.services(&services).await?;
+        let service_azs: BTreeMap<String, BTreeSet<String>> =
+            offers.iter().map(|(name, offer)| (name.clone(), offer.azs.clone())).collect();
+        let service_dns: BTreeMap<String, String> = offers
+            .iter()
+            .filter_map(|(name, offer)| offer.private_dns_name.clone().map(|dns| (name.clone(), dns)))
+            .collect();
         let notebooks = match with_notebooks {
             true => Some(self.notebooks(pinned).await?),
             false => None,
@@ -72,6 +78,8 @@ impl<A: Account> Guard<A> {
                 group: groups_by_vpc.remove(&vpc.id),
                 notebooks: notebooks.as_ref().map(|_| notebooks_by_vpc.remove(&vpc.id).unwrap_or_default()),
                 service_azs: service_azs.clone(),
+                service_dns: service_dns.clone(),
+                hosted_zones: None,
                 hints: Hints::default(),
                 vpc,
             })
@@ -95,19 +103,26 @@ impl<A: Account> Guard<A> {
     }
 
     /// The supported AZs of `services`, read once per process.
-    async fn service_azs(&self, services: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>> {
-        let cached = self.service_azs_cache.lock().expect("service AZ cache").clone();
-        if let Some(azs) = cached {
-            return Ok(azs);
+    async fn services(&self, services: &[String]) -> Result<BTreeMap<String, ServiceOffer>> {
+        let cached = self.services_cache.lock().expect("service cache").clone();
+        if let Some(offers) = cached {
+            return Ok(offers);
         }
-        let azs = self.account().service_azs(services).await?;
-        *self.service_azs_cache.lock().expect("service AZ cache") = Some(azs.clone());
-        Ok(azs)
+        let offers = self.account().services(services).await?;
+        *self.services_cache.lock().expect("service cache") = Some(offers.clone());
+        Ok(offers)
+    }
+
+    /// Reads the private hosted zones associated with the observed VPC into the observation.
+    pub async fn read_hosted_zones(&self, obs: &mut Observation) -> Result<()> {
+        obs.hosted_zones = Some(self.account().hosted_zones(&obs.vpc.id).await?);
+        Ok(())
     }
 
     /// Every notebook instance of the region that is not being deleted, with its subnet,
     /// plus `pinned` (the event's notebook, which the list may not show yet).
-    /// A notebook's subnet never changes, so it is described once per process.
+    /// A notebook's subnet and direct internet access never change (SageMaker offers no update
+    /// of either), so it is described once per process.
     async fn notebooks(&self, pinned: Option<&Notebook>) -> Result<Vec<Notebook>> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         let summaries = self.account().list_notebooks().await?;
@@ -115,12 +130,12 @@ impl<A: Account> Guard<A> {
         let mut notebooks: Vec<Notebook> = stream::iter(live)
             .map(|summary| async move {
                 let cached = self.notebook_subnets.lock().expect("notebook cache").get(&summary.arn).cloned();
-                let subnet_id = match cached {
-                    Some(subnet_id) => subnet_id,
+                let (subnet_id, direct_internet_access) = match cached {
+                    Some(known) => known,
                     None => match self.account().describe_notebook(&summary.name).await? {
                         Some(described) => {
                             self.remember_notebook(&described);
-                            described.subnet_id
+                            (described.subnet_id, described.direct_internet_access)
                         }
                         None => return Ok(None),
                     },
@@ -130,6 +145,7 @@ impl<A: Account> Guard<A> {
                     arn: summary.arn,
                     subnet_id,
                     status: summary.status,
+                    direct_internet_access,
                 }))
             })
             .buffer_unordered(NOTEBOOK_DESCRIBES_IN_FLIGHT)
@@ -146,6 +162,9 @@ impl<A: Account> Guard<A> {
     }
 
     pub(crate) fn remember_notebook(&self, notebook: &Notebook) {
-        self.notebook_subnets.lock().expect("notebook cache").insert(notebook.arn.clone(), notebook.subnet_id.clone());
+        self.notebook_subnets
+            .lock()
+            .expect("notebook cache")
+            .insert(notebook.arn.clone(), (notebook.subnet_id.clone(), notebook.direct_internet_access));
     }
 }

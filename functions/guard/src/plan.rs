@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Scope};
+use crate::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, OnDnsConflict, Scope};
 use crate::model::{
-    tag_is, Endpoint, EndpointState, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE, TAG_MANAGED,
-    TAG_PRIVATE_DNS,
+    tag_is, Endpoint, EndpointState, HostedZone, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE,
+    TAG_MANAGED, TAG_PRIVATE_DNS,
 };
 use crate::policy;
 use crate::report::Problem;
@@ -32,12 +32,20 @@ pub enum Write {
     EnableDnsHostnames,
     /// Create the managed security group.
     CreateGroup,
-    /// Allow TCP 443 from these CIDR blocks into the managed group.
+    /// Allow TCP 443 from these sources into the managed group.
     AuthorizeHttps {
         /// The managed group.
         group: GroupRef,
-        /// Missing sources, IPv4 and IPv6.
-        cidrs: Vec<String>,
+        /// Missing sources: IPv4 and IPv6 CIDR blocks, prefix list ids.
+        sources: Vec<String>,
+    },
+    /// Revoke TCP 443 rules vpce-guard added that are no longer wanted (a client source
+    /// removed from the configuration, a CIDR block disassociated from the VPC).
+    RevokeHttps {
+        /// The managed group.
+        group_id: String,
+        /// Sources of rules vpce-guard added, no longer wanted.
+        sources: Vec<String>,
     },
     /// Create an interface endpoint.
     CreateEndpoint {
@@ -133,6 +141,9 @@ pub struct Plan {
     pub services: Vec<ServiceStatus>,
     /// The plan needs the VPC's notebooks, which were not read; observe them and plan again.
     pub needs_notebooks: bool,
+    /// The plan needs the VPC's private hosted zones, which were not read; read them and
+    /// plan again.
+    pub needs_hosted_zones: bool,
 }
 
 impl Plan {
@@ -147,6 +158,16 @@ pub fn plan(obs: &Observation, config: &Config) -> Plan {
     let mut planner = Planner::new(obs, config);
     planner.run();
     planner.plan
+}
+
+/// Whether a service's private DNS name is served by a hosted zone (centralised endpoints).
+enum Central<'a> {
+    /// The VPC's hosted zones are needed and were not read.
+    NotRead,
+    /// This zone serves it.
+    Zone(&'a HostedZone),
+    /// Nothing else serves it (or it does not matter).
+    No,
 }
 
 struct Planner<'a> {
@@ -187,6 +208,7 @@ impl<'a> Planner<'a> {
                 pending: Vec::new(),
                 services: Vec::new(),
                 needs_notebooks: false,
+                needs_hosted_zones: false,
             },
             group: obs.group.as_ref().map(|g| GroupRef::Existing(g.id.clone())),
             azs,
@@ -208,6 +230,7 @@ impl<'a> Planner<'a> {
         }
         self.plan_vpc_dns();
         self.plan_group_rules();
+        self.report_direct_internet_access();
         let region = self.obs.identity.region.clone();
         for service in self.config.service_names(&region) {
             self.plan_service(&service);
@@ -238,28 +261,28 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Keeps an existing managed group's rules current with the VPC's CIDR blocks.
+    /// Keeps an existing managed group's rules current: the VPC's CIDR blocks and the
+    /// configured client sources are allowed; rules vpce-guard added for anything else are
+    /// revoked; rules added by anyone else are left alone.
     fn plan_group_rules(&mut self) {
-        if let Some(group) = &self.obs.group {
-            let missing = self.missing_sources(&group.https_sources);
-            if !missing.is_empty() {
-                self.plan
-                    .writes
-                    .push(Write::AuthorizeHttps { group: GroupRef::Existing(group.id.clone()), cidrs: missing });
-            }
+        let Some(group) = &self.obs.group else { return };
+        let wanted = self.wanted_sources();
+        let missing: Vec<String> = wanted.difference(&group.https_sources).cloned().collect();
+        let unwanted: Vec<String> = group.managed_sources.difference(&wanted).cloned().collect();
+        if !missing.is_empty() {
+            self.plan
+                .writes
+                .push(Write::AuthorizeHttps { group: GroupRef::Existing(group.id.clone()), sources: missing });
+        }
+        if !unwanted.is_empty() {
+            self.plan.writes.push(Write::RevokeHttps { group_id: group.id.clone(), sources: unwanted });
         }
     }
 
-    fn missing_sources(&self, present: &BTreeSet<String>) -> Vec<String> {
+    /// Every source the managed group must allow on 443.
+    fn wanted_sources(&self) -> BTreeSet<String> {
         let vpc = &self.obs.vpc;
-        vpc.ipv4_cidrs
-            .iter()
-            .chain(&vpc.ipv6_cidrs)
-            .filter(|cidr| !present.contains(*cidr))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect()
+        vpc.ipv4_cidrs.iter().chain(&vpc.ipv6_cidrs).chain(self.config.client_sources()).cloned().collect()
     }
 
     /// The managed group, creating it (once) when no group exists yet.
@@ -268,9 +291,9 @@ impl<'a> Planner<'a> {
             return group.clone();
         }
         self.plan.writes.push(Write::CreateGroup);
-        let cidrs = self.missing_sources(&BTreeSet::new());
-        if !cidrs.is_empty() {
-            self.plan.writes.push(Write::AuthorizeHttps { group: GroupRef::Planned, cidrs });
+        let sources: Vec<String> = self.wanted_sources().into_iter().collect();
+        if !sources.is_empty() {
+            self.plan.writes.push(Write::AuthorizeHttps { group: GroupRef::Planned, sources });
         }
         self.group = Some(GroupRef::Planned);
         GroupRef::Planned
@@ -305,6 +328,34 @@ impl<'a> Planner<'a> {
             .filter(|e| e.state.is_live())
             .min_by_key(|e| (!e.private_dns, !tag_is(&e.tags, TAG_MANAGED, "true"), e.id.clone()))
             .copied();
+        let central = match self.central_zone(service, adopted) {
+            Central::NotRead => {
+                self.plan.needs_hosted_zones = true;
+                self.plan.services.push(status);
+                return;
+            }
+            Central::Zone(zone) => Some(zone),
+            Central::No => None,
+        };
+        if let Some(zone) = central {
+            self.plan.problems.push(Problem::warning(
+                "served_centrally",
+                format!(
+                    "the private hosted zone {} ({}) associated with VPC {} already serves {service}'s name; {}",
+                    zone.name,
+                    zone.id,
+                    obs.vpc.id,
+                    match adopted {
+                        None => "no local endpoint is created (VPCE_GUARD_ON_DNS_CONFLICT=create creates one anyway)",
+                        Some(_) => "the local endpoint is kept in line without private DNS",
+                    }
+                ),
+            ));
+            if adopted.is_none() {
+                self.plan.services.push(status);
+                return;
+            }
+        }
         let subnets = self.subnets_to_add(service, supported, adopted);
         let wanted_policy = self.wanted_policy(service);
         // A conflict learnt from AWS (this run, or recorded on the endpoint by the run that
@@ -313,7 +364,7 @@ impl<'a> Planner<'a> {
         let marked = adopted.filter(|e| tag_is(&e.tags, TAG_PRIVATE_DNS, "conflict"));
         let conflict =
             (obs.hints.dns_conflicts.contains(service) || marked.is_some()) && !adopted.is_some_and(|e| e.private_dns);
-        let private_dns = self.private_dns_possible && !conflict;
+        let private_dns = self.private_dns_possible && !conflict && central.is_none();
         if conflict {
             let retry = match marked {
                 Some(endpoint) => format!(
@@ -353,6 +404,21 @@ impl<'a> Planner<'a> {
             }
         }
         self.plan.services.push(status);
+    }
+
+    /// Whether a private hosted zone associated with the VPC serves `service`'s private DNS
+    /// name, asked only when it matters: the service would get a new endpoint or private DNS
+    /// turned on, and the configuration reports such zones instead of creating.
+    fn central_zone(&self, service: &str, adopted: Option<&Endpoint>) -> Central<'a> {
+        let obs = self.obs;
+        if self.config.on_dns_conflict != OnDnsConflict::Report || adopted.is_some_and(|e| e.private_dns) {
+            return Central::No;
+        }
+        let Some(name) = obs.service_dns.get(service) else { return Central::No };
+        match &obs.hosted_zones {
+            None => Central::NotRead,
+            Some(zones) => zones.iter().find(|zone| zone.serves(name)).map_or(Central::No, Central::Zone),
+        }
     }
 
     fn plan_create(
@@ -476,6 +542,7 @@ impl<'a> Planner<'a> {
         if service == api_service(&identity.region) {
             return Some(match self.config.api_policy {
                 ApiPolicy::Account => Some(policy::account_api_policy(identity).to_string()),
+                ApiPolicy::Org => self.org_id().map(|org| policy::org_api_policy(org).to_string()),
                 ApiPolicy::None => None,
             });
         }
@@ -484,25 +551,67 @@ impl<'a> Planner<'a> {
         }
         match self.config.notebook_policy {
             NotebookPolicy::None => Some(None),
-            NotebookPolicy::AccountNotebooks => {
-                Some(Some(policy::notebook_arns_policy(&[policy::account_notebooks_arn(identity)]).to_string()))
+            NotebookPolicy::AccountNotebooks => Some(Some(policy::account_notebooks_policy(identity).to_string())),
+            NotebookPolicy::OrgNotebooks => {
+                Some(self.org_id().map(|org| policy::org_notebooks_policy(identity, org).to_string()))
             }
             NotebookPolicy::VpcNotebooks => {
                 let notebooks = self.obs.notebooks.as_ref()?;
-                let (document, fell_back) = policy::vpc_notebooks_policy(notebooks, identity);
-                if fell_back {
-                    self.plan.problems.push(Problem::warning(
+                let (document, fallback) = policy::vpc_notebooks_policy(notebooks, identity);
+                match fallback {
+                    Some(policy::VpcPolicyFallback::TooLong) => self.plan.problems.push(Problem::warning(
                         "policy_fallback",
                         format!(
                             "the ARNs of {} notebooks exceed the {}-character endpoint policy limit; the policy allows every notebook of the account instead",
                             notebooks.len(),
                             policy::MAX_POLICY_CHARS
                         ),
-                    ));
+                    )),
+                    Some(policy::VpcPolicyFallback::NoNotebook) => self.plan.problems.push(Problem::warning(
+                        "no_notebook_in_vpc",
+                        format!(
+                            "VPC {} holds no notebook instance (a client VPC?); its notebook endpoint allows every notebook of this account instead of none, so that its browsers are not locked out",
+                            self.obs.vpc.id
+                        ),
+                    )),
+                    None => {}
                 }
                 Some(Some(document.to_string()))
             }
         }
+    }
+
+    /// The Organization's id for the `org*` policies; its absence (the process could not read
+    /// it) is reported, and the policy is then left as it is.
+    fn org_id(&mut self) -> Option<&'a str> {
+        let org = self.obs.identity.org_id.as_deref();
+        if org.is_none() {
+            self.plan.problems.push(Problem::error(
+                "organization_unknown",
+                "the policy mode needs this account's AWS Organization id, which could not be read; check organizations:DescribeOrganization",
+            ));
+        }
+        org
+    }
+
+    /// Notebooks of the VPC that reach the internet around it (`DirectInternetAccess=Enabled`):
+    /// the endpoints do not cover them.
+    fn report_direct_internet_access(&mut self) {
+        let Some(notebooks) = &self.obs.notebooks else { return };
+        let mut names: Vec<&str> =
+            notebooks.iter().filter(|n| n.direct_internet_access).map(|n| n.name.as_str()).collect();
+        if names.is_empty() {
+            return;
+        }
+        names.sort_unstable();
+        self.plan.problems.push(Problem::warning(
+            "direct_internet_access",
+            format!(
+                "notebook instance(s) {} in VPC {} have DirectInternetAccess=Enabled and reach the internet around the VPC's endpoints; re-create them with DirectInternetAccess=Disabled (it cannot be changed in place)",
+                names.join(", "),
+                self.obs.vpc.id
+            ),
+        ));
     }
 }
 
@@ -529,3 +638,7 @@ pub fn client_token(vpc_id: &str, service: &str, seen: &[&Endpoint], stale: &BTr
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_access_tests.rs"]
+mod access_tests;

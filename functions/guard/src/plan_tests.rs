@@ -31,16 +31,26 @@ fn codes(plan: &Plan) -> Vec<&str> {
     plan.problems.iter().map(|p| p.code.as_str()).collect()
 }
 
+/// The strict opt-in `vpc-notebooks`, whose policy lists the VPC's notebooks.
+fn strict() -> Config {
+    Config { notebook_policy: crate::config::NotebookPolicy::VpcNotebooks, ..Config::default() }
+}
+
 /// An observation where both endpoints exist, compliant, with the managed group.
 fn compliant() -> Observation {
+    compliant_under(&Config::default())
+}
+
+/// An observation compliant under `config`.
+fn compliant_under(config: &Config) -> Observation {
     let mut obs = observation(&AZS, 2);
-    let config = Config::default();
     obs.group = Some(SecurityGroup {
         id: "sg-1".into(),
         vpc_id: "vpc-1".into(),
         https_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
+        managed_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
     });
-    let first = plan(&obs, &config);
+    let first = plan(&obs, config);
     for write in first.writes {
         if let Write::CreateEndpoint { service, subnet_ids, policy, .. } = write {
             let mut e = endpoint(&format!("vpce-{service}"), "vpc-1", &service, &[]);
@@ -60,7 +70,7 @@ fn empty_vpc_gets_group_then_api_then_notebook_endpoint_one_subnet_per_az() {
     let obs = observation(&AZS, 2);
     let plan = plan(&obs, &Config::default());
     assert!(matches!(plan.writes[0], Write::CreateGroup));
-    assert!(matches!(&plan.writes[1], Write::AuthorizeHttps { cidrs, .. } if cidrs == &["10.0.0.0/16"]));
+    assert!(matches!(&plan.writes[1], Write::AuthorizeHttps { sources, .. } if sources == &["10.0.0.0/16"]));
     let created = creates(&plan);
     assert_eq!(created.len(), 2);
     assert_eq!(created[0].0, api());
@@ -72,7 +82,7 @@ fn empty_vpc_gets_group_then_api_then_notebook_endpoint_one_subnet_per_az() {
 
 #[test]
 fn create_carries_private_dns_group_policy_and_token() {
-    let plan = plan(&observation(&AZS, 1), &Config::default());
+    let plan = plan(&observation(&AZS, 1), &strict());
     let Some(Write::CreateEndpoint { policy, private_dns, group, client_token, .. }) = plan.writes.get(3) else {
         panic!("expected the notebook endpoint create, got {:?}", plan.writes);
     };
@@ -202,19 +212,19 @@ fn group_rules_follow_new_cidr_blocks_ipv4_and_ipv6() {
         plan.writes,
         [Write::AuthorizeHttps {
             group: GroupRef::Existing("sg-1".into()),
-            cidrs: vec!["10.1.0.0/16".into(), "2600:1f14::/56".into()]
+            sources: vec!["10.1.0.0/16".into(), "2600:1f14::/56".into()]
         }]
     );
 }
 
 #[test]
 fn policy_drift_is_fixed_but_reformatting_is_not() {
-    let mut obs = compliant();
+    let mut obs = compliant_under(&strict());
     let wanted: serde_json::Value = serde_json::from_str(obs.endpoints[1].policy.as_deref().unwrap()).unwrap();
     obs.endpoints[1].policy = Some(serde_json::to_string_pretty(&wanted).unwrap());
-    assert!(plan(&obs, &Config::default()).is_empty());
+    assert!(plan(&obs, &strict()).is_empty());
     obs.notebooks.as_mut().unwrap().push(testing::notebook("nb-2", "subnet-10"));
-    let plan = plan(&obs, &Config::default());
+    let plan = plan(&obs, &strict());
     let Some(Write::ModifyEndpoint { policy: Some(text), add_subnet_ids, .. }) = plan.writes.first() else {
         panic!("expected a policy modify, got {:?}", plan.writes);
     };
@@ -233,11 +243,13 @@ fn subnet_event_without_notebooks_leaves_policy_alone() {
 }
 
 #[test]
-fn creating_the_notebook_endpoint_needs_notebooks() {
+fn creating_the_notebook_endpoint_needs_notebooks_only_in_the_strict_mode() {
     let mut obs = observation(&AZS, 1);
     obs.notebooks = None;
-    let plan = plan(&obs, &Config::default());
-    assert!(plan.needs_notebooks);
+    assert!(plan(&obs, &strict()).needs_notebooks);
+    let default = plan(&obs, &Config::default());
+    assert!(!default.needs_notebooks, "the account policy does not depend on the VPC's notebooks");
+    assert_eq!(default.writes.iter().filter(|w| matches!(w, Write::CreateEndpoint { .. })).count(), 2);
 }
 
 #[test]

@@ -8,28 +8,19 @@ use crate::model::{AccountIdentity, Notebook};
 /// EC2's hard limit on an endpoint policy's length, in characters.
 pub const MAX_POLICY_CHARS: usize = 20_480;
 
-/// The policy for the notebook endpoint allowing presigned URLs for `arns` only.
-/// With no notebook to allow, the endpoint denies everything.
+/// The action a notebook endpoint policy governs: opening a notebook through a presigned URL.
+pub const PRESIGNED_URL_ACTION: &str = "sagemaker:CreatePresignedNotebookInstanceUrl";
+
+/// The policy for the notebook endpoint allowing presigned URLs for `arns` only (never
+/// called with none: a VPC without notebooks gets [`account_notebooks_policy`]).
 pub fn notebook_arns_policy(arns: &[String]) -> Value {
-    if arns.is_empty() {
-        return json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "NoNotebookInThisVpc",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "*",
-                "Resource": "*"
-            }]
-        });
-    }
     json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "PresignedUrlsForNotebooksInThisVpc",
             "Effect": "Allow",
             "Principal": "*",
-            "Action": "sagemaker:CreatePresignedNotebookInstanceUrl",
+            "Action": PRESIGNED_URL_ACTION,
             "Resource": arns
         }]
     })
@@ -40,17 +31,60 @@ pub fn account_notebooks_arn(identity: &AccountIdentity) -> String {
     format!("arn:{}:sagemaker:{}:{}:notebook-instance/*", identity.partition, identity.region, identity.account_id)
 }
 
-/// The notebook endpoint's policy for `notebooks` in the VPC, falling back to the account
-/// pattern when the list would exceed EC2's limit. Returns the policy and whether it fell back.
-pub fn vpc_notebooks_policy(notebooks: &[Notebook], identity: &AccountIdentity) -> (Value, bool) {
+/// `account-notebooks`: presigned URLs for any notebook of this account and region, and for
+/// nothing of another account (the exfiltration guard).
+pub fn account_notebooks_policy(identity: &AccountIdentity) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PresignedUrlsForNotebooksOfThisAccount",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": PRESIGNED_URL_ACTION,
+            "Resource": account_notebooks_arn(identity)
+        }]
+    })
+}
+
+/// `org-notebooks`: presigned URLs for notebooks (of this region) owned by any account of the
+/// Organization `org_id`, through `aws:ResourceOrgID` (the owning account's Organization).
+pub fn org_notebooks_policy(identity: &AccountIdentity, org_id: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PresignedUrlsForNotebooksOfThisOrganization",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": PRESIGNED_URL_ACTION,
+            "Resource": format!("arn:{}:sagemaker:{}:*:notebook-instance/*", identity.partition, identity.region),
+            "Condition": {"StringEquals": {"aws:ResourceOrgID": org_id}}
+        }]
+    })
+}
+
+/// Why `vpc-notebooks` gave the account policy instead of the VPC's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpcPolicyFallback {
+    /// The VPC holds no notebook (a client VPC): a list would deny every browser in it.
+    NoNotebook,
+    /// The ARNs exceed EC2's policy length limit.
+    TooLong,
+}
+
+/// `vpc-notebooks`: the notebook endpoint's policy for `notebooks` in the VPC, falling back to
+/// the account policy when the VPC holds none or the list would exceed EC2's limit.
+pub fn vpc_notebooks_policy(notebooks: &[Notebook], identity: &AccountIdentity) -> (Value, Option<VpcPolicyFallback>) {
     let mut arns: Vec<String> = notebooks.iter().map(|n| n.arn.clone()).collect();
     arns.sort();
     arns.dedup();
+    if arns.is_empty() {
+        return (account_notebooks_policy(identity), Some(VpcPolicyFallback::NoNotebook));
+    }
     let policy = notebook_arns_policy(&arns);
     if policy.to_string().chars().count() <= MAX_POLICY_CHARS {
-        (policy, false)
+        (policy, None)
     } else {
-        (notebook_arns_policy(&[account_notebooks_arn(identity)]), true)
+        (account_notebooks_policy(identity), Some(VpcPolicyFallback::TooLong))
     }
 }
 
@@ -75,6 +109,71 @@ pub fn account_api_policy(identity: &AccountIdentity) -> Value {
             "Condition": {"StringEquals": {"aws:PrincipalAccount": identity.account_id}}
         }]
     })
+}
+
+/// The API endpoint's policy under `org`: any action, by principals of the Organization.
+pub fn org_api_policy(org_id: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "PrincipalsOfThisOrganizationOnly",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}}
+        }]
+    })
+}
+
+/// IAM's limit on a customer managed policy document, in characters other than whitespace.
+pub const MAX_IAM_POLICY_CHARS: usize = 6_144;
+
+/// A policy's size as IAM counts it (whitespace does not count).
+pub fn iam_policy_size(policy: &Value) -> usize {
+    policy.to_string().chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// How the guardrail ties presigned URLs to the network path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardrailScope {
+    /// Only through the listed endpoints of this account (`aws:SourceVpce`).
+    Endpoints,
+    /// The endpoint list would exceed IAM's size limit: through any VPC endpoint
+    /// (`aws:SourceVpce` present), which still closes the internet door.
+    AnyEndpoint,
+}
+
+/// The IAM guardrail: denies `CreatePresignedNotebookInstanceUrl` on this account's notebooks
+/// in this region (and with it every request to the notebook, which IAM authorises the same
+/// way) unless it arrives through one of `endpoint_ids` (this account's SageMaker API and
+/// notebook endpoints in the region). Falls back to
+/// "through some VPC endpoint" when the list would exceed IAM's 6,144-character limit.
+pub fn guardrail_policy(endpoint_ids: &[String], identity: &AccountIdentity) -> (Value, GuardrailScope) {
+    let mut ids = endpoint_ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    let statement = |condition: Value| {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "NotebooksOnlyThroughThisAccountsVpcEndpoints",
+                "Effect": "Deny",
+                "Action": PRESIGNED_URL_ACTION,
+                // This region's notebooks only, so that each region's guardrail can be attached
+                // to the same principal without denying the other regions' endpoints.
+                "Resource": account_notebooks_arn(identity),
+                "Condition": condition
+            }]
+        })
+    };
+    if !ids.is_empty() {
+        let listed = statement(json!({"StringNotEquals": {"aws:SourceVpce": ids}}));
+        if iam_policy_size(&listed) <= MAX_IAM_POLICY_CHARS {
+            return (listed, GuardrailScope::Endpoints);
+        }
+    }
+    (statement(json!({"Null": {"aws:SourceVpce": "true"}})), GuardrailScope::AnyEndpoint)
 }
 
 /// How an IAM policy ties notebook access to the network path.
@@ -195,7 +294,12 @@ mod tests {
     use super::*;
 
     fn identity() -> AccountIdentity {
-        AccountIdentity { account_id: "123456789012".into(), partition: "aws".into(), region: "us-west-2".into() }
+        AccountIdentity {
+            account_id: "123456789012".into(),
+            partition: "aws".into(),
+            region: "us-west-2".into(),
+            org_id: None,
+        }
     }
 
     fn notebook(name: &str) -> Notebook {
@@ -204,6 +308,7 @@ mod tests {
             arn: format!("arn:aws:sagemaker:us-west-2:123456789012:notebook-instance/{name}"),
             subnet_id: Some("subnet-1".into()),
             status: "InService".into(),
+            direct_internet_access: false,
         }
     }
 
@@ -229,16 +334,13 @@ mod tests {
     fn overflowing_arn_list_falls_back_to_account_pattern() {
         let few: Vec<Notebook> = (0..3).map(|i| notebook(&format!("nb-{i}"))).collect();
         let (policy, fell_back) = vpc_notebooks_policy(&few, &identity());
-        assert!(!fell_back);
+        assert_eq!(fell_back, None);
         assert_eq!(policy["Statement"][0]["Resource"].as_array().unwrap().len(), 3);
 
         let many: Vec<Notebook> = (0..400).map(|i| notebook(&format!("notebook-with-a-long-name-{i:04}"))).collect();
         let (policy, fell_back) = vpc_notebooks_policy(&many, &identity());
-        assert!(fell_back);
-        assert_eq!(
-            policy["Statement"][0]["Resource"][0],
-            "arn:aws:sagemaker:us-west-2:123456789012:notebook-instance/*"
-        );
+        assert_eq!(fell_back, Some(VpcPolicyFallback::TooLong));
+        assert_eq!(policy["Statement"][0]["Resource"], "arn:aws:sagemaker:us-west-2:123456789012:notebook-instance/*");
         assert!(policy.to_string().len() <= MAX_POLICY_CHARS);
     }
 

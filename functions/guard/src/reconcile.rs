@@ -158,15 +158,20 @@ impl<A: Account> Guard<A> {
         }
     }
 
-    /// Plans, first reading the VPC's notebooks when the plan needs them (a subnet event that
-    /// must create the notebook endpoint).
+    /// Plans, first reading what the plan needs and the observation lacks: the VPC's notebooks
+    /// (a subnet event that must create the notebook endpoint under `vpc-notebooks`), its
+    /// private hosted zones (a plan that would create an endpoint or turn private DNS on).
     async fn plan_with_reads(&self, obs: &mut Observation, pinned: Option<&Notebook>) -> Result<Plan> {
-        let current = plan(obs, self.config());
-        if !(current.needs_notebooks && obs.notebooks.is_none()) {
-            return Ok(current);
+        loop {
+            let current = plan(obs, self.config());
+            if current.needs_notebooks && obs.notebooks.is_none() {
+                self.read_notebooks(obs, pinned).await?;
+            } else if current.needs_hosted_zones && obs.hosted_zones.is_none() {
+                self.read_hosted_zones(obs).await?;
+            } else {
+                return Ok(current);
+            }
         }
-        self.read_notebooks(obs, pinned).await?;
-        Ok(plan(obs, self.config()))
     }
 
     /// The observation after a round whose writes all succeeded: endpoints and the managed

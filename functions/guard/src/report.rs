@@ -121,11 +121,18 @@ pub enum Action {
         /// Its name.
         group_name: String,
     },
-    /// TCP 443 opened from VPC CIDR blocks.
+    /// TCP 443 opened from the VPC's CIDR blocks and the configured client sources.
     AuthorizeHttps {
         /// The managed group (absent in a dry run when it is yet to be created).
         group_id: Option<String>,
-        /// CIDR blocks added.
+        /// Sources added: CIDR blocks and prefix list ids.
+        cidrs: Vec<String>,
+    },
+    /// TCP 443 rules that vpce-guard had added, revoked because no longer wanted.
+    RevokeHttps {
+        /// The managed group.
+        group_id: String,
+        /// Sources revoked: CIDR blocks and prefix list ids.
         cidrs: Vec<String>,
     },
     /// An interface endpoint was created.
@@ -211,12 +218,39 @@ pub struct Report {
     /// Why the whole event was ignored (e.g. it records a failed call); no VPC was looked at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignored: Option<String>,
+    /// The IAM guardrail policy, when `VPCE_GUARD_IAM_GUARDRAIL` is set and the run looked at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<GuardrailReport>,
+}
+
+/// Where the IAM guardrail policy stands after a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardrailReport {
+    /// The policy's ARN.
+    pub policy_arn: String,
+    /// `compliant` (in sync), `changed` (a version was written), `would_change` (dry run).
+    pub outcome: Outcome,
+    /// Endpoint ids the policy admits; empty when it fell back to "any VPC endpoint".
+    pub endpoint_ids: Vec<String>,
+    /// Its size as IAM counts it (characters other than whitespace; the limit is 6,144).
+    pub size: usize,
+    /// Actions taken: `create_policy`, `create_version`, `delete_version v3`.
+    pub actions: Vec<String>,
+    /// Warnings, e.g. the fallback when the endpoint list does not fit.
+    pub problems: Vec<Problem>,
 }
 
 impl Report {
     /// A report with no VPC yet.
     pub fn new(trigger: &str, dry_run: bool) -> Self {
-        Self { dry_run, trigger: trigger.to_string(), api_calls: ApiCalls::default(), vpcs: Vec::new(), ignored: None }
+        Self {
+            dry_run,
+            trigger: trigger.to_string(),
+            api_calls: ApiCalls::default(),
+            vpcs: Vec::new(),
+            ignored: None,
+            guardrail: None,
+        }
     }
 
     /// The number of VPCs with `outcome`.
@@ -267,7 +301,31 @@ impl Report {
                 let _ = writeln!(out, "  ! {level} {}: {}", problem.code, problem.message);
             }
         }
+        if let Some(guardrail) = &self.guardrail {
+            out.push_str(&guardrail.to_string());
+        }
         out
+    }
+}
+
+/// Lines for people: the policy, its outcome and size, what was done, its problems.
+impl fmt::Display for GuardrailReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "guardrail {}  {} ({} endpoint id(s), {} of 6144 characters)",
+            self.policy_arn,
+            self.outcome,
+            self.endpoint_ids.len(),
+            self.size
+        )?;
+        for action in &self.actions {
+            writeln!(f, "  + {action}")?;
+        }
+        for problem in &self.problems {
+            writeln!(f, "  ! {}: {}", problem.code, problem.message)?;
+        }
+        Ok(())
     }
 }
 
@@ -283,6 +341,9 @@ impl fmt::Display for Action {
             }
             Action::AuthorizeHttps { group_id, cidrs } => {
                 write!(f, "allow TCP 443 into {} from {}", id(group_id), cidrs.join(", "))
+            }
+            Action::RevokeHttps { group_id, cidrs } => {
+                write!(f, "revoke TCP 443 into {group_id} from {} (no longer wanted)", cidrs.join(", "))
             }
             Action::CreateEndpoint { service, endpoint_id, subnet_ids, private_dns } => write!(
                 f,

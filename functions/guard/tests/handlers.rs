@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
-use vpce_guard::config::{api_service, notebook_service, Config};
+use vpce_guard::config::{api_service, notebook_service, Config, NotebookPolicy, OnDnsConflict};
 use vpce_guard::fake::{FakeAccount, FakeState};
 use vpce_guard::lambda::{on_notebook_created, on_subnet_created, remediate};
 use vpce_guard::model::{Endpoint, EndpointState, VpcDns, MANAGED_GROUP_NAME, TAG_ENFORCE, TAG_MANAGED};
@@ -70,8 +70,14 @@ fn arn(name: &str) -> String {
 
 // ---- the account -----------------------------------------------------------------------
 
+/// The strict opt-in `vpc-notebooks` (these tests follow the per-VPC ARN list through events);
+/// the default `account-notebooks` and the other modes are exercised in `tests/access.rs`.
 fn guard() -> Guard<FakeAccount> {
-    guard_with(Config::default())
+    guard_with(strict())
+}
+
+fn strict() -> Config {
+    Config { notebook_policy: NotebookPolicy::VpcNotebooks, ..Config::default() }
 }
 
 fn guard_with(config: Config) -> Guard<FakeAccount> {
@@ -609,7 +615,8 @@ async fn pending_endpoints_wait_without_modify_and_a_later_run_finishes() {
 
 #[tokio::test]
 async fn hosted_zone_conflict_is_reported_and_endpoints_are_created_without_private_dns() {
-    let guard = guard();
+    // A zone that only AWS's refusal reveals: the configuration creates local endpoints anyway.
+    let guard = guard_with(Config { on_dns_conflict: OnDnsConflict::Create, ..strict() });
     let fake = guard.account();
     three_az_vpc_with_notebook(fake);
     fake.with_state(|s| s.hosted_zones.insert((VPC.to_string(), api_service(REGION))));
@@ -642,7 +649,8 @@ async fn hosted_zone_conflict_is_reported_and_endpoints_are_created_without_priv
 
 #[tokio::test]
 async fn hosted_zone_conflict_replay_spends_no_write() {
-    let guard = guard();
+    // A zone that only AWS's refusal reveals: the configuration creates local endpoints anyway.
+    let guard = guard_with(Config { on_dns_conflict: OnDnsConflict::Create, ..strict() });
     let fake = guard.account();
     three_az_vpc_with_notebook(fake);
     fake.with_state(|s| s.hosted_zones.insert((VPC.to_string(), api_service(REGION))));

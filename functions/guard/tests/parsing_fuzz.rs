@@ -26,7 +26,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
-use vpce_guard::config::{api_service, notebook_service, Config};
+use vpce_guard::config::{api_service, notebook_service, Config, NotebookPolicy};
 use vpce_guard::events::{
     drift_event_names, is_notebook_name, is_resource_id, parse_notebook_created, parse_remediate, parse_remediate_in,
     parse_subnet_created, Parsed, Trigger,
@@ -618,14 +618,15 @@ fn events_from_another_account_are_ignored_with_a_reason() {
 // ---- configuration --------------------------------------------------------------------------
 
 /// Each variable, its accepted values (lowercase), and what its error must say.
-const VARIABLES: [(&str, &[&str], &str); 5] = [
+const VARIABLES: [(&str, &[&str], &str); 6] = [
     ("VPCE_GUARD_SCOPE", &["enrolled", "all"], "enrolled, all"),
     (
         "VPCE_GUARD_NOTEBOOK_POLICY",
-        &["vpc-notebooks", "account-notebooks", "none"],
-        "vpc-notebooks, account-notebooks, none",
+        &["account-notebooks", "org-notebooks", "vpc-notebooks", "none"],
+        "account-notebooks, org-notebooks, vpc-notebooks, none",
     ),
-    ("VPCE_GUARD_API_POLICY", &["account", "none"], "account, none"),
+    ("VPCE_GUARD_API_POLICY", &["account", "org", "none"], "account, org, none"),
+    ("VPCE_GUARD_ON_DNS_CONFLICT", &["report", "create"], "report, create"),
     ("VPCE_GUARD_DRY_RUN", &["true", "false", "1", "0", "yes", "no"], "true or false"),
     ("VPCE_GUARD_FIX_VPC_DNS", &["true", "false", "1", "0", "yes", "no"], "true or false"),
 ];
@@ -737,7 +738,9 @@ fn policies_for(names: &[String], tag: &str) -> (Value, Value) {
             s.notebooks.insert(name.clone(), testing::notebook(name, "subnet-0000000a"));
         }
     });
-    let guard = Guard::new(fake, Config::default()).with_visibility_retries(Vec::new());
+    // The strict mode lists the notebooks' ARNs: hostile names go into the policy.
+    let config = Config { notebook_policy: NotebookPolicy::VpcNotebooks, ..Config::default() };
+    let guard = Guard::new(fake, config).with_visibility_retries(Vec::new());
     let report = runtime()
         .block_on(handle(2, json!({"vpc_ids": ["vpc-00000001"]}), &guard))
         .unwrap_or_else(|e| panic!("reconcile failed: {e}"));
@@ -779,7 +782,7 @@ fn hostile_notebook_names_and_tags_cannot_change_a_policy() {
 fn megabyte_notebook_name_falls_back_to_the_account_pattern() {
     let names = vec!["\"],\"Action\":\"*".repeat(MEGABYTE / 16), "nb-1".to_string()];
     let (notebook, _) = policies_for(&names, "x");
-    assert_eq!(notebook["Statement"][0]["Resource"], json!([account_notebooks_arn(&testing::identity())]));
+    assert_eq!(notebook["Statement"][0]["Resource"], json!(account_notebooks_arn(&testing::identity())));
     assert_eq!(notebook["Statement"][0]["Action"], "sagemaker:CreatePresignedNotebookInstanceUrl");
     assert_eq!(notebook["Statement"].as_array().map(Vec::len), Some(1));
 }

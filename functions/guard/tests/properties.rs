@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use vpce_guard::account::{Account, VpcSelector};
-use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Scope};
+use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, OnDnsConflict, Scope};
 use vpce_guard::events::{Parsed, Trigger};
 use vpce_guard::fake::{FakeAccount, FakeGroup, FakeState};
 use vpce_guard::model::{
@@ -147,9 +147,10 @@ fn config_spec() -> impl Strategy<Value = ConfigSpec> {
     let notebook_policy = prop_oneof![
         Just(NotebookPolicy::VpcNotebooks),
         Just(NotebookPolicy::AccountNotebooks),
+        Just(NotebookPolicy::OrgNotebooks),
         Just(NotebookPolicy::None)
     ];
-    let api_policy = prop_oneof![Just(ApiPolicy::Account), Just(ApiPolicy::None)];
+    let api_policy = prop_oneof![Just(ApiPolicy::Account), Just(ApiPolicy::Org), Just(ApiPolicy::None)];
     let scope = prop_oneof![3 => Just(Scope::Enrolled), 1 => Just(Scope::All)];
     (notebook_policy, api_policy, prop::bool::weighted(0.8), scope).prop_map(
         |(notebook_policy, api_policy, fix_vpc_dns, scope)| ConfigSpec {
@@ -232,6 +233,9 @@ fn config(spec: &ConfigSpec) -> Config {
         api_policy: spec.api_policy,
         fix_vpc_dns: spec.fix_vpc_dns,
         scope: spec.scope,
+        // The layouts' hosted zones model a name that only AWS's refusal reveals (the table
+        // and handler tests cover zones that ListHostedZonesByVPC shows).
+        on_dns_conflict: OnDnsConflict::Create,
         ..Config::default()
     }
 }
@@ -309,7 +313,15 @@ fn fill(s: &mut FakeState, layout: &Layout) {
         s.groups.insert(
             GROUP_ID.into(),
             FakeGroup {
-                group: SecurityGroup { id: GROUP_ID.into(), vpc_id: VPC.into(), https_sources: sources.collect() },
+                group: {
+                    let sources: BTreeSet<String> = sources.collect();
+                    SecurityGroup {
+                        id: GROUP_ID.into(),
+                        vpc_id: VPC.into(),
+                        managed_sources: sources.clone(),
+                        https_sources: sources,
+                    }
+                },
                 name: MANAGED_GROUP_NAME.into(),
                 tags: testing::tags(&[(TAG_MANAGED, "true")]),
             },
@@ -428,13 +440,16 @@ fn action_names(report: &Report) -> Vec<String> {
 fn wanted_policy(config: &ConfigSpec, service: &str, state: &FakeState) -> Option<serde_json::Value> {
     let identity = testing::identity();
     if service == api_service(REGION) {
-        return (config.api_policy == ApiPolicy::Account).then(|| policy::account_api_policy(&identity));
+        return match config.api_policy {
+            ApiPolicy::Account => Some(policy::account_api_policy(&identity)),
+            ApiPolicy::Org => Some(policy::org_api_policy(testing::ORG)),
+            ApiPolicy::None => None,
+        };
     }
     match config.notebook_policy {
         NotebookPolicy::None => None,
-        NotebookPolicy::AccountNotebooks => {
-            Some(policy::notebook_arns_policy(&[policy::account_notebooks_arn(&identity)]))
-        }
+        NotebookPolicy::AccountNotebooks => Some(policy::account_notebooks_policy(&identity)),
+        NotebookPolicy::OrgNotebooks => Some(policy::org_notebooks_policy(&identity, testing::ORG)),
         NotebookPolicy::VpcNotebooks => {
             let in_vpc: Vec<Notebook> = state
                 .notebooks

@@ -1,6 +1,8 @@
 //! Builders for observations, shared by the table tests, the property tests and the fake
 //! account's scenarios. Not used by the functions themselves.
 
+pub mod iam;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{api_service, notebook_service};
@@ -8,12 +10,19 @@ use crate::model::{AccountIdentity, Endpoint, EndpointState, Hints, Notebook, Ob
 
 /// The account every builder uses.
 pub const ACCOUNT: &str = "123456789012";
+/// The AWS Organization the test account belongs to.
+pub const ORG: &str = "o-a1b2c3d4e5";
 /// The region every builder uses.
 pub const REGION: &str = "us-west-2";
 
 /// Our identity in the test account.
 pub fn identity() -> AccountIdentity {
-    AccountIdentity { account_id: ACCOUNT.into(), partition: "aws".into(), region: REGION.into() }
+    AccountIdentity {
+        account_id: ACCOUNT.into(),
+        partition: "aws".into(),
+        region: REGION.into(),
+        org_id: Some(ORG.into()),
+    }
 }
 
 /// Tags from pairs.
@@ -49,6 +58,7 @@ pub fn notebook(name: &str, subnet_id: &str) -> Notebook {
         arn: format!("arn:aws:sagemaker:{REGION}:{ACCOUNT}:notebook-instance/{name}"),
         subnet_id: Some(subnet_id.into()),
         status: "InService".into(),
+        direct_internet_access: false,
     }
 }
 
@@ -58,8 +68,16 @@ pub fn service_azs(azs: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
     BTreeMap::from([(api_service(REGION), set.clone()), (notebook_service(REGION), set)])
 }
 
+/// The private DNS names of both SageMaker services, as `DescribeVpcEndpointServices` gives them.
+pub fn service_dns() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (api_service(REGION), format!("api.sagemaker.{REGION}.amazonaws.com")),
+        (notebook_service(REGION), format!("*.notebook.{REGION}.sagemaker.aws")),
+    ])
+}
+
 /// VPC `vpc-1` (10.0.0.0/16, DNS on) with `per_az` subnets in each of `azs`, one notebook in
-/// the first subnet, no endpoints and no managed group.
+/// the first subnet, no endpoints, no managed group and no private hosted zone (read).
 pub fn observation(azs: &[&str], per_az: usize) -> Observation {
     let vpc_id = "vpc-1";
     let mut subnets = Vec::new();
@@ -84,6 +102,8 @@ pub fn observation(azs: &[&str], per_az: usize) -> Observation {
         group: None,
         notebooks: Some(notebooks),
         service_azs: service_azs(&["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]),
+        service_dns: service_dns(),
+        hosted_zones: Some(Vec::new()),
         hints: Hints::default(),
     }
 }

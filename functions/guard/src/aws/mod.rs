@@ -1,5 +1,10 @@
 //! The AWS SDK adapter: [`SdkAccount`] implements [`Account`] with `aws-sdk-ec2`,
-//! `aws-sdk-sagemaker` and `aws-sdk-sts`, counting every call attempt with an interceptor.
+//! `aws-sdk-sagemaker` and `aws-sdk-sts` (here), and `aws-sdk-iam`, `aws-sdk-route53` and
+//! `aws-sdk-organizations` ([`access`]), counting every call attempt with an interceptor.
+
+mod access;
+
+pub use access::decode_document;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -11,7 +16,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification,
+    AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification,
     VpcEndpointType,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -21,10 +26,13 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::account::{Account, DnsAttribute, EndpointChange, NewEndpoint, NotebookSummary, VpcSelector};
+use crate::account::{
+    Account, DnsAttribute, EndpointChange, ManagedPolicy, NewEndpoint, NotebookSummary, ServiceOffer, VpcSelector,
+};
 use crate::error::{Error, ErrorClass, Result};
 use crate::model::{
-    AccountIdentity, Endpoint, EndpointState, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns, MANAGED_GROUP_NAME,
+    AccountIdentity, Endpoint, EndpointState, HostedZone, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
+    MANAGED_GROUP_NAME, RULE_DESCRIPTION,
 };
 use crate::report::ApiCalls;
 
@@ -109,6 +117,9 @@ pub struct SdkAccount {
     ec2: aws_sdk_ec2::Client,
     sagemaker: aws_sdk_sagemaker::Client,
     sts: aws_sdk_sts::Client,
+    iam: aws_sdk_iam::Client,
+    route53: aws_sdk_route53::Client,
+    organizations: aws_sdk_organizations::Client,
     region: String,
     counter: Arc<CallCounter>,
     pacer: Arc<WritePacer>,
@@ -151,10 +162,17 @@ impl SdkAccount {
         let sagemaker =
             aws_sdk_sagemaker::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
         let sts = aws_sdk_sts::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
+        let iam = aws_sdk_iam::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
+        let route53 = aws_sdk_route53::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
+        let organizations =
+            aws_sdk_organizations::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
         Ok(Self {
             ec2: aws_sdk_ec2::Client::from_conf(ec2),
             sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker),
             sts: aws_sdk_sts::Client::from_conf(sts),
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            route53: aws_sdk_route53::Client::from_conf(route53),
+            organizations: aws_sdk_organizations::Client::from_conf(organizations),
             region,
             counter,
             pacer: Arc::new(WritePacer::default()),
@@ -283,8 +301,19 @@ fn to_endpoint(endpoint: &aws_sdk_ec2::types::VpcEndpoint) -> Endpoint {
     }
 }
 
-fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<String> {
+/// The sources a security group allows on TCP 443 (CIDR blocks and prefix lists), and those
+/// of them whose rule carries vpce-guard's description.
+fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut sources = BTreeSet::new();
+    let mut managed = BTreeSet::new();
+    let mut add = |source: Option<&str>, description: Option<&str>| {
+        if let Some(source) = source {
+            sources.insert(source.to_string());
+            if description == Some(RULE_DESCRIPTION) {
+                managed.insert(source.to_string());
+            }
+        }
+    };
     for permission in group.ip_permissions() {
         let protocol = permission.ip_protocol().unwrap_or_default();
         let all = protocol == "-1";
@@ -292,12 +321,24 @@ fn https_sources(group: &aws_sdk_ec2::types::SecurityGroup) -> BTreeSet<String> 
             || (protocol.eq_ignore_ascii_case("tcp")
                 && permission.from_port().unwrap_or(i32::MAX) <= 443
                 && permission.to_port().unwrap_or(i32::MIN) >= 443);
-        if covers {
-            sources.extend(permission.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string)));
-            sources.extend(permission.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6().map(str::to_string)));
+        // Only vpce-guard's own rule (TCP 443 exactly) counts as managed.
+        let exact = protocol.eq_ignore_ascii_case("tcp")
+            && permission.from_port() == Some(443)
+            && permission.to_port() == Some(443);
+        if !covers {
+            continue;
+        }
+        for range in permission.ip_ranges() {
+            add(range.cidr_ip(), range.description().filter(|_| exact));
+        }
+        for range in permission.ipv6_ranges() {
+            add(range.cidr_ipv6(), range.description().filter(|_| exact));
+        }
+        for list in permission.prefix_list_ids() {
+            add(list.prefix_list_id(), list.description().filter(|_| exact));
         }
     }
-    sources
+    (sources, managed)
 }
 
 impl Account for SdkAccount {
@@ -312,6 +353,7 @@ impl Account for SdkAccount {
             account_id: out.account().unwrap_or_default().to_string(),
             partition: arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string(),
             region: self.region.clone(),
+            org_id: None,
         })
     }
 
@@ -391,8 +433,8 @@ impl Account for SdkAccount {
         Ok(endpoints)
     }
 
-    async fn service_azs(&self, services: &[String]) -> Result<BTreeMap<String, BTreeSet<String>>> {
-        let mut azs = BTreeMap::new();
+    async fn services(&self, services: &[String]) -> Result<BTreeMap<String, ServiceOffer>> {
+        let mut offers = BTreeMap::new();
         // With ServiceNames (a service-name filter breaks moto); an unknown name fails the call,
         // so fall back to one call per service and leave unknown ones out.
         let all = self.ec2.describe_vpc_endpoint_services().set_service_names(Some(services.to_vec())).send().await;
@@ -414,10 +456,22 @@ impl Account for SdkAccount {
         for detail in outputs.iter().flat_map(|o| o.service_details()) {
             let Some(name) = detail.service_name() else { continue };
             if services.iter().any(|s| s == name) {
-                azs.insert(name.to_string(), detail.availability_zones().iter().cloned().collect());
+                let offer = ServiceOffer {
+                    azs: detail.availability_zones().iter().cloned().collect(),
+                    private_dns_name: detail.private_dns_name().filter(|n| !n.is_empty()).map(str::to_string),
+                };
+                offers.insert(name.to_string(), offer);
             }
         }
-        Ok(azs)
+        Ok(offers)
+    }
+
+    async fn organization_id(&self) -> Result<String> {
+        self.describe_organization().await
+    }
+
+    async fn hosted_zones(&self, vpc_id: &str) -> Result<Vec<HostedZone>> {
+        self.hosted_zones_of_vpc(vpc_id).await
     }
 
     async fn managed_groups(&self, selector: &VpcSelector) -> Result<Vec<SecurityGroup>> {
@@ -428,10 +482,14 @@ impl Account for SdkAccount {
             let mut pages = self.ec2.describe_security_groups().set_filters(Some(filters)).into_paginator().send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-                groups.extend(page.security_groups().iter().map(|g| SecurityGroup {
-                    id: g.group_id().unwrap_or_default().to_string(),
-                    vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-                    https_sources: https_sources(g),
+                groups.extend(page.security_groups().iter().map(|g| {
+                    let (https_sources, managed_sources) = https_sources(g);
+                    SecurityGroup {
+                        id: g.group_id().unwrap_or_default().to_string(),
+                        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                        https_sources,
+                        managed_sources,
+                    }
                 }));
             }
         }
@@ -459,6 +517,9 @@ impl Account for SdkAccount {
                 arn: out.notebook_instance_arn().unwrap_or_default().to_string(),
                 subnet_id: out.subnet_id().map(str::to_string),
                 status: out.notebook_instance_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                direct_internet_access: out
+                    .direct_internet_access()
+                    .is_some_and(|access| access.as_str().eq_ignore_ascii_case("Enabled")),
             })),
             // SageMaker answers a missing notebook with ValidationException "RecordNotFound".
             Err(e) if is_record_not_found(&e) => Ok(None),
@@ -491,27 +552,25 @@ impl Account for SdkAccount {
         Ok(out.group_id().unwrap_or_default().to_string())
     }
 
-    async fn authorize_https(&self, group_id: &str, cidrs: &[String]) -> Result<()> {
-        const DESCRIPTION: &str = "HTTPS to SageMaker endpoints (vpce-guard)";
-        let (v6, v4): (Vec<&String>, Vec<&String>) = cidrs.iter().partition(|c| c.contains(':'));
-        let permission = IpPermission::builder()
-            .ip_protocol("tcp")
-            .from_port(443)
-            .to_port(443)
-            .set_ip_ranges(Some(
-                v4.iter().map(|c| IpRange::builder().cidr_ip(*c).description(DESCRIPTION).build()).collect(),
-            ))
-            .set_ipv6_ranges(Some(
-                v6.iter().map(|c| Ipv6Range::builder().cidr_ipv6(*c).description(DESCRIPTION).build()).collect(),
-            ))
-            .build();
+    async fn authorize_https(&self, group_id: &str, sources: &[String]) -> Result<()> {
         self.ec2
             .authorize_security_group_ingress()
             .group_id(group_id)
-            .ip_permissions(permission)
+            .ip_permissions(https_permission(sources))
             .send()
             .await
             .map_err(|e| aws_error("AuthorizeSecurityGroupIngress", e))?;
+        Ok(())
+    }
+
+    async fn revoke_https(&self, group_id: &str, sources: &[String]) -> Result<()> {
+        self.ec2
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(https_permission(sources))
+            .send()
+            .await
+            .map_err(|e| aws_error("RevokeSecurityGroupIngress", e))?;
         Ok(())
     }
 
@@ -557,9 +616,52 @@ impl Account for SdkAccount {
         Ok(())
     }
 
+    async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicy>> {
+        self.read_managed_policy(arn).await
+    }
+
+    async fn create_managed_policy(&self, path: &str, name: &str, description: &str, document: &str) -> Result<()> {
+        self.create_iam_policy(path, name, description, document).await
+    }
+
+    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<()> {
+        self.create_iam_policy_version(arn, document).await
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        self.delete_iam_policy_version(arn, version_id).await
+    }
+
     fn api_calls(&self) -> ApiCalls {
         ApiCalls { read: self.counter.read.load(Ordering::Relaxed), write: self.counter.write.load(Ordering::Relaxed) }
     }
+}
+
+/// The TCP 443 permission from `sources` (IPv4, IPv6 CIDR blocks and prefix list ids), each
+/// described as vpce-guard's so that later runs know which rules they may revoke.
+fn https_permission(sources: &[String]) -> IpPermission {
+    let (lists, cidrs): (Vec<&String>, Vec<&String>) = sources.iter().partition(|s| s.starts_with("pl-"));
+    let (v6, v4): (Vec<&String>, Vec<&String>) = cidrs.into_iter().partition(|c| c.contains(':'));
+    fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+        (!items.is_empty()).then_some(items)
+    }
+    IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(443)
+        .to_port(443)
+        .set_ip_ranges(non_empty(
+            v4.iter().map(|c| IpRange::builder().cidr_ip(*c).description(RULE_DESCRIPTION).build()).collect(),
+        ))
+        .set_ipv6_ranges(non_empty(
+            v6.iter().map(|c| Ipv6Range::builder().cidr_ipv6(*c).description(RULE_DESCRIPTION).build()).collect(),
+        ))
+        .set_prefix_list_ids(non_empty(
+            lists
+                .iter()
+                .map(|p| PrefixListId::builder().prefix_list_id(*p).description(RULE_DESCRIPTION).build())
+                .collect(),
+        ))
+        .build()
 }
 
 fn is_record_not_found<E: ProvideErrorMetadata + Debug, R: Debug>(error: &SdkError<E, R>) -> bool {

@@ -1,0 +1,119 @@
+//! The opt-in IAM guardrail (`VPCE_GUARD_IAM_GUARDRAIL`): one customer managed policy per
+//! region, kept in sync with this account's SageMaker API and notebook endpoints, that denies
+//! opening notebooks (`CreatePresignedNotebookInstanceUrl`) other than through them. It closes
+//! the internet door the SageMaker guide warns about. vpce-guard never attaches it.
+
+use tracing::info;
+
+use crate::account::{Account, ManagedPolicy, VpcSelector};
+use crate::config::{api_service, notebook_service};
+use crate::error::Result;
+use crate::guard::Guard;
+use crate::model::AccountIdentity;
+use crate::policy::{self, GuardrailScope};
+use crate::report::{GuardrailReport, Outcome, Problem};
+
+/// The IAM path of every policy vpce-guard owns (the template scopes its permissions to it).
+pub const GUARDRAIL_PATH: &str = "/vpce-guard/";
+
+/// IAM keeps at most this many versions of a managed policy.
+const MAX_VERSIONS: usize = 5;
+
+/// The guardrail's policy name in `region`: IAM is global, so each region has its own.
+pub fn guardrail_name(name: &str, region: &str) -> String {
+    format!("{name}-{region}")
+}
+
+/// The guardrail's ARN for `identity`.
+pub fn guardrail_arn(identity: &AccountIdentity, name: &str) -> String {
+    format!(
+        "arn:{}:iam::{}:policy{GUARDRAIL_PATH}{}",
+        identity.partition,
+        identity.account_id,
+        guardrail_name(name, &identity.region)
+    )
+}
+
+/// The guardrail document for this account's live SageMaker API and notebook endpoints, read
+/// with one paginated `DescribeVpcEndpoints`; also what `vpce-guard iam-policy` prints.
+pub async fn guardrail_document<A: Account>(
+    account: &A,
+    identity: &AccountIdentity,
+) -> Result<(serde_json::Value, GuardrailScope, Vec<String>)> {
+    let services = [api_service(&identity.region), notebook_service(&identity.region)];
+    let endpoints = account.describe_endpoints(&VpcSelector::All, &services).await?;
+    let mut ids: Vec<String> =
+        endpoints.into_iter().filter(|e| e.is_interface() && e.state.is_live()).map(|e| e.id).collect();
+    ids.sort();
+    let (document, scope) = policy::guardrail_policy(&ids, identity);
+    Ok((document, scope, ids))
+}
+
+impl<A: Account> Guard<A> {
+    /// Brings the guardrail policy in line with the account's endpoints: nothing when it is
+    /// semantically equal, else one new default version (deleting the oldest non-default one
+    /// first when IAM's five are used). `None` when no guardrail is configured.
+    pub async fn sync_guardrail(&self, dry_run: bool) -> Result<Option<GuardrailReport>> {
+        let Some(name) = self.config().iam_guardrail.clone() else { return Ok(None) };
+        let identity = self.identity().await?;
+        let (document, scope, ids) = guardrail_document(self.account(), &identity).await?;
+        let text = document.to_string();
+        let mut report = GuardrailReport {
+            policy_arn: guardrail_arn(&identity, &name),
+            outcome: Outcome::Compliant,
+            endpoint_ids: if scope == GuardrailScope::Endpoints { ids.clone() } else { Vec::new() },
+            size: policy::iam_policy_size(&document),
+            actions: Vec::new(),
+            problems: Vec::new(),
+        };
+        if scope == GuardrailScope::AnyEndpoint {
+            report.problems.push(Problem::warning(
+                "guardrail_fallback",
+                format!(
+                    "{} endpoint ids do not fit IAM's {}-character policy limit (or there are none yet); the guardrail denies notebooks opened through no VPC endpoint instead of through other endpoints than this account's",
+                    ids.len(),
+                    policy::MAX_IAM_POLICY_CHARS
+                ),
+            ));
+        }
+        let current = self.account().managed_policy(&report.policy_arn).await?;
+        if current.as_ref().is_some_and(|p| policy::same_policy(Some(&p.document), &document)) {
+            return Ok(Some(report));
+        }
+        report.outcome = if dry_run { Outcome::WouldChange } else { Outcome::Changed };
+        if dry_run {
+            return Ok(Some(report));
+        }
+        self.write_guardrail(current, &identity, &name, &text, &mut report.actions).await?;
+        info!(policy = %report.policy_arn, endpoints = ids.len(), size = report.size, "guardrail updated");
+        Ok(Some(report))
+    }
+
+    async fn write_guardrail(
+        &self,
+        current: Option<ManagedPolicy>,
+        identity: &AccountIdentity,
+        name: &str,
+        document: &str,
+        actions: &mut Vec<String>,
+    ) -> Result<()> {
+        let account = self.account();
+        let Some(current) = current else {
+            let description = "vpce-guard: notebooks open only through this account's SageMaker VPC endpoints (kept in sync; attach it yourself)";
+            account
+                .create_managed_policy(GUARDRAIL_PATH, &guardrail_name(name, &identity.region), description, document)
+                .await?;
+            actions.push("create_policy".into());
+            return Ok(());
+        };
+        if current.versions.len() >= MAX_VERSIONS {
+            if let Some((oldest, _)) = current.versions.iter().find(|(_, default)| !default) {
+                account.delete_policy_version(&current.arn, oldest).await?;
+                actions.push(format!("delete_version {oldest}"));
+            }
+        }
+        account.create_policy_version(&current.arn, document).await?;
+        actions.push("create_version".into());
+        Ok(())
+    }
+}

@@ -1,0 +1,296 @@
+//! Table tests of the access model in `plan`: endpoint policy modes (evaluated, not compared
+//! as text), client sources of the managed group, private hosted zones that serve a service
+//! centrally, and notebooks with direct internet access.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::*;
+use crate::config::{ApiPolicy, Config, NotebookPolicy, OnDnsConflict};
+use crate::model::{HostedZone, SecurityGroup};
+use crate::report::Severity;
+use crate::testing::iam::{evaluate, Decision, Request};
+use crate::testing::{self, endpoint, observation, ACCOUNT, ORG, REGION};
+
+const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
+const OTHER_ACCOUNT: &str = "210987654321";
+const PRESIGN: &str = "sagemaker:CreatePresignedNotebookInstanceUrl";
+
+fn api() -> String {
+    api_service(REGION)
+}
+
+fn notebook() -> String {
+    notebook_service(REGION)
+}
+
+/// The policy text a plan gives `service`, from its create or modify write.
+fn planned_policy(plan: &Plan, service: &str) -> Option<Value> {
+    plan.writes.iter().find_map(|w| match w {
+        Write::CreateEndpoint { service: s, policy, .. } | Write::ModifyEndpoint { service: s, policy, .. }
+            if s == service =>
+        {
+            policy.as_deref().map(|text| serde_json::from_str(text).expect("policy is JSON"))
+        }
+        _ => None,
+    })
+}
+
+fn codes(plan: &Plan) -> Vec<&str> {
+    plan.problems.iter().map(|p| p.code.as_str()).collect()
+}
+
+fn notebook_arn(account: &str, name: &str) -> String {
+    format!("arn:aws:sagemaker:{REGION}:{account}:notebook-instance/{name}")
+}
+
+/// Opening notebook `name` of `owner` (in Organization `owner_org`) through the endpoint.
+fn open_notebook(owner: &str, owner_org: Option<&str>, name: &str) -> Request {
+    let request =
+        Request::new(&format!("arn:aws:iam::{owner}:role/DataScientist"), PRESIGN, &notebook_arn(owner, name))
+            .with("aws:PrincipalAccount", owner)
+            .with("aws:ResourceAccount", owner);
+    match owner_org {
+        Some(org) => request.with("aws:ResourceOrgID", org).with("aws:PrincipalOrgID", org),
+        None => request,
+    }
+}
+
+/// An API call by a principal of `account` (in `org`, if any).
+fn api_call(account: &str, org: Option<&str>) -> Request {
+    let request = Request::new(&format!("arn:aws:iam::{account}:role/Pipeline"), "sagemaker:CreateTrainingJob", "*")
+        .with("aws:PrincipalAccount", account);
+    match org {
+        Some(org) => request.with("aws:PrincipalOrgID", org),
+        None => request,
+    }
+}
+
+fn config(notebook_policy: NotebookPolicy, api_policy: ApiPolicy) -> Config {
+    Config { notebook_policy, api_policy, ..Config::default() }
+}
+
+#[test]
+fn default_notebook_policy_opens_this_accounts_notebooks_only() {
+    let plan = plan(&observation(&AZS, 1), &Config::default());
+    let policy = planned_policy(&plan, &notebook()).expect("notebook endpoint policy");
+    assert_eq!(evaluate(&policy, &open_notebook(ACCOUNT, Some(ORG), "nb-1")), Decision::Allow);
+    assert_eq!(evaluate(&policy, &open_notebook(ACCOUNT, None, "not-in-this-vpc")), Decision::Allow);
+    assert_ne!(evaluate(&policy, &open_notebook(OTHER_ACCOUNT, Some(ORG), "nb-1")), Decision::Allow);
+    assert_ne!(evaluate(&policy, &open_notebook(OTHER_ACCOUNT, None, "exfiltrate")), Decision::Allow);
+}
+
+#[test]
+fn a_client_vpc_without_notebooks_is_never_locked_out() {
+    for mode in [NotebookPolicy::AccountNotebooks, NotebookPolicy::VpcNotebooks, NotebookPolicy::OrgNotebooks] {
+        let mut obs = observation(&AZS, 1);
+        obs.notebooks = Some(Vec::new());
+        let plan = plan(&obs, &config(mode, ApiPolicy::Account));
+        let policy = planned_policy(&plan, &notebook()).expect("notebook endpoint policy");
+        assert_eq!(evaluate(&policy, &open_notebook(ACCOUNT, Some(ORG), "any")), Decision::Allow, "{mode:?}");
+        assert_ne!(evaluate(&policy, &open_notebook(OTHER_ACCOUNT, None, "any")), Decision::Allow, "{mode:?}");
+        let warned = plan.problems.iter().any(|p| p.code == "no_notebook_in_vpc" && p.severity == Severity::Warning);
+        assert_eq!(warned, mode == NotebookPolicy::VpcNotebooks, "{mode:?}: {:?}", plan.problems);
+        assert!(!plan.problems.iter().any(|p| p.severity == Severity::Error), "{mode:?}");
+    }
+}
+
+#[test]
+fn vpc_notebooks_allows_exactly_the_vpcs_notebooks() {
+    let obs = observation(&AZS, 1);
+    let plan = plan(&obs, &config(NotebookPolicy::VpcNotebooks, ApiPolicy::Account));
+    let policy = planned_policy(&plan, &notebook()).unwrap();
+    assert_eq!(evaluate(&policy, &open_notebook(ACCOUNT, Some(ORG), "nb-1")), Decision::Allow);
+    assert_eq!(evaluate(&policy, &open_notebook(ACCOUNT, Some(ORG), "nb-elsewhere")), Decision::ImplicitDeny);
+}
+
+#[test]
+fn org_notebooks_opens_notebooks_of_the_organization_only() {
+    let plan = plan(&observation(&AZS, 1), &config(NotebookPolicy::OrgNotebooks, ApiPolicy::Account));
+    let policy = planned_policy(&plan, &notebook()).unwrap();
+    assert_eq!(evaluate(&policy, &open_notebook(ACCOUNT, Some(ORG), "nb-1")), Decision::Allow);
+    assert_eq!(evaluate(&policy, &open_notebook(OTHER_ACCOUNT, Some(ORG), "participant")), Decision::Allow);
+    assert_ne!(evaluate(&policy, &open_notebook(OTHER_ACCOUNT, Some("o-outsider99"), "x")), Decision::Allow);
+    assert_ne!(evaluate(&policy, &open_notebook(OTHER_ACCOUNT, None, "x")), Decision::Allow);
+}
+
+#[test]
+fn api_policy_modes_admit_the_account_or_the_organization() {
+    let cases = [
+        (ApiPolicy::Account, ACCOUNT, Some(ORG), true),
+        (ApiPolicy::Account, OTHER_ACCOUNT, Some(ORG), false),
+        (ApiPolicy::Account, OTHER_ACCOUNT, None, false),
+        (ApiPolicy::Org, ACCOUNT, Some(ORG), true),
+        (ApiPolicy::Org, OTHER_ACCOUNT, Some(ORG), true),
+        (ApiPolicy::Org, OTHER_ACCOUNT, Some("o-outsider99"), false),
+        (ApiPolicy::Org, OTHER_ACCOUNT, None, false),
+    ];
+    for (mode, account, org, allowed) in cases {
+        let plan = plan(&observation(&AZS, 1), &config(NotebookPolicy::AccountNotebooks, mode));
+        let policy = planned_policy(&plan, &api()).expect("api endpoint policy");
+        let decision = evaluate(&policy, &api_call(account, org));
+        assert_eq!(decision == Decision::Allow, allowed, "{mode:?} {account} {org:?}: {decision:?}");
+    }
+    let none = plan(&observation(&AZS, 1), &config(NotebookPolicy::None, ApiPolicy::None));
+    assert_eq!(planned_policy(&none, &api()), None);
+    assert_eq!(planned_policy(&none, &notebook()), None);
+}
+
+#[test]
+fn an_org_mode_without_the_organization_id_is_an_error_not_a_guess() {
+    let mut obs = observation(&AZS, 1);
+    obs.identity.org_id = None;
+    let plan = plan(&obs, &config(NotebookPolicy::OrgNotebooks, ApiPolicy::Org));
+    assert!(codes(&plan).contains(&"organization_unknown"));
+    assert_eq!(planned_policy(&plan, &notebook()), None);
+    assert_eq!(planned_policy(&plan, &api()), None);
+}
+
+/// The VPC after the default configuration's plan was applied: both endpoints, compliant.
+fn compliant_under(config: &Config) -> crate::model::Observation {
+    let mut obs = observation(&AZS, 1);
+    obs.group = Some(SecurityGroup {
+        id: "sg-1".into(),
+        vpc_id: "vpc-1".into(),
+        https_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
+        managed_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
+    });
+    for write in plan(&obs, config).writes {
+        if let Write::CreateEndpoint { service, subnet_ids, policy, .. } = write {
+            let mut e = endpoint(&format!("vpce-{service}"), "vpc-1", &service, &[]);
+            e.subnet_ids = subnet_ids;
+            e.policy = policy;
+            e.private_dns = true;
+            e.group_ids = vec!["sg-1".into()];
+            obs.endpoints.push(e);
+        }
+    }
+    obs
+}
+
+#[test]
+fn changing_mode_costs_one_modify_per_endpoint_and_none_when_equal() {
+    let before = Config::default();
+    let obs = compliant_under(&before);
+    assert!(plan(&obs, &before).is_empty(), "converged");
+    let after = config(NotebookPolicy::OrgNotebooks, ApiPolicy::Org);
+    let changed = plan(&obs, &after);
+    assert_eq!(changed.writes.len(), 2, "{:?}", changed.writes);
+    for write in &changed.writes {
+        let Write::ModifyEndpoint { policy, add_subnet_ids, enable_private_dns, .. } = write else {
+            panic!("expected modify, got {write:?}")
+        };
+        assert!(policy.is_some() && add_subnet_ids.is_empty() && !enable_private_dns);
+    }
+    // The same grant written differently (statement as an object, other Sid, reordered) is equal.
+    let mut reformatted = obs.clone();
+    for e in &mut reformatted.endpoints {
+        let mut value: Value = serde_json::from_str(e.policy.as_deref().unwrap()).unwrap();
+        value["Statement"] = value["Statement"][0].clone();
+        value["Statement"]["Sid"] = "Renamed".into();
+        e.policy = Some(serde_json::to_string_pretty(&value).unwrap());
+    }
+    assert!(plan(&reformatted, &before).is_empty());
+}
+
+#[test]
+fn client_sources_are_added_and_only_our_unwanted_rules_revoked() {
+    let mut obs = compliant_under(&Config::default());
+    let group = obs.group.as_mut().unwrap();
+    // A rule vpce-guard added for a client range no longer configured, and one a person added.
+    group.https_sources.extend(["172.16.0.0/12".to_string(), "192.168.0.0/16".to_string()]);
+    group.managed_sources.insert("172.16.0.0/12".into());
+    let config = Config {
+        client_cidrs: vec!["10.200.0.0/16".into(), "2001:db8::/32".into()],
+        client_prefix_lists: vec!["pl-0123456789abcdef0".into()],
+        ..Config::default()
+    };
+    let plan = plan(&obs, &config);
+    assert_eq!(
+        plan.writes,
+        vec![
+            Write::AuthorizeHttps {
+                group: GroupRef::Existing("sg-1".into()),
+                sources: vec!["10.200.0.0/16".into(), "2001:db8::/32".into(), "pl-0123456789abcdef0".into()],
+            },
+            Write::RevokeHttps { group_id: "sg-1".into(), sources: vec!["172.16.0.0/12".into()] },
+        ]
+    );
+}
+
+#[test]
+fn a_new_group_allows_the_vpc_and_the_client_sources_in_one_write() {
+    let mut obs = observation(&AZS, 1);
+    obs.vpc.ipv6_cidrs = vec!["2600:1f14::/56".into()];
+    let config = Config { client_cidrs: vec!["10.200.0.0/16".into()], ..Config::default() };
+    let plan = plan(&obs, &config);
+    assert_eq!(plan.writes[0], Write::CreateGroup);
+    assert_eq!(
+        plan.writes[1],
+        Write::AuthorizeHttps {
+            group: GroupRef::Planned,
+            sources: vec!["10.0.0.0/16".into(), "10.200.0.0/16".into(), "2600:1f14::/56".into()],
+        }
+    );
+}
+
+#[test]
+fn hosted_zones_are_read_only_when_an_endpoint_would_be_created() {
+    let mut obs = observation(&AZS, 1);
+    obs.hosted_zones = None;
+    let unread = plan(&obs, &Config::default());
+    assert!(unread.needs_hosted_zones);
+    assert!(!unread.writes.iter().any(|w| matches!(w, Write::CreateEndpoint { .. })));
+    let mut compliant = compliant_under(&Config::default());
+    compliant.hosted_zones = None;
+    let steady = plan(&compliant, &Config::default());
+    assert!(
+        steady.is_empty() && !steady.needs_hosted_zones,
+        "a VPC whose endpoints hold private DNS needs no zone read"
+    );
+}
+
+#[test]
+fn a_name_served_by_a_hosted_zone_gets_no_local_endpoint_unless_configured() {
+    let mut obs = observation(&AZS, 1);
+    let zone = HostedZone { id: "Z0HUB".into(), name: format!("api.sagemaker.{REGION}.amazonaws.com") };
+    obs.hosted_zones = Some(vec![zone]);
+    let reported = plan(&obs, &Config::default());
+    let created: Vec<&String> = reported
+        .writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::CreateEndpoint { service, .. } => Some(service),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, [&notebook()], "only the notebook service is created");
+    let note = reported.problems.iter().find(|p| p.code == "served_centrally").expect("served_centrally");
+    assert_eq!(note.severity, Severity::Warning);
+    assert!(note.message.contains("Z0HUB"), "{}", note.message);
+
+    let create = Config { on_dns_conflict: OnDnsConflict::Create, ..Config::default() };
+    let local = plan(&obs, &create);
+    assert_eq!(local.writes.iter().filter(|w| matches!(w, Write::CreateEndpoint { .. })).count(), 2);
+
+    // A parent-domain zone serves the notebook's wildcard name too.
+    obs.hosted_zones = Some(vec![HostedZone { id: "Z0AWS".into(), name: "sagemaker.aws".into() }]);
+    let parent = plan(&obs, &Config::default());
+    assert!(parent
+        .writes
+        .iter()
+        .all(|w| !matches!(w, Write::CreateEndpoint { service, .. } if *service == notebook())));
+}
+
+#[test]
+fn notebooks_with_direct_internet_access_are_reported_by_name() {
+    let mut obs = observation(&AZS, 1);
+    let mut open = testing::notebook("open-door", "subnet-00");
+    open.direct_internet_access = true;
+    obs.notebooks.as_mut().unwrap().push(open);
+    let plan = plan(&obs, &Config::default());
+    let problem = plan.problems.iter().find(|p| p.code == "direct_internet_access").expect("reported");
+    assert_eq!(problem.severity, Severity::Warning);
+    assert!(problem.message.contains("open-door") && !problem.message.contains("nb-1"), "{}", problem.message);
+}

@@ -1,0 +1,325 @@
+//! The access model through the handlers, against the in-memory [`FakeAccount`]: client VPCs
+//! that hold no notebook, policy modes (documents evaluated by the test evaluator, never
+//! compared as text), client sources of the managed group, private hosted zones serving a
+//! service centrally, notebooks with direct internet access, the Organization at start-up,
+//! and the IAM guardrail with IAM's limits.
+
+use serde_json::Value;
+use vpce_guard::account::Account;
+use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy};
+use vpce_guard::events::{Parsed, Trigger};
+use vpce_guard::fake::FakeAccount;
+use vpce_guard::guardrail::{guardrail_arn, GUARDRAIL_PATH};
+use vpce_guard::model::{Endpoint, TAG_ENFORCE};
+use vpce_guard::policy::{self, MAX_IAM_POLICY_CHARS};
+use vpce_guard::report::{Outcome, Report, Severity};
+use vpce_guard::testing::iam::{evaluate, Decision, Request};
+use vpce_guard::testing::{self, ACCOUNT, ORG, REGION};
+use vpce_guard::{Error, Guard};
+
+const VPC: &str = "vpc-0c11e47c11e47c11e";
+const OTHER_ACCOUNT: &str = "210987654321";
+const PRESIGN: &str = "sagemaker:CreatePresignedNotebookInstanceUrl";
+const GUARDRAIL: &str = "notebooks-through-vpce";
+
+fn guard_with(config: Config) -> Guard<FakeAccount> {
+    Guard::new(FakeAccount::new(), config).with_visibility_retries(Vec::new())
+}
+
+/// A 3-AZ VPC with no notebook, tagged to be enforced: a VPN landing zone or WorkSpaces VPC.
+fn client_vpc(fake: &FakeAccount) {
+    fake.add_vpc(VPC, "10.50.0.0/16");
+    fake.with_state(|s| {
+        s.vpcs.get_mut(VPC).unwrap().tags.insert(TAG_ENFORCE.into(), "true".into());
+    });
+    for az in ['a', 'b', 'c'] {
+        fake.add_subnet(VPC, &format!("subnet-0000000000000c1{az}"), &format!("{REGION}{az}"));
+    }
+}
+
+async fn run_manual(guard: &Guard<FakeAccount>) -> Report {
+    let trigger = Trigger::Manual { vpc_ids: Some(vec![VPC.into()]), dry_run: None };
+    guard.run(Parsed::Run(trigger)).await.expect("run")
+}
+
+fn live(fake: &FakeAccount, service: &str) -> Vec<Endpoint> {
+    fake.live_endpoints(VPC).into_iter().filter(|e| e.service == service).collect()
+}
+
+fn stored_policy(endpoint: &Endpoint) -> Value {
+    serde_json::from_str(endpoint.policy.as_deref().expect("a policy")).expect("JSON")
+}
+
+fn open_notebook(owner: &str, org: Option<&str>) -> Request {
+    let arn = format!("arn:aws:sagemaker:{REGION}:{owner}:notebook-instance/analysis");
+    let request = Request::new(&format!("arn:aws:iam::{owner}:role/Analyst"), PRESIGN, &arn)
+        .with("aws:PrincipalAccount", owner)
+        .with("aws:ResourceAccount", owner);
+    match org {
+        Some(org) => request.with("aws:PrincipalOrgID", org).with("aws:ResourceOrgID", org),
+        None => request,
+    }
+}
+
+#[tokio::test]
+async fn a_client_vpc_without_notebooks_opens_the_accounts_notebooks_under_the_defaults() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    client_vpc(fake);
+
+    let report = run_manual(&guard).await;
+
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    let notebook = live(fake, &notebook_service(REGION));
+    assert_eq!(notebook.len(), 1);
+    assert!(notebook[0].private_dns, "browsers of the VPC resolve the notebook names to it");
+    let document = stored_policy(&notebook[0]);
+    assert_eq!(evaluate(&document, &open_notebook(ACCOUNT, Some(ORG))), Decision::Allow);
+    assert_ne!(evaluate(&document, &open_notebook(OTHER_ACCOUNT, Some(ORG))), Decision::Allow);
+    assert_ne!(evaluate(&document, &open_notebook(OTHER_ACCOUNT, None)), Decision::Allow);
+}
+
+#[tokio::test]
+async fn vpc_notebooks_mode_gives_a_client_vpc_the_account_policy_and_a_warning() {
+    let guard = guard_with(Config { notebook_policy: NotebookPolicy::VpcNotebooks, ..Config::default() });
+    let fake = guard.account();
+    client_vpc(fake);
+
+    let report = run_manual(&guard).await;
+
+    let vpc = &report.vpcs[0];
+    let warning = vpc.problems.iter().find(|p| p.code == "no_notebook_in_vpc").expect("warned");
+    assert_eq!(warning.severity, Severity::Warning);
+    assert_eq!(vpc.outcome, Outcome::Changed, "a warning is not non-compliance: {}", report.to_text());
+    let document = stored_policy(&live(fake, &notebook_service(REGION))[0]);
+    assert_eq!(evaluate(&document, &open_notebook(ACCOUNT, Some(ORG))), Decision::Allow);
+}
+
+#[tokio::test]
+async fn switching_to_org_modes_converges_with_one_modify_per_endpoint() {
+    let before = guard_with(Config::default());
+    client_vpc(before.account());
+    run_manual(&before).await;
+    let state = before.account().snapshot();
+    let after = guard_with(Config {
+        notebook_policy: NotebookPolicy::OrgNotebooks,
+        api_policy: ApiPolicy::Org,
+        ..Config::default()
+    });
+    after.account().with_state(|s| *s = state);
+
+    let sweep = after.run(Parsed::Run(Trigger::Scheduled)).await.unwrap();
+
+    let fake = after.account();
+    assert_eq!(fake.snapshot().writes[fake.snapshot().writes.len() - 2..], ["ModifyVpcEndpoint", "ModifyVpcEndpoint"]);
+    assert_eq!(sweep.api_calls.write, 2, "{}", sweep.to_text());
+    let api = stored_policy(&live(fake, &api_service(REGION))[0]);
+    let call = |account: &str, org: Option<&str>| {
+        let request =
+            Request::new(&format!("arn:aws:iam::{account}:role/Pipeline"), "sagemaker:ListNotebookInstances", "*")
+                .with("aws:PrincipalAccount", account);
+        match org {
+            Some(org) => request.with("aws:PrincipalOrgID", org),
+            None => request,
+        }
+    };
+    assert_eq!(evaluate(&api, &call(OTHER_ACCOUNT, Some(ORG))), Decision::Allow, "a participant of the Organization");
+    assert_ne!(evaluate(&api, &call(OTHER_ACCOUNT, None)), Decision::Allow);
+    let notebook = stored_policy(&live(fake, &notebook_service(REGION))[0]);
+    assert_eq!(evaluate(&notebook, &open_notebook(OTHER_ACCOUNT, Some(ORG))), Decision::Allow);
+    assert_ne!(evaluate(&notebook, &open_notebook(OTHER_ACCOUNT, Some("o-elsewhere12"))), Decision::Allow);
+
+    let again = after.run(Parsed::Run(Trigger::Scheduled)).await.unwrap();
+    assert_eq!(again.api_calls.write, 0, "{}", again.to_text());
+}
+
+#[tokio::test]
+async fn an_org_mode_outside_an_organization_is_a_configuration_error_naming_the_variable() {
+    for (config, variable) in [
+        (Config { notebook_policy: NotebookPolicy::OrgNotebooks, ..Config::default() }, "VPCE_GUARD_NOTEBOOK_POLICY"),
+        (Config { api_policy: ApiPolicy::Org, ..Config::default() }, "VPCE_GUARD_API_POLICY"),
+    ] {
+        let guard = guard_with(config);
+        guard.account().with_state(|s| s.org_id = None);
+        client_vpc(guard.account());
+
+        let error = guard.identity().await.expect_err("no Organization");
+
+        assert!(matches!(&error, Error::Config { variable: v, .. } if *v == variable), "{error}");
+        assert!(error.to_string().contains("not in an AWS Organization"), "{error}");
+        let run = guard.run(Parsed::Run(Trigger::Scheduled)).await;
+        assert!(run.is_err());
+        assert_eq!(guard.account().api_calls().write, 0, "nothing changed");
+    }
+    let guard = guard_with(Config { api_policy: ApiPolicy::Org, ..Config::default() });
+    assert_eq!(guard.identity().await.unwrap().org_id.as_deref(), Some(ORG));
+}
+
+#[tokio::test]
+async fn client_sources_follow_the_configuration_and_foreign_rules_stay() {
+    let prefix_list = "pl-0a1b2c3d4e5f60718";
+    let config = Config {
+        client_cidrs: vec!["192.168.0.0/16".into()],
+        client_prefix_lists: vec![prefix_list.into()],
+        ..Config::default()
+    };
+    let guard = guard_with(config);
+    let fake = guard.account();
+    client_vpc(fake);
+    fake.with_state(|s| s.prefix_lists.insert(prefix_list.into()));
+    run_manual(&guard).await;
+    let group = |fake: &FakeAccount| fake.snapshot().groups.into_values().next().expect("managed group").group;
+    let sources = group(fake).https_sources;
+    assert!(["10.50.0.0/16", "192.168.0.0/16", prefix_list].iter().all(|s| sources.contains(*s)), "{sources:?}");
+    // A person adds a rule of their own; the configuration then drops the prefix list.
+    fake.with_state(|s| {
+        s.groups.values_mut().next().unwrap().group.https_sources.insert("172.31.0.0/16".into());
+    });
+    let state = fake.snapshot();
+    let narrower = guard_with(Config { client_cidrs: vec!["192.168.0.0/16".into()], ..Config::default() });
+    narrower.account().with_state(|s| *s = state);
+
+    let report = run_manual(&narrower).await;
+
+    let after = group(narrower.account());
+    assert!(!after.https_sources.contains(prefix_list), "{}", report.to_text());
+    assert!(after.https_sources.contains("172.31.0.0/16"), "a rule vpce-guard did not add is never revoked");
+    assert!(after.https_sources.contains("192.168.0.0/16") && after.https_sources.contains("10.50.0.0/16"));
+    assert_eq!(narrower.account().snapshot().writes.last().map(String::as_str), Some("RevokeSecurityGroupIngress"));
+    assert_eq!(run_manual(&narrower).await.api_calls.write, 0, "converged");
+}
+
+#[tokio::test]
+async fn a_name_served_by_a_hosted_zone_is_reported_and_costs_nothing() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    client_vpc(fake);
+    fake.with_state(|s| s.hosted_zones.insert((VPC.to_string(), api_service(REGION))));
+
+    let report = run_manual(&guard).await;
+
+    assert!(live(fake, &api_service(REGION)).is_empty(), "no endpoint no client would resolve to");
+    assert_eq!(live(fake, &notebook_service(REGION)).len(), 1);
+    let vpc = &report.vpcs[0];
+    assert!(vpc.problems.iter().any(|p| p.code == "served_centrally" && p.severity == Severity::Warning));
+    assert!(!vpc.problems.iter().any(|p| p.severity == Severity::Error), "{}", report.to_text());
+    assert_eq!(fake.snapshot().writes.iter().filter(|w| *w == "CreateVpcEndpoint").count(), 1);
+    let replay = run_manual(&guard).await;
+    assert_eq!(replay.vpcs[0].outcome, Outcome::Compliant, "{}", replay.to_text());
+    assert_eq!(replay.api_calls.write, 0);
+}
+
+#[tokio::test]
+async fn notebooks_with_direct_internet_access_are_reported_on_their_event() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    client_vpc(fake);
+    fake.add_internet_notebook("open-door", "subnet-0000000000000c1a");
+
+    let parsed = Parsed::Run(Trigger::NotebookCreated { name: "open-door".into() });
+    let report = guard.run(parsed).await.unwrap();
+
+    let problem = report.vpcs[0].problems.iter().find(|p| p.code == "direct_internet_access").expect("reported");
+    assert!(problem.message.contains("open-door"));
+    assert_eq!(problem.severity, Severity::Warning);
+}
+
+fn guardrail_guard() -> Guard<FakeAccount> {
+    guard_with(Config { iam_guardrail: Some(GUARDRAIL.into()), ..Config::default() })
+}
+
+/// Presigned URL for this account's notebook through `vpce`, or from the internet.
+fn presign(through: Option<&str>) -> Request {
+    let request =
+        Request::new(&format!("arn:aws:iam::{ACCOUNT}:role/Analyst"), PRESIGN, &testing::notebook("nb", "s").arn);
+    match through {
+        Some(vpce) => request.with("aws:SourceVpce", vpce),
+        None => request,
+    }
+}
+
+#[tokio::test]
+async fn the_guardrail_denies_the_internet_door_and_is_rewritten_only_when_endpoints_change() {
+    let guard = guardrail_guard();
+    let fake = guard.account();
+    client_vpc(fake);
+    let arn = guardrail_arn(&testing::identity(), GUARDRAIL);
+
+    let first = run_manual(&guard).await;
+
+    let status = first.guardrail.as_ref().expect("guardrail reported");
+    assert_eq!(status.outcome, Outcome::Changed);
+    assert_eq!(status.policy_arn, format!("arn:aws:iam::{ACCOUNT}:policy{GUARDRAIL_PATH}{GUARDRAIL}-{REGION}"));
+    let policy = fake.snapshot().policies[&arn].clone();
+    let document: Value = serde_json::from_str(policy.document().unwrap()).unwrap();
+    let ids: Vec<String> = fake.live_endpoints(VPC).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(status.endpoint_ids.len(), 2);
+    for id in &ids {
+        assert_ne!(evaluate(&document, &presign(Some(id))), Decision::ExplicitDeny, "through {id}");
+    }
+    assert_eq!(evaluate(&document, &presign(None)), Decision::ExplicitDeny, "the internet door is closed");
+    assert_eq!(evaluate(&document, &presign(Some("vpce-0someoneelses0000"))), Decision::ExplicitDeny);
+
+    let second = run_manual(&guard).await;
+    assert_eq!(second.guardrail.as_ref().unwrap().outcome, Outcome::Compliant);
+    assert_eq!(second.api_calls.write, 0, "{}", second.to_text());
+    assert_eq!(fake.snapshot().policies[&arn].versions.len(), 1);
+}
+
+#[tokio::test]
+async fn the_guardrail_keeps_within_five_versions_by_deleting_the_oldest() {
+    let guard = guardrail_guard();
+    let fake = guard.account();
+    client_vpc(fake);
+    run_manual(&guard).await;
+    let arn = guardrail_arn(&testing::identity(), GUARDRAIL);
+    // Each sweep sees one more endpoint (another VPC of the account), so the document changes.
+    for n in 0..6 {
+        let vpc = format!("vpc-0a0a0a0a0a0a0a0{n:x}");
+        fake.with_state(|s| {
+            let id = format!("vpce-0b0b0b0b0b0b0b0{n:x}");
+            let mut endpoint = testing::endpoint(&id, &vpc, &api_service(REGION), &[]);
+            endpoint.private_dns = true;
+            s.endpoints.insert(id, endpoint);
+        });
+        let report = guard.sync_guardrail(false).await.unwrap().unwrap();
+        assert_eq!(report.outcome, Outcome::Changed);
+    }
+    let policy = fake.snapshot().policies[&arn].clone();
+    assert_eq!(policy.versions.len(), 5, "{:?}", policy.versions);
+    assert_eq!(policy.versions.iter().filter(|v| v.2).count(), 1);
+    assert_eq!(policy.versions.last().unwrap().0, "v7", "the newest is the default");
+    assert!(!policy.versions.iter().any(|v| v.0 == "v1" || v.0 == "v2"), "the oldest went first");
+}
+
+#[tokio::test]
+async fn the_guardrail_fits_iams_limit_at_any_scale() {
+    let mut sizes = Vec::new();
+    for endpoints in [10usize, 1_000, 10_000] {
+        let fake = FakeAccount::new();
+        fake.with_state(|s| {
+            for n in 0..endpoints {
+                let id = format!("vpce-{n:017x}");
+                let service = if n % 2 == 0 { api_service(REGION) } else { notebook_service(REGION) };
+                s.endpoints.insert(id.clone(), testing::endpoint(&id, &format!("vpc-{:017x}", n / 2), &service, &[]));
+            }
+        });
+        let guard = Guard::new(fake, Config { iam_guardrail: Some(GUARDRAIL.into()), ..Config::default() });
+        let report = guard.sync_guardrail(false).await.unwrap().unwrap();
+        let arn = guardrail_arn(&testing::identity(), GUARDRAIL);
+        let stored = guard.account().snapshot().policies[&arn].clone();
+        let document: Value = serde_json::from_str(stored.document().unwrap()).unwrap();
+        assert!(policy::iam_policy_size(&document) <= MAX_IAM_POLICY_CHARS);
+        assert_eq!(report.size, policy::iam_policy_size(&document));
+        assert_eq!(evaluate(&document, &presign(None)), Decision::ExplicitDeny, "{endpoints}: internet door");
+        assert_ne!(evaluate(&document, &presign(Some("vpce-00000000000000000"))), Decision::ExplicitDeny);
+        let fell_back = report.problems.iter().any(|p| p.code == "guardrail_fallback");
+        assert_eq!(fell_back, endpoints > 10, "{endpoints}");
+        if !fell_back {
+            assert_eq!(evaluate(&document, &presign(Some("vpce-0notthisaccount0"))), Decision::ExplicitDeny);
+        }
+        sizes.push((endpoints, report.size, fell_back));
+    }
+    println!("GUARDRAIL sizes (endpoints, characters, fell back): {sizes:?}");
+}
