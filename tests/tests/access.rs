@@ -12,6 +12,7 @@ use vpce_guard::events::{Parsed, Trigger};
 use vpce_guard::guardrail::GUARDRAIL_PATH;
 use vpce_guard::model::RULE_DESCRIPTION;
 use vpce_guard::report::{Outcome, Report, Severity};
+use vpce_guard::testing;
 use vpce_guard::testing::iam::{evaluate, Decision, Request};
 use vpce_guard::Guard;
 use vpce_guard_tests::events;
@@ -64,14 +65,7 @@ fn document(endpoint: &aws_sdk_ec2::types::VpcEndpoint) -> Value {
 }
 
 fn open_notebook(owner: &str, org: Option<&str>) -> Request {
-    let arn = format!("arn:aws:sagemaker:us-west-2:{owner}:notebook-instance/analysis");
-    let request = Request::new(&format!("arn:aws:iam::{owner}:role/Analyst"), PRESIGN, &arn)
-        .with("aws:PrincipalAccount", owner)
-        .with("aws:ResourceAccount", owner);
-    match org {
-        Some(org) => request.with("aws:PrincipalOrgID", org).with("aws:ResourceOrgID", org),
-        None => request,
-    }
+    testing::open_notebook_request(owner, org, "analysis")
 }
 
 #[tokio::test]

@@ -102,7 +102,26 @@ async fn iam_policy_names_both_endpoints_or_the_vpc() -> Result<()> {
         seed.live_endpoints(&vpc).await?.values().flatten().map(|e| e.vpc_endpoint_id().unwrap().to_string()).collect();
     ids.sort();
 
-    let output = cli(&moto, &["iam-policy", "--vpc-id", &vpc]).await?;
+    // The default style is the guardrail: it denies presigned URLs not made through the ids.
+    let guardrail = cli(&moto, &["iam-policy"]).await?;
+    assert_eq!(guardrail.status.code(), Some(0), "{}", stderr(&guardrail));
+    let document: Value = serde_json::from_str(&stdout(&guardrail))?;
+    let presign = |through: Option<&str>| {
+        let request = vpce_guard::testing::open_notebook_request("123456789012", None, "nb-1");
+        match through {
+            Some(id) => request.with("aws:SourceVpce", id),
+            None => request,
+        }
+    };
+    use vpce_guard::testing::iam::{evaluate, Decision};
+    assert_eq!(evaluate(&document, &presign(None)), Decision::ExplicitDeny, "{document}");
+    for id in &ids {
+        assert_ne!(evaluate(&document, &presign(Some(id))), Decision::ExplicitDeny, "{document}");
+    }
+    let refused = cli(&moto, &["iam-policy", "--vpc-id", &vpc]).await?;
+    assert_eq!(refused.status.code(), Some(1), "--vpc-id belongs to --style allow: {}", stderr(&refused));
+
+    let output = cli(&moto, &["iam-policy", "--style", "allow", "--vpc-id", &vpc]).await?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let policy: Value = serde_json::from_str(&stdout(&output))?;
     assert_eq!(policy["Version"], "2012-10-17");
@@ -115,7 +134,7 @@ async fn iam_policy_names_both_endpoints_or_the_vpc() -> Result<()> {
     assert_eq!(statement["Resource"], "*");
     assert_eq!(statement["Condition"]["StringEquals"]["aws:SourceVpce"], serde_json::json!(ids));
 
-    let by_vpc = cli(&moto, &["iam-policy", "--condition", "source-vpc"]).await?;
+    let by_vpc = cli(&moto, &["iam-policy", "--style", "allow", "--condition", "source-vpc"]).await?;
     let policy: Value = serde_json::from_str(&stdout(&by_vpc))?;
     assert_eq!(policy["Statement"][0]["Condition"]["StringEquals"]["aws:SourceVpc"], serde_json::json!([vpc]));
     Ok(())

@@ -87,13 +87,15 @@ async fn bad_events_fail_with_permanent_error_types_and_write_nothing() -> Resul
 }
 
 #[tokio::test]
-async fn missing_notebook_is_a_transient_error_for_lambda_to_retry() -> Result<()> {
+async fn a_notebook_deleted_before_its_event_is_ignored_not_retried() -> Result<()> {
     let moto = Moto::start().await?;
     let on_notebook = Function::start(&binary("on-notebook-created"), &moto.env()).await?;
-    let error =
-        on_notebook.invoke(events::notebook_created("never-created", "subnet-0123456789abcdef0")).await?.unwrap_err();
-    assert_eq!(error.error_type, "Transient.NotFound");
-    assert!(error.error_message.contains("never-created"));
+    let started = std::time::Instant::now();
+    let answer = on_notebook.invoke(events::notebook_created("never-created", "subnet-0123456789abcdef0")).await?;
+    let report = report(answer.map_err(|e| anyhow::anyhow!("{}: {}", e.error_type, e.error_message))?);
+    let reason = report.ignored.as_deref().unwrap_or_default();
+    assert!(reason.contains("never-created") && reason.contains("no longer exists"), "{reason}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(7), "after the brief retries (1 + 2 + 4 s)");
     assert_eq!(moto.writes().await?, 0);
     Ok(())
 }

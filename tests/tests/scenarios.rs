@@ -366,6 +366,27 @@ async fn hosted_zone_conflict_is_reported_once_without_loop_or_duplicate() -> Re
     Ok(())
 }
 
+/// EC2 fails a whole `DescribeVpcs` when one of its `VpcIds` is unknown (moto too): a typo
+/// next to a real VPC must not blame the real one, nor stop it being remediated.
+#[tokio::test]
+async fn a_typo_next_to_a_real_vpc_is_reported_and_the_real_one_remediated() -> Result<()> {
+    let w = world().await?;
+    let (vpc, _, _) = w.enrolled_vpc().await?;
+    let typo = "vpc-0123456789abcdef0";
+    let mut ids = [vpc.clone(), typo.to_string()];
+    ids.sort();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let report = w.guard.run(parse_remediate(&events::remediate(&ids, false))?).await?;
+    let real = report.vpcs.iter().find(|v| v.vpc_id == vpc).expect("the real VPC is in the report");
+    assert_eq!(real.outcome, Outcome::Changed, "{}", report.to_text());
+    assert!(real.problems.iter().all(|p| p.code != "vpc_not_found"));
+    let missing = report.vpcs.iter().find(|v| v.vpc_id == typo).expect("the typo is in the report");
+    assert_eq!(missing.outcome, Outcome::NonCompliant);
+    assert!(missing.problems.iter().any(|p| p.code == "vpc_not_found" && p.message.contains(typo)));
+    assert_eq!(w.seed.live_endpoints(&vpc).await?.len(), 2, "both endpoints in the real VPC");
+    Ok(())
+}
+
 #[tokio::test]
 async fn missing_vpc_in_manual_payload_is_a_clear_error_and_no_write() -> Result<()> {
     let w = world().await?;

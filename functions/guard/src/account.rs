@@ -100,7 +100,7 @@ pub trait Account: Send + Sync {
     fn region(&self) -> &str;
     /// Our account id and partition (`sts:GetCallerIdentity`), and the region.
     fn identity(&self) -> impl Future<Output = Result<AccountIdentity>> + Send;
-    /// `DescribeVpcs`, every page. DNS attributes are left `None`.
+    /// `DescribeVpcs`, every page; unknown ids are absent. DNS attributes are left `None`.
     fn describe_vpcs(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<Vpc>>> + Send;
     /// Two `DescribeVpcAttribute` calls.
     fn vpc_dns(&self, vpc_id: &str) -> impl Future<Output = Result<VpcDns>> + Send;

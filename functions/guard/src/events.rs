@@ -253,6 +253,13 @@ pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
             drift_event_names().join(", ")
         )));
     }
+    // Serde reads an explicit null as an absent field, and an absent vpc_ids means every VPC:
+    // a null (what a template renders for an empty value) is refused instead.
+    if let Some((field, _)) = object.iter().find(|(_, value)| value.is_null()) {
+        return Err(Error::bad_event(format!(
+            "{field} is null; omit it (no vpc_ids: every VPC in scope) or give a value"
+        )));
+    }
     let payload: ManualPayload = serde_json::from_value(event.clone()).map_err(|e| {
         Error::bad_event(format!(
             "manual payload: {e}; accepted fields: vpc_ids (list of vpc-… ids), dry_run (boolean)"

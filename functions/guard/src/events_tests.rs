@@ -71,6 +71,9 @@ fn bad_manual_payloads_say_what_is_accepted() {
         (json!({"vpc_ids": ["subnet-12345678"]}), "not a VPC id"),
         (json!({"vpc_ids": "vpc-12345678"}), "vpc_ids"),
         (json!({"dry_run": "yes"}), "dry_run"),
+        // What a template renders for an empty value: never "every VPC, for real".
+        (json!({"vpc_ids": null}), "vpc_ids is null"),
+        (json!({"vpc_ids": ["vpc-12345678"], "dry_run": null}), "dry_run is null"),
         (json!({"detail-type": "Something", "source": "aws.ec2", "detail": {}}), "does not handle"),
     ];
     for (payload, expected) in cases {

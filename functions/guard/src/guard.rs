@@ -11,7 +11,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{Parsed, Trigger};
 use crate::model::{AccountIdentity, Notebook};
-use crate::report::{Action, GuardrailReport, Outcome, Problem, Report};
+use crate::observe::missing_vpcs;
+use crate::report::{Action, GuardrailReport, Outcome, Problem, Report, VpcReport};
 
 /// Called after each VPC of a run with (VPCs done, VPCs in the run): drives progress bars.
 pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
@@ -252,39 +253,71 @@ impl<A: Account> Guard<A> {
                 let single = matches!(&selector, VpcSelector::Ids(ids) if ids.len() == 1);
                 let mut run = context(options.trigger_name.unwrap_or("Manual"), single);
                 run.dry_run = payload_dry_run.or(options.dry_run).unwrap_or(self.config.dry_run);
-                // A VPC the operator named that does not exist will not appear on retry.
-                self.reconcile(&selector, true, run).await.map_err(|error| match error {
-                    Error::NotFound { kind: "VPC", id, hint } => {
-                        Error::bad_event(format!("vpc_ids names {id}, which does not exist{hint}"))
-                    }
-                    other => other,
-                })
+                self.on_manual(&selector, run).await
             }
         }
     }
 
+    /// A manual payload: the VPCs it names that exist are reconciled and those that do not
+    /// are reported (`vpc_not_found`); when none exists the payload itself is wrong
+    /// (`Permanent.BadEvent`: a retry cannot help).
+    async fn on_manual(&self, selector: &VpcSelector, run: RunContext<'_>) -> Result<Report> {
+        let observations = self.observe(selector, true, None).await?;
+        let missing = missing_vpcs(selector, &observations);
+        let region = self.account.region().to_string();
+        if !missing.is_empty() && observations.is_empty() {
+            return Err(Error::bad_event(format!(
+                "vpc_ids names {}, which does not exist in {region}; check the ids and the region",
+                missing.join(", ")
+            )));
+        }
+        let mut report = self.reconcile_observed(observations, run).await?;
+        report.vpcs.extend(missing.iter().map(|id| VpcReport::not_found(id, &region)));
+        Ok(report)
+    }
+
     /// A notebook was created: its subnet (from `DescribeNotebookInstance`, the authority)
-    /// names the VPC; every notebook of that VPC goes into the policy.
+    /// names the VPC. A notebook, subnet or VPC that stays invisible through the brief retries
+    /// is gone (CloudTrail delivers events minutes after the call): the event is ignored.
     async fn on_notebook_created(&self, name: &str, mut run: RunContext<'_>) -> Result<Report> {
-        let notebook = self.visible("notebook instance", name, || self.account.describe_notebook(name)).await?;
+        let Some(notebook) = self.visible(|| self.account.describe_notebook(name)).await? else {
+            return Ok(ignored(
+                &run,
+                format!(
+                    "notebook instance {name} no longer exists (deleted before its event was handled); nothing to do"
+                ),
+            ));
+        };
         self.remember_notebook(&notebook);
         let Some(subnet_id) = notebook.subnet_id.clone() else {
-            let mut report = Report::new(run.trigger, run.dry_run);
-            report.ignored =
-                Some(format!("notebook instance {name} has no VPC configuration (no subnet); nothing to do"));
-            return Ok(report);
+            return Ok(ignored(
+                &run,
+                format!("notebook instance {name} has no VPC configuration (no subnet); nothing to do"),
+            ));
         };
         let ids = [subnet_id.clone()];
-        let subnet = self
-            .visible("subnet", &subnet_id, || async { Ok(self.account.subnets_by_id(&ids).await?.into_iter().next()) })
-            .await?;
-        let selector = VpcSelector::Ids(vec![subnet.vpc_id]);
+        let lookup = || async { Ok(self.account.subnets_by_id(&ids).await?.into_iter().next()) };
+        let Some(subnet) = self.visible(lookup).await? else {
+            return Ok(ignored(
+                &run,
+                format!("subnet {subnet_id} of notebook instance {name} no longer exists; nothing to do"),
+            ));
+        };
+        let selector = VpcSelector::Ids(vec![subnet.vpc_id.clone()]);
         run.pinned = Some(&notebook);
-        self.reconcile(&selector, true, run).await
+        let observations = self.observe(&selector, true, run.pinned).await?;
+        if observations.is_empty() {
+            return Ok(ignored(
+                &run,
+                format!("VPC {} of notebook instance {name} no longer exists; nothing to do", subnet.vpc_id),
+            ));
+        }
+        self.reconcile_observed(observations, run).await
     }
 
     /// A subnet was created: its VPC is reconciled if in scope. The VPC's observation is
-    /// read again briefly until it shows the new subnet (EC2 is eventually consistent).
+    /// read again briefly until it shows the new subnet (EC2 is eventually consistent); a VPC
+    /// that does not show up by then is gone and the event is ignored.
     async fn on_subnet_created(&self, subnet_id: &str, vpc_id: &str, run: RunContext<'_>) -> Result<Report> {
         let selector = VpcSelector::Ids(vec![vpc_id.to_string()]);
         let shows_subnet = |observations: &[crate::model::Observation]| {
@@ -298,6 +331,9 @@ impl<A: Account> Guard<A> {
             tokio::time::sleep(*wait).await;
             observations = self.observe(&selector, false, None).await?;
         }
+        if observations.is_empty() {
+            return Ok(ignored(&run, format!("VPC {vpc_id} of subnet {subnet_id} no longer exists; nothing to do")));
+        }
         if !shows_subnet(&observations) {
             warn!(subnet = subnet_id, "subnet not visible (deleted since?); reconciling its VPC anyway");
         }
@@ -305,6 +341,7 @@ impl<A: Account> Guard<A> {
     }
 
     /// A drift event: the VPCs it names (or those of the endpoints it names), else a sweep.
+    /// VPCs that no longer exist are reported skipped; the others are reconciled.
     async fn on_drift(&self, vpc_ids: &[String], endpoint_ids: &[String], mut run: RunContext<'_>) -> Result<Report> {
         let mut vpcs = vpc_ids.to_vec();
         if vpcs.is_empty() && !endpoint_ids.is_empty() {
@@ -315,21 +352,21 @@ impl<A: Account> Guard<A> {
         if vpcs.is_empty() {
             return self.reconcile(&VpcSelector::All, true, run).await;
         }
-        run.single = vpcs.len() == 1;
-        let trigger = run.trigger;
-        let dry_run = run.dry_run;
-        match self.reconcile(&VpcSelector::Ids(vpcs), true, run).await {
-            Err(Error::NotFound { kind: "VPC", id, .. }) => {
-                let mut report = Report::new(trigger, dry_run);
-                report.ignored = Some(format!("VPC {id} no longer exists; nothing to do"));
-                Ok(report)
-            }
-            other => other,
+        let selector = VpcSelector::Ids(vpcs);
+        let observations = self.observe(&selector, true, None).await?;
+        let missing = missing_vpcs(&selector, &observations);
+        if observations.is_empty() {
+            return Ok(ignored(&run, format!("VPC {} no longer exists; nothing to do", missing.join(", "))));
         }
+        run.single = observations.len() == 1;
+        let mut report = self.reconcile_observed(observations, run).await?;
+        report.vpcs.extend(missing.iter().map(|id| VpcReport::skipped(id, "the VPC no longer exists; nothing to do")));
+        Ok(report)
     }
 
-    /// Looks `what` up until it is visible, waiting `visibility_retries` between tries.
-    async fn visible<T, F, Fut>(&self, kind: &'static str, id: &str, lookup: F) -> Result<T>
+    /// Looks a resource up until it is visible, waiting `visibility_retries` between tries;
+    /// `None` when it never shows up.
+    async fn visible<T, F, Fut>(&self, lookup: F) -> Result<Option<T>>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Option<T>>>,
@@ -337,10 +374,10 @@ impl<A: Account> Guard<A> {
         for wait in std::iter::once(Duration::ZERO).chain(self.visibility_retries.iter().copied()) {
             tokio::time::sleep(wait).await;
             if let Some(found) = lookup().await? {
-                return Ok(found);
+                return Ok(Some(found));
             }
         }
-        Err(Error::NotFound { kind, id: id.to_string(), hint: " (yet); the event will be retried".into() })
+        Ok(None)
     }
 
     /// Observes the selected VPCs (with their notebooks when `with_notebooks`) and brings
@@ -354,4 +391,12 @@ impl<A: Account> Guard<A> {
         let observations = self.observe(selector, with_notebooks, run.pinned).await?;
         self.reconcile_observed(observations, run).await
     }
+}
+
+/// The report of an event that needs nothing done, with the reason.
+fn ignored(run: &RunContext<'_>, reason: String) -> Report {
+    info!(trigger = run.trigger, reason = %reason, "event ignored");
+    let mut report = Report::new(run.trigger, run.dry_run);
+    report.ignored = Some(reason);
+    report
 }

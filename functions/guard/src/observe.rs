@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::account::{Account, ServiceOffer, VpcSelector};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::guard::Guard;
 use crate::model::{Hints, Notebook, Observation};
 
@@ -12,7 +12,7 @@ use crate::model::{Hints, Notebook, Observation};
 const NOTEBOOK_DESCRIBES_IN_FLIGHT: usize = 8;
 
 impl<A: Account> Guard<A> {
-    /// Observes the selected VPCs. With `ids`, every VPC must exist (else `NotFound`).
+    /// Observes the selected VPCs that exist (see [`missing_vpcs`] for the others).
     /// Notebooks are read only when `with_notebooks` (a subnet event does without them).
     /// DNS attributes are left unread: they cost two calls per VPC and are read only for
     /// VPCs in scope ([`Guard::read_dns`]).
@@ -25,16 +25,6 @@ impl<A: Account> Guard<A> {
         let identity = self.identity().await?;
         let services = self.config().service_names(&identity.region);
         let vpcs = self.account().describe_vpcs(selector).await?;
-        if let VpcSelector::Ids(ids) = selector {
-            let found: BTreeSet<&str> = vpcs.iter().map(|v| v.id.as_str()).collect();
-            if let Some(missing) = ids.iter().find(|id| !found.contains(id.as_str())) {
-                return Err(Error::NotFound {
-                    kind: "VPC",
-                    id: missing.clone(),
-                    hint: format!(" in {}; check the id and the region", identity.region),
-                });
-            }
-        }
         if vpcs.is_empty() {
             return Ok(Vec::new());
         }
@@ -167,4 +157,11 @@ impl<A: Account> Guard<A> {
             .expect("notebook cache")
             .insert(notebook.arn.clone(), (notebook.subnet_id.clone(), notebook.direct_internet_access));
     }
+}
+
+/// The ids `selector` names that `observations` lack: VPCs that do not exist (any more).
+pub(crate) fn missing_vpcs(selector: &VpcSelector, observations: &[Observation]) -> Vec<String> {
+    let VpcSelector::Ids(ids) = selector else { return Vec::new() };
+    let found: BTreeSet<&str> = observations.iter().map(|o| o.vpc.id.as_str()).collect();
+    ids.iter().filter(|id| !found.contains(id.as_str())).cloned().collect()
 }

@@ -362,8 +362,9 @@ impl<'a> Planner<'a> {
         // created it) matters only while the chosen endpoint lacks the name; once it holds private
         // DNS (say, an endpoint adopted after losing the race to it) all is well.
         let marked = adopted.filter(|e| tag_is(&e.tags, TAG_PRIVATE_DNS, "conflict"));
-        let conflict =
-            (obs.hints.dns_conflicts.contains(service) || marked.is_some()) && !adopted.is_some_and(|e| e.private_dns);
+        let conflict = central.is_none()
+            && (obs.hints.dns_conflicts.contains(service) || marked.is_some())
+            && !adopted.is_some_and(|e| e.private_dns);
         let private_dns = self.private_dns_possible && !conflict && central.is_none();
         if conflict {
             let retry = match marked {

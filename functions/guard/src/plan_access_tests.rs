@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::config::{ApiPolicy, Config, NotebookPolicy, OnDnsConflict};
-use crate::model::{HostedZone, SecurityGroup};
+use crate::model::HostedZone;
 use crate::report::Severity;
 use crate::testing::iam::{evaluate, Decision, Request};
 use crate::testing::{self, endpoint, observation, ACCOUNT, ORG, REGION};
@@ -41,20 +41,8 @@ fn codes(plan: &Plan) -> Vec<&str> {
     plan.problems.iter().map(|p| p.code.as_str()).collect()
 }
 
-fn notebook_arn(account: &str, name: &str) -> String {
-    format!("arn:aws:sagemaker:{REGION}:{account}:notebook-instance/{name}")
-}
-
-/// Opening notebook `name` of `owner` (in Organization `owner_org`) through the endpoint.
-fn open_notebook(owner: &str, owner_org: Option<&str>, name: &str) -> Request {
-    let request =
-        Request::new(&format!("arn:aws:iam::{owner}:role/DataScientist"), PRESIGN, &notebook_arn(owner, name))
-            .with("aws:PrincipalAccount", owner)
-            .with("aws:ResourceAccount", owner);
-    match owner_org {
-        Some(org) => request.with("aws:ResourceOrgID", org).with("aws:PrincipalOrgID", org),
-        None => request,
-    }
+fn open_notebook(owner: &str, org: Option<&str>, name: &str) -> Request {
+    testing::open_notebook_request(owner, org, name)
 }
 
 /// An API call by a principal of `account` (in `org`, if any).
@@ -147,32 +135,10 @@ fn an_org_mode_without_the_organization_id_is_an_error_not_a_guess() {
     assert_eq!(planned_policy(&plan, &api()), None);
 }
 
-/// The VPC after the default configuration's plan was applied: both endpoints, compliant.
-fn compliant_under(config: &Config) -> crate::model::Observation {
-    let mut obs = observation(&AZS, 1);
-    obs.group = Some(SecurityGroup {
-        id: "sg-1".into(),
-        vpc_id: "vpc-1".into(),
-        https_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
-        managed_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
-    });
-    for write in plan(&obs, config).writes {
-        if let Write::CreateEndpoint { service, subnet_ids, policy, .. } = write {
-            let mut e = endpoint(&format!("vpce-{service}"), "vpc-1", &service, &[]);
-            e.subnet_ids = subnet_ids;
-            e.policy = policy;
-            e.private_dns = true;
-            e.group_ids = vec!["sg-1".into()];
-            obs.endpoints.push(e);
-        }
-    }
-    obs
-}
-
 #[test]
 fn changing_mode_costs_one_modify_per_endpoint_and_none_when_equal() {
     let before = Config::default();
-    let obs = compliant_under(&before);
+    let obs = super::tests::compliant_under(&before);
     assert!(plan(&obs, &before).is_empty(), "converged");
     let after = config(NotebookPolicy::OrgNotebooks, ApiPolicy::Org);
     let changed = plan(&obs, &after);
@@ -196,7 +162,7 @@ fn changing_mode_costs_one_modify_per_endpoint_and_none_when_equal() {
 
 #[test]
 fn client_sources_are_added_and_only_our_unwanted_rules_revoked() {
-    let mut obs = compliant_under(&Config::default());
+    let mut obs = super::tests::compliant_under(&Config::default());
     let group = obs.group.as_mut().unwrap();
     // A rule vpce-guard added for a client range no longer configured, and one a person added.
     group.https_sources.extend(["172.16.0.0/12".to_string(), "192.168.0.0/16".to_string()]);
@@ -242,7 +208,7 @@ fn hosted_zones_are_read_only_when_an_endpoint_would_be_created() {
     let unread = plan(&obs, &Config::default());
     assert!(unread.needs_hosted_zones);
     assert!(!unread.writes.iter().any(|w| matches!(w, Write::CreateEndpoint { .. })));
-    let mut compliant = compliant_under(&Config::default());
+    let mut compliant = super::tests::compliant_under(&Config::default());
     compliant.hosted_zones = None;
     let steady = plan(&compliant, &Config::default());
     assert!(
@@ -293,4 +259,19 @@ fn notebooks_with_direct_internet_access_are_reported_by_name() {
     let problem = plan.problems.iter().find(|p| p.code == "direct_internet_access").expect("reported");
     assert_eq!(problem.severity, Severity::Warning);
     assert!(problem.message.contains("open-door") && !problem.message.contains("nb-1"), "{}", problem.message);
+}
+
+#[test]
+fn an_endpoint_without_private_dns_under_a_serving_zone_is_kept_in_line_without_an_error() {
+    let mut obs = super::tests::compliant_under(&Config::default());
+    let api_endpoint = obs.endpoints.iter_mut().find(|e| e.service == api()).unwrap();
+    api_endpoint.private_dns = false;
+    api_endpoint.tags.insert(crate::model::TAG_PRIVATE_DNS.into(), "conflict".into());
+    api_endpoint.policy = None;
+    obs.hosted_zones = Some(vec![HostedZone { id: "Z0HUB".into(), name: format!("sagemaker.{REGION}.amazonaws.com") }]);
+    let plan = plan(&obs, &Config::default());
+    assert_eq!(codes(&plan), ["served_centrally"], "{:?}", plan.problems);
+    let [Write::ModifyEndpoint { policy: Some(_), enable_private_dns: false, .. }] = plan.writes.as_slice() else {
+        panic!("expected one policy modify without private DNS, got {:?}", plan.writes);
+    };
 }

@@ -42,7 +42,7 @@ fn compliant() -> Observation {
 }
 
 /// An observation compliant under `config`.
-fn compliant_under(config: &Config) -> Observation {
+pub(super) fn compliant_under(config: &Config) -> Observation {
     let mut obs = observation(&AZS, 2);
     obs.group = Some(SecurityGroup {
         id: "sg-1".into(),

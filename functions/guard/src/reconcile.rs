@@ -94,10 +94,14 @@ impl<A: Account> Guard<A> {
                 Applied::Done(done) => {
                     actions.extend(done);
                     let mut after = self.after_writes(obs, &current).await?;
-                    // A policy is written from the notebooks seen at the start; a concurrent
+                    // Under vpc-notebooks a policy is written from the notebooks seen at the start; a concurrent
                     // event that saw fewer may have written after us. Read them again (events
                     // only: a sweep would pay one listing per VPC, and the next sweep heals).
-                    if run.single && writes_policy(&current) && after.notebooks.is_some() {
+                    if run.single
+                        && lists_notebooks(self.config())
+                        && writes_policy(&current)
+                        && after.notebooks.is_some()
+                    {
                         self.read_notebooks(&mut after, run.pinned).await?;
                     }
                     let verify = plan(&after, self.config());
@@ -181,7 +185,11 @@ impl<A: Account> Guard<A> {
         let services = self.config().service_names(&obs.identity.region);
         let mut after = obs.clone();
         after.endpoints = self.account().describe_endpoints(&selector, &services).await?;
-        if done.writes.iter().any(|w| matches!(w, Write::CreateGroup | Write::AuthorizeHttps { .. })) {
+        if done
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::CreateGroup | Write::AuthorizeHttps { .. } | Write::RevokeHttps { .. }))
+        {
             after.group = self.account().managed_groups(&selector).await?.pop();
         }
         if let Some(dns) = after.vpc.dns.as_mut() {
@@ -205,6 +213,11 @@ impl<A: Account> Guard<A> {
         }
         Ok(after)
     }
+}
+
+/// True when the notebook endpoint's policy depends on the VPC's notebooks (`vpc-notebooks`).
+fn lists_notebooks(config: &crate::config::Config) -> bool {
+    config.notebook_policy == crate::config::NotebookPolicy::VpcNotebooks
 }
 
 /// True when the plan writes an endpoint policy.

@@ -191,6 +191,17 @@ pub struct VpcReport {
 }
 
 impl VpcReport {
+    /// A report for a VPC a manual payload names that does not exist.
+    pub fn not_found(vpc_id: &str, region: &str) -> Self {
+        let mut report = Self::skipped(vpc_id, "the VPC does not exist");
+        report.outcome = Outcome::NonCompliant;
+        report.problems.push(Problem::error(
+            "vpc_not_found",
+            format!("VPC {vpc_id} does not exist in {region}; check the id and the region"),
+        ));
+        report
+    }
+
     /// A report for a VPC out of scope.
     pub fn skipped(vpc_id: &str, reason: impl Into<String>) -> Self {
         Self {

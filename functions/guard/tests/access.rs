@@ -51,14 +51,7 @@ fn stored_policy(endpoint: &Endpoint) -> Value {
 }
 
 fn open_notebook(owner: &str, org: Option<&str>) -> Request {
-    let arn = format!("arn:aws:sagemaker:{REGION}:{owner}:notebook-instance/analysis");
-    let request = Request::new(&format!("arn:aws:iam::{owner}:role/Analyst"), PRESIGN, &arn)
-        .with("aws:PrincipalAccount", owner)
-        .with("aws:ResourceAccount", owner);
-    match org {
-        Some(org) => request.with("aws:PrincipalOrgID", org).with("aws:ResourceOrgID", org),
-        None => request,
-    }
+    testing::open_notebook_request(owner, org, "analysis")
 }
 
 #[tokio::test]
@@ -185,7 +178,9 @@ async fn client_sources_follow_the_configuration_and_foreign_rules_stay() {
     assert!(!after.https_sources.contains(prefix_list), "{}", report.to_text());
     assert!(after.https_sources.contains("172.31.0.0/16"), "a rule vpce-guard did not add is never revoked");
     assert!(after.https_sources.contains("192.168.0.0/16") && after.https_sources.contains("10.50.0.0/16"));
-    assert_eq!(narrower.account().snapshot().writes.last().map(String::as_str), Some("RevokeSecurityGroupIngress"));
+    let writes = narrower.account().snapshot().writes;
+    let revokes = writes.iter().filter(|w| *w == "RevokeSecurityGroupIngress").count();
+    assert_eq!(revokes, 1, "one revoke, and the re-check after it sees the rule gone: {writes:?}");
     assert_eq!(run_manual(&narrower).await.api_calls.write, 0, "converged");
 }
 

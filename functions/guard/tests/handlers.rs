@@ -337,17 +337,16 @@ async fn vpc_tagged_enforce_false_is_skipped_without_writes() {
 }
 
 #[tokio::test]
-async fn notebook_not_visible_is_a_transient_not_found_after_the_retries() {
+async fn notebook_still_missing_after_the_retries_is_deleted_and_the_event_ignored() {
     let guard = guard_with(Config::default()).with_visibility_retries(vec![Duration::ZERO; 2]);
     let fake = guard.account();
     vpc_with_subnets(fake, &['a', 'b'], 1);
 
-    let error = on_notebook_created(notebook_event("not-there-yet", &subnet_id('a', 1)), &guard).await.unwrap_err();
+    let report = on_notebook_created(notebook_event("deleted-already", &subnet_id('a', 1)), &guard).await.unwrap();
 
-    assert_eq!(error.error_type(), "Transient.NotFound");
-    assert!(error.to_string().contains("not-there-yet"), "{error}");
-    let diagnostic = lambda_runtime::Diagnostic::from(error);
-    assert_eq!(diagnostic.error_type, "Transient.NotFound");
+    let reason = report.ignored.as_deref().expect("ignored, not an error Lambda would retry");
+    assert!(reason.contains("deleted-already") && reason.contains("no longer exists"), "{reason}");
+    assert!(report.vpcs.is_empty());
     let calls = vpce_guard::account::Account::api_calls(fake);
     assert_eq!(calls.read, 4, "the account check, one DescribeNotebookInstance and two retries");
     assert_eq!(calls.write, 0);
@@ -355,16 +354,35 @@ async fn notebook_not_visible_is_a_transient_not_found_after_the_retries() {
 }
 
 #[tokio::test]
-async fn notebook_not_found_without_retries_fails_after_one_lookup() {
-    let guard = guard();
+async fn subnet_event_whose_vpc_is_gone_is_ignored_after_the_retries() {
+    let guard = guard_with(Config::default()).with_visibility_retries(vec![Duration::ZERO; 2]);
     let fake = guard.account();
-    vpc_with_subnets(fake, &['a'], 1);
 
-    let error = on_notebook_created(notebook_event("gone", &subnet_id('a', 1)), &guard).await.unwrap_err();
+    let report = on_subnet_created(subnet_event(NEW_SUBNET, VPC, "us-west-2d"), &guard).await.unwrap();
 
-    assert_eq!(error.error_type(), "Transient.NotFound");
-    let calls = vpce_guard::account::Account::api_calls(fake);
-    assert_eq!((calls.read, calls.write), (2, 0), "the account check and one lookup");
+    let reason = report.ignored.as_deref().expect("ignored");
+    assert!(reason.contains(VPC) && reason.contains("no longer exists"), "{reason}");
+    assert!(writes(fake).is_empty());
+}
+
+#[tokio::test]
+async fn drift_naming_a_deleted_vpc_still_reconciles_the_others() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    let parsed = vpce_guard::events::Parsed::Run(vpce_guard::events::Trigger::Drift {
+        event_name: "DeleteVpcEndpoints",
+        vpc_ids: vec!["vpc-0000000000000dead".into(), VPC.into()],
+        endpoint_ids: Vec::new(),
+    });
+
+    let report = guard.run(parsed).await.unwrap();
+
+    let ours = report.vpcs.iter().find(|v| v.vpc_id == VPC).expect("reconciled");
+    assert_eq!(ours.outcome, Outcome::Changed, "{}", report.to_text());
+    let gone = report.vpcs.iter().find(|v| v.vpc_id == "vpc-0000000000000dead").expect("reported");
+    assert_eq!(gone.outcome, Outcome::Skipped);
+    assert_eq!(fake.live_endpoints(VPC).len(), 2);
 }
 
 // ---- CreateSubnet ----------------------------------------------------------------------

@@ -359,15 +359,14 @@ impl Account for SdkAccount {
 
     async fn describe_vpcs(&self, selector: &VpcSelector) -> Result<Vec<Vpc>> {
         let mut vpcs = Vec::new();
+        // By a vpc-id filter, not VpcIds: with VpcIds one unknown id fails the whole call
+        // (InvalidVpcID.NotFound), while a filter simply leaves unknown ids out.
         for chunk in vpc_chunks(selector) {
-            let mut pages = self.ec2.describe_vpcs().set_vpc_ids(chunk).into_paginator().send();
+            let filters = chunk.map(|ids| vec![filter("vpc-id", &ids)]);
+            let mut pages = self.ec2.describe_vpcs().set_filters(filters).into_paginator().send();
             while let Some(page) = pages.next().await {
-                match page {
-                    Ok(page) => vpcs.extend(page.vpcs().iter().map(to_vpc)),
-                    // A missing id fails the whole call; the caller reports it as not found.
-                    Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidVpcID.NotFound") => break,
-                    Err(e) => return Err(aws_error("DescribeVpcs", e)),
-                }
+                let page = page.map_err(|e| aws_error("DescribeVpcs", e))?;
+                vpcs.extend(page.vpcs().iter().map(to_vpc));
             }
         }
         Ok(vpcs)

@@ -107,3 +107,20 @@ pub fn observation(azs: &[&str], per_az: usize) -> Observation {
         hints: Hints::default(),
     }
 }
+
+/// A request by a role of `owner` (in Organization `org`, if any) to open its notebook `name`
+/// in this region, with the context keys the endpoint policies look at.
+pub fn open_notebook_request(owner: &str, org: Option<&str>, name: &str) -> iam::Request {
+    let arn = format!("arn:aws:sagemaker:{REGION}:{owner}:notebook-instance/{name}");
+    let request = iam::Request::new(
+        &format!("arn:aws:iam::{owner}:role/DataScientist"),
+        "sagemaker:CreatePresignedNotebookInstanceUrl",
+        &arn,
+    )
+    .with("aws:PrincipalAccount", owner)
+    .with("aws:ResourceAccount", owner);
+    match org {
+        Some(org) => request.with("aws:PrincipalOrgID", org).with("aws:ResourceOrgID", org),
+        None => request,
+    }
+}
