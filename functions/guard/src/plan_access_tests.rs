@@ -2,8 +2,6 @@
 //! as text), client sources of the managed group, private hosted zones that serve a service
 //! centrally, and notebooks with direct internet access.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 
 use super::*;
@@ -11,11 +9,10 @@ use crate::config::{ApiPolicy, Config, NotebookPolicy, OnDnsConflict};
 use crate::model::HostedZone;
 use crate::report::Severity;
 use crate::testing::iam::{evaluate, Decision, Request};
-use crate::testing::{self, endpoint, observation, ACCOUNT, ORG, REGION};
+use crate::testing::{self, observation, ACCOUNT, ORG, REGION};
 
 const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
 const OTHER_ACCOUNT: &str = "210987654321";
-const PRESIGN: &str = "sagemaker:CreatePresignedNotebookInstanceUrl";
 
 fn api() -> String {
     api_service(REGION)
