@@ -12,7 +12,7 @@ use crate::model::{Hints, Notebook, Observation};
 const NOTEBOOK_DESCRIBES_IN_FLIGHT: usize = 8;
 
 impl<A: Account> Guard<A> {
-    /// Observes the selected VPCs that exist (see [`missing_vpcs`] for the others).
+    /// Observes the selected VPCs that exist; ids that name no VPC are simply absent.
     /// Notebooks are read only when `with_notebooks` (a subnet event does without them).
     /// DNS attributes are left unread: they cost two calls per VPC and are read only for
     /// VPCs in scope ([`Guard::read_dns`]).

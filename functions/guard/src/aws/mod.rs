@@ -1,6 +1,6 @@
 //! The AWS SDK adapter: [`SdkAccount`] implements [`Account`] with `aws-sdk-ec2`,
 //! `aws-sdk-sagemaker` and `aws-sdk-sts` (here), and `aws-sdk-iam`, `aws-sdk-route53` and
-//! `aws-sdk-organizations` ([`access`]), counting every call attempt with an interceptor.
+//! `aws-sdk-organizations` (its `access` module), counting every call attempt with an interceptor.
 
 mod access;
 
