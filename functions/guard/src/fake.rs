@@ -71,6 +71,9 @@ pub struct FakeState {
     /// (VPC, service) pairs: a private hosted zone named after the service's private DNS
     /// domain is associated with the VPC (it is listed by `hosted_zones` and holds the name).
     pub hosted_zones: BTreeSet<(String, String)>,
+    /// (VPC, service) pairs whose private DNS name something holds that `hosted_zones` does not
+    /// list (a zone of another account's association, say): only AWS's refusal reveals it.
+    pub hidden_dns_holders: BTreeSet<(String, String)>,
     /// Managed prefix lists that exist (security group rules may reference only these).
     pub prefix_lists: BTreeSet<String>,
     /// The Organization the account is in (`None`: not in one).
@@ -79,6 +82,9 @@ pub struct FakeState {
     pub policies: BTreeMap<String, FakePolicy>,
     /// State of newly created endpoints (`Available`, or `Pending` to simulate AWS's delay).
     pub new_endpoint_state: Option<EndpointState>,
+    /// As AWS does, a modify that adds subnets makes the endpoint `pending` again while the
+    /// new network interfaces are created (until [`FakeAccount::settle`]).
+    pub pending_after_modify: bool,
     /// Client token → (endpoint id, the request it created).
     pub tokens: HashMap<String, (String, NewEndpoint)>,
     /// Writes by operation name, to assert what was done.
@@ -178,6 +184,25 @@ impl FakeAccount {
         self.with_state(|s| s.endpoints.values().filter(|e| e.vpc_id == vpc_id && e.state.is_live()).cloned().collect())
     }
 
+    /// Deletes an endpoint out of band, as a person would: it is `deleting` (still holding
+    /// its private DNS name) until [`FakeAccount::finish_deletions`].
+    pub fn delete_endpoint(&self, endpoint_id: &str) {
+        self.with_state(|s| {
+            if let Some(endpoint) = s.endpoints.get_mut(endpoint_id) {
+                endpoint.state = EndpointState::Deleting;
+            }
+        });
+    }
+
+    /// Turns every `deleting` endpoint `deleted`, freeing its name.
+    pub fn finish_deletions(&self) {
+        self.with_state(|s| {
+            for endpoint in s.endpoints.values_mut().filter(|e| e.state == EndpointState::Deleting) {
+                endpoint.state = EndpointState::Deleted;
+            }
+        });
+    }
+
     /// Turns every pending endpoint `available`, as AWS does after a minute or two.
     pub fn settle(&self) {
         self.with_state(|s| {
@@ -255,14 +280,20 @@ impl FakeState {
                 format!("Enabling private DNS requires both enableDnsSupport and enableDnsHostnames VPC attributes set to true for {vpc_id}"),
             ));
         }
+        // A deleted endpoint stays `deleting` for a while and keeps its private DNS name until
+        // it is gone (EC2 User Guide, "Delete an interface endpoint"; observed as the conflict
+        // error until the state is `deleted`).
         let taken = self.endpoints.values().any(|e| {
             e.vpc_id == vpc_id
                 && e.service == service
                 && e.private_dns
-                && e.state.is_live()
+                && (e.state.is_live() || e.state == EndpointState::Deleting)
                 && Some(e.id.as_str()) != except
         });
-        if taken || !self.zones_of(vpc_id).iter().all(|z| !self.service_dns.get(service).is_some_and(|n| z.serves(n))) {
+        let zone =
+            self.zones_of(vpc_id).into_iter().any(|z| self.service_dns.get(service).is_some_and(|n| z.serves(n)));
+        let hidden = self.hidden_dns_holders.contains(&(vpc_id.to_string(), service.to_string()));
+        if taken || zone || hidden {
             return Err(rejected(
                 operation,
                 "InvalidParameter",
@@ -593,8 +624,12 @@ impl Account for FakeAccount {
             if change.private_dns == Some(true) {
                 s.check_private_dns(OP, &endpoint.vpc_id, &endpoint.service, Some(&endpoint.id))?;
             }
+            let pending_after = s.pending_after_modify && !change.add_subnet_ids.is_empty();
             let stored = s.endpoints.get_mut(&change.endpoint_id).expect("checked above");
             stored.subnet_ids = subnets;
+            if pending_after {
+                stored.state = EndpointState::Pending;
+            }
             for group in &change.add_group_ids {
                 if !stored.group_ids.contains(group) {
                     stored.group_ids.push(group.clone());

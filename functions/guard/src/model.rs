@@ -15,7 +15,8 @@ pub const TAG_ENDPOINT_SUBNET: &str = "vpce-guard:endpoint-subnet";
 /// Tag on an endpoint: `true` makes vpce-guard leave it alone.
 pub const TAG_IGNORE: &str = "vpce-guard:ignore";
 /// Tag vpce-guard puts on an endpoint it had to create without private DNS because something
-/// else holds the name (`conflict`); delete it to have vpce-guard try private DNS again.
+/// else held the name (`conflict`). Each run re-checks it: when nothing visible holds the name
+/// any more (no deleting endpoint, no hosted zone), private DNS is turned on again.
 pub const TAG_PRIVATE_DNS: &str = "vpce-guard:private-dns";
 /// Name of the security group vpce-guard manages in each VPC.
 pub const MANAGED_GROUP_NAME: &str = "vpce-guard-endpoints";

@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, OnDnsConflict, Scope};
+use crate::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Scope};
 use crate::model::{
-    tag_is, Endpoint, EndpointState, HostedZone, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE,
-    TAG_MANAGED, TAG_PRIVATE_DNS,
+    tag_is, Endpoint, EndpointState, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE, TAG_MANAGED,
 };
 use crate::policy;
 use crate::report::Problem;
@@ -158,16 +157,6 @@ pub fn plan(obs: &Observation, config: &Config) -> Plan {
     let mut planner = Planner::new(obs, config);
     planner.run();
     planner.plan
-}
-
-/// Whether a service's private DNS name is served by a hosted zone (centralised endpoints).
-enum Central<'a> {
-    /// The VPC's hosted zones are needed and were not read.
-    NotRead,
-    /// This zone serves it.
-    Zone(&'a HostedZone),
-    /// Nothing else serves it (or it does not matter).
-    No,
 }
 
 struct Planner<'a> {
@@ -328,60 +317,13 @@ impl<'a> Planner<'a> {
             .filter(|e| e.state.is_live())
             .min_by_key(|e| (!e.private_dns, !tag_is(&e.tags, TAG_MANAGED, "true"), e.id.clone()))
             .copied();
-        let central = match self.central_zone(service, adopted) {
-            Central::NotRead => {
-                self.plan.needs_hosted_zones = true;
-                self.plan.services.push(status);
-                return;
-            }
-            Central::Zone(zone) => Some(zone),
-            Central::No => None,
+        let Some(dns) = self.private_dns_for(service, adopted) else {
+            self.plan.services.push(status);
+            return;
         };
-        if let Some(zone) = central {
-            self.plan.problems.push(Problem::warning(
-                "served_centrally",
-                format!(
-                    "the private hosted zone {} ({}) associated with VPC {} already serves {service}'s name; {}",
-                    zone.name,
-                    zone.id,
-                    obs.vpc.id,
-                    match adopted {
-                        None => "no local endpoint is created (VPCE_GUARD_ON_DNS_CONFLICT=create creates one anyway)",
-                        Some(_) => "the local endpoint is kept in line without private DNS",
-                    }
-                ),
-            ));
-            if adopted.is_none() {
-                self.plan.services.push(status);
-                return;
-            }
-        }
         let subnets = self.subnets_to_add(service, supported, adopted);
         let wanted_policy = self.wanted_policy(service);
-        // A conflict learnt from AWS (this run, or recorded on the endpoint by the run that
-        // created it) matters only while the chosen endpoint lacks the name; once it holds private
-        // DNS (say, an endpoint adopted after losing the race to it) all is well.
-        let marked = adopted.filter(|e| tag_is(&e.tags, TAG_PRIVATE_DNS, "conflict"));
-        let conflict = central.is_none()
-            && (obs.hints.dns_conflicts.contains(service) || marked.is_some())
-            && !adopted.is_some_and(|e| e.private_dns);
-        let private_dns = self.private_dns_possible && !conflict && central.is_none();
-        if conflict {
-            let retry = match marked {
-                Some(endpoint) => format!(
-                    "; then delete tag {TAG_PRIVATE_DNS} from endpoint {} and vpce-guard turns private DNS on",
-                    endpoint.id
-                ),
-                None => String::new(),
-            };
-            self.plan.problems.push(Problem::error(
-                "private_dns_conflict",
-                format!(
-                    "another resource (a private hosted zone or an endpoint in another account's VPC association) already holds the private DNS name of {service} in VPC {}; remove it (or tag this VPC vpce-guard:enforce=false){retry}",
-                    obs.vpc.id
-                ),
-            ));
-        }
+        let (private_dns, conflict) = (dns.enable, dns.conflict);
         match adopted {
             None => self.plan_create(service, &ours, subnets, wanted_policy, private_dns, conflict),
             Some(endpoint) if matches!(endpoint.state, EndpointState::Partial | EndpointState::PendingAcceptance) => {
@@ -405,21 +347,6 @@ impl<'a> Planner<'a> {
             }
         }
         self.plan.services.push(status);
-    }
-
-    /// Whether a private hosted zone associated with the VPC serves `service`'s private DNS
-    /// name, asked only when it matters: the service would get a new endpoint or private DNS
-    /// turned on, and the configuration reports such zones instead of creating.
-    fn central_zone(&self, service: &str, adopted: Option<&Endpoint>) -> Central<'a> {
-        let obs = self.obs;
-        if self.config.on_dns_conflict != OnDnsConflict::Report || adopted.is_some_and(|e| e.private_dns) {
-            return Central::No;
-        }
-        let Some(name) = obs.service_dns.get(service) else { return Central::No };
-        match &obs.hosted_zones {
-            None => Central::NotRead,
-            Some(zones) => zones.iter().find(|zone| zone.serves(name)).map_or(Central::No, Central::Zone),
-        }
     }
 
     fn plan_create(
@@ -635,6 +562,9 @@ pub fn client_token(vpc_id: &str, service: &str, seen: &[&Endpoint], stale: &BTr
     let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
     format!("vg-{hex}")
 }
+
+#[path = "plan_dns.rs"]
+mod dns;
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]

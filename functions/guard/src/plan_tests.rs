@@ -350,20 +350,43 @@ fn partial_or_unaccepted_endpoint_is_a_problem_not_an_endless_wait() {
 }
 
 #[test]
-fn endpoint_marked_with_a_dns_conflict_is_not_retried_until_the_tag_goes() {
+fn endpoint_marked_with_a_dns_conflict_is_rechecked_against_what_holds_the_name() {
     let mut obs = compliant();
     let api_endpoint = obs.endpoints.iter_mut().find(|e| e.service == api()).unwrap();
     api_endpoint.private_dns = false;
     api_endpoint.tags.insert(crate::model::TAG_PRIVATE_DNS.into(), "conflict".into());
-    let marked = plan(&obs, &Config::default());
-    assert!(marked.writes.is_empty(), "no write AWS would refuse: {:?}", marked.writes);
-    assert_eq!(codes(&marked), ["private_dns_conflict"]);
-    assert!(marked.problems[0].message.contains("delete tag vpce-guard:private-dns"));
-
-    let api_endpoint = obs.endpoints.iter_mut().find(|e| e.service == api()).unwrap();
-    api_endpoint.tags.remove(crate::model::TAG_PRIVATE_DNS);
-    let retried = plan(&obs, &Config::default());
+    let create = Config { on_dns_conflict: crate::config::OnDnsConflict::Create, ..Config::default() };
+    // A zone holds the name: no write AWS would refuse, the conflict names the zone.
+    obs.hosted_zones =
+        Some(vec![crate::model::HostedZone { id: "Z9".into(), name: "api.sagemaker.us-west-2.amazonaws.com".into() }]);
+    let held = plan(&obs, &create);
+    assert!(held.writes.is_empty(), "no write AWS would refuse: {:?}", held.writes);
+    assert_eq!(codes(&held), ["private_dns_conflict"]);
+    assert!(held.problems[0].message.contains("Z9"));
+    // Nothing visible holds it any more: private DNS is tried again, tag or not.
+    obs.hosted_zones = Some(Vec::new());
+    let retried = plan(&obs, &create);
     assert!(matches!(retried.writes[..], [Write::ModifyEndpoint { enable_private_dns: true, .. }]));
+    // Unless AWS refused it this round (or a warm process remembers it did).
+    obs.hints.dns_conflicts.insert(api());
+    let refused = plan(&obs, &create);
+    assert!(refused.writes.is_empty());
+    assert_eq!(codes(&refused), ["private_dns_conflict"]);
+}
+
+#[test]
+fn a_deleting_endpoint_holding_the_name_means_wait_for_private_dns_not_conflict() {
+    let mut obs = compliant();
+    let api_endpoint = obs.endpoints.iter_mut().find(|e| e.service == api()).unwrap();
+    api_endpoint.state = EndpointState::Deleting;
+    let plan = plan(&obs, &Config::default());
+    let [Write::CreateEndpoint { service, private_dns: false, dns_conflict: false, .. }] = plan.writes.as_slice()
+    else {
+        panic!("expected one create without private DNS, got {:?}", plan.writes);
+    };
+    assert_eq!(service, &api());
+    assert_eq!(codes(&plan), ["private_dns_waiting"]);
+    assert_eq!(plan.pending, [format!("vpce-{}", api())]);
 }
 
 #[test]

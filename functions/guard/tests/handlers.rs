@@ -637,7 +637,7 @@ async fn hosted_zone_conflict_is_reported_and_endpoints_are_created_without_priv
     let guard = guard_with(Config { on_dns_conflict: OnDnsConflict::Create, ..strict() });
     let fake = guard.account();
     three_az_vpc_with_notebook(fake);
-    fake.with_state(|s| s.hosted_zones.insert((VPC.to_string(), api_service(REGION))));
+    fake.with_state(|s| s.hidden_dns_holders.insert((VPC.to_string(), api_service(REGION))));
 
     let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
 
@@ -671,7 +671,7 @@ async fn hosted_zone_conflict_replay_spends_no_write() {
     let guard = guard_with(Config { on_dns_conflict: OnDnsConflict::Create, ..strict() });
     let fake = guard.account();
     three_az_vpc_with_notebook(fake);
-    fake.with_state(|s| s.hosted_zones.insert((VPC.to_string(), api_service(REGION))));
+    fake.with_state(|s| s.hidden_dns_holders.insert((VPC.to_string(), api_service(REGION))));
     on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
     let before = writes(fake);
 

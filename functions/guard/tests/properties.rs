@@ -329,7 +329,7 @@ fn fill(s: &mut FakeState, layout: &Layout) {
     }
     for (api, held) in [true, false].into_iter().zip(layout.hosted_zones) {
         if held {
-            s.hosted_zones.insert((VPC.to_string(), service(api)));
+            s.hidden_dns_holders.insert((VPC.to_string(), service(api)));
         }
     }
     let dns_on = layout.dns.support && layout.dns.hostnames;
@@ -348,11 +348,13 @@ fn fill(s: &mut FakeState, layout: &Layout) {
         let id = format!("vpce-00000000000e0{n:04x}");
         let mut endpoint = testing::endpoint(&id, VPC, &service, &subnet_ids);
         // As AWS allows: private DNS needs the VPC attributes and one live endpoint per name.
-        let zone_held = s.hosted_zones.contains(&(VPC.to_string(), service.clone()));
+        let zone_held = s.hidden_dns_holders.contains(&(VPC.to_string(), service.clone()));
         endpoint.private_dns = spec.private_dns
             && dns_on
             && !zone_held
-            && (!spec.state.is_live() || private_dns_taken.insert(service.clone()));
+            // A deleting endpoint keeps its name until it is gone: it holds it like a live one.
+            && (!(spec.state.is_live() || spec.state == EndpointState::Deleting)
+                || private_dns_taken.insert(service.clone()));
         endpoint.state = spec.state.clone();
         endpoint.policy = match spec.policy {
             Some("full") => Some(vpce_guard::policy::full_access_policy().to_string()),
@@ -688,7 +690,10 @@ proptest! {
                 .collect();
             let covered: BTreeSet<&str> = endpoint.subnet_ids.iter().map(|id| state.subnets[id].az.as_str()).collect();
             prop_assert!(reachable.is_subset(&covered), "{} covers {:?}, not {:?}", id, covered, reachable);
-            if dns_on && !zones.contains(&endpoint.service) {
+            let held_by_deleting = state.endpoints.values().any(|e| {
+                e.service == endpoint.service && e.private_dns && e.state == EndpointState::Deleting
+            });
+            if dns_on && !zones.contains(&endpoint.service) && !held_by_deleting {
                 prop_assert!(endpoint.private_dns, "{} has no private DNS: {}", id, report.to_text());
             }
             prop_assert!(endpoint.group_ids.iter().any(|g| state.groups.get(g).is_some_and(|g| g.name == MANAGED_GROUP_NAME)));

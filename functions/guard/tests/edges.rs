@@ -1,0 +1,151 @@
+//! AWS behaviour at the edges, against the in-memory [`FakeAccount`] that models it: endpoints
+//! `pending` again after a modify that adds subnets, and deleted endpoints that keep their
+//! private DNS name while `deleting`.
+
+use vpce_guard::config::{api_service, notebook_service, Config, NotebookPolicy};
+use vpce_guard::events::{Parsed, Trigger};
+use vpce_guard::fake::FakeAccount;
+use vpce_guard::model::{EndpointState, TAG_ENFORCE, TAG_PRIVATE_DNS};
+use vpce_guard::report::{Outcome, Report};
+use vpce_guard::testing::REGION;
+use vpce_guard::Guard;
+
+const VPC: &str = "vpc-0e0e0e0e0e0e0e0e0";
+
+fn guard_with(config: Config) -> Guard<FakeAccount> {
+    Guard::new(FakeAccount::new(), config).with_visibility_retries(Vec::new())
+}
+
+/// An enforced VPC with a subnet in us-west-2a and us-west-2b, reconciled once.
+async fn reconciled(guard: &Guard<FakeAccount>) {
+    let fake = guard.account();
+    fake.add_vpc(VPC, "10.70.0.0/16");
+    fake.with_state(|s| {
+        s.vpcs.get_mut(VPC).unwrap().tags.insert(TAG_ENFORCE.into(), "true".into());
+    });
+    fake.add_subnet(VPC, "subnet-0e0000000000000a1", "us-west-2a");
+    fake.add_subnet(VPC, "subnet-0e0000000000000b1", "us-west-2b");
+    let first = run(guard, Trigger::Manual { vpc_ids: Some(vec![VPC.into()]), dry_run: None }).await;
+    assert_eq!(first.vpcs[0].outcome, Outcome::Changed, "{}", first.to_text());
+}
+
+async fn run(guard: &Guard<FakeAccount>, trigger: Trigger) -> Report {
+    guard.run(Parsed::Run(trigger)).await.expect("run")
+}
+
+fn writes(fake: &FakeAccount) -> usize {
+    fake.snapshot().writes.len()
+}
+
+#[tokio::test]
+async fn a_modify_that_adds_subnets_leaves_endpoints_pending_and_the_replay_writes_nothing() {
+    let guard = guard_with(Config::default());
+    reconciled(&guard).await;
+    let fake = guard.account();
+    fake.with_state(|s| s.pending_after_modify = true);
+    fake.add_subnet(VPC, "subnet-0e0000000000000c1", "us-west-2c");
+    let event = || Trigger::SubnetCreated { subnet_id: "subnet-0e0000000000000c1".into(), vpc_id: VPC.into() };
+
+    let changed = run(&guard, event()).await;
+    assert_eq!(changed.vpcs[0].outcome, Outcome::Changed, "{}", changed.to_text());
+    assert_eq!(changed.api_calls.write, 2, "one ModifyVpcEndpoint per endpoint");
+    assert!(fake.live_endpoints(VPC).iter().all(|e| e.state == EndpointState::Pending), "AWS adds the interfaces");
+
+    let replay = run(&guard, event()).await;
+    assert_eq!(replay.vpcs[0].outcome, Outcome::Pending, "{}", replay.to_text());
+    assert_eq!(replay.api_calls.write, 0);
+
+    fake.settle();
+    let settled = run(&guard, event()).await;
+    assert_eq!(settled.vpcs[0].outcome, Outcome::Compliant, "{}", settled.to_text());
+    assert_eq!(settled.api_calls.write, 0);
+}
+
+#[tokio::test]
+async fn a_policy_lost_while_the_endpoint_is_pending_is_repaired_by_the_next_run() {
+    let strict = Config { notebook_policy: NotebookPolicy::VpcNotebooks, ..Config::default() };
+    let guard = guard_with(strict);
+    let fake = guard.account();
+    fake.add_vpc(VPC, "10.70.0.0/16");
+    fake.add_subnet(VPC, "subnet-0e0000000000000a1", "us-west-2a");
+    fake.add_notebook("nb-1", "subnet-0e0000000000000a1");
+    run(&guard, Trigger::NotebookCreated { name: "nb-1".into() }).await;
+    // A second notebook's event ran concurrently with an older view: its policy write was lost,
+    // and the endpoint is pending (a subnet was just added) when this run re-checks.
+    fake.add_notebook("nb-2", "subnet-0e0000000000000a1");
+    let notebook_endpoint = notebook_service(REGION);
+    fake.with_state(|s| {
+        for e in s.endpoints.values_mut().filter(|e| e.service == notebook_endpoint) {
+            e.state = EndpointState::Pending;
+        }
+    });
+
+    let during = run(&guard, Trigger::NotebookCreated { name: "nb-2".into() }).await;
+    assert_eq!(during.vpcs[0].outcome, Outcome::Pending, "{}", during.to_text());
+    assert_eq!(during.api_calls.write, 0, "no modify while pending");
+
+    fake.settle();
+    let sweep = run(&guard, Trigger::Scheduled).await;
+    assert_eq!(sweep.api_calls.write, 1, "{}", sweep.to_text());
+    let endpoint = fake.live_endpoints(VPC).into_iter().find(|e| e.service == notebook_endpoint).unwrap();
+    let policy = endpoint.policy.unwrap();
+    assert!(policy.contains("nb-1") && policy.contains("nb-2"), "{policy}");
+}
+
+#[tokio::test]
+async fn a_deleted_endpoint_is_replaced_and_private_dns_returns_once_its_name_is_free() {
+    let guard = guard_with(Config::default());
+    reconciled(&guard).await;
+    let fake = guard.account();
+    let api = api_service(REGION);
+    let old = fake.live_endpoints(VPC).into_iter().find(|e| e.service == api).unwrap();
+    fake.delete_endpoint(&old.id);
+
+    let drift =
+        Trigger::Drift { event_name: "DeleteVpcEndpoints", vpc_ids: Vec::new(), endpoint_ids: vec![old.id.clone()] };
+    let replaced = run(&guard, drift).await;
+
+    let vpc = &replaced.vpcs[0];
+    assert_eq!(vpc.outcome, Outcome::Changed, "{}", replaced.to_text());
+    assert!(vpc.problems.iter().any(|p| p.code == "private_dns_waiting"), "{}", replaced.to_text());
+    assert!(!vpc.problems.iter().any(|p| p.code == "private_dns_conflict"), "{}", replaced.to_text());
+    let new: Vec<_> = fake.live_endpoints(VPC).into_iter().filter(|e| e.service == api).collect();
+    assert_eq!(new.len(), 1);
+    assert_ne!(new[0].id, old.id);
+    assert!(!new[0].private_dns, "the name is still held by the deleting endpoint");
+    assert_eq!(new[0].tags.get(TAG_PRIVATE_DNS), None, "not marked as a lasting conflict");
+    let creates = fake.snapshot().writes.iter().filter(|w| *w == "CreateVpcEndpoint").count();
+    assert_eq!(creates, 3, "no create refused by AWS: two at first, one replacement");
+
+    // Still deleting: a replay waits without writing.
+    let before = writes(fake);
+    let waiting = run(&guard, Trigger::Scheduled).await;
+    assert_eq!(writes(fake), before, "{}", waiting.to_text());
+
+    fake.finish_deletions();
+    let sweep = run(&guard, Trigger::Scheduled).await;
+    assert_eq!(sweep.api_calls.write, 1, "one ModifyVpcEndpoint turns private DNS on: {}", sweep.to_text());
+    let live: Vec<_> = fake.live_endpoints(VPC).into_iter().filter(|e| e.service == api).collect();
+    assert_eq!(live.len(), 1);
+    assert!(live[0].private_dns);
+    assert_eq!(run(&guard, Trigger::Scheduled).await.api_calls.write, 0);
+}
+
+#[tokio::test]
+async fn an_endpoint_tagged_conflict_gets_private_dns_once_nothing_holds_the_name() {
+    let guard = guard_with(Config::default());
+    reconciled(&guard).await;
+    let fake = guard.account();
+    let api = api_service(REGION);
+    // An earlier version (or a run that met a deleting endpoint) left the tag and no private DNS.
+    fake.with_state(|s| {
+        let endpoint = s.endpoints.values_mut().find(|e| e.service == api).unwrap();
+        endpoint.private_dns = false;
+        endpoint.tags.insert(TAG_PRIVATE_DNS.into(), "conflict".into());
+    });
+
+    let sweep = run(&guard, Trigger::Scheduled).await;
+
+    assert_eq!(sweep.api_calls.write, 1, "{}", sweep.to_text());
+    assert!(fake.live_endpoints(VPC).iter().all(|e| e.private_dns));
+}
