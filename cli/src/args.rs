@@ -1,6 +1,8 @@
 //! Command-line arguments. Every configuration option is a flag that falls back to the
 //! environment variable of the same meaning (flags override the environment).
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Keep SageMaker notebook instances reachable only over PrivateLink: show and fix the
@@ -20,15 +22,41 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what would change; exit 0 when everything in scope is compliant, 2 when not.
-    Plan(Target),
+    ///
+    /// With --out FILE the plan is also saved, for `vpce-guard apply FILE`.
+    Plan {
+        /// Which VPCs.
+        #[command(flatten)]
+        target: Target,
+        /// Save the plan (JSON) to FILE: its region, account, configuration and target, and per
+        /// VPC the writes and a fingerprint of what the plan saw.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Make the changes; exit 0 when compliant afterwards, 3 when problems remain.
+    ///
+    /// Without FILE: shows the plan and asks for "yes", then plans again and writes only what
+    /// was shown (fewer writes are fine). When the new plan holds a write that was not shown,
+    /// nothing is written: the difference and the new plan are shown and asked about again.
+    /// Each VPC is checked once more right before its writes: one that moved in that moment
+    /// gets none (problem not_approved, exit 1). --yes applies whatever the new plan holds.
+    ///
+    /// With FILE (from `plan --out`): applies exactly that plan's writes, without asking, with
+    /// the plan's configuration and VPCs. When the account no longer matches the plan for any
+    /// VPC (other or fewer writes, or a changed VPC that has writes), nothing at all is applied
+    /// (exit 1): make a new plan.
+    /// Exit 1 also on error, a refusal or a cancelled prompt.
     Apply {
         /// Which VPCs.
         #[command(flatten)]
         target: Target,
-        /// Apply without asking for confirmation (required when stdin is not a terminal).
+        /// Apply without asking for confirmation (required when stdin is not a terminal; a saved
+        /// plan needs none).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// A plan saved by `vpce-guard plan --out FILE`: apply exactly its writes.
+        #[arg(value_name = "FILE", conflicts_with_all = ["vpc_ids", "all"])]
+        plan: Option<PathBuf>,
     },
     /// Print the IAM policy that lets notebooks be opened only through the VPCs' endpoints.
     IamPolicy {
@@ -117,7 +145,7 @@ pub struct Global {
     /// Managed prefix lists (pl-…) allowed to reach the endpoints on 443, comma-separated.
     #[arg(long, global = true, env = "VPCE_GUARD_CLIENT_PREFIX_LISTS", value_name = "LIST")]
     pub client_prefix_lists: Option<String>,
-    /// Keep the IAM guardrail policy /vpce-guard/NAME-<region> in sync (never attached).
+    /// Keep the IAM guardrail policy `/vpce-guard/NAME-<region>` in sync (never attached).
     #[arg(long, global = true, env = "VPCE_GUARD_IAM_GUARDRAIL", value_name = "NAME")]
     pub iam_guardrail: Option<String>,
     /// A private hosted zone already serving a service's name: report (default), create.
@@ -129,6 +157,25 @@ pub struct Global {
     /// Turn on the VPC DNS attributes private DNS needs: true, false.
     #[arg(long, global = true, env = "VPCE_GUARD_FIX_VPC_DNS", value_name = "BOOL")]
     pub fix_vpc_dns: Option<String>,
+}
+
+/// The configuration variables a plan depends on (`VPCE_GUARD_DRY_RUN` aside), as a saved
+/// plan records them.
+pub const PLAN_VARIABLES: [&str; 9] = [
+    "VPCE_GUARD_SERVICES",
+    "VPCE_GUARD_SCOPE",
+    "VPCE_GUARD_NOTEBOOK_POLICY",
+    "VPCE_GUARD_API_POLICY",
+    "VPCE_GUARD_CLIENT_CIDRS",
+    "VPCE_GUARD_CLIENT_PREFIX_LISTS",
+    "VPCE_GUARD_IAM_GUARDRAIL",
+    "VPCE_GUARD_ON_DNS_CONFLICT",
+    "VPCE_GUARD_FIX_VPC_DNS",
+];
+
+/// The flag of configuration variable `variable`: `VPCE_GUARD_SCOPE` → `--scope`.
+pub fn flag_of(variable: &str) -> String {
+    format!("--{}", variable.trim_start_matches("VPCE_GUARD_").to_ascii_lowercase().replace('_', "-"))
 }
 
 impl Global {

@@ -1,17 +1,25 @@
 //! `vpce-guard`: the command-line door to the same reconciler the Lambda functions run.
-//! `plan` shows what is out of line (exit 2), `apply` fixes it (exit 3 when problems remain),
-//! `iam-policy` prints the IAM policy that ties notebook access to the endpoints.
+//! `plan` shows what is out of line (exit 2) and can save it (`--out FILE`, [`planfile`]),
+//! `apply` fixes it (exit 3 when problems remain) writing only what was approved — the plan
+//! shown and answered "yes", or a saved plan — through the library's approval gate
+//! (`vpce_guard::approval`), `iam-policy` prints the IAM policy that ties notebook access to
+//! the endpoints.
 
 mod args;
 mod output;
+mod planfile;
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use aws_config::Region;
 use clap::Parser;
 use vpce_guard::account::{Account, VpcSelector};
+use vpce_guard::approval::{Approval, Approver, Difference, Verdict, NOT_APPROVED};
 use vpce_guard::aws::{sdk_loader, SdkAccount};
 use vpce_guard::config::{api_service, notebook_service, Config};
 use vpce_guard::events::{is_resource_id, Parsed, Trigger};
@@ -20,7 +28,8 @@ use vpce_guard::policy::{notebook_access_policy, AccessCondition, GuardrailScope
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::{Error, Guard, RunOptions};
 
-use args::{Cli, Command, Condition, Output, PolicyStyle, Target};
+use args::{flag_of, Cli, Command, Condition, Global, Output, PolicyStyle, Target};
+use planfile::PlanFile;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,8 +41,7 @@ async fn main() -> ExitCode {
             let message = match error.downcast_ref::<Error>() {
                 Some(Error::BadEvent(message)) => message.clone(),
                 Some(Error::Config { variable, value, expected }) if variable.starts_with("VPCE_GUARD_") => {
-                    let flag = variable.trim_start_matches("VPCE_GUARD_").to_ascii_lowercase().replace('_', "-");
-                    format!("--{flag} (or {variable}) {value:?} is not valid; {expected}")
+                    format!("{} (or {variable}) {value:?} is not valid; {expected}", flag_of(variable))
                 }
                 _ => format!("{error:#}"),
             };
@@ -53,7 +61,15 @@ fn init_logging() {
 
 async fn run(cli: Cli) -> Result<u8> {
     let global = &cli.global;
-    let config = Config::from_lookup(|name| global.lookup(name))?;
+    let mut config = Config::from_lookup(|name| global.lookup(name))?;
+    let saved = match &cli.command {
+        Command::Apply { plan: Some(path), .. } => {
+            let file = PlanFile::load(path)?;
+            config = file.configuration(global, path)?;
+            Some((file, path.as_path()))
+        }
+        _ => None,
+    };
     let mut loader = sdk_loader();
     if let Some(region) = &global.region {
         loader = loader.region(Region::new(region.clone()));
@@ -69,42 +85,60 @@ async fn run(cli: Cli) -> Result<u8> {
     let bar = progress_bar();
     if let Some(bar) = &bar {
         let bar = bar.clone();
-        guard = guard.with_progress(std::sync::Arc::new(move |done, total| {
+        // One bar per sweep (apply may sweep up to three times), gone once the sweep is
+        // done so that plans, reports and prompts print on a clean line.
+        guard = guard.with_progress(Arc::new(move |done, total| {
+            if bar.is_finished() {
+                bar.reset();
+            }
             bar.set_length(total as u64);
             bar.set_position(done as u64);
+            if done == total {
+                bar.finish_and_clear();
+            }
         }));
     }
-    let code = match &cli.command {
-        Command::Plan(target) => {
-            let report = sweep(&guard, target, true).await?;
+    let code = match (&cli.command, saved) {
+        (Command::Plan { target, out }, _) => {
+            let (report, fingerprints) = recorded_plan(&guard, target).await?;
             finish_bar(&bar);
             print(&report, global.output)?;
+            if let Some(path) = out {
+                save_plan(&guard, report.clone(), &fingerprints, target, global, path).await?;
+            }
             if report.vpcs.iter().all(|v| matches!(v.outcome, Outcome::Compliant | Outcome::Skipped)) {
                 0
             } else {
                 2
             }
         }
-        Command::Apply { target, yes } => {
+        (Command::Apply { .. }, Some((file, path))) => {
+            let code = apply_saved(&guard, file, path, global.output).await?;
+            finish_bar(&bar);
+            code
+        }
+        (Command::Apply { target, yes, .. }, None) => {
             if config.dry_run {
-                let report = sweep(&guard, target, true).await?;
+                let report = sweep(&guard, target, true, None).await?;
                 print(&report, global.output)?;
                 return Ok(if report.count(Outcome::WouldChange) > 0 { 2 } else { 0 });
             }
-            if !yes && !confirm(&guard, target, global.output).await? {
-                eprintln!("vpce-guard: apply cancelled; nothing was changed");
-                return Ok(1);
-            }
-            let report = sweep(&guard, target, false).await?;
+            let approver = match yes {
+                true => None,
+                false => match confirm(&guard, target, global.output).await? {
+                    Some(approval) => Some(approval.into_approver()),
+                    None => {
+                        eprintln!("vpce-guard: apply cancelled; nothing was changed");
+                        return Ok(1);
+                    }
+                },
+            };
+            let report = sweep(&guard, target, false, approver).await?;
             finish_bar(&bar);
             print(&report, global.output)?;
-            if report.count(Outcome::NonCompliant) > 0 {
-                3
-            } else {
-                0
-            }
+            apply_code(&report)
         }
-        Command::IamPolicy { style: PolicyStyle::Guardrail, vpc_ids, .. } => {
+        (Command::IamPolicy { style: PolicyStyle::Guardrail, vpc_ids, .. }, _) => {
             if !vpc_ids.is_empty() {
                 bail!(
                     "--vpc-id selects endpoints for --style allow; the guardrail covers every endpoint of the account"
@@ -122,7 +156,7 @@ async fn run(cli: Cli) -> Result<u8> {
             println!("{}", serde_json::to_string_pretty(&policy)?);
             0
         }
-        Command::IamPolicy { style: PolicyStyle::Allow, vpc_ids, condition } => {
+        (Command::IamPolicy { style: PolicyStyle::Allow, vpc_ids, condition }, _) => {
             let policy = iam_policy(&guard, vpc_ids, *condition).await?;
             println!("{}", serde_json::to_string_pretty(&policy)?);
             0
@@ -138,26 +172,139 @@ fn check_ids(ids: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Plans (`dry_run`) or applies for the target VPCs.
-async fn sweep(guard: &Guard<SdkAccount>, target: &Target, dry_run: bool) -> Result<Report> {
+/// Plans (`dry_run`) or applies for the target VPCs, each VPC's writes put to `approve`.
+async fn sweep(guard: &Guard<SdkAccount>, target: &Target, dry_run: bool, approve: Option<Approver>) -> Result<Report> {
     check_ids(&target.vpc_ids)?;
     let vpc_ids = (!target.vpc_ids.is_empty()).then(|| target.vpc_ids.clone());
-    let options = RunOptions { dry_run: Some(dry_run), trigger_name: Some("Cli"), ..RunOptions::default() };
+    let options = RunOptions { dry_run: Some(dry_run), trigger_name: Some("Cli"), approve, ..RunOptions::default() };
     Ok(guard.run_with(Parsed::Run(Trigger::Manual { vpc_ids, dry_run: None }), &options).await?)
 }
 
-/// Shows the plan and asks; refuses when stdin is not a terminal.
-async fn confirm(guard: &Guard<SdkAccount>, target: &Target, format: Output) -> Result<bool> {
+/// A dry run, with the fingerprint of what it saw of each VPC it planned.
+async fn recorded_plan(guard: &Guard<SdkAccount>, target: &Target) -> Result<(Report, BTreeMap<String, String>)> {
+    let seen: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let record: Approver = {
+        let seen = seen.clone();
+        Arc::new(move |proposal| {
+            let mut seen = seen.lock().expect("fingerprints");
+            seen.insert(proposal.vpc_id.to_string(), proposal.fingerprint.to_string());
+            Verdict::Approved
+        })
+    };
+    let report = sweep(guard, target, true, Some(record)).await?;
+    let fingerprints = std::mem::take(&mut *seen.lock().expect("fingerprints"));
+    Ok((report, fingerprints))
+}
+
+/// Saves the plan `report` for `apply FILE`.
+async fn save_plan(
+    guard: &Guard<SdkAccount>,
+    report: Report,
+    fingerprints: &BTreeMap<String, String>,
+    target: &Target,
+    global: &Global,
+    path: &Path,
+) -> Result<()> {
+    let region = guard.account().region().to_string();
+    let account_id = guard.identity().await.ok().map(|identity| identity.account_id);
+    let vpc_ids = (!target.vpc_ids.is_empty()).then(|| target.vpc_ids.clone());
+    PlanFile::new(report, fingerprints, region, account_id, vpc_ids, global).save(path)?;
+    eprintln!("Saved the plan to {0}; apply exactly it with: vpce-guard apply {0}", path.display());
+    Ok(())
+}
+
+/// `apply FILE`: plans again, refuses everything when any VPC departs from the saved plan,
+/// else applies with each VPC's writes checked against the plan once more.
+async fn apply_saved(guard: &Guard<SdkAccount>, file: PlanFile, path: &Path, format: Output) -> Result<u8> {
+    let identity = guard.identity().await.context("reading the account's identity")?;
+    file.check_account(guard.account().region(), &identity.account_id, path)?;
+    let target = Target { vpc_ids: file.vpc_ids.clone().unwrap_or_default(), all: false };
+    let approval = Approval::exact(file.vpcs);
+    let (now, fingerprints) = recorded_plan(guard, &target).await?;
+    let differences = approval.differences(&now, &fingerprints);
+    if !differences.is_empty() {
+        show_differences(&differences);
+        bail!(
+            "{} no longer matches the account for {}; nothing was applied; make a new plan (vpce-guard plan --out {})",
+            path.display(),
+            vpc_list(&differences),
+            path.display()
+        );
+    }
+    if guard.config().dry_run {
+        print(&now, format)?;
+        return Ok(if now.count(Outcome::WouldChange) > 0 { 2 } else { 0 });
+    }
+    let report = sweep(guard, &target, false, Some(approval.into_approver())).await?;
+    print(&report, format)?;
+    Ok(apply_code(&report))
+}
+
+/// 1 when a VPC's writes were refused (it moved while applying), 3 when problems remain, else 0.
+fn apply_code(report: &Report) -> u8 {
+    let refused: Vec<&str> = report
+        .vpcs
+        .iter()
+        .filter(|v| v.problems.iter().any(|p| p.code == NOT_APPROVED))
+        .map(|v| v.vpc_id.as_str())
+        .collect();
+    if !refused.is_empty() {
+        eprintln!(
+            "vpce-guard: {} changed while applying and got none of its writes (not_approved); plan and apply again",
+            refused.join(", ")
+        );
+        1
+    } else if report.count(Outcome::NonCompliant) > 0 {
+        3
+    } else {
+        0
+    }
+}
+
+fn show_differences(differences: &[Difference]) {
+    eprintln!("The account changed since the plan was made:");
+    for difference in differences {
+        eprintln!("  {difference}");
+    }
+}
+
+fn vpc_list(differences: &[Difference]) -> String {
+    differences.iter().map(|d| d.vpc_id.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Shows the plan and asks; once approved, plans again and, when the new plan holds writes
+/// that were not shown, shows the difference and the new plan and asks again. `None` when
+/// cancelled; refuses when stdin is not a terminal.
+async fn confirm(guard: &Guard<SdkAccount>, target: &Target, format: Output) -> Result<Option<Approval>> {
     if !std::io::stdin().is_terminal() {
         bail!("refusing to apply without confirmation: stdin is not a terminal; pass --yes");
     }
-    let plan = sweep(guard, target, true).await?;
-    print(&plan, format)?;
-    let changes: usize = plan.vpcs.iter().map(|v| v.actions.len()).sum();
-    if changes == 0 {
-        return Ok(true);
+    let mut shown = sweep(guard, target, true, None).await?;
+    print(&shown, format)?;
+    loop {
+        let changes: usize = shown.vpcs.iter().map(|v| v.actions.len()).sum();
+        if changes > 0 && !ask(&format!("Apply these {changes} change(s)?"))? {
+            return Ok(None);
+        }
+        let approval = Approval::at_most(&shown);
+        let now = sweep(guard, target, true, None).await?;
+        let differences = approval.differences(&now, &BTreeMap::new());
+        if differences.is_empty() {
+            return Ok(Some(approval));
+        }
+        show_differences(&differences);
+        if !std::io::stdin().is_terminal() {
+            bail!("the new plan holds writes that were not approved ({}); nothing was applied", vpc_list(&differences));
+        }
+        eprintln!("The new plan:");
+        print(&now, format)?;
+        shown = now;
     }
-    eprint!("Apply these {changes} change(s)? Only 'yes' is accepted: ");
+}
+
+/// Asks `question` on the terminal; true only for "yes".
+fn ask(question: &str) -> Result<bool> {
+    eprint!("{question} Only 'yes' is accepted: ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;

@@ -1,5 +1,6 @@
 //! The `vpce-guard` command end to end against the strict moto fixture: exit codes, JSON
-//! output against the report contract, apply then plan, the IAM policy, and its refusals.
+//! output against the report contract, apply then plan, saved plans (`plan --out`, `apply
+//! FILE`), the IAM policy, and its refusals.
 
 use std::process::Output;
 
@@ -169,5 +170,140 @@ async fn refusals_are_one_clear_sentence_and_change_nothing() -> Result<()> {
 
     assert_eq!(moto.writes().await?, 0);
     assert!(seed.endpoints(&vpc).await?.is_empty());
+    Ok(())
+}
+
+/// A path for a plan file of this test process.
+fn plan_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("vpce-guard-{}-{name}.json", std::process::id()))
+}
+
+fn path_arg(path: &std::path::Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+#[tokio::test]
+async fn plan_out_then_apply_file_converges_and_the_file_is_spent() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpc = enforced_vpc(&seed, 5).await?;
+    let path = plan_path("converges");
+
+    let plan = cli(&moto, &["plan", "--out", path_arg(&path)]).await?;
+    assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
+    assert!(stderr(&plan).contains("vpce-guard apply"), "{}", stderr(&plan));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    assert_eq!(saved["format_version"], 1);
+    assert_eq!(saved["region"], "us-west-2");
+    assert_eq!(saved["account_id"], "123456789012");
+    assert_eq!(saved["vpc_ids"], Value::Null, "every VPC in scope");
+    assert_eq!(saved["report"]["dry_run"], true);
+    let ours = saved["vpcs"].as_array().unwrap().iter().find(|v| v["vpc_id"] == vpc.as_str()).unwrap();
+    assert!(ours["fingerprint"].as_str().unwrap().starts_with("sha256:"), "{ours}");
+    assert_eq!(ours["actions"].as_array().unwrap().len(), 5, "{ours}");
+    assert!(seed.endpoints(&vpc).await?.is_empty(), "plan --out writes nothing to the account");
+
+    // No terminal and no --yes: the file is the approval.
+    let apply = cli(&moto, &["apply", path_arg(&path)]).await?;
+    assert_eq!(apply.status.code(), Some(0), "{}{}", stdout(&apply), stderr(&apply));
+    assert!(stdout(&apply).contains(&format!("{vpc}  changed")), "{}", stdout(&apply));
+    let live = seed.live_endpoints(&vpc).await?;
+    assert_eq!(live.len(), 2, "both services: {live:?}");
+    for endpoints in live.values() {
+        assert_eq!(seed.endpoint_azs(&vpc, &endpoints[0]).await?.len(), 3);
+    }
+    let again = cli(&moto, &["plan", "--vpc-id", &vpc]).await?;
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+
+    // Applied once, the plan no longer describes the account (like terraform's stale plan).
+    moto.reset_calls().await?;
+    let twice = cli(&moto, &["apply", path_arg(&path)]).await?;
+    assert_eq!(twice.status.code(), Some(1), "{}{}", stdout(&twice), stderr(&twice));
+    assert!(stderr(&twice).contains("approved writes no longer planned"), "{}", stderr(&twice));
+    assert_eq!(moto.writes().await?, 0);
+    std::fs::remove_file(&path)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn apply_file_refuses_a_plan_the_account_moved_away_from() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpc = enforced_vpc(&seed, 6).await?;
+    let other = enforced_vpc(&seed, 7).await?;
+    let path = plan_path("moved");
+    let plan = cli(&moto, &["plan", "--out", path_arg(&path)]).await?;
+    assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
+
+    // A subnet in a fourth AZ: the plan would now place the endpoints there too.
+    let subnet = seed.subnet(&vpc, "10.6.3.0/24", "us-west-2d").await?;
+    moto.reset_calls().await?;
+    let apply = cli(&moto, &["apply", path_arg(&path)]).await?;
+    assert_eq!(apply.status.code(), Some(1), "{}{}", stdout(&apply), stderr(&apply));
+    let message = stderr(&apply);
+    assert!(message.contains(&format!("no longer matches the account for {vpc};")), "{message}");
+    assert!(message.contains("nothing was applied"), "{message}");
+    assert!(message.contains(&subnet), "names the extra writes: {message}");
+    assert!(!message.contains(&other), "only the VPC that moved: {message}");
+    assert_eq!(moto.writes().await?, 0, "refuse all: not even the VPC that still matches");
+    assert!(seed.endpoints(&other).await?.is_empty());
+
+    // --yes without a terminal still applies whatever the account needs now.
+    let yes = cli(&moto, &["apply", "--yes"]).await?;
+    assert_eq!(yes.status.code(), Some(0), "{}{}", stdout(&yes), stderr(&yes));
+    for id in [&vpc, &other] {
+        assert_eq!(seed.live_endpoints(id).await?.len(), 2);
+    }
+    std::fs::remove_file(&path)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn apply_file_refuses_bad_and_foreign_plans() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpc = enforced_vpc(&seed, 8).await?;
+    let path = plan_path("foreign");
+    let plan = cli(&moto, &["plan", "--vpc-id", &vpc, "--out", path_arg(&path)]).await?;
+    assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    assert_eq!(saved["vpc_ids"], serde_json::json!([vpc]));
+    moto.reset_calls().await?;
+
+    let edited = |name: &str, change: &dyn Fn(&mut Value)| -> Result<std::path::PathBuf> {
+        let mut plan = saved.clone();
+        change(&mut plan);
+        let edited = plan_path(name);
+        std::fs::write(&edited, plan.to_string())?;
+        Ok(edited)
+    };
+    let cases: Vec<(std::path::PathBuf, Vec<&str>, &str)> = vec![
+        (edited("region", &|p| p["region"] = "eu-west-1".into())?, vec![], "pass --region eu-west-1"),
+        (edited("account", &|p| p["account_id"] = "210987654321".into())?, vec![], "plan for account 210987654321"),
+        (edited("format", &|p| p["format_version"] = 2.into())?, vec![], "a plan of format 2"),
+        (edited("shape", &|p| p["vpcs"] = "none".into())?, vec![], "not a valid vpce-guard plan"),
+        (path.clone(), vec!["--scope", "all"], "--scope (VPCE_GUARD_SCOPE) is \"all\" here but unset"),
+    ];
+    for (file, flags, expected) in cases {
+        let mut args = flags.clone();
+        args.extend(["apply", path_arg(&file)]);
+        let refused = cli(&moto, &args).await?;
+        assert_eq!(refused.status.code(), Some(1), "{expected}: {}", stderr(&refused));
+        assert!(stderr(&refused).contains(expected), "{expected}: {}", stderr(&refused));
+        if file != path {
+            std::fs::remove_file(&file)?;
+        }
+    }
+    std::fs::write(&path, "{\"format_version\": 1, oops")?;
+    let bad = cli(&moto, &["apply", path_arg(&path)]).await?;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("is not a vpce-guard plan (not JSON"), "{}", stderr(&bad));
+    let missing = cli(&moto, &["apply", path_arg(&plan_path("absent"))]).await?;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("cannot read the plan file"), "{}", stderr(&missing));
+
+    assert_eq!(moto.writes().await?, 0);
+    assert!(seed.endpoints(&vpc).await?.is_empty());
+    std::fs::remove_file(&path)?;
     Ok(())
 }

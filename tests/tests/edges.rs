@@ -99,3 +99,24 @@ async fn an_endpoint_deleted_out_of_band_comes_back_with_private_dns_without_a_h
     assert_eq!(live[API][0].private_dns_enabled(), Some(true), "private DNS is back");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_cold_notebook_event_costs_ten_reads_with_fifty_notebooks_in_the_account() -> Result<()> {
+    let w = World::start().await?;
+    let vpc = w.reconciled_vpc().await?;
+    let subnet = w.seed.live_endpoints(&vpc).await?[API][0].subnet_ids()[0].clone();
+    let group = w.seed.notebook_group(&vpc).await?;
+    for n in 0..50 {
+        w.seed.notebook(&format!("nb-{n:02}"), &subnet, &group).await?;
+    }
+    let cold = Guard::new(SdkAccount::new(&w.moto.sdk_config())?, Config::default()).with_visibility_retries(vec![]);
+    let parsed = vpce_guard::events::parse_notebook_created(&events::notebook_created("nb-07", &subnet), "us-west-2")?;
+    let report = cold.run(parsed).await?;
+    assert_eq!(report.vpcs[0].outcome, Outcome::Compliant, "{}", report.to_text());
+    assert!(report.api_calls.read <= 10, "{} reads", report.api_calls.read);
+    println!(
+        "NOTEBOOK EVENT cold, 50 notebooks, moto: {} reads, {} writes",
+        report.api_calls.read, report.api_calls.write
+    );
+    Ok(())
+}

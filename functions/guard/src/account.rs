@@ -35,6 +35,8 @@ pub struct NotebookSummary {
     pub arn: String,
     /// Status.
     pub status: String,
+    /// `CreationTime` (seconds since the epoch).
+    pub created: Option<i64>,
 }
 
 /// What `DescribeVpcEndpointServices` says of one service.

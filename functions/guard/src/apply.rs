@@ -239,7 +239,14 @@ pub async fn apply<A: Account>(
                     _ => None,
                 };
                 match classify(&error, service) {
-                    Failure::Conflict(hints) => {
+                    Failure::Conflict(mut hints) => {
+                        // EC2 keeps a token for a while after its endpoint is gone, and refuses
+                        // it with other parameters: salt the next token so the next round creates.
+                        if let Write::CreateEndpoint { client_token, .. } = write {
+                            if error.aws_code() == Some("IdempotentParameterMismatch") {
+                                hints.stale_endpoint_ids.insert(client_token.clone());
+                            }
+                        }
                         return Ok(Applied::Conflict { actions, hints, reason: error.to_string() });
                     }
                     Failure::Fatal => return Err(error),

@@ -169,20 +169,54 @@ impl Config {
         self.client_cidrs.iter().chain(&self.client_prefix_lists)
     }
 
-    /// The configured service names for `region`, in creation order.
+    /// The configured service names for `region`, in creation order. The SageMaker API's
+    /// template follows the region's partition (`cn.com.amazonaws.` in China).
     pub fn service_names(&self, region: &str) -> Vec<String> {
-        self.services.iter().map(|template| template.replace("{region}", region)).collect()
+        const API_TEMPLATE: &str = "com.amazonaws.{region}.sagemaker.api";
+        let name = |template: &String| match template.as_str() {
+            API_TEMPLATE => api_service(region),
+            _ => template.replace("{region}", region),
+        };
+        self.services.iter().map(name).collect()
     }
 }
 
-/// The SageMaker API service name in `region`.
-pub fn api_service(region: &str) -> String {
-    format!("com.amazonaws.{region}.sagemaker.api")
+/// The partition of `region`, as the SDKs derive it from the region's name.
+pub fn partition_of(region: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 5] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-iso-", "aws-iso"),
+        ("eusc-", "aws-eusc"),
+    ];
+    PREFIXES.iter().find(|(prefix, _)| region.starts_with(prefix)).map_or("aws", |(_, partition)| partition)
 }
 
-/// The SageMaker notebook service name in `region` (note the `aws.sagemaker` prefix).
+/// The SageMaker API service name in `region`: `cn.com.amazonaws.{region}.sagemaker.api` in
+/// `aws-cn` (a describe-vpc-endpoint-services dump of cn-north-1, linked from aws-cdk
+/// PR #16139), `com.amazonaws.{region}.sagemaker.api` elsewhere (GovCloud unconfirmed).
+pub fn api_service(region: &str) -> String {
+    match partition_of(region) {
+        "aws-cn" => format!("cn.com.amazonaws.{region}.sagemaker.api"),
+        _ => format!("com.amazonaws.{region}.sagemaker.api"),
+    }
+}
+
+/// The SageMaker notebook service name in `region` (note the `aws.sagemaker` prefix, the same
+/// in `aws-cn`).
 pub fn notebook_service(region: &str) -> String {
     format!("aws.sagemaker.{region}.notebook")
+}
+
+/// True for the SageMaker API service of any region and partition (recognised by suffix).
+pub fn is_api_service(name: &str) -> bool {
+    name.ends_with(".sagemaker.api")
+}
+
+/// True for the SageMaker notebook service of any region and partition.
+pub fn is_notebook_service(name: &str) -> bool {
+    name.starts_with("aws.sagemaker.") && name.ends_with(".notebook")
 }
 
 fn invalid(variable: &'static str, value: &str, expected: impl Into<String>) -> Error {
@@ -409,6 +443,29 @@ mod tests {
             assert!(message.contains(expected), "{message}");
             assert!(message.contains(value), "the message names the bad value: {message}");
         }
+    }
+
+    #[test]
+    fn default_services_follow_the_partition_and_are_recognised_by_suffix() {
+        let cases = [
+            ("us-west-2", "aws", "com.amazonaws.us-west-2.sagemaker.api", "aws.sagemaker.us-west-2.notebook"),
+            ("cn-north-1", "aws-cn", "cn.com.amazonaws.cn-north-1.sagemaker.api", "aws.sagemaker.cn-north-1.notebook"),
+            (
+                "us-gov-west-1",
+                "aws-us-gov",
+                "com.amazonaws.us-gov-west-1.sagemaker.api",
+                "aws.sagemaker.us-gov-west-1.notebook",
+            ),
+        ];
+        let config = Config::default();
+        for (region, partition, api, notebook) in cases {
+            assert_eq!(partition_of(region), partition);
+            assert_eq!(config.service_names(region), [api, notebook], "{region}");
+            assert!(is_api_service(api) && !is_notebook_service(api), "{api}");
+            assert!(is_notebook_service(notebook) && !is_api_service(notebook), "{notebook}");
+        }
+        assert!(!is_api_service("com.amazonaws.us-west-2.sagemaker.runtime"));
+        assert!(!is_notebook_service("aws.sagemaker.us-west-2.studio"));
     }
 
     #[test]

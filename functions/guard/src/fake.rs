@@ -167,9 +167,14 @@ impl FakeAccount {
         self.with_state(|s| s.subnets.insert(subnet_id.into(), testing::subnet(subnet_id, vpc_id, az)));
     }
 
-    /// Adds a notebook instance in `subnet_id`.
+    /// Adds (or re-creates) a notebook instance in `subnet_id`, created after every earlier one.
     pub fn add_notebook(&self, name: &str, subnet_id: &str) {
-        self.with_state(|s| s.notebooks.insert(name.into(), testing::notebook(name, subnet_id)));
+        self.with_state(|s| {
+            let mut notebook = testing::notebook(name, subnet_id);
+            s.next_id += 1;
+            notebook.created = Some(1_700_000_000 + s.next_id as i64);
+            s.notebooks.insert(name.into(), notebook)
+        });
     }
 
     /// Adds a notebook instance in `subnet_id` with `DirectInternetAccess=Enabled`.
@@ -442,7 +447,12 @@ impl Account for FakeAccount {
         Ok(self.with_state(|s| {
             s.notebooks
                 .values()
-                .map(|n| NotebookSummary { name: n.name.clone(), arn: n.arn.clone(), status: n.status.clone() })
+                .map(|n| NotebookSummary {
+                    name: n.name.clone(),
+                    arn: n.arn.clone(),
+                    status: n.status.clone(),
+                    created: n.created,
+                })
                 .collect()
         }))
     }

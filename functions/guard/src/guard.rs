@@ -14,6 +14,9 @@ use crate::model::{AccountIdentity, Notebook};
 use crate::observe::missing_vpcs;
 use crate::report::{Action, GuardrailReport, Outcome, Problem, Report, VpcReport};
 
+/// What a warm process remembers of a notebook: creation time, subnet, direct internet access.
+pub(crate) type NotebookFacts = (Option<i64>, Option<String>, bool);
+
 /// Called after each VPC of a run with (VPCs done, VPCs in the run): drives progress bars.
 pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
@@ -29,6 +32,8 @@ pub struct RunOptions {
     pub trigger_name: Option<&'static str>,
     /// The account an EventBridge event came from; an event of another account is ignored.
     pub event_account: Option<String>,
+    /// Asked before each VPC's writes (see [`crate::approval`]); a refusal stops that VPC.
+    pub approve: Option<crate::approval::Approver>,
 }
 
 /// What one reconcile run needs to know besides the observations.
@@ -40,6 +45,8 @@ pub(crate) struct RunContext<'a> {
     /// One VPC named by an event: an error fails the invocation (so Lambda retries it).
     /// Otherwise (sweeps) an error is reported for its VPC alone and the sweep goes on.
     pub single: bool,
+    /// The caller's approver ([`RunOptions::approve`]).
+    pub approve: Option<&'a crate::approval::Approver>,
 }
 
 /// The reconciler: an [`Account`], the configuration, and what is worth remembering across
@@ -49,8 +56,9 @@ pub struct Guard<A> {
     config: Config,
     identity: tokio::sync::OnceCell<AccountIdentity>,
     pub(crate) services_cache: Mutex<Option<BTreeMap<String, ServiceOffer>>>,
-    /// Notebook ARN → (subnet, direct internet access), which SageMaker never changes.
-    pub(crate) notebook_subnets: Mutex<HashMap<String, (Option<String>, bool)>>,
+    /// Notebook ARN → (creation time, subnet, direct internet access): SageMaker never changes
+    /// the last two for one notebook; the creation time tells a re-created one apart.
+    pub(crate) notebook_subnets: Mutex<HashMap<String, NotebookFacts>>,
     visibility_retries: Vec<Duration>,
     pub(crate) deadline_margin: Duration,
     pub(crate) progress: Option<Progress>,
@@ -235,6 +243,7 @@ impl<A: Account> Guard<A> {
             pinned: None,
             deadline: options.deadline,
             single,
+            approve: options.approve.as_ref(),
         };
         match trigger {
             Trigger::NotebookCreated { name } => self.on_notebook_created(name, context(trigger.name(), true)).await,
@@ -303,14 +312,29 @@ impl<A: Account> Guard<A> {
                 format!("subnet {subnet_id} of notebook instance {name} no longer exists; nothing to do"),
             ));
         };
+        let ours = self.identity().await?.account_id;
+        if subnet.owner_id != ours && !subnet.owner_id.is_empty() {
+            // A subnet shared with this account through RAM: only its owner can give the VPC
+            // endpoints, and a participant cannot read them. Nothing else is read.
+            let mut report = Report::new(run.trigger, run.dry_run);
+            report.vpcs.push(VpcReport::shared(&subnet.vpc_id, &subnet.owner_id));
+            return Ok(report);
+        }
         let selector = VpcSelector::Ids(vec![subnet.vpc_id.clone()]);
         run.pinned = Some(&notebook);
-        let observations = self.observe(&selector, true, run.pinned).await?;
+        // The VPC's other notebooks matter only to the vpc-notebooks policy: otherwise the
+        // event's own notebook enrols the VPC, and the event costs the same reads whatever the
+        // number of notebooks in the account.
+        let lists = self.config.notebook_policy == crate::config::NotebookPolicy::VpcNotebooks;
+        let mut observations = self.observe(&selector, lists, run.pinned).await?;
         if observations.is_empty() {
             return Ok(ignored(
                 &run,
                 format!("VPC {} of notebook instance {name} no longer exists; nothing to do", subnet.vpc_id),
             ));
+        }
+        if !lists {
+            observations.iter_mut().for_each(|obs| obs.notebooks = Some(vec![notebook.clone()]));
         }
         self.reconcile_observed(observations, run).await
     }

@@ -12,6 +12,9 @@
 //! - [`apply`] executes them idempotently, re-planning on conflicts;
 //! - [`report`] is the one value every entry point returns (JSON contract, text rendering).
 //!
+//! [`approval`] lets a caller (the CLI's `apply`) refuse writes it was not shown; [`guardrail`]
+//! keeps the opt-in IAM guardrail policy in sync.
+//!
 //! [`aws::SdkAccount`] implements the trait with the AWS SDK, [`fake::FakeAccount`] in
 //! memory with AWS's rules enforced. [`lambda`] holds what the function binaries share.
 
@@ -19,6 +22,7 @@
 
 pub mod account;
 pub mod apply;
+pub mod approval;
 pub mod aws;
 pub mod config;
 pub mod error;

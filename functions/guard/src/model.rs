@@ -76,6 +76,10 @@ pub struct Subnet {
     pub az: String,
     /// Free IPv4 addresses; an endpoint needs at least one.
     pub free_ips: u32,
+    /// The owning account; differs from ours for subnets shared with us through RAM.
+    pub owner_id: String,
+    /// IPv6-only (`Ipv6Native`): it has no IPv4 addresses at all.
+    pub ipv6_native: bool,
     /// Tags on the subnet.
     pub tags: Tags,
 }
@@ -212,6 +216,9 @@ pub struct Notebook {
     pub status: String,
     /// `DirectInternetAccess=Enabled`: the notebook reaches the internet around the VPC.
     pub direct_internet_access: bool,
+    /// `CreationTime` (seconds since the epoch): tells a notebook from one deleted and
+    /// re-created with the same name (and ARN).
+    pub created: Option<i64>,
 }
 
 /// A Route 53 private hosted zone associated with a VPC.
@@ -238,7 +245,8 @@ impl HostedZone {
 pub struct Hints {
     /// Services whose private DNS name is held by something else (e.g. a private hosted zone).
     pub dns_conflicts: BTreeSet<String>,
-    /// Endpoint ids a client token handed back although they are gone; they salt new tokens.
+    /// Endpoint ids a client token handed back although they are gone, and client tokens EC2
+    /// refused as a mismatch: they salt new tokens.
     pub stale_endpoint_ids: BTreeSet<String>,
 }
 

@@ -116,13 +116,18 @@ impl<A: Account> Guard<A> {
     async fn notebooks(&self, pinned: Option<&Notebook>) -> Result<Vec<Notebook>> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         let summaries = self.account().list_notebooks().await?;
+        // Forget notebooks that are gone, so the cache only ever holds listed ones.
+        let listed: BTreeSet<&str> = summaries.iter().map(|s| s.arn.as_str()).collect();
+        self.notebook_subnets.lock().expect("notebook cache").retain(|arn, _| listed.contains(arn.as_str()));
         let live = summaries.into_iter().filter(|s| !s.status.eq_ignore_ascii_case("Deleting"));
         let mut notebooks: Vec<Notebook> = stream::iter(live)
             .map(|summary| async move {
+                // A notebook deleted and re-created with the same name keeps its ARN: the
+                // cached subnet counts only for the same creation time.
                 let cached = self.notebook_subnets.lock().expect("notebook cache").get(&summary.arn).cloned();
                 let (subnet_id, direct_internet_access) = match cached {
-                    Some(known) => known,
-                    None => match self.account().describe_notebook(&summary.name).await? {
+                    Some((created, subnet, internet)) if created == summary.created => (subnet, internet),
+                    _ => match self.account().describe_notebook(&summary.name).await? {
                         Some(described) => {
                             self.remember_notebook(&described);
                             (described.subnet_id, described.direct_internet_access)
@@ -136,6 +141,7 @@ impl<A: Account> Guard<A> {
                     subnet_id,
                     status: summary.status,
                     direct_internet_access,
+                    created: summary.created,
                 }))
             })
             .buffer_unordered(NOTEBOOK_DESCRIBES_IN_FLIGHT)
@@ -152,10 +158,10 @@ impl<A: Account> Guard<A> {
     }
 
     pub(crate) fn remember_notebook(&self, notebook: &Notebook) {
-        self.notebook_subnets
-            .lock()
-            .expect("notebook cache")
-            .insert(notebook.arn.clone(), (notebook.subnet_id.clone(), notebook.direct_internet_access));
+        self.notebook_subnets.lock().expect("notebook cache").insert(
+            notebook.arn.clone(),
+            (notebook.created, notebook.subnet_id.clone(), notebook.direct_internet_access),
+        );
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Scope};
+use crate::config::{is_api_service, is_notebook_service, ApiPolicy, Config, NotebookPolicy, Scope};
 use crate::model::{
     tag_is, Endpoint, EndpointState, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE, TAG_MANAGED,
 };
@@ -208,13 +208,7 @@ impl<'a> Planner<'a> {
     fn run(&mut self) {
         let vpc = &self.obs.vpc;
         if vpc.owner_id != self.obs.identity.account_id {
-            self.plan.problems.push(Problem::error(
-                "shared_vpc",
-                format!(
-                    "VPC {} is owned by account {} and shared with this one; only the owner can create its endpoints: deploy vpce-guard in {}",
-                    vpc.id, vpc.owner_id, vpc.owner_id
-                ),
-            ));
+            self.plan.problems.push(Problem::shared_vpc(&vpc.id, &vpc.owner_id));
             return;
         }
         self.plan_vpc_dns();
@@ -450,7 +444,20 @@ impl<'a> Planner<'a> {
                 ));
                 continue;
             }
-            match subnets.iter().find(|s| s.free_ips > 0) {
+            // vpce-guard's endpoints are IPv4 (EC2's default IpAddressType): an IPv6-only
+            // subnet (0 free IPv4 addresses by nature) is no candidate, and no error either.
+            let dual: Vec<&&Subnet> = subnets.iter().filter(|s| !s.ipv6_native).collect();
+            if dual.is_empty() {
+                self.plan.problems.push(Problem::warning(
+                    "ipv6_only_az",
+                    format!(
+                        "every subnet of {az} in VPC {} is IPv6-only, which an IPv4 endpoint cannot use; clients there reach the endpoint through other AZs",
+                        self.obs.vpc.id
+                    ),
+                ));
+                continue;
+            }
+            match dual.iter().find(|s| s.free_ips > 0) {
                 Some(subnet) => chosen.push(subnet.id.clone()),
                 None => self.plan.problems.push(Problem::error(
                     "no_free_ip",
@@ -467,14 +474,14 @@ impl<'a> Planner<'a> {
     /// `None`: needs notebooks not yet read. `Some(None)`: policy not managed. `Some(Some(text))`.
     fn wanted_policy(&mut self, service: &str) -> Option<Option<String>> {
         let identity = &self.obs.identity;
-        if service == api_service(&identity.region) {
+        if is_api_service(service) {
             return Some(match self.config.api_policy {
                 ApiPolicy::Account => Some(policy::account_api_policy(identity).to_string()),
                 ApiPolicy::Org => self.org_id().map(|org| policy::org_api_policy(org).to_string()),
                 ApiPolicy::None => None,
             });
         }
-        if service != notebook_service(&identity.region) {
+        if !is_notebook_service(service) {
             return Some(None);
         }
         match self.config.notebook_policy {

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::*;
+use crate::config::{api_service, notebook_service};
 use crate::config::{ApiPolicy, Config, NotebookPolicy, OnDnsConflict};
 use crate::model::HostedZone;
 use crate::report::Severity;
@@ -271,4 +272,57 @@ fn an_endpoint_without_private_dns_under_a_serving_zone_is_kept_in_line_without_
     let [Write::ModifyEndpoint { policy: Some(_), enable_private_dns: false, .. }] = plan.writes.as_slice() else {
         panic!("expected one policy modify without private DNS, got {:?}", plan.writes);
     };
+}
+
+#[test]
+fn in_china_the_services_are_recognised_and_the_policies_carry_the_partition() {
+    let region = "cn-north-1";
+    let mut obs = observation(&AZS, 1);
+    obs.identity.region = region.into();
+    obs.identity.partition = "aws-cn".into();
+    let azs: std::collections::BTreeSet<String> = obs.subnets.iter().map(|s| s.az.clone()).collect();
+    let (api, notebook) = (api_service(region), notebook_service(region));
+    assert_eq!(api, "cn.com.amazonaws.cn-north-1.sagemaker.api");
+    obs.service_azs = [(api.clone(), azs.clone()), (notebook.clone(), azs)].into();
+    obs.service_dns = Default::default();
+    let plan = plan(&obs, &Config::default());
+    let api_policy = planned_policy(&plan, &api).expect("the API service is recognised by its suffix");
+    let call = |account: &str| {
+        Request::new(&format!("arn:aws-cn:iam::{account}:role/Pipeline"), "sagemaker:ListNotebookInstances", "*")
+            .with("aws:PrincipalAccount", account)
+    };
+    assert_eq!(evaluate(&api_policy, &call(ACCOUNT)), Decision::Allow);
+    assert_ne!(evaluate(&api_policy, &call(OTHER_ACCOUNT)), Decision::Allow);
+    let notebook_policy = planned_policy(&plan, &notebook).expect("notebook policy");
+    let open = |account: &str| {
+        Request::new(
+            &format!("arn:aws-cn:iam::{account}:role/Analyst"),
+            "sagemaker:CreatePresignedNotebookInstanceUrl",
+            &format!("arn:aws-cn:sagemaker:{region}:{account}:notebook-instance/nb"),
+        )
+    };
+    assert_eq!(evaluate(&notebook_policy, &open(ACCOUNT)), Decision::Allow);
+    assert_ne!(evaluate(&notebook_policy, &open(OTHER_ACCOUNT)), Decision::Allow);
+}
+
+#[test]
+fn ipv6_only_subnets_are_skipped_without_an_error() {
+    let mut obs = observation(&AZS, 2);
+    // us-west-2a: one IPv6-only subnet beside a dual-stack one; us-west-2b: IPv6-only only.
+    for subnet in obs.subnets.iter_mut().filter(|s| s.id == "subnet-00" || s.az == "us-west-2b") {
+        subnet.ipv6_native = true;
+        subnet.free_ips = 0;
+    }
+    let plan = plan(&obs, &Config::default());
+    let created: Vec<&Vec<String>> = plan
+        .writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::CreateEndpoint { subnet_ids, .. } => Some(subnet_ids),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created[0], &["subnet-01".to_string(), "subnet-20".to_string()], "{:?}", plan.writes);
+    assert!(!plan.problems.iter().any(|p| p.severity == Severity::Error), "{:?}", plan.problems);
+    assert!(codes(&plan).contains(&"ipv6_only_az"));
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::config::Config;
+use crate::config::{api_service, notebook_service};
 use crate::model::{SecurityGroup, VpcDns};
 use crate::testing::{self, endpoint, observation, tags};
 

@@ -309,6 +309,7 @@ mod tests {
             subnet_id: Some("subnet-1".into()),
             status: "InService".into(),
             direct_internet_access: false,
+            created: None,
         }
     }
 

@@ -61,6 +61,9 @@ impl<A: Account> Guard<A> {
     }
 
     async fn reconcile_vpc(&self, obs: &mut Observation, run: &RunContext<'_>) -> Result<VpcReport> {
+        if obs.vpc.owner_id != obs.identity.account_id {
+            return Ok(VpcReport::shared(&obs.vpc.id, &obs.vpc.owner_id));
+        }
         let mut decision = enrolment(obs, self.config());
         if decision == Enrolment::NeedsNotebooks {
             self.read_notebooks(obs, run.pinned).await?;
@@ -82,6 +85,13 @@ impl<A: Account> Guard<A> {
         for round in 1..=MAX_ROUNDS {
             let current = self.plan_with_reads(obs, run.pinned).await?;
             info!(vpc = %obs.vpc.id, round, enrolled = reason, writes = current.writes.len(), problems = current.problems.len(), "planned");
+            // Approval gate (approval.rs): writes the caller did not approve stop this VPC here.
+            if let Some(refusal) = crate::approval::review(run.approve, obs, &current, round, run.dry_run) {
+                if run.dry_run {
+                    actions.extend(planned_actions(&current));
+                }
+                return Ok(crate::approval::refused(vpc_report(obs, &current, actions, run.dry_run), refusal));
+            }
             if run.dry_run || current.is_empty() {
                 if run.dry_run {
                     actions.extend(planned_actions(&current));

@@ -73,6 +73,17 @@ impl Problem {
         Self { code: code.into(), message: message.into(), severity: Severity::Error }
     }
 
+    /// A VPC shared with this account through RAM by `owner`: a warning, since only the owner
+    /// can give it endpoints (and the owner's deployment does).
+    pub fn shared_vpc(vpc_id: &str, owner: &str) -> Self {
+        Self::warning(
+            "shared_vpc",
+            format!(
+                "VPC {vpc_id} belongs to account {owner} and is shared with this one through AWS RAM; only its owner can give it endpoints: deploy vpce-guard in {owner}"
+            ),
+        )
+    }
+
     /// A problem worth reporting that does not make the VPC non-compliant.
     pub fn warning(code: &str, message: impl Into<String>) -> Self {
         Self { code: code.into(), message: message.into(), severity: Severity::Warning }
@@ -199,6 +210,14 @@ impl VpcReport {
             "vpc_not_found",
             format!("VPC {vpc_id} does not exist in {region}; check the id and the region"),
         ));
+        report
+    }
+
+    /// A report for a VPC shared with this account through RAM by `owner`: skipped, with a
+    /// warning (the owner's deployment enforces it).
+    pub fn shared(vpc_id: &str, owner: &str) -> Self {
+        let mut report = Self::skipped(vpc_id, format!("shared by account {owner} through AWS RAM"));
+        report.problems.push(Problem::shared_vpc(vpc_id, owner));
         report
     }
 

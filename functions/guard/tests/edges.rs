@@ -149,3 +149,112 @@ async fn an_endpoint_tagged_conflict_gets_private_dns_once_nothing_holds_the_nam
     assert_eq!(sweep.api_calls.write, 1, "{}", sweep.to_text());
     assert!(fake.live_endpoints(VPC).iter().all(|e| e.private_dns));
 }
+
+#[tokio::test]
+async fn a_notebook_in_a_subnet_shared_through_ram_is_reported_not_failed_and_nothing_else_is_read() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    let owner = "444455556666";
+    fake.add_vpc(VPC, "10.70.0.0/16");
+    fake.add_subnet(VPC, "subnet-0e0000000000000a1", "us-west-2a");
+    fake.with_state(|s| {
+        s.vpcs.get_mut(VPC).unwrap().owner_id = owner.into();
+        s.subnets.get_mut("subnet-0e0000000000000a1").unwrap().owner_id = owner.into();
+    });
+    fake.add_notebook("participant-nb", "subnet-0e0000000000000a1");
+
+    let report = run(&guard, Trigger::NotebookCreated { name: "participant-nb".into() }).await;
+
+    let vpc = &report.vpcs[0];
+    assert_eq!(vpc.outcome, Outcome::Skipped, "{}", report.to_text());
+    let problem = vpc.problems.iter().find(|p| p.code == "shared_vpc").expect("shared_vpc");
+    assert_eq!(problem.severity, vpce_guard::report::Severity::Warning);
+    assert!(problem.message.contains(owner));
+    assert_eq!(report.api_calls.read, 3, "identity, the notebook and its subnet; nothing a participant cannot read");
+    assert_eq!(report.api_calls.write, 0);
+}
+
+#[tokio::test]
+async fn a_notebook_event_costs_the_same_reads_whatever_the_number_of_notebooks() {
+    let mut reads = Vec::new();
+    for notebooks in [10usize, 1_000] {
+        let warm = guard_with(Config::default());
+        reconciled(&warm).await;
+        let state = warm.account().snapshot();
+        let cold = guard_with(Config::default());
+        cold.account().with_state(|s| *s = state);
+        for n in 0..notebooks {
+            cold.account().add_notebook(&format!("nb-{n:04}"), "subnet-0e0000000000000a1");
+        }
+        let report = run(&cold, Trigger::NotebookCreated { name: "nb-0007".into() }).await;
+        assert_eq!(report.vpcs[0].outcome, Outcome::Compliant, "{}", report.to_text());
+        assert!(report.api_calls.read <= 10, "{notebooks} notebooks: {} reads", report.api_calls.read);
+        reads.push((notebooks, report.api_calls.read));
+    }
+    assert_eq!(reads[0].1, reads[1].1, "{reads:?}");
+    println!("NOTEBOOK EVENT cold reads (notebooks, reads): {reads:?}");
+}
+
+#[tokio::test]
+async fn a_token_ec2_refuses_as_a_mismatch_is_salted_and_the_next_round_creates() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    fake.add_vpc(VPC, "10.70.0.0/16");
+    fake.with_state(|s| {
+        s.vpcs.get_mut(VPC).unwrap().tags.insert(TAG_ENFORCE.into(), "true".into());
+    });
+    fake.add_subnet(VPC, "subnet-0e0000000000000a1", "us-west-2a");
+    // EC2 still remembers the token the plan derives, from a request with other subnets whose
+    // endpoint is long gone.
+    let token = vpce_guard::plan::client_token(VPC, &api_service(REGION), &[], &Default::default());
+    fake.with_state(|s| {
+        let earlier = vpce_guard::account::NewEndpoint {
+            vpc_id: VPC.into(),
+            service: api_service(REGION),
+            subnet_ids: vec!["subnet-0e00000000000old".into()],
+            group_ids: Vec::new(),
+            policy: None,
+            private_dns: true,
+            client_token: token.clone(),
+            tags: Default::default(),
+        };
+        s.tokens.insert(token.clone(), ("vpce-0e000000000000old".into(), earlier));
+    });
+
+    let report = run(&guard, Trigger::Manual { vpc_ids: Some(vec![VPC.into()]), dry_run: None }).await;
+
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    assert!(!report.vpcs[0].problems.iter().any(|p| p.code == "conflict_unresolved"));
+    let api: Vec<_> = fake.live_endpoints(VPC).into_iter().filter(|e| e.service == api_service(REGION)).collect();
+    assert_eq!(api.len(), 1, "created in the next round, with a salted token");
+}
+
+#[tokio::test]
+async fn a_notebook_re_created_with_its_name_in_another_vpc_moves_with_it_in_a_warm_process() {
+    let strict = Config { notebook_policy: NotebookPolicy::VpcNotebooks, ..Config::default() };
+    let guard = guard_with(strict);
+    let fake = guard.account();
+    let other = "vpc-0f0f0f0f0f0f0f0f0";
+    fake.add_vpc(VPC, "10.70.0.0/16");
+    fake.add_subnet(VPC, "subnet-0e0000000000000a1", "us-west-2a");
+    fake.add_vpc(other, "10.71.0.0/16");
+    fake.add_subnet(other, "subnet-0f0000000000000a1", "us-west-2a");
+    fake.add_notebook("keeps-its-name", "subnet-0e0000000000000a1");
+    fake.add_notebook("stays", "subnet-0e0000000000000a1");
+    run(&guard, Trigger::Scheduled).await;
+    // Terraform replaces it: deleted, then created with the same name (and ARN) elsewhere.
+    fake.with_state(|s| s.notebooks.remove("keeps-its-name"));
+    fake.add_notebook("keeps-its-name", "subnet-0f0000000000000a1");
+
+    let sweep = run(&guard, Trigger::Scheduled).await;
+
+    let moved = sweep.vpcs.iter().find(|v| v.vpc_id == other).expect("the new VPC is looked at");
+    assert_eq!(moved.outcome, Outcome::Changed, "enrolled by the re-created notebook: {}", sweep.to_text());
+    let policy_of = |vpc: &str| {
+        let notebook_endpoint = notebook_service(REGION);
+        fake.live_endpoints(vpc).into_iter().find(|e| e.service == notebook_endpoint).and_then(|e| e.policy).unwrap()
+    };
+    assert!(policy_of(other).contains("notebook-instance/keeps-its-name"), "{}", policy_of(other));
+    assert!(!policy_of(VPC).contains("keeps-its-name"), "{}", policy_of(VPC));
+    assert!(policy_of(VPC).contains("notebook-instance/stays"));
+}

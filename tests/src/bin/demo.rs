@@ -1,7 +1,9 @@
 //! The demo: on the strict moto fixture, a `CreateNotebookInstance` event turns a VPC with no
 //! endpoints into one with both SageMaker interface endpoints in every AZ, then a
-//! `CreateSubnet` event in a new AZ extends them, then a replay writes nothing. The real
-//! function binaries run under a local Lambda Runtime API, fed with the files of `events/`.
+//! `CreateSubnet` event in a new AZ extends them, then a replay writes nothing (`pending` while
+//! AWS adds the new network interfaces, `compliant` after). The real function binaries run
+//! under a local Lambda Runtime API, fed with the files of `events/`; the fixture keeps new and
+//! modified endpoints `pending` for 2 s, as AWS does for a minute or two.
 
 use anyhow::{Context, Result};
 use vpce_guard::report::Report;
@@ -11,11 +13,17 @@ use vpce_guard_tests::seed::Seed;
 use vpce_guard_tests::{binary, events};
 
 const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
+/// How long the fixture keeps new and modified endpoints `pending`.
+const PENDING: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> Result<()> {
     println!("== starting the strict moto fixture on 127.0.0.1");
     let moto = Moto::start().await?;
+    moto.configure(
+        serde_json::json!({"pending_seconds": PENDING.as_secs_f64(), "modify_pending_seconds": PENDING.as_secs_f64()}),
+    )
+    .await?;
     let seed = Seed::new(&moto.sdk_config());
 
     println!("== seeding: VPC 10.0.0.0/16, 2 subnets in each of {}, notebook fraud-model-dev", AZS.join(", "));
@@ -31,6 +39,8 @@ async fn main() -> Result<()> {
     print_report(on_notebook.invoke(event).await?)?;
     show_state(&seed, &vpc).await?;
 
+    println!("\n== {} s later (AWS: a minute or two) the endpoints are available", PENDING.as_secs());
+    tokio::time::sleep(PENDING).await;
     println!(
         "\n== a subnet is created in us-west-2d; CreateSubnet event (events/create-subnet.json) → on-subnet-created"
     );
@@ -40,7 +50,10 @@ async fn main() -> Result<()> {
     print_report(on_subnet.invoke(event.clone()).await?)?;
     show_state(&seed, &vpc).await?;
 
-    println!("\n== the same CreateSubnet event again (EventBridge delivers at least once)");
+    println!("\n== the same CreateSubnet event again (EventBridge delivers at least once), right away");
+    print_report(on_subnet.invoke(event.clone()).await?)?;
+    println!("\n== and once AWS has added the interfaces ({} s later)", PENDING.as_secs());
+    tokio::time::sleep(PENDING).await;
     print_report(on_subnet.invoke(event).await?)?;
     println!("\nfixture call counts: {:?}", moto.calls().await?);
     Ok(())

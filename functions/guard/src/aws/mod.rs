@@ -281,6 +281,8 @@ fn to_subnet(subnet: &aws_sdk_ec2::types::Subnet) -> Subnet {
         vpc_id: subnet.vpc_id().unwrap_or_default().to_string(),
         az: subnet.availability_zone().unwrap_or_default().to_string(),
         free_ips: subnet.available_ip_address_count().unwrap_or(0).max(0) as u32,
+        owner_id: subnet.owner_id().unwrap_or_default().to_string(),
+        ipv6_native: subnet.ipv6_native().unwrap_or(false),
         tags: ec2_tags(subnet.tags()),
     }
 }
@@ -504,6 +506,7 @@ impl Account for SdkAccount {
                 name: n.notebook_instance_name().unwrap_or_default().to_string(),
                 arn: n.notebook_instance_arn().unwrap_or_default().to_string(),
                 status: n.notebook_instance_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                created: n.creation_time().map(|t| t.secs()),
             }));
         }
         Ok(notebooks)
@@ -519,6 +522,7 @@ impl Account for SdkAccount {
                 direct_internet_access: out
                     .direct_internet_access()
                     .is_some_and(|access| access.as_str().eq_ignore_ascii_case("Enabled")),
+                created: out.creation_time().map(|t| t.secs()),
             })),
             // SageMaker answers a missing notebook with ValidationException "RecordNotFound".
             Err(e) if is_record_not_found(&e) => Ok(None),

@@ -32,7 +32,15 @@ pub fn tags(pairs: &[(&str, &str)]) -> Tags {
 
 /// A subnet with 250 free addresses.
 pub fn subnet(id: &str, vpc_id: &str, az: &str) -> Subnet {
-    Subnet { id: id.into(), vpc_id: vpc_id.into(), az: az.into(), free_ips: 250, tags: Tags::new() }
+    Subnet {
+        id: id.into(),
+        vpc_id: vpc_id.into(),
+        az: az.into(),
+        free_ips: 250,
+        owner_id: ACCOUNT.into(),
+        ipv6_native: false,
+        tags: Tags::new(),
+    }
 }
 
 /// An available interface endpoint.
@@ -59,6 +67,7 @@ pub fn notebook(name: &str, subnet_id: &str) -> Notebook {
         subnet_id: Some(subnet_id.into()),
         status: "InService".into(),
         direct_internet_access: false,
+        created: Some(1_700_000_000),
     }
 }
 
