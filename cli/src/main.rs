@@ -33,28 +33,49 @@ use planfile::PlanFile;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other error: 2 means "something would change".
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => {
+            let _ = usage.print();
+            return ExitCode::from(if usage.use_stderr() { 1 } else { 0 });
+        }
+    };
     init_logging();
     match run(cli).await {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            let message = match error.downcast_ref::<Error>() {
-                Some(Error::BadEvent(message)) => message.clone(),
-                Some(Error::Config { variable, value, expected }) if variable.starts_with("VPCE_GUARD_") => {
-                    format!("{} (or {variable}) {value:?} is not valid; {expected}", flag_of(variable))
-                }
-                _ => format!("{error:#}"),
-            };
-            eprintln!("vpce-guard: {message}");
+            eprintln!("vpce-guard: {}", one_line(&error));
             ExitCode::from(1)
         }
+    }
+}
+
+/// The error as one sentence that says what to do; the SDK's detail goes to the debug log.
+fn one_line(error: &anyhow::Error) -> String {
+    match error.downcast_ref::<Error>() {
+        Some(Error::BadEvent(message)) => message.clone(),
+        Some(Error::Config { variable, value, expected }) if variable.starts_with("VPCE_GUARD_") => {
+            format!("{} (or {variable}) {value:?} is not valid; {expected}", flag_of(variable))
+        }
+        Some(Error::Aws { operation, code, message, .. }) if code == "Unreachable" => {
+            tracing::debug!(operation, detail = %message, "AWS unreachable");
+            if message.contains("credential") {
+                "no AWS credentials found: pass --profile NAME (or set AWS_PROFILE), set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role provides them; RUST_LOG=debug shows each source tried".into()
+            } else {
+                let cause = message.split(" (DispatchFailure").next().unwrap_or(message);
+                format!("cannot reach AWS for {operation} ({cause}); check the network, the region and --endpoint-url; RUST_LOG=debug shows the detail")
+            }
+        }
+        _ => format!("{error:#}"),
     }
 }
 
 /// Warnings only, on stderr, unless RUST_LOG asks for more.
 fn init_logging() {
     if std::env::var_os("RUST_LOG").is_none() {
-        std::env::set_var("RUST_LOG", "warn");
+        // The credential chain's own warnings repeat what the one-line error says.
+        std::env::set_var("RUST_LOG", "warn,aws_config=error");
     }
     vpce_guard::lambda::init_tracing();
 }

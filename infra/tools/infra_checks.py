@@ -234,7 +234,68 @@ def break_runtime(t):
 
 
 def break_concurrency(t):
-    first(t, "AWS::Serverless::Function", "AWS::Lambda::Function").pop("ReservedConcurrentExecutions")
+    # A fixed reservation: fails the stack where the account's concurrency quota is still 10.
+    first(t, "AWS::Serverless::Function", "AWS::Lambda::Function")["ReservedConcurrentExecutions"] = 1
+
+
+def break_log_group_deleted(t):
+    # The audit trail deleted with the stack.
+    for _, group in resources_of(t, "AWS::Logs::LogGroup"):
+        group.pop("DeletionPolicy", None)
+
+
+def break_log_group_replaced(t):
+    resources_of(t, "AWS::Logs::LogGroup")[0][1].pop("UpdateReplacePolicy")
+
+
+def break_log_key_deleted(t):
+    # The log groups kept but their key scheduled for deletion: the kept logs become unreadable.
+    for _, key in resources_of(t, "AWS::KMS::Key"):
+        key.pop("DeletionPolicy", None)
+        key.pop("UpdateReplacePolicy", None)
+
+
+def dns_attribute_statements(t):
+    return statements_allowing(t, "ec2:ModifyVpcAttribute")
+
+
+def break_modify_vpc_attribute_any(t):
+    # ModifyVpcAttribute with only the opt-out tag condition: it may turn DNS off, or change any attribute.
+    for statement in dns_attribute_statements(t):
+        statement["Condition"] = {
+            key: value for key, value in statement["Condition"].items() if not any(
+                name.startswith("ec2:Attribute/") for name in value)
+        }
+
+
+def break_modify_vpc_attribute_if_exists(t):
+    # The single-statement IfExists form: a request that sets neither DNS attribute (or another
+    # attribute) has neither key, and IfExists treats an absent key as a match.
+    for statement in dns_attribute_statements(t):
+        condition = statement["Condition"]
+        merged = {}
+        for operator in [k for k in condition if k.startswith("StringEqualsIgnoreCase")]:
+            merged.update(condition.pop(operator))
+        condition["StringEqualsIgnoreCaseIfExists"] = merged
+
+
+def break_modify_vpc_attribute_off(t):
+    # Turning the attribute off instead of on.
+    for statement in dns_attribute_statements(t):
+        for operator, keys in statement["Condition"].items():
+            if operator.startswith("StringEquals"):
+                for name in keys:
+                    if name.startswith("ec2:Attribute/"):
+                        keys[name] = "false"
+
+
+def break_modify_vpc_attribute_wildcard(t):
+    # ec2:ModifyVpc* covers ModifyVpcAttribute: unconditioned on a VPC ARN.
+    policy = first(t, "AWS::IAM::ManagedPolicy")
+    policy["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "ec2:ModifyVpc*",
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/*"}}
+    )
 
 
 def drop_alarms(t, predicate):
@@ -296,9 +357,13 @@ BREAKS = {
     "iam-wildcard-action": ("iam_policy_actions_on_vpce_guard_policies_only", break_iam_wildcard_action),
     "revoke-any-group": ("revoke_ingress_on_managed_groups_only", break_revoke_any_group),
     "revoke-wildcard-action": ("revoke_ingress_on_managed_groups_only", break_revoke_wildcard_action),
-    "x86-function": ("functions_arm64_al2023_reserved_concurrency", break_architecture),
-    "al2-function": ("functions_arm64_al2023_reserved_concurrency", break_runtime),
-    "unreserved-function": ("functions_arm64_al2023_reserved_concurrency", break_concurrency),
+    "modify-vpc-attribute-any": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_any),
+    "modify-vpc-attribute-if-exists": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_if_exists),
+    "modify-vpc-attribute-off": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_off),
+    "modify-vpc-attribute-wildcard": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_wildcard),
+    "x86-function": ("functions_arm64_al2023_no_fixed_reservation", break_architecture),
+    "al2-function": ("functions_arm64_al2023_no_fixed_reservation", break_runtime),
+    "fixed-reservation": ("functions_arm64_al2023_no_fixed_reservation", break_concurrency),
     "no-queue-alarm": ("alarms_cover_queues_errors_and_compliance", break_queue_alarm),
     "no-errors-alarm": ("alarms_cover_queues_errors_and_compliance", break_errors_alarm),
     "no-compliance-alarm": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm),
@@ -308,6 +373,9 @@ BREAKS = {
     "plain-topic": ("data_encrypted_and_private", break_topic_encryption),
     "log-forever": ("data_encrypted_and_private", break_log_retention),
     "public-bucket": ("data_encrypted_and_private", break_bucket_public_access),
+    "log-group-deleted": ("log_groups_and_their_keys_retained", break_log_group_deleted),
+    "log-group-replaced": ("log_groups_and_their_keys_retained", break_log_group_replaced),
+    "log-key-deleted": ("log_groups_and_their_keys_retained", break_log_key_deleted),
 }
 
 

@@ -307,3 +307,47 @@ async fn apply_file_refuses_bad_and_foreign_plans() -> Result<()> {
     std::fs::remove_file(&path)?;
     Ok(())
 }
+
+/// Runs the CLI with only `env` (no moto, no profile, no instance metadata).
+async fn bare_cli(env: &[(&str, &str)], args: &[&str]) -> Result<Output> {
+    let output = tokio::process::Command::new(binary("vpce-guard"))
+        .env_clear()
+        .env("HOME", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .await?;
+    Ok(output)
+}
+
+#[tokio::test]
+async fn a_usage_error_exits_1_not_2_which_means_changes() -> Result<()> {
+    let output = bare_cli(&[], &["plan", "--bogus"]).await?;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--bogus"));
+    let help = bare_cli(&[], &["--help"]).await?;
+    assert_eq!(help.status.code(), Some(0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_credentials_or_an_unreachable_endpoint_is_one_clear_line() -> Result<()> {
+    let no_credentials = bare_cli(&[("AWS_REGION", "us-west-2")], &["plan"]).await?;
+    assert_eq!(no_credentials.status.code(), Some(1));
+    let text = stderr(&no_credentials);
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    assert!(text.contains("no AWS credentials found") && text.contains("--profile"), "{text}");
+    assert!(!text.contains("DispatchFailure") && !text.contains("WARN"), "{text}");
+
+    let keys = [("AWS_REGION", "us-west-2"), ("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
+    let unreachable = bare_cli(&keys, &["--endpoint-url", "http://127.0.0.1:9", "plan"]).await?;
+    assert_eq!(unreachable.status.code(), Some(1));
+    let text = stderr(&unreachable);
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    assert!(text.contains("cannot reach AWS") && text.contains("--endpoint-url"), "{text}");
+    assert!(!text.contains("DispatchFailure"), "{text}");
+    Ok(())
+}
