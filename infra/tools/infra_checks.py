@@ -315,7 +315,18 @@ def break_errors_alarm(t):
 
 
 def break_non_compliant_alarm(t):
-    drop_alarms(t, lambda p: p.get("MetricName") == "VpcsNonCompliant")
+    drop_alarms(t, lambda p: p.get("MetricName") == "SweepVpcsNonCompliant")
+
+
+def break_non_compliant_alarm_on_every_run(t):
+    # The alarm watching the metric every run emits: a drift run reporting 0 would clear it.
+    for _, alarm in resources_of(t, "AWS::CloudWatch::Alarm"):
+        if alarm["Properties"].get("MetricName") == "SweepVpcsNonCompliant":
+            alarm["Properties"]["MetricName"] = "VpcsNonCompliant"
+
+
+def break_errored_vpcs_alarm(t):
+    drop_alarms(t, lambda p: p.get("MetricName") == "VpcsErrored")
 
 
 def break_alarm_actions(t):
@@ -367,6 +378,8 @@ BREAKS = {
     "no-queue-alarm": ("alarms_cover_queues_errors_and_compliance", break_queue_alarm),
     "no-errors-alarm": ("alarms_cover_queues_errors_and_compliance", break_errors_alarm),
     "no-compliance-alarm": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm),
+    "compliance-alarm-on-every-run": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm_on_every_run),
+    "no-errored-vpcs-alarm": ("alarms_cover_queues_errors_and_compliance", break_errored_vpcs_alarm),
     "silent-alarm": ("alarms_cover_queues_errors_and_compliance", break_alarm_actions),
     "no-failure-destination": ("functions_have_failure_destination", break_failure_destination),
     "plain-queue": ("data_encrypted_and_private", break_queue_encryption),

@@ -138,7 +138,7 @@ async fn remediate_dry_run_file_plans_without_writing() -> Result<()> {
 }
 
 #[tokio::test]
-async fn every_invocation_prints_an_emf_record_with_the_seven_metrics() -> Result<()> {
+async fn every_invocation_prints_an_emf_record_with_the_eight_metrics() -> Result<()> {
     let moto = Moto::start().await?;
     let seed = Seed::new(&moto.sdk_config());
     let vpc = seed.vpc("10.8.0.0/16", &[("vpce-guard:enforce", "true")]).await?;
@@ -174,5 +174,41 @@ async fn every_invocation_prints_an_emf_record_with_the_seven_metrics() -> Resul
     assert_eq!(records[0]["Errors"], 0);
     assert_eq!(records[1]["Errors"], 1);
     assert_eq!(records[1]["VpcsChecked"], 0);
+    assert!(records.iter().all(|r| r.get(vpce_guard::lambda::SWEEP_METRIC).is_none()), "not a sweep");
+    Ok(())
+}
+
+/// The non-compliance alarm watches the sweep's view only: a drift run reporting 0 non-compliant
+/// VPCs emits no datapoint of it (the alarm keeps its state), a sweep does.
+#[tokio::test]
+async fn only_a_sweep_emits_the_metric_the_non_compliance_alarm_watches() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpc = seed.vpc("10.8.0.0/16", &[("vpce-guard:enforce", "true")]).await?;
+    seed.subnet(&vpc, "10.8.0.0/24", "us-west-2a").await?;
+    moto.configure(serde_json::json!({"deny_vpcs": [vpc]})).await?;
+    let remediate = Function::start(&binary("remediate"), &moto.env()).await?;
+    let sweep = report(remediate.invoke(events::load("scheduled.json")).await?.unwrap());
+    assert_eq!(sweep.count(Outcome::NonCompliant), 1, "the denied VPC");
+    moto.configure(serde_json::json!({"deny_vpcs": []})).await?;
+    let drift = remediate.invoke(events::remediate(&[&vpc], false)).await?.unwrap();
+    assert_eq!(report(drift).count(Outcome::NonCompliant), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let name = vpce_guard::lambda::SWEEP_METRIC;
+    let views: Vec<Value> = remediate
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|record| record.get(name).cloned())
+        .collect();
+    assert_eq!(views, [serde_json::json!(1)], "one datapoint, from the sweep: {:?}", remediate.logs());
+    let errored: Vec<Value> = remediate
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|record| record.get("VpcsErrored").cloned())
+        .collect();
+    assert_eq!(errored.len(), 2, "every invocation counts VPCs that errored");
     Ok(())
 }

@@ -43,8 +43,22 @@ pub async fn guard_from_env() -> Result<Guard<SdkAccount>> {
 pub const METRICS_NAMESPACE: &str = "VpceGuard";
 
 /// The metrics every invocation emits (zeros included), in Embedded Metric Format on stdout.
-pub const METRIC_NAMES: [&str; 7] =
-    ["VpcsChecked", "VpcsChanged", "VpcsPending", "VpcsNonCompliant", "VpcsSkipped", "AwsWrites", "Errors"];
+/// `VpcsErrored` counts VPCs that failed inside a run (problem `error`) without failing it.
+pub const METRIC_NAMES: [&str; 8] = [
+    "VpcsChecked",
+    "VpcsChanged",
+    "VpcsPending",
+    "VpcsNonCompliant",
+    "VpcsSkipped",
+    "VpcsErrored",
+    "AwsWrites",
+    "Errors",
+];
+
+/// The one metric only a full sweep (the schedule) emits, in a record of its own: its view of
+/// the non-compliant VPCs, which single-VPC runs must not overwrite (an alarm on it keeps its
+/// state between sweeps).
+pub const SWEEP_METRIC: &str = "SweepVpcsNonCompliant";
 
 static METRICS: std::sync::OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> =
     std::sync::OnceLock::new();
@@ -79,6 +93,7 @@ pub fn emit_metrics(result: &Result<Report>) {
         ("VpcsPending", count(Outcome::Pending)),
         ("VpcsNonCompliant", count(Outcome::NonCompliant)),
         ("VpcsSkipped", count(Outcome::Skipped)),
+        ("VpcsErrored", result.as_ref().map_or(0, errored)),
         ("AwsWrites", result.as_ref().map_or(0, |r| r.api_calls.write)),
         ("Errors", u64::from(result.is_err())),
     ];
@@ -89,6 +104,33 @@ pub fn emit_metrics(result: &Result<Report>) {
     if let Err(error) = collector.flush(&mut stdout) {
         tracing::warn!(error = %error, "could not write metrics");
     }
+    if let Some(report) = result.as_ref().ok().filter(|r| r.trigger == "Scheduled") {
+        use std::io::Write as _;
+        let _ = writeln!(stdout, "{}", sweep_record(report.count(Outcome::NonCompliant) as u64));
+    }
+}
+
+/// VPCs of a report that failed inside the run (problem code `error`).
+fn errored(report: &Report) -> u64 {
+    report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == "error")).count() as u64
+}
+
+/// An Embedded Metric Format record holding [`SWEEP_METRIC`] alone.
+pub fn sweep_record(non_compliant: u64) -> serde_json::Value {
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "vpce-guard".into());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now,
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [["FunctionName"]],
+                "Metrics": [{"Name": SWEEP_METRIC, "Unit": "Count"}]
+            }]
+        },
+        "FunctionName": function,
+        SWEEP_METRIC: non_compliant
+    })
 }
 
 /// [`guard_from_env`] for a function's `main`: a start-up error is logged as one clear line
