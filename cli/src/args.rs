@@ -151,8 +151,9 @@ pub struct Global {
     /// A private hosted zone already serving a service's name: report (default), create.
     #[arg(long, global = true, env = "VPCE_GUARD_ON_DNS_CONFLICT", value_name = "MODE")]
     pub on_dns_conflict: Option<String>,
-    /// Plan only, even for apply: true, false.
-    #[arg(long, global = true, env = "VPCE_GUARD_DRY_RUN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    /// Plan only, even for apply: `--dry-run` or `--dry-run=true|false` (with `=`, so that
+    /// `--dry-run apply` reads `apply` as the command, not as the value).
+    #[arg(long, global = true, env = "VPCE_GUARD_DRY_RUN", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub dry_run: Option<String>,
     /// Turn on the VPC DNS attributes private DNS needs: true, false.
     #[arg(long, global = true, env = "VPCE_GUARD_FIX_VPC_DNS", value_name = "BOOL")]

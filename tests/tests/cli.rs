@@ -166,7 +166,13 @@ async fn refusals_are_one_clear_sentence_and_change_nothing() -> Result<()> {
     assert_eq!(stderr(&missing).lines().count(), 1, "one sentence: {}", stderr(&missing));
 
     let dry = cli(&moto, &["--dry-run", "apply", "--yes"]).await?;
-    assert_eq!(dry.status.code(), Some(2), "dry run reports changes without making them");
+    assert_eq!(
+        dry.status.code(),
+        Some(2),
+        "dry run reports changes without making them: {}{}",
+        stdout(&dry),
+        stderr(&dry)
+    );
 
     assert_eq!(moto.writes().await?, 0);
     assert!(seed.endpoints(&vpc).await?.is_empty());
