@@ -127,6 +127,8 @@ pub trait Account: Send + Sync {
     fn hosted_zones(&self, vpc_id: &str) -> impl Future<Output = Result<Vec<HostedZone>>> + Send;
     /// `DescribeSecurityGroups` for the managed group of the selected VPCs.
     fn managed_groups(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
+    /// The managed security groups among `group_ids` (unknown ids and other groups left out).
+    fn groups_by_id(&self, group_ids: &[String]) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
     /// `ListNotebookInstances`, every page.
     fn list_notebooks(&self) -> impl Future<Output = Result<Vec<NotebookSummary>>> + Send;
     /// `DescribeNotebookInstance`; `None` when it does not exist (yet).

@@ -31,16 +31,12 @@ pub enum Trigger {
     /// The EventBridge schedule: every VPC in scope.
     Scheduled,
     /// A CloudTrail event that can mean drift (an endpoint deleted or modified, a notebook
-    /// deleted, a CIDR block added, a DNS attribute changed): the VPCs it names, or those of
-    /// the endpoints it names, else every VPC in scope.
-    Drift {
-        /// The CloudTrail `eventName`.
-        event_name: &'static str,
-        /// VPC ids the call named.
-        vpc_ids: Vec<String>,
-        /// Endpoint ids the call named.
-        endpoint_ids: Vec<String>,
-    },
+    /// deleted, a CIDR block added, a DNS attribute turned off, the managed group's rules
+    /// changed, a `vpce-guard:*` tag changed, a default VPC or subnet created).
+    Drift(Drift),
+    /// Drift events delivered together by the drift queue (SQS): reconciled as one run, so a
+    /// burst costs one pass over the VPCs it names (or one sweep), not one per event.
+    DriftBatch(DriftBatch),
     /// A manual invocation of `remediate`.
     Manual {
         /// The VPCs to look at; `None` for every VPC in scope.
@@ -57,10 +53,57 @@ impl Trigger {
             Trigger::NotebookCreated { .. } => "CreateNotebookInstance",
             Trigger::SubnetCreated { .. } => "CreateSubnet",
             Trigger::Scheduled => "Scheduled",
-            Trigger::Drift { event_name, .. } => event_name,
+            Trigger::Drift(drift) => drift.event_name,
+            Trigger::DriftBatch(_) => "DriftBatch",
             Trigger::Manual { .. } => "Manual",
         }
     }
+}
+
+/// What a drift event names. The guard resolves every id to its VPC; what cannot be resolved
+/// decides between a sweep and nothing (see `Guard::on_drift`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// The CloudTrail `eventName`.
+    pub event_name: &'static str,
+    /// VPC ids the call named (`vpcId`, or a tagged resource).
+    pub vpc_ids: Vec<String>,
+    /// Endpoint ids the call named.
+    pub endpoint_ids: Vec<String>,
+    /// Security group ids the call named (only the managed group matters).
+    pub group_ids: Vec<String>,
+    /// Subnet ids of tagged resources.
+    pub subnet_ids: Vec<String>,
+}
+
+impl Drift {
+    /// A drift event named `event_name` that names nothing yet.
+    pub fn new(event_name: &'static str) -> Self {
+        Drift { event_name, ..Drift::default() }
+    }
+
+    /// Whether the event names no resource at all.
+    pub fn names_nothing(&self) -> bool {
+        self.vpc_ids.is_empty()
+            && self.endpoint_ids.is_empty()
+            && self.group_ids.is_empty()
+            && self.subnet_ids.is_empty()
+    }
+}
+
+/// The records of one SQS delivery from the drift queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriftBatch {
+    /// Records delivered.
+    pub records: usize,
+    /// The drift of each record that needs a look, in delivery order.
+    pub drifts: Vec<Drift>,
+    /// Why each other well-formed record needs nothing (a failed call, DNS turned on, …).
+    pub ignored: Vec<String>,
+    /// Records that could not be read: `(messageId, why)`. Returned as `batchItemFailures`, so
+    /// SQS delivers them again and, after the queue's receive limit, keeps them in its
+    /// dead-letter queue: nothing is lost.
+    pub unreadable: Vec<(String, String)>,
 }
 
 /// A parsed event: something to do, or a reason to do nothing.
@@ -128,13 +171,22 @@ const fn ec2(event_name: &'static str) -> Expected {
 }
 
 /// CloudTrail events `remediate` treats as possible drift.
-const DRIFT_EVENTS: [Expected; 5] = [
+const DRIFT_EVENTS: [Expected; 11] = [
     ec2("DeleteVpcEndpoints"),
     ec2("ModifyVpcEndpoint"),
     ec2("AssociateVpcCidrBlock"),
     ec2("ModifyVpcAttribute"),
+    ec2("RevokeSecurityGroupIngress"),
+    ec2("ModifySecurityGroupRules"),
+    ec2("CreateTags"),
+    ec2("DeleteTags"),
+    ec2("CreateDefaultVpc"),
+    ec2("CreateDefaultSubnet"),
     Expected { event_name: "DeleteNotebookInstance", source: "aws.sagemaker", event_source: "sagemaker.amazonaws.com" },
 ];
+
+/// Tag keys vpce-guard reads (`vpce-guard:enforce`, `:endpoint-subnet`, `:ignore`, `:managed`).
+pub const TAG_PREFIX: &str = "vpce-guard:";
 
 /// The names of the CloudTrail events `remediate` treats as possible drift.
 pub fn drift_event_names() -> Vec<&'static str> {
@@ -234,6 +286,9 @@ pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
             kind_of(event)
         )));
     };
+    if let Some(records) = object.get("Records") {
+        return parse_drift_batch(records, region);
+    }
     if object.contains_key("detail-type") {
         let envelope: EventBridgeEvent<Value> =
             serde_json::from_value(event.clone()).map_err(|e| Error::bad_event(format!("EventBridge event: {e}")))?;
@@ -282,34 +337,145 @@ pub fn parse_remediate(event: &Value) -> Result<Parsed> {
     parse_remediate_in(event, &region)
 }
 
-/// A drift event: the VPC and endpoint ids anywhere in its request and response (EC2 records
-/// them in several shapes: `vpcId`, `VpcId`, `{"tag": 1, "content": "vpce-…"}`, `items`).
+/// The records of an SQS delivery from the drift queue, each body an EventBridge drift
+/// event. A record that cannot be read fails alone (`batchItemFailures`); a delivery that is
+/// not an SQS event at all is a bad event.
+fn parse_drift_batch(records: &Value, region: &str) -> Result<Parsed> {
+    let records = records
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Error::bad_event("Records must be a non-empty list of SQS records from the drift queue"))?;
+    let mut batch = DriftBatch { records: records.len(), ..DriftBatch::default() };
+    for (index, record) in records.iter().enumerate() {
+        let message_id = record.get("messageId").and_then(Value::as_str).filter(|id| !id.is_empty());
+        let from_sqs = record.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
+        let Some(message_id) = message_id.filter(|_| from_sqs) else {
+            return Err(Error::bad_event(format!(
+                "Records[{index}] is not an SQS record (eventSource \"aws:sqs\" and a messageId expected)"
+            )));
+        };
+        let parsed = record
+            .get("body")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::bad_event("the record has no body"))
+            .and_then(|body| {
+                serde_json::from_str::<Value>(body)
+                    .map_err(|e| Error::bad_event(format!("the record's body is not JSON: {e}")))
+            })
+            .and_then(|event| parse_drift_event(&event, region));
+        match parsed {
+            Ok(Parsed::Run(Trigger::Drift(drift))) => batch.drifts.push(drift),
+            Ok(Parsed::Ignore { reason, .. }) => batch.ignored.push(reason),
+            Ok(Parsed::Run(other)) => batch
+                .unreadable
+                .push((message_id.to_string(), format!("a {} event does not belong in the drift queue", other.name()))),
+            Err(error) => batch.unreadable.push((message_id.to_string(), error.to_string())),
+        }
+    }
+    Ok(Parsed::Run(Trigger::DriftBatch(batch)))
+}
+
+/// One drift event from the drift queue: a CloudTrail event `remediate` treats as drift.
+fn parse_drift_event(event: &Value, region: &str) -> Result<Parsed> {
+    let name = event.pointer("/detail/eventName").and_then(Value::as_str).unwrap_or_default();
+    match DRIFT_EVENTS.iter().find(|e| e.event_name == name) {
+        Some(expected) => parse_drift(event, expected, region),
+        None => {
+            let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+            Err(Error::bad_event(format!(
+                "the drift queue delivered an event of source {:?} detail-type {:?} eventName {name:?}; drift events are {}",
+                field("source"),
+                field("detail-type"),
+                drift_event_names().join(", ")
+            )))
+        }
+    }
+}
+
+/// A drift event: the VPC, endpoint, security group and subnet ids anywhere in its request and
+/// response (EC2 records them in several shapes: `vpcId`, `VpcId`, `{"tag": 1, "content":
+/// "vpce-…"}`, `items`, `resourceId`). Events that cannot have undone vpce-guard's work are
+/// ignored here: a DNS attribute turned on, tags other than `vpce-guard:*`.
 fn parse_drift(event: &Value, expected: &Expected, region: &str) -> Result<Parsed> {
     let call = match cloudtrail_call::<Value, Value>(event, expected, region)? {
         Ok(call) => call,
         Err(ignored) => return Ok(ignored),
     };
-    let mut vpc_ids = Vec::new();
-    let mut endpoint_ids = Vec::new();
-    for part in [Some(&call.request_parameters), call.response_elements.as_ref()].into_iter().flatten() {
-        collect_ids(part, false, &mut vpc_ids, &mut endpoint_ids);
+    let name = expected.event_name;
+    let request = &call.request_parameters;
+    let ignore = |reason: String| Ok(Parsed::Ignore { trigger: name, reason });
+    match name {
+        "ModifyVpcAttribute" if !turns_dns_off(request) => {
+            return ignore(
+                "ModifyVpcAttribute did not turn enableDnsSupport or enableDnsHostnames off; nothing to repair".into(),
+            )
+        }
+        "CreateTags" | "DeleteTags" if !touches_own_tags(request, name == "DeleteTags") => {
+            return ignore(format!("{name} changed no {TAG_PREFIX}* tag; nothing to repair"))
+        }
+        _ => {}
     }
-    vpc_ids.sort();
-    vpc_ids.dedup();
-    endpoint_ids.sort();
-    endpoint_ids.dedup();
-    Ok(Parsed::Run(Trigger::Drift { event_name: expected.event_name, vpc_ids, endpoint_ids }))
+    let mut drift = Drift::new(name);
+    for part in [Some(request), call.response_elements.as_ref()].into_iter().flatten() {
+        collect_ids(part, None, &mut drift);
+    }
+    for ids in [&mut drift.vpc_ids, &mut drift.endpoint_ids, &mut drift.group_ids, &mut drift.subnet_ids] {
+        ids.sort();
+        ids.dedup();
+    }
+    Ok(Parsed::Run(Trigger::Drift(drift)))
 }
 
-fn collect_ids(value: &Value, under_vpc_key: bool, vpcs: &mut Vec<String>, endpoints: &mut Vec<String>) {
+/// Whether a `ModifyVpcAttribute` request set `enableDnsSupport` or `enableDnsHostnames` to
+/// false (CloudTrail records `{"value": false}`; a string is accepted too).
+fn turns_dns_off(request: &Value) -> bool {
+    ["enableDnsSupport", "enableDnsHostnames"].iter().any(|attribute| {
+        request
+            .get(*attribute)
+            .and_then(|a| a.get("value"))
+            .is_some_and(|v| v == &Value::Bool(false) || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("false")))
+    })
+}
+
+/// Whether a `CreateTags` / `DeleteTags` request names a `vpce-guard:*` key. `DeleteTags`
+/// without keys deletes every tag of the resources, vpce-guard's included.
+fn touches_own_tags(request: &Value, deletes: bool) -> bool {
+    let keys: Vec<&str> = request
+        .pointer("/tagSet/items")
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(|item| item.get("key").and_then(Value::as_str)).collect())
+        .unwrap_or_default();
+    (deletes && keys.is_empty()) || keys.iter().any(|key| key.starts_with(TAG_PREFIX))
+}
+
+/// Where a string sits: under a key that holds VPC ids, or the `resourceId` of a tag call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Vpc,
+    Resource,
+}
+
+fn collect_ids(value: &Value, holder: Option<Holder>, drift: &mut Drift) {
     match value {
-        Value::String(text) if is_resource_id(text, "vpce-") => endpoints.push(text.clone()),
-        Value::String(text) if under_vpc_key && is_resource_id(text, "vpc-") => vpcs.push(text.clone()),
-        Value::Array(items) => items.iter().for_each(|v| collect_ids(v, under_vpc_key, vpcs, endpoints)),
+        Value::String(text) if is_resource_id(text, "vpce-") => drift.endpoint_ids.push(text.clone()),
+        Value::String(text) if is_resource_id(text, "sg-") => drift.group_ids.push(text.clone()),
+        Value::String(text) if holder.is_some() && is_resource_id(text, "vpc-") => drift.vpc_ids.push(text.clone()),
+        Value::String(text) if holder == Some(Holder::Resource) && is_resource_id(text, "subnet-") => {
+            drift.subnet_ids.push(text.clone())
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_ids(v, holder, drift)),
         Value::Object(fields) => {
             for (key, field) in fields {
-                let vpc_key = key.eq_ignore_ascii_case("vpcId") || (under_vpc_key && key == "content");
-                collect_ids(field, vpc_key || (under_vpc_key && key == "items"), vpcs, endpoints);
+                let inner = if key.eq_ignore_ascii_case("vpcId") {
+                    Some(Holder::Vpc)
+                } else if key.eq_ignore_ascii_case("resourceId") {
+                    Some(Holder::Resource)
+                } else if key == "content" || key == "items" {
+                    holder
+                } else {
+                    None
+                };
+                collect_ids(field, inner, drift);
             }
         }
         _ => {}

@@ -130,11 +130,11 @@ fn drift_events_name_their_vpcs_or_endpoints() {
     ];
     for (name, event_name, vpcs, endpoints) in cases {
         let parsed = parse_remediate_in(&file(name), REGION).unwrap();
-        let expected = Trigger::Drift {
-            event_name,
+        let expected = Trigger::Drift(Drift {
             vpc_ids: vpcs.into_iter().map(String::from).collect(),
             endpoint_ids: endpoints.into_iter().map(String::from).collect(),
-        };
+            ..Drift::new(event_name)
+        });
         assert_eq!(parsed, Parsed::Run(expected), "{name}");
     }
 }
@@ -148,4 +148,76 @@ fn drift_event_that_failed_or_is_unknown_is_not_acted_on() {
     other["detail"]["eventName"] = json!("DeleteVpc");
     let error = parse_remediate_in(&other, REGION).unwrap_err();
     assert!(error.to_string().contains("DeleteVpc") && error.to_string().contains("DeleteVpcEndpoints"), "{error}");
+}
+
+#[test]
+fn new_drift_events_name_their_groups_tags_and_default_vpcs() {
+    // (file, eventName, VPC ids, endpoint ids, group ids)
+    type Case = (&'static str, &'static str, &'static [&'static str], &'static [&'static str], &'static [&'static str]);
+    let cases: [Case; 7] = [
+        ("revoke-security-group-ingress.json", "RevokeSecurityGroupIngress", &[], &[], &["sg-0a1b2c3d4e5f60718"]),
+        ("modify-security-group-rules.json", "ModifySecurityGroupRules", &[], &[], &["sg-0a1b2c3d4e5f60718"]),
+        ("create-tags.json", "CreateTags", &["vpc-0f1e2d3c4b5a69788"], &[], &[]),
+        ("delete-tags.json", "DeleteTags", &[], &["vpce-0123456789abcdef0"], &[]),
+        ("create-default-vpc.json", "CreateDefaultVpc", &["vpc-0d1e2f3a4b5c6d7e8"], &[], &[]),
+        ("create-default-subnet.json", "CreateDefaultSubnet", &["vpc-0d1e2f3a4b5c6d7e8"], &[], &[]),
+        ("modify-vpc-endpoint-by-vpce-guard.json", "ModifyVpcEndpoint", &[], &["vpce-0123456789abcdef0"], &[]),
+    ];
+    let owned = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+    for (name, event_name, vpcs, endpoints, groups) in cases {
+        let parsed = parse_remediate_in(&file(name), REGION).unwrap();
+        let expected = Trigger::Drift(Drift {
+            vpc_ids: owned(vpcs),
+            endpoint_ids: owned(endpoints),
+            group_ids: owned(groups),
+            ..Drift::new(event_name)
+        });
+        assert_eq!(parsed, Parsed::Run(expected), "{name}");
+    }
+    let mut subnet_tag = file("create-tags.json");
+    subnet_tag["detail"]["requestParameters"]["resourcesSet"]["items"][0]["resourceId"] =
+        json!("subnet-0a1b2c3d4e5f60718");
+    let Parsed::Run(Trigger::Drift(drift)) = parse_remediate_in(&subnet_tag, REGION).unwrap() else { panic!() };
+    assert_eq!(drift.subnet_ids, ["subnet-0a1b2c3d4e5f60718"]);
+}
+
+#[test]
+fn drift_that_cannot_have_undone_anything_is_ignored() {
+    for name in ["modify-vpc-attribute-dns-on.json", "create-tags-other.json"] {
+        let parsed = parse_remediate_in(&file(name), REGION).unwrap();
+        assert!(matches!(parsed, Parsed::Ignore { .. }), "{name}: {parsed:?}");
+    }
+    let mut as_string = file("modify-vpc-attribute.json");
+    as_string["detail"]["requestParameters"]["enableDnsHostnames"]["value"] = json!("false");
+    assert!(matches!(parse_remediate_in(&as_string, REGION).unwrap(), Parsed::Run(Trigger::Drift(_))));
+    // DeleteTags without keys deletes every tag, vpce-guard's included.
+    let mut all_tags = file("delete-tags.json");
+    all_tags["detail"]["requestParameters"].as_object_mut().unwrap().remove("tagSet");
+    assert!(matches!(parse_remediate_in(&all_tags, REGION).unwrap(), Parsed::Run(Trigger::Drift(_))));
+}
+
+#[test]
+fn a_drift_queue_delivery_is_one_batch_and_bad_records_fail_alone() {
+    let Parsed::Run(Trigger::DriftBatch(batch)) = parse_remediate_in(&file("sqs-drift-batch.json"), REGION).unwrap()
+    else {
+        panic!("not a batch")
+    };
+    let names: Vec<&str> = batch.drifts.iter().map(|d| d.event_name).collect();
+    assert_eq!(names, ["DeleteVpcEndpoints", "ModifyVpcAttribute", "RevokeSecurityGroupIngress"]);
+    assert_eq!((batch.records, batch.ignored.len(), batch.unreadable.len()), (3, 0, 0));
+
+    let mut mixed = file("sqs-drift-batch.json");
+    mixed["Records"][0]["body"] = json!("{not json");
+    mixed["Records"][1]["body"] = json!(file("scheduled.json").to_string());
+    mixed["Records"][2]["body"] = json!(file("modify-vpc-attribute-dns-on.json").to_string());
+    let Parsed::Run(Trigger::DriftBatch(batch)) = parse_remediate_in(&mixed, REGION).unwrap() else { panic!() };
+    let failed: Vec<&str> = batch.unreadable.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(failed, ["0c1d2e3f-4a5b-4c6d-8e7f-90a1b2c3d4e0", "0c1d2e3f-4a5b-4c6d-8e7f-90a1b2c3d4e1"]);
+    assert!(batch.unreadable[0].1.contains("not JSON") && batch.unreadable[1].1.contains("Scheduled"), "{batch:?}");
+    assert_eq!(batch.ignored.len(), 1);
+
+    for bad in [json!({"Records": []}), json!({"Records": [{"body": "{}"}]}), json!({"Records": "x"})] {
+        let error = parse_remediate_in(&bad, REGION).unwrap_err();
+        assert!(error.to_string().contains("SQS"), "{error}");
+    }
 }

@@ -251,6 +251,38 @@ pub struct Report {
     /// The IAM guardrail policy, when `VPCE_GUARD_IAM_GUARDRAIL` is set and the run looked at it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<GuardrailReport>,
+    /// A delivery of the drift queue: how its events were coalesced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSummary>,
+    /// Records of a drift-queue delivery that could not be read, in the shape Lambda's SQS
+    /// event source reads (`ReportBatchItemFailures`): SQS delivers them again and then keeps
+    /// them in the dead-letter queue.
+    #[serde(rename = "batchItemFailures", default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_item_failures: Vec<BatchItemFailure>,
+}
+
+/// How one delivery of the drift queue was coalesced into one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSummary {
+    /// Records delivered.
+    pub records: usize,
+    /// Records that named possible drift.
+    pub drift_events: usize,
+    /// Well-formed records that needed nothing (failed calls, DNS turned on, other tags).
+    pub ignored_events: usize,
+    /// Records that could not be read (listed in `batchItemFailures`).
+    pub unreadable_events: usize,
+    /// Whether the run was one sweep of every VPC in scope (some event named no VPC that
+    /// could be found) rather than a pass over the VPCs the events named.
+    pub sweep: bool,
+}
+
+/// One SQS message to deliver again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchItemFailure {
+    /// The record's `messageId`.
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
 }
 
 /// Where the IAM guardrail policy stands after a run.
@@ -280,6 +312,8 @@ impl Report {
             vpcs: Vec::new(),
             ignored: None,
             guardrail: None,
+            batch: None,
+            batch_item_failures: Vec::new(),
         }
     }
 

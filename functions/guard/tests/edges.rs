@@ -3,7 +3,7 @@
 //! private DNS name while `deleting`.
 
 use vpce_guard::config::{api_service, notebook_service, Config, NotebookPolicy};
-use vpce_guard::events::{Parsed, Trigger};
+use vpce_guard::events::{Drift, Parsed, Trigger};
 use vpce_guard::fake::FakeAccount;
 use vpce_guard::model::{EndpointState, TAG_ENFORCE, TAG_PRIVATE_DNS};
 use vpce_guard::report::{Outcome, Report};
@@ -101,8 +101,7 @@ async fn a_deleted_endpoint_is_replaced_and_private_dns_returns_once_its_name_is
     let old = fake.live_endpoints(VPC).into_iter().find(|e| e.service == api).unwrap();
     fake.delete_endpoint(&old.id);
 
-    let drift =
-        Trigger::Drift { event_name: "DeleteVpcEndpoints", vpc_ids: Vec::new(), endpoint_ids: vec![old.id.clone()] };
+    let drift = Trigger::Drift(Drift { endpoint_ids: vec![old.id.clone()], ..Drift::new("DeleteVpcEndpoints") });
     let replaced = run(&guard, drift).await;
 
     let vpc = &replaced.vpcs[0];

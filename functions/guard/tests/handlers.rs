@@ -370,11 +370,10 @@ async fn drift_naming_a_deleted_vpc_still_reconciles_the_others() {
     let guard = guard_with(Config::default());
     let fake = guard.account();
     three_az_vpc_with_notebook(fake);
-    let parsed = vpce_guard::events::Parsed::Run(vpce_guard::events::Trigger::Drift {
-        event_name: "DeleteVpcEndpoints",
+    let parsed = vpce_guard::events::Parsed::Run(vpce_guard::events::Trigger::Drift(vpce_guard::events::Drift {
         vpc_ids: vec!["vpc-0000000000000dead".into(), VPC.into()],
-        endpoint_ids: Vec::new(),
-    });
+        ..vpce_guard::events::Drift::new("DeleteVpcEndpoints")
+    }));
 
     let report = guard.run(parsed).await.unwrap();
 
@@ -717,4 +716,220 @@ async fn manual_run_for_the_vpc_turns_vpc_dns_back_on_under_private_dns_endpoint
     assert_eq!(action_names(vpc), ["enable_dns_hostnames"]);
     assert_eq!(writes(fake)[before..], [WRITE_DNS]);
     assert_eq!(fake.snapshot().vpcs[VPC].dns, Some(VpcDns { support: true, hostnames: true }));
+}
+
+// ---- the drift queue: coalescing and the new drift events ------------------------------
+
+/// An SQS delivery of the drift queue holding `bodies` (EventBridge events), as Lambda's SQS
+/// event source hands it over (`events/sqs-drift-batch.json`).
+fn drift_delivery(bodies: &[Value]) -> LambdaEvent<Value> {
+    let template = sample("sqs-drift-batch.json")["Records"][0].clone();
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut record = template.clone();
+            record["messageId"] = format!("message-{i:03}").into();
+            record["body"] = body.to_string().into();
+            record
+        })
+        .collect();
+    invocation(serde_json::json!({ "Records": records }))
+}
+
+/// A drift sample with `at` (a JSON pointer into `detail`) set to `value`.
+fn drift_sample(file: &str, edits: &[(&str, Value)]) -> Value {
+    let mut event = sample(file);
+    for (at, value) in edits {
+        *event["detail"].pointer_mut(at).unwrap_or_else(|| panic!("{file}: no {at}")) = value.clone();
+    }
+    event
+}
+
+/// A VPC that vpce-guard has brought into line, with the writes cleared.
+async fn compliant_vpc(config: Config) -> Guard<FakeAccount> {
+    let guard = guard_with(config);
+    three_az_vpc_with_notebook(guard.account());
+    let first = remediate(invocation(sample("scheduled.json")), &guard).await.unwrap();
+    assert_eq!(first.count(Outcome::Changed), 1, "{}", first.to_text());
+    guard.account().with_state(|s| s.writes.clear());
+    guard
+}
+
+/// 100 drift events in one delivery: the endpoint someone modified 40 times by hand is
+/// repaired with one write after one pass over its VPC, and the 60 events that cannot have
+/// undone anything (DNS turned on, a deleted notebook under the default notebook policy) cost
+/// nothing. The same events one invocation each cost far more reads (figures printed).
+#[tokio::test]
+async fn a_burst_of_drift_events_costs_one_pass_over_the_vpc_it_names() {
+    let burst = |api_id: &str| -> Vec<Value> {
+        let modify = drift_sample(
+            "modify-vpc-endpoint.json",
+            &[("/requestParameters/ModifyVpcEndpointRequest/VpcEndpointId", api_id.into())],
+        );
+        let dns_on = drift_sample("modify-vpc-attribute-dns-on.json", &[("/requestParameters/vpcId", VPC.into())]);
+        let deleted = sample("delete-notebook-instance.json");
+        (0..100)
+            .map(|i| match i % 5 {
+                0 | 1 => modify.clone(),
+                2 | 3 => dns_on.clone(),
+                _ => deleted.clone(),
+            })
+            .collect()
+    };
+    let mut figures = Vec::new();
+    for batched in [true, false] {
+        let guard = compliant_vpc(Config::default()).await;
+        let fake = guard.account();
+        let api = only_endpoint(fake, &api_service(REGION));
+        fake.with_state(|s| s.endpoints.get_mut(&api.id).unwrap().private_dns = false);
+        let events = burst(&api.id);
+        let (mut reads, mut runs) = (0, 0);
+        if batched {
+            let report = remediate(drift_delivery(&events), &guard).await.unwrap();
+            let batch = report.batch.clone().expect("batch summary");
+            assert_eq!((batch.records, batch.drift_events, batch.ignored_events, batch.sweep), (100, 60, 40, false));
+            assert_eq!(report.vpcs.len(), 1, "{}", report.to_text());
+            assert!(report.batch_item_failures.is_empty());
+            reads += report.api_calls.read;
+            runs += 1;
+        } else {
+            for event in events {
+                let report = remediate(invocation(event), &guard).await.unwrap();
+                reads += report.api_calls.read;
+                runs += u64::from(!report.vpcs.is_empty());
+            }
+        }
+        assert_eq!(writes(fake), vec![WRITE_MODIFY], "one repair whichever way the events came");
+        assert!(only_endpoint(fake, &api_service(REGION)).private_dns);
+        figures.push((batched, runs, reads));
+    }
+    eprintln!("100 drift events (40 naming a modified endpoint, 60 needing nothing): {figures:?} (batched, VPC passes, reads)");
+    let (batched, single) = (figures[0], figures[1]);
+    assert_eq!(batched.1, 1);
+    assert_eq!(single.1, 40, "one pass per event that named the endpoint");
+    assert!(batched.2 * 10 < single.2, "batched reads {} vs one by one {}", batched.2, single.2);
+}
+
+/// Endpoints gone for good and notebooks deleted under `vpc-notebooks` name no VPC that can be
+/// found: however many came together, one sweep.
+#[tokio::test]
+async fn events_that_name_no_vpc_cost_one_sweep_together() {
+    let guard = compliant_vpc(strict()).await;
+    let gone = drift_sample(
+        "delete-vpc-endpoints.json",
+        &[("/requestParameters/DeleteVpcEndpointsRequest/VpcEndpointId/content", "vpce-0000000000000dead".into())],
+    );
+    let events: Vec<Value> = (0..50).flat_map(|_| [gone.clone(), sample("delete-notebook-instance.json")]).collect();
+
+    let report = remediate(drift_delivery(&events), &guard).await.unwrap();
+
+    let batch = report.batch.clone().expect("batch summary");
+    assert_eq!((batch.records, batch.drift_events, batch.sweep), (100, 100, true));
+    assert_eq!(report.vpcs.len(), 1, "{}", report.to_text());
+    let sweep = remediate(invocation(sample("scheduled.json")), &guard).await.unwrap();
+    assert!(
+        report.api_calls.read <= sweep.api_calls.read + 2,
+        "one sweep ({} reads) plus resolving the ids, not 100: {} reads",
+        sweep.api_calls.read,
+        report.api_calls.read
+    );
+}
+
+/// A record that cannot be read fails alone: its messageId goes back to SQS in
+/// `batchItemFailures` (Lambda's ReportBatchItemFailures shape) and the rest is reconciled.
+#[tokio::test]
+async fn unreadable_drift_records_are_handed_back_to_sqs_and_the_rest_is_done() {
+    let guard = compliant_vpc(Config::default()).await;
+    let fake = guard.account();
+    set_dns(fake, true, false);
+    let off = drift_sample("modify-vpc-attribute.json", &[("/requestParameters/vpcId", VPC.into())]);
+    let mut delivery = drift_delivery(&[off, sample("create-subnet.json"), Value::Null]);
+    delivery.payload["Records"][2]["body"] = "{not json".into();
+
+    let report = remediate(delivery, &guard).await.unwrap();
+
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "message-001"}, {"itemIdentifier": "message-002"}])
+    );
+    assert_eq!(writes(fake), vec![WRITE_DNS], "the readable record was acted on");
+    assert_eq!(report.batch.unwrap().unreadable_events, 2);
+}
+
+/// Someone revokes the managed group's rule: the revoke names the group, its VPC is
+/// reconciled and the rule comes back. A revoke on any other group costs one read.
+#[tokio::test]
+async fn a_rule_revoked_from_the_managed_group_is_restored_and_other_groups_are_left_alone() {
+    let guard = compliant_vpc(Config::default()).await;
+    let fake = guard.account();
+    let (group, _) = managed_group(&fake.snapshot());
+    fake.with_state(|s| {
+        let g = &mut s.groups.get_mut(&group).unwrap().group;
+        g.https_sources.remove("10.0.0.0/16");
+        g.managed_sources.remove("10.0.0.0/16");
+    });
+    for file in ["revoke-security-group-ingress.json", "modify-security-group-rules.json"] {
+        let pointer = if file.starts_with("revoke") {
+            "/requestParameters/groupId"
+        } else {
+            "/requestParameters/ModifySecurityGroupRulesRequest/GroupId"
+        };
+        let other = remediate(invocation(drift_sample(file, &[(pointer, "sg-0000000000000beef".into())])), &guard)
+            .await
+            .unwrap();
+        assert!(
+            other.ignored.is_some() && other.api_calls == vpce_guard::report::ApiCalls { read: 1, write: 0 },
+            "{other:?}"
+        );
+    }
+    assert!(writes(fake).is_empty());
+
+    let report = remediate(
+        invocation(drift_sample(
+            "revoke-security-group-ingress.json",
+            &[("/requestParameters/groupId", group.as_str().into())],
+        )),
+        &guard,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(writes(fake), vec![WRITE_RULES]);
+    assert!(fake.snapshot().groups[&group].group.https_sources.contains("10.0.0.0/16"));
+}
+
+/// `vpce-guard:enforce=true` tagged onto a VPC with no notebook enrolls it at once; a tag of
+/// another key is not vpce-guard's business.
+#[tokio::test]
+async fn a_vpce_guard_tag_enrolls_a_vpc_at_once_and_other_tags_cost_nothing() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    vpc_with_subnets(fake, &['a', 'b'], 1);
+    let other = remediate(invocation(drift_sample("create-tags-other.json", &[])), &guard).await.unwrap();
+    assert!(other.ignored.is_some() && other.api_calls.read == 0, "{other:?}");
+    fake.with_state(|s| s.vpcs.get_mut(VPC).unwrap().tags.insert(TAG_ENFORCE.into(), "true".into()));
+
+    let report = remediate(invocation(sample("create-tags.json")), &guard).await.unwrap();
+
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(fake.live_endpoints(VPC).len(), 2);
+}
+
+/// A default subnet created in a new AZ of an enrolled VPC: every endpoint reaches it.
+#[tokio::test]
+async fn a_default_subnet_in_a_new_az_extends_the_endpoints() {
+    let guard = compliant_vpc(Config::default()).await;
+    let fake = guard.account();
+    fake.add_subnet(VPC, "subnet-0d1e2f3a4b5c6d7e8", &format!("{REGION}d"));
+    let event = drift_sample("create-default-subnet.json", &[("/responseElements/subnet/vpcId", VPC.into())]);
+
+    let report = remediate(invocation(event), &guard).await.unwrap();
+
+    assert_eq!(writes(fake), vec![WRITE_MODIFY, WRITE_MODIFY], "{}", report.to_text());
+    for service in [api_service(REGION), notebook_service(REGION)] {
+        assert!(only_endpoint(fake, &service).subnet_ids.contains(&"subnet-0d1e2f3a4b5c6d7e8".to_string()));
+    }
 }

@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 use vpce_guard::config::{api_service, notebook_service, Config, NotebookPolicy};
 use vpce_guard::events::{
     drift_event_names, is_notebook_name, is_resource_id, parse_notebook_created, parse_remediate, parse_remediate_in,
-    parse_subnet_created, Parsed, Trigger,
+    parse_subnet_created, Drift, Parsed, Trigger,
 };
 use vpce_guard::fake::FakeAccount;
 use vpce_guard::lambda::{on_notebook_created, on_subnet_created, remediate};
@@ -279,10 +279,11 @@ fn well_formed(trigger: &Trigger) -> Result<(), String> {
             is_resource_id(subnet_id, "subnet-") && is_resource_id(vpc_id, "vpc-")
         }
         Trigger::Scheduled => true,
-        Trigger::Drift { event_name, vpc_ids, endpoint_ids } => {
-            drift_event_names().contains(event_name)
-                && vpc_ids.iter().all(|id| is_resource_id(id, "vpc-"))
-                && endpoint_ids.iter().all(|id| is_resource_id(id, "vpce-"))
+        Trigger::Drift(drift) => well_formed_drift(drift),
+        Trigger::DriftBatch(batch) => {
+            batch.drifts.iter().all(well_formed_drift)
+                && batch.drifts.len() + batch.ignored.len() + batch.unreadable.len() == batch.records
+                && batch.unreadable.iter().all(|(id, why)| !id.is_empty() && !why.is_empty())
         }
         Trigger::Manual { vpc_ids, .. } => {
             vpc_ids.as_ref().is_none_or(|ids| !ids.is_empty() && ids.iter().all(|id| is_resource_id(id, "vpc-")))
@@ -293,6 +294,14 @@ fn well_formed(trigger: &Trigger) -> Result<(), String> {
     } else {
         Err(format!("a trigger with ill-formed ids got through: {trigger:?}"))
     }
+}
+
+fn well_formed_drift(drift: &Drift) -> bool {
+    drift_event_names().contains(&drift.event_name)
+        && drift.vpc_ids.iter().all(|id| is_resource_id(id, "vpc-"))
+        && drift.endpoint_ids.iter().all(|id| is_resource_id(id, "vpce-"))
+        && drift.group_ids.iter().all(|id| is_resource_id(id, "sg-"))
+        && drift.subnet_ids.iter().all(|id| is_resource_id(id, "subnet-"))
 }
 
 /// Runs `parse` on `input`; a panic, an error of another kind, an error or reason without a

@@ -150,6 +150,25 @@ pub async fn load_sdk_config() -> SdkConfig {
 }
 
 impl SdkAccount {
+    /// Every security group the filters select, with its HTTPS sources.
+    async fn security_groups(&self, filters: Vec<aws_sdk_ec2::types::Filter>) -> Result<Vec<SecurityGroup>> {
+        let mut groups = Vec::new();
+        let mut pages = self.ec2.describe_security_groups().set_filters(Some(filters)).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
+            groups.extend(page.security_groups().iter().map(|g| {
+                let (https_sources, managed_sources) = https_sources(g);
+                SecurityGroup {
+                    id: g.group_id().unwrap_or_default().to_string(),
+                    vpc_id: g.vpc_id().unwrap_or_default().to_string(),
+                    https_sources,
+                    managed_sources,
+                }
+            }));
+        }
+        Ok(groups)
+    }
+
     /// Clients for `config`; fails when no region is configured.
     pub fn new(config: &SdkConfig) -> Result<Self> {
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| Error::Config {
@@ -422,8 +441,13 @@ impl Account for SdkAccount {
     }
 
     async fn endpoints_by_id(&self, endpoint_ids: &[String]) -> Result<Vec<Endpoint>> {
+        // All at once; when one id is unknown (it fails the whole call), one at a time.
+        if let Ok(out) =
+            self.ec2.describe_vpc_endpoints().set_vpc_endpoint_ids(Some(endpoint_ids.to_vec())).send().await
+        {
+            return Ok(out.vpc_endpoints().iter().map(to_endpoint).collect());
+        }
         let mut endpoints = Vec::new();
-        // One id at a time: an unknown id fails the whole call.
         for id in endpoint_ids {
             match self.ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await {
                 Ok(out) => endpoints.extend(out.vpc_endpoints().iter().map(to_endpoint)),
@@ -480,19 +504,17 @@ impl Account for SdkAccount {
         for chunk in vpc_chunks(selector) {
             let mut filters = vec![filter("group-name", &[MANAGED_GROUP_NAME.to_string()])];
             filters.extend(chunk.map(|ids| filter("vpc-id", &ids)));
-            let mut pages = self.ec2.describe_security_groups().set_filters(Some(filters)).into_paginator().send();
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| aws_error("DescribeSecurityGroups", e))?;
-                groups.extend(page.security_groups().iter().map(|g| {
-                    let (https_sources, managed_sources) = https_sources(g);
-                    SecurityGroup {
-                        id: g.group_id().unwrap_or_default().to_string(),
-                        vpc_id: g.vpc_id().unwrap_or_default().to_string(),
-                        https_sources,
-                        managed_sources,
-                    }
-                }));
-            }
+            groups.extend(self.security_groups(filters).await?);
+        }
+        Ok(groups)
+    }
+
+    async fn groups_by_id(&self, group_ids: &[String]) -> Result<Vec<SecurityGroup>> {
+        let mut groups = Vec::new();
+        // A group-id filter, not GroupIds: an unknown id fails a GroupIds call.
+        for chunk in group_ids.chunks(FILTER_CHUNK) {
+            let filters = vec![filter("group-name", &[MANAGED_GROUP_NAME.to_string()]), filter("group-id", chunk)];
+            groups.extend(self.security_groups(filters).await?);
         }
         Ok(groups)
     }

@@ -410,6 +410,17 @@ impl Account for FakeAccount {
         }))
     }
 
+    async fn groups_by_id(&self, group_ids: &[String]) -> Result<Vec<SecurityGroup>> {
+        self.read();
+        Ok(self.with_state(|s| {
+            s.groups
+                .values()
+                .filter(|g| g.name == MANAGED_GROUP_NAME && group_ids.contains(&g.group.id))
+                .map(|g| g.group.clone())
+                .collect()
+        }))
+    }
+
     async fn list_notebooks(&self) -> Result<Vec<NotebookSummary>> {
         self.read();
         Ok(self.with_state(|s| {
