@@ -153,6 +153,7 @@ package() {
     cfn-lint "$work/sam/stackset-template.json"
 }
 check "StackSet packaging of that build (3 zips, cfn-lint)" package
+check "scripts/publish-stackset.py against moto (pytest infra/tests/test_publish_stackset.py)" bash -c 'scripts/setup-venv.sh && .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_publish_stackset.py'
 
 for rules in infra/rules/*.guard; do
     check "cfn-guard $(basename "$rules") on template.yaml" "$guard" validate -r "$rules" -d infra/template.yaml -S fail
