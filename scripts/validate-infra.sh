@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Validates the deployment templates under infra/, offline (the installs use package registries only):
 #   cfn-lint; sam validate --lint; checkov --skip-download (as deployed and with every optional
-#   resource on); the StackSet rendering (plain CloudFormation) and its parameters; the project's
+#   resource on); the StackSet rendering (plain CloudFormation) and its parameters; the EventBridge
+#   patterns against events/ (with the tests' .venv and moto); docs/dashboard.svg; the project's
 #   cfn-guard rules (infra/rules/*.guard) on the template and the rendering; and, for every rule, a
 #   deliberately broken copy of the template that the rule must reject.
 # Tools: .venv-infra (infra/requirements.txt + constraints.txt; reinstalled only when their hash
@@ -154,6 +155,14 @@ package() {
 }
 check "StackSet packaging of that build (3 zips, cfn-lint)" package
 check "scripts/publish-stackset.py against moto (pytest infra/tests/test_publish_stackset.py)" bash -c 'scripts/setup-venv.sh && .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_publish_stackset.py'
+
+# The rules' event patterns against events/*.json (and synthetic callers, alarms, destination
+# records), with a small evaluator of EventBridge's semantics cross-checked against moto's matcher
+# (.venv from tests/fixture/requirements.txt); and the dashboard's drawn layout against the template.
+check "EventBridge patterns against events/ (pytest infra/tests/test_event_patterns.py, moto cross-check)" \
+    bash -c 'scripts/setup-venv.sh && .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_event_patterns.py'
+check "docs/dashboard.svg is the layout of the template's dashboard" \
+    "$py" scripts/render-dashboard.py infra/template.yaml --check docs/dashboard.svg
 
 for rules in infra/rules/*.guard; do
     check "cfn-guard $(basename "$rules") on template.yaml" "$guard" validate -r "$rules" -d infra/template.yaml -S fail

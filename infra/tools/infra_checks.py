@@ -94,7 +94,16 @@ def render(args):
         function["Properties"]["CodeUri"] = {"Bucket": "artifact-bucket-placeholder", "Key": key}
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    rendered = transform(template, {}, NoManagedPolicies(), passthrough_metadata=True)
+    # The transform would substitute the region and partition it runs in for ${AWS::Region} and
+    # ${AWS::Partition} where it resolves intrinsics itself (EventInvokeConfig destinations), baking
+    # one region into a template that every region deploys. Values in the form of CloudFormation's
+    # internal placeholders are left unresolved by the translator (samtranslator.intrinsics.actions.
+    # _get_parameter_value), so the pseudo parameters stay for CloudFormation to fill.
+    unresolved = {name: "{{IntrinsicFunction:vpce-guard/%s}}" % name for name in ("AWS::Region", "AWS::Partition")}
+    rendered = transform(template, unresolved, NoManagedPolicies(), passthrough_metadata=True)
+    baked = [name for name, value in unresolved.items() if value in json.dumps(rendered)]
+    if baked:
+        sys.exit(f"the rendering holds unresolved placeholders of {baked}")
     for _, function in resources_of(rendered, "AWS::Lambda::Function"):
         function["Properties"]["Code"]["S3Bucket"] = {"Fn::Sub": "${%s}-${AWS::Region}" % ARTIFACT_PARAMETER}
         # Build hints are for `sam build` only.
@@ -353,6 +362,100 @@ def break_bucket_public_access(t):
     first(t, "AWS::S3::Bucket")["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] = False
 
 
+def drift_rules(t):
+    """The CloudTrail rules other than the two creation rules: the drift rules."""
+    found = [r["Properties"] for _, r in resources_of(t, "AWS::Events::Rule")
+             if "AWS API Call via CloudTrail" in r["Properties"].get("EventPattern", {}).get("detail-type", [])
+             and not {"CreateNotebookInstance", "CreateSubnet"} & set(r["Properties"]["EventPattern"]["detail"]["eventName"])]
+    if not found:
+        sys.exit("no drift rule to break")
+    return found
+
+
+def break_drift_rule_own_calls(t):
+    # vpce-guard's own ModifyVpcEndpoint / RevokeSecurityGroupIngress calls come back as drift.
+    drift_rules(t)[0]["EventPattern"]["detail"].pop("userIdentity")
+
+
+def break_drift_rule_anything_but_only(t):
+    # anything-but alone: events without a session issuer (IAM users, root, AWS services) never match.
+    for rule in drift_rules(t):
+        identity = rule["EventPattern"]["detail"]["userIdentity"]
+        identity.update(identity.pop("$or")[0])
+
+
+def break_drift_rule_one_role_missing(t):
+    for rule in drift_rules(t):
+        branch = rule["EventPattern"]["detail"]["userIdentity"]["$or"][0]
+        excluded = branch["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]
+        excluded[:] = [arn for arn in excluded if arn != {"Fn::GetAtt": ["RemediateRole", "Arn"]}]
+
+
+def break_drift_rule_to_function(t):
+    # Straight to the function again: no batching, one invocation per event.
+    drift_rules(t)[0]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["RemediateFunction", "Arn"]}
+
+
+def break_drift_queue_sse_sqs(t):
+    # Encrypted, but with SSE-SQS instead of the stack's key (data_encrypted_and_private still passes).
+    queue = t["Resources"]["DriftQueue"]["Properties"]
+    queue.pop("KmsMasterKeyId")
+    queue["SqsManagedSseEnabled"] = True
+
+
+def break_drift_queue_no_redrive(t):
+    t["Resources"]["DriftQueue"]["Properties"].pop("RedrivePolicy")
+
+
+def break_drift_queue_short_visibility(t):
+    # Equal to the function timeout: a slow batch becomes visible again while it still runs.
+    t["Resources"]["DriftQueue"]["Properties"]["VisibilityTimeout"] = 900
+
+
+def sqs_events(t):
+    found = [e["Properties"] for _, f in resources_of(t, "AWS::Serverless::Function")
+             for e in f["Properties"].get("Events", {}).values() if e.get("Type") == "SQS"]
+    found += [m["Properties"] for _, m in resources_of(t, "AWS::Lambda::EventSourceMapping")]
+    if not found:
+        sys.exit("no SQS event source to break")
+    return found
+
+
+def break_drift_consumer_whole_batch(t):
+    # Without partial batch responses one failed record sends the whole batch back.
+    sqs_events(t)[0].pop("FunctionResponseTypes")
+
+
+def break_drift_consumer_unbounded(t):
+    sqs_events(t)[0].pop("ScalingConfig")
+
+
+def break_put_events_any_bus(t):
+    for statement in statements_allowing(t, "events:PutEvents"):
+        statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/*"}
+
+
+def break_put_events_wildcard(t):
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "events:Put*",
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/other"}}
+    )
+
+
+def break_central_target_without_role(t):
+    targets = [target for _, r in resources_of(t, "AWS::Events::Rule") for target in r["Properties"]["Targets"]
+               if target.get("Arn") == {"Ref": "CentralEventBusArn"}]
+    if not targets:
+        sys.exit("no target on the central bus to break")
+    targets[0].pop("RoleArn")
+
+
+def break_no_dashboard(t):
+    for name, _ in resources_of(t, "AWS::CloudWatch::Dashboard"):
+        del t["Resources"][name]
+
+
 # rule file stem -> (rule name that must FAIL, mutation); one rule may have several mutations.
 BREAKS = {
     "event-rule-dead-letter": ("event_rules_have_dead_letter_and_retry", break_rule_dead_letter),
@@ -389,6 +492,19 @@ BREAKS = {
     "log-group-deleted": ("log_groups_and_their_keys_retained", break_log_group_deleted),
     "log-group-replaced": ("log_groups_and_their_keys_retained", break_log_group_replaced),
     "log-key-deleted": ("log_groups_and_their_keys_retained", break_log_key_deleted),
+    "drift-rule-own-calls": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_own_calls),
+    "drift-rule-anything-but-only": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_anything_but_only),
+    "drift-rule-one-role-missing": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_one_role_missing),
+    "drift-rule-to-function": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_to_function),
+    "drift-queue-sse-sqs": ("drift_queue_encrypted_with_redrive", break_drift_queue_sse_sqs),
+    "drift-queue-no-redrive": ("drift_queue_encrypted_with_redrive", break_drift_queue_no_redrive),
+    "drift-queue-short-visibility": ("drift_queue_encrypted_with_redrive", break_drift_queue_short_visibility),
+    "drift-consumer-whole-batch": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_whole_batch),
+    "drift-consumer-unbounded": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_unbounded),
+    "put-events-any-bus": ("put_events_only_on_configured_buses", break_put_events_any_bus),
+    "put-events-wildcard": ("put_events_only_on_configured_buses", break_put_events_wildcard),
+    "central-target-without-role": ("central_bus_targets_use_a_role", break_central_target_without_role),
+    "no-dashboard": ("dashboard_exists", break_no_dashboard),
 }
 
 

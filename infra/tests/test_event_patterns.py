@@ -1,0 +1,475 @@
+"""The EventBridge rules of infra/template.yaml against the sample events of events/, offline.
+
+Run by scripts/validate-infra.sh with the repo's .venv (scripts/setup-venv.sh: PyYAML, pytest, moto):
+
+    .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_event_patterns.py
+
+Each rule's EventPattern is read from the template with its intrinsics replaced by example values:
+a function role's ARN becomes arn:aws:iam::123456789012:role/vpce-guard-<LogicalId>-1A2B3C4D5E6F,
+which is the session issuer of events/modify-vpc-endpoint-by-vpce-guard.json for RemediateRole (the
+own call that must not match); function ARNs and alarm ARNs are built from their names with the
+parameters' defaults, in us-west-2, account 123456789012.
+
+Two matchers decide, and must agree:
+
+- `matches` below, a small evaluator of exactly the operators the template uses (exact values,
+  booleans, prefix, anything-but with a list of strings, exists, $or, nested objects, arrays), with
+  EventBridge's documented semantics: a pattern matches only events holding every field it names
+  (user guide, "Event pattern syntax", eb-create-pattern.html), so anything-but never matches a
+  missing field and only exists:false does; exists applies to leaves only; arrays are "crushed out",
+  an object inside an array counting as a value of the parent field (aws/event-ruler README,
+  "JSON Array Matching"). Any other operator makes it raise, so a new one must be added here first.
+- moto 5.2.1's own matcher, moto.events.models.EventPattern (the one its PutEvents routing uses; its
+  TestEventPattern API raises NotImplementedError in 5.2.1, so the class is called in process).
+  It supports $or, anything-but (value or list), prefix, exists and exact values, but flattens nested
+  objects only, not arrays of objects: a pattern reaching into requestParameters.tagSet.items[] or
+  responsePayload.vpcs[] never matches in moto. For those pairs the test pins moto's "no match" (so
+  the day moto learns arrays, the exception shows up) and relies on `matches`; every other pair must
+  give the same answer in both.
+"""
+
+import copy
+import json
+import pathlib
+import re
+
+import pytest
+import yaml
+from moto.events.models import EventPattern
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+EVENTS = ROOT / "events"
+
+ACCOUNT = "123456789012"
+REGION = "us-west-2"
+PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+          "AWS::StackName": "vpce-guard", "AWS::URLSuffix": "amazonaws.com"}
+
+
+# ------------------------------------------------------------------------------------------ template
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub ...) in their long form."""
+
+
+def _construct_tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template():
+    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=CfnLoader)
+
+
+class Example:
+    """Example values for a template's intrinsics (parameters at their defaults)."""
+
+    def __init__(self, template):
+        self.template = template
+
+    def ref(self, name):
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if name in self.template.get("Parameters", {}):
+            return str(self.template["Parameters"][name].get("Default", ""))
+        resource = self.template["Resources"][name]
+        props = resource.get("Properties", {})
+        for key in ("FunctionName", "QueueName", "AlarmName", "DashboardName"):
+            if key in props:
+                return self.resolve(props[key])
+        return f"{name}-EXAMPLE"
+
+    def get_att(self, name, attribute):
+        resource = self.template["Resources"][name]
+        kind = resource["Type"]
+        if attribute == "Arn" and kind == "AWS::IAM::Role":
+            return f"arn:aws:iam::{ACCOUNT}:role/vpce-guard-{name}-1A2B3C4D5E6F"
+        if attribute == "Arn" and kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.ref(name)}"
+        if attribute == "Arn" and kind == "AWS::CloudWatch::Alarm":
+            return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{self.ref(name)}"
+        if attribute == "Arn" and kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.ref(name)}"
+        if attribute == "QueueName":
+            return self.ref(name)
+        return f"{name}.{attribute}-EXAMPLE"
+
+    def resolve(self, value):
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self.ref(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            return self.get_att(*value["Fn::GetAtt"])
+        if set(value) == {"Fn::Sub"}:
+            text, variables = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+
+            def substitute(match):
+                name = match.group(1)
+                if name in variables:
+                    return str(self.resolve(variables[name]))
+                if "." in name and name.split(".", 1)[0] in self.template["Resources"]:
+                    return self.get_att(*name.split(".", 1))
+                return self.ref(name)
+
+            return re.sub(r"\$\{([^!}][^}]*)\}", substitute, text)
+        return {k: self.resolve(v) for k, v in value.items()}
+
+
+def rules_with_patterns():
+    template = load_template()
+    example = Example(template)
+    return {name: example.resolve(r["Properties"]["EventPattern"])
+            for name, r in template["Resources"].items()
+            if r["Type"] == "AWS::Events::Rule" and "EventPattern" in r["Properties"]}
+
+
+# ------------------------------------------------------------------------------------------ matcher
+
+ABSENT = object()
+
+
+def matches(pattern, event):
+    """Whether an EventBridge event pattern matches an event (the operators vpce-guard uses)."""
+    return _match_object(pattern, event)
+
+
+def _match_object(pattern, node):
+    for key, sub in pattern.items():
+        if key == "$or":
+            if not any(_match_object(branch, node) for branch in sub):
+                return False
+            continue
+        value = node.get(key, ABSENT) if isinstance(node, dict) else ABSENT
+        if isinstance(sub, dict):
+            ok = _match_nested(sub, value)
+        elif isinstance(sub, list):
+            ok = _match_leaf(sub, value)
+        else:
+            raise ValueError(f"pattern field {key!r} must be an object or an array, not {sub!r}")
+        if not ok:
+            return False
+    return True
+
+
+def _match_nested(pattern, value):
+    if isinstance(value, list):
+        # Arrays are crushed out: the objects in the array are values of the field; one element must
+        # satisfy the whole sub-pattern (fields from different elements never combine).
+        elements = [v for v in value if isinstance(v, dict)]
+        if elements:
+            return any(_match_object(pattern, e) for e in elements)
+        return _match_object(pattern, {})
+    if isinstance(value, dict):
+        return _match_object(pattern, value)
+    return _match_object(pattern, {})  # missing (or a scalar): every field below is missing
+
+
+def _same(a, b):
+    return type(a) is type(b) and a == b
+
+
+def _match_leaf(matchers, value):
+    if isinstance(value, dict):
+        value = ABSENT  # exists (and every value match) applies to leaf nodes only
+    if isinstance(value, list):
+        values = [v for v in value if not isinstance(v, (dict, list))]
+    else:
+        values = [] if value is ABSENT else [value]
+    present = bool(values) or (value is not ABSENT and not isinstance(value, list))
+    for matcher in matchers:
+        if not isinstance(matcher, dict):
+            if any(_same(v, matcher) for v in values):
+                return True
+            continue
+        if len(matcher) != 1:
+            raise ValueError(f"one operator per matcher: {matcher!r}")
+        (operator, argument), = matcher.items()
+        if operator == "exists":
+            if argument == present:
+                return True
+        elif operator == "prefix":
+            if not isinstance(argument, str):
+                raise ValueError(f"prefix with {argument!r} is not evaluated here")
+            if any(isinstance(v, str) and v.startswith(argument) for v in values):
+                return True
+        elif operator == "anything-but":
+            excluded = argument if isinstance(argument, list) else [argument]
+            if any(isinstance(x, dict) for x in excluded) or isinstance(argument, dict):
+                raise ValueError(f"anything-but with an operator ({argument!r}) is not evaluated here")
+            if any(not any(_same(v, x) for x in excluded) for v in values):
+                return True
+        else:
+            raise ValueError(f"operator {operator!r} is not evaluated here: add it to matches() first")
+    return False
+
+
+def moto_matches(pattern, event):
+    return EventPattern.load(json.dumps(pattern)).matches_event(copy.deepcopy(event))
+
+
+def reaches_into_object_array(pattern, node):
+    """Whether the pattern follows a field whose value in the event is an array of objects."""
+    if not isinstance(pattern, dict) or not isinstance(node, dict):
+        return False
+    for key, sub in pattern.items():
+        if key == "$or":
+            if any(reaches_into_object_array(branch, node) for branch in sub):
+                return True
+            continue
+        value = node.get(key)
+        if isinstance(sub, dict):
+            if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+                return True
+            if reaches_into_object_array(sub, value):
+                return True
+    return False
+
+
+def decide(pattern, event):
+    """`matches`, checked against moto where moto can evaluate the pattern."""
+    ours = matches(pattern, event)
+    theirs = moto_matches(pattern, event)
+    if reaches_into_object_array(pattern, event):
+        assert theirs is False, "moto now matches through arrays of objects: drop the exception in decide()"
+    else:
+        assert ours == theirs, f"our matcher says {ours}, moto says {theirs}"
+    return ours
+
+
+def matching_rules(rules, event):
+    return {name for name, pattern in rules.items() if decide(pattern, event)}
+
+
+# ------------------------------------------------------------------------------------------ samples
+
+DRIFT_RULES = {"Ec2DriftRule", "VpcDnsDriftRule", "TagDriftRule", "SageMakerDriftRule"}
+
+# Every file of events/ and the rules it must match (empty: none).
+EXPECTED = {
+    "associate-vpc-cidr-block.json": {"Ec2DriftRule"},
+    "create-default-subnet.json": {"Ec2DriftRule"},
+    "create-default-vpc.json": {"Ec2DriftRule"},
+    "create-notebook-instance.json": {"NotebookCreatedRule"},
+    "create-subnet-failed.json": set(),
+    "create-subnet.json": {"SubnetCreatedRule"},
+    "create-tags-other.json": set(),
+    "create-tags.json": {"TagDriftRule"},
+    "delete-notebook-instance.json": {"SageMakerDriftRule"},
+    "delete-tags.json": {"TagDriftRule"},
+    "delete-vpc-endpoints.json": {"Ec2DriftRule"},
+    "malformed-create-subnet.json": {"SubnetCreatedRule"},
+    "modify-security-group-rules.json": {"Ec2DriftRule"},
+    "modify-vpc-attribute-dns-on.json": set(),
+    "modify-vpc-attribute.json": {"VpcDnsDriftRule"},
+    "modify-vpc-endpoint-by-vpce-guard.json": set(),
+    "modify-vpc-endpoint.json": {"Ec2DriftRule"},
+    "remediate-all.json": set(),
+    "remediate-dry-run.json": set(),
+    "remediate-vpcs.json": set(),
+    "revoke-security-group-ingress.json": {"Ec2DriftRule"},
+    "scheduled.json": set(),
+    "sqs-drift-batch.json": set(),  # an SQS batch, not an EventBridge event; its bodies: below
+}
+
+
+def sample(name):
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return rules_with_patterns()
+
+
+def test_every_sample_event_has_an_expectation():
+    files = sorted(p.name for p in EVENTS.glob("*.json"))
+    assert sorted(EXPECTED) == files, "add the new sample to EXPECTED (or drop a removed one)"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_matches_exactly_the_expected_rules(rules, name):
+    assert matching_rules(rules, sample(name)) == EXPECTED[name]
+
+
+def test_every_rule_with_a_pattern_matches_some_sample(rules):
+    matched = set().union(*EXPECTED.values())
+    assert set(rules) - matched <= {"AlarmsToCentralBusRule", "FindingsToCentralBusRule"}
+
+
+def test_sqs_batch_bodies_are_events_of_a_drift_rule(rules):
+    batch = sample("sqs-drift-batch.json")
+    assert batch["Records"], "the batch sample holds records"
+    for record in batch["Records"]:
+        assert record["eventSource"] == "aws:sqs"
+        body = json.loads(record["body"])  # the EventBridge event unchanged: no InputTransformer
+        matched = matching_rules(rules, body)
+        assert len(matched) == 1 and matched <= DRIFT_RULES, (record["messageId"], matched)
+
+
+def test_drift_rules_target_the_drift_queue_and_the_notebook_rule_is_conditional():
+    resources = load_template()["Resources"]
+    for name in DRIFT_RULES:
+        targets = resources[name]["Properties"]["Targets"]
+        assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["DriftQueue", "Arn"]}], name
+        assert "InputTransformer" not in targets[0] and "Input" not in targets[0], name
+    assert resources["SageMakerDriftRule"].get("Condition") == "VpcNotebooks"
+
+
+# ------------------------------------------------------------------------------------ who called
+
+def with_identity(event, identity):
+    changed = copy.deepcopy(event)
+    changed["detail"]["userIdentity"] = identity
+    return changed
+
+
+OTHER_CALLERS = {
+    "IAM user": {"type": "IAMUser", "principalId": "AIDAEXAMPLEUSER", "arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+                 "accountId": ACCOUNT, "accessKeyId": "AKIAEXAMPLE", "userName": "alice"},
+    "IAM user, temporary credentials": {
+        "type": "IAMUser", "principalId": "AIDAEXAMPLEUSER", "arn": f"arn:aws:iam::{ACCOUNT}:user/alice",
+        "accountId": ACCOUNT, "accessKeyId": "ASIAEXAMPLE", "userName": "alice",
+        "sessionContext": {"attributes": {"creationDate": "2026-11-28T09:58:40Z", "mfaAuthenticated": "true"}}},
+    "root": {"type": "Root", "principalId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:root", "accountId": ACCOUNT},
+    "AWS service": {"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"},
+}
+
+
+@pytest.mark.parametrize("caller", sorted(OTHER_CALLERS))
+@pytest.mark.parametrize("name,rule", [("modify-vpc-endpoint.json", "Ec2DriftRule"),
+                                       ("create-tags.json", "TagDriftRule"),
+                                       ("modify-vpc-attribute.json", "VpcDnsDriftRule")])
+def test_callers_without_a_session_issuer_still_match(rules, caller, name, rule):
+    assert matching_rules(rules, with_identity(sample(name), OTHER_CALLERS[caller])) == {rule}
+
+
+@pytest.mark.parametrize("role", ["NotebookCreatedRole", "SubnetCreatedRole", "RemediateRole"])
+@pytest.mark.parametrize("name", ["modify-vpc-endpoint.json", "revoke-security-group-ingress.json",
+                                  "create-tags.json", "delete-tags.json", "modify-vpc-attribute.json",
+                                  "delete-notebook-instance.json"])
+def test_own_calls_match_no_rule(rules, role, name):
+    example = Example(load_template())
+    event = copy.deepcopy(sample(name))
+    issuer = event["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]
+    issuer["arn"] = example.get_att(role, "Arn")
+    assert matching_rules(rules, event) == set()
+
+
+def test_own_call_sample_is_the_remediate_role():
+    issuer = sample("modify-vpc-endpoint-by-vpce-guard.json")["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]
+    assert issuer["arn"] == Example(load_template()).get_att("RemediateRole", "Arn")
+
+
+# ------------------------------------------------------------------------- organization alerting
+
+def alarm_state_change(alarm_name, state="ALARM"):
+    return {"version": "0", "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92", "detail-type": "CloudWatch Alarm State Change",
+            "source": "aws.cloudwatch", "account": ACCOUNT, "time": "2026-11-28T10:02:11Z", "region": REGION,
+            "resources": [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm_name}"],
+            "detail": {"alarmName": alarm_name, "state": {"value": state, "reason": "Threshold Crossed",
+                                                           "timestamp": "2026-11-28T10:02:11.000+0000"},
+                       "previousState": {"value": "OK"}, "configuration": {"metrics": []}}}
+
+
+def alarm_names():
+    template = load_template()
+    example = Example(template)
+    return {name: example.ref(name) for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+@pytest.mark.parametrize("alarm", sorted(alarm_names()))
+def test_every_alarm_of_the_stack_is_forwarded(rules, alarm):
+    name = alarm_names()[alarm]
+    assert matching_rules(rules, alarm_state_change(name, "ALARM")) == {"AlarmsToCentralBusRule"}
+    assert matching_rules(rules, alarm_state_change(name, "OK")) == {"AlarmsToCentralBusRule"}
+    assert matching_rules(rules, alarm_state_change(name, "INSUFFICIENT_DATA")) == set()
+
+
+def test_other_alarms_are_not_forwarded(rules):
+    assert matching_rules(rules, alarm_state_change("vpce-guard-someone-elses-alarm")) == set()
+
+
+def invocation_record(function_arn, outcomes, result="Success"):
+    """A Lambda on-success destination record as EventBridge delivers it (source lambda)."""
+    return {"version": "0", "id": "a3b5c7d9-0000-4000-8000-000000000001",
+            "detail-type": f"Lambda Function Invocation Result - {result}", "source": "lambda",
+            "account": ACCOUNT, "time": "2026-11-28T10:02:11Z", "region": REGION,
+            "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default", f"{function_arn}:$LATEST"],
+            "detail": {"version": "1.0", "timestamp": "2026-11-28T10:02:11.123Z",
+                       "requestContext": {"requestId": "b3a5e1c2-3d4f-4a6b-8c9d-0e1f2a3b4c5d",
+                                          "functionArn": f"{function_arn}:$LATEST", "condition": result,
+                                          "approximateInvokeCount": 1},
+                       "requestPayload": sample("scheduled.json"),
+                       "responseContext": {"statusCode": 200, "executedVersion": "$LATEST"},
+                       "responsePayload": {"dry_run": False, "trigger": "Scheduled",
+                                           "api_calls": {"read": 12, "write": 0},
+                                           "vpcs": [{"vpc_id": f"vpc-0{i}", "outcome": o, "endpoints": [],
+                                                     "actions": [], "problems": []}
+                                                    for i, o in enumerate(outcomes)]}}}
+
+
+@pytest.mark.parametrize("function", ["NotebookCreatedFunction", "SubnetCreatedFunction", "RemediateFunction"])
+def test_non_compliant_findings_are_forwarded(rules, function):
+    arn = Example(load_template()).get_att(function, "Arn")
+    assert matching_rules(rules, invocation_record(arn, ["compliant", "non_compliant"])) == {"FindingsToCentralBusRule"}
+    assert matching_rules(rules, invocation_record(arn, ["compliant", "changed", "pending"])) == set()
+    assert matching_rules(rules, invocation_record(arn, ["non_compliant"], result="Failure")) == set()
+
+
+def test_other_functions_findings_are_not_forwarded(rules):
+    arn = Example(load_template()).get_att("RemediateFunction", "Arn") + "-copy"
+    assert matching_rules(rules, invocation_record(arn, ["non_compliant"])) == set()
+
+
+# ------------------------------------------------------------------------------ the matcher itself
+
+@pytest.mark.parametrize("pattern,event,expected", [
+    ({"a": [{"anything-but": ["x"]}]}, {"a": "y"}, True),
+    ({"a": [{"anything-but": ["x"]}]}, {"a": "x"}, False),
+    ({"a": [{"anything-but": ["x"]}]}, {}, False),  # a missing field never matches anything-but
+    ({"a": [{"exists": False}]}, {}, True),
+    ({"a": [{"exists": False}]}, {"a": {"b": 1}}, True),  # exists applies to leaves only
+    ({"a": {"b": [{"exists": False}]}}, {}, True),
+    ({"a": [{"prefix": "vpce-guard:"}]}, {"a": ["Name", "vpce-guard:x"]}, True),
+    ({"a": [False]}, {"a": False}, True),
+    ({"$or": [{"a": ["1"]}, {"b": ["2"]}]}, {"b": "2"}, True),
+    ({"$or": [{"a": ["1"]}, {"b": ["2"]}]}, {"c": "3"}, False),
+])
+def test_matcher_agrees_with_moto_on_plain_patterns(pattern, event, expected):
+    assert matches(pattern, event) is expected
+    assert moto_matches(pattern, event) is expected
+
+
+def test_matcher_crushes_arrays_of_objects_where_moto_does_not():
+    pattern = {"tagSet": {"items": {"key": [{"prefix": "vpce-guard:"}]}}}
+    event = {"tagSet": {"items": [{"key": "Name"}, {"key": "vpce-guard:enforce"}]}}
+    assert matches(pattern, event) is True
+    assert moto_matches(pattern, event) is False
+    assert matches(pattern, {"tagSet": {"items": [{"key": "Name"}]}}) is False
+
+
+def test_matcher_keeps_json_types_apart_where_moto_does_not():
+    # JSON false is not 0; moto compares with Python's ==, for which False == 0. The template's
+    # boolean match (enableDnsSupport.value false) meets booleans only, as EC2 records them.
+    assert matches({"a": [False]}, {"a": 0}) is False
+    assert moto_matches({"a": [False]}, {"a": 0}) is True
+
+
+def test_matcher_refuses_operators_it_does_not_know():
+    with pytest.raises(ValueError):
+        matches({"a": [{"suffix": ".png"}]}, {"a": "x.png"})
