@@ -320,6 +320,54 @@ async fn twenty_parallel_invocations_on_one_vpc_make_one_endpoint_per_service_an
     Ok(())
 }
 
+/// The other shape of a burst: 20 notebooks created at once in 20 VPCs, one event each, all
+/// invocations in parallel (no reserved concurrency: nothing serialises them). Every VPC ends
+/// with one endpoint per service in each of its AZs; wall time and calls are printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_invocations_on_twenty_vpcs_each_get_their_endpoints() -> Result<()> {
+    let w = World::start(0xc0c0_0004).await?;
+    let mut vpcs = Vec::new();
+    let mut burst = Vec::new();
+    for n in 0..BURST as u8 {
+        let (vpc, by_az) = w.seed.vpc_with_subnets(40 + n, &AZS[..3], 1).await?;
+        let group = w.seed.notebook_group(&vpc).await?;
+        let (name, subnet) = (format!("nb-{n}"), by_az[AZS[0]][0].clone());
+        w.seed.notebook(&name, &subnet, &group).await?;
+        burst.push(Event::Notebook { name, subnet });
+        vpcs.push(vpc);
+    }
+    w.moto.reset_calls().await?;
+    let started = std::time::Instant::now();
+
+    let results = w.burst(burst).await?;
+
+    let elapsed = started.elapsed();
+    for (report, _) in &results {
+        assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    }
+    for vpc in &vpcs {
+        let endpoints = w.seed.live_endpoints(vpc).await?;
+        assert_eq!(endpoints.keys().map(String::as_str).collect::<Vec<_>>(), [NOTEBOOK, API]);
+        for list in endpoints.values() {
+            assert_eq!(list.len(), 1, "{list:#?}");
+            assert_eq!(w.seed.endpoint_azs(vpc, &list[0]).await?, AZS[..3]);
+        }
+    }
+    let calls = w.moto.calls().await?;
+    let failed: Vec<&String> = results.iter().flat_map(|(_, f)| f).collect();
+    println!(
+        "RELIABILITY concurrency 20 VPCs: {BURST} parallel invocations ({IN_PROCESSES} in processes) on {BURST} VPCs in {} ms \
+         (0–40 ms latency per call), outcomes {:?}, {} failed and retried {failed:?}, CreateVpcEndpoint {} \
+         calls served for {} endpoints",
+        elapsed.as_millis(),
+        outcomes(&results),
+        failed.len(),
+        calls.get("CreateVpcEndpoint").unwrap_or(&0),
+        2 * BURST,
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_invocations_while_endpoints_are_pending_leave_one_endpoint_per_service() -> Result<()> {
     let w = World::start(0xc0c0_0002).await?;
