@@ -158,6 +158,70 @@ pub struct Global {
     /// Turn on the VPC DNS attributes private DNS needs: true, false.
     #[arg(long, global = true, env = "VPCE_GUARD_FIX_VPC_DNS", value_name = "BOOL")]
     pub fix_vpc_dns: Option<String>,
+    /// Which accounts and regions (several make a multi-unit run).
+    #[command(flatten)]
+    pub units: UnitFlags,
+}
+
+/// Many accounts and regions: any of these flags makes a run of one unit per account and
+/// region, with a summary (see `MULTI_ACCOUNT.md`).
+#[derive(Debug, Args)]
+pub struct UnitFlags {
+    /// Regions to cover, comma-separated (--region stays the region of STS and Organizations).
+    #[arg(long, global = true, value_name = "LIST", value_delimiter = ',', value_parser = region_name, conflicts_with = "all_regions")]
+    pub regions: Vec<String>,
+    /// Every region enabled in each account (EC2 DescribeRegions, in that account).
+    #[arg(long, global = true)]
+    pub all_regions: bool,
+    /// Assume role NAME in every ACTIVE account of the Organization (organizations:ListAccounts),
+    /// or in those of --accounts.
+    #[arg(long, global = true, value_name = "NAME", value_parser = role_name)]
+    pub org_role: Option<String>,
+    /// Only these accounts (12-digit ids, comma-separated); needs --org-role.
+    #[arg(long, global = true, value_name = "LIST", value_delimiter = ',', value_parser = account_id, requires = "org_role")]
+    pub accounts: Vec<String>,
+    /// Units (account × region) worked on at the same time, at least 1.
+    #[arg(long, global = true, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+}
+
+impl UnitFlags {
+    /// True when the run covers units rather than the profile's one account and region.
+    pub fn is_multi(&self) -> bool {
+        !self.regions.is_empty() || self.all_regions || self.org_role.is_some()
+    }
+}
+
+fn region_name(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.split('-').count() >= 3
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not a region name (like us-east-1)"))
+    }
+}
+
+fn account_id(text: &str) -> Result<String, String> {
+    if text.len() == 12 && text.chars().all(|c| c.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not an AWS account id (12 digits)"))
+    }
+}
+
+/// IAM role names: 1-64 of letters, digits and `+=,.@_-` (a path before the name with `/`).
+fn role_name(text: &str) -> Result<String, String> {
+    let name = text.rsplit('/').next().unwrap_or_default();
+    let valid = (1..=64).contains(&name.len())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+        && !text.starts_with('/');
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not an IAM role name (letters, digits and +=,.@_-, at most 64)"))
+    }
 }
 
 /// The configuration variables a plan depends on (`VPCE_GUARD_DRY_RUN` aside), as a saved
@@ -194,6 +258,52 @@ impl Global {
             "VPCE_GUARD_DRY_RUN" => self.dry_run.clone(),
             "VPCE_GUARD_FIX_VPC_DNS" => self.fix_vpc_dns.clone(),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vpce-guard").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn unit_flags_parse_and_default_to_one_unit() {
+        let plain = parse(&["plan"]).unwrap();
+        assert!(!plain.global.units.is_multi());
+        assert_eq!(plain.global.units.concurrency, 4);
+        let units = parse(&["plan", "--regions", "us-east-1,eu-west-1", "--org-role", "ops/VpceGuard"]).unwrap();
+        assert_eq!(units.global.units.regions, ["us-east-1", "eu-west-1"]);
+        assert_eq!(units.global.units.org_role.as_deref(), Some("ops/VpceGuard"));
+        let accounts =
+            parse(&["--org-role", "R", "--accounts", "111111111111,222222222222", "--concurrency", "1", "plan"]);
+        let accounts = accounts.unwrap().global.units;
+        assert!(accounts.is_multi() && accounts.accounts.len() == 2 && accounts.concurrency == 1);
+        assert!(parse(&["apply", "--all-regions", "--yes"]).unwrap().global.units.is_multi());
+    }
+
+    #[test]
+    fn bad_unit_flags_are_usage_errors() {
+        for args in [
+            &["plan", "--concurrency", "0"][..],
+            &["plan", "--concurrency", "-1"],
+            &["plan", "--accounts", "111111111111"],
+            &["plan", "--org-role", "R", "--accounts", "11111111111"],
+            &["plan", "--org-role", "R", "--accounts", "11111111111a"],
+            &["plan", "--regions", "us-east-1", "--all-regions"],
+            &["plan", "--regions", "US-EAST-1"],
+            &["plan", "--regions", "useast1"],
+            &["plan", "--org-role", "has space"],
+            &["plan", "--org-role", "/leading-slash"],
+            &["plan", "--org-role", "arn:aws:iam::111111111111:role/R"],
+        ] {
+            let error = parse(args).expect_err("a usage error");
+            assert!(error.use_stderr(), "{args:?}: exit 1, not the help");
         }
     }
 }

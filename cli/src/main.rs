@@ -3,11 +3,14 @@
 //! `apply` fixes it (exit 3 when problems remain) writing only what was approved — the plan
 //! shown and answered "yes", or a saved plan — through the library's approval gate
 //! (`vpce_guard::approval`), `iam-policy` prints the IAM policy that ties notebook access to
-//! the endpoints.
+//! the endpoints. With `--regions`, `--all-regions` or `--org-role` a command covers many
+//! accounts and regions, one unit each ([`units`] finds them, [`multi`] runs them).
 
 mod args;
+mod multi;
 mod output;
 mod planfile;
+mod units;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
@@ -83,6 +86,9 @@ fn init_logging() {
 async fn run(cli: Cli) -> Result<u8> {
     let global = &cli.global;
     let mut config = Config::from_lookup(|name| global.lookup(name))?;
+    if global.units.is_multi() {
+        return multi::run(&cli.command, global, config).await;
+    }
     let saved = match &cli.command {
         Command::Apply { plan: Some(path), .. } => {
             let file = PlanFile::load(path)?;
@@ -91,19 +97,9 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         _ => None,
     };
-    let mut loader = sdk_loader();
-    if let Some(region) = &global.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(profile) = &global.profile {
-        loader = loader.profile_name(profile);
-    }
-    if let Some(url) = &global.endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let account = SdkAccount::new(&loader.load().await)?;
+    let account = SdkAccount::new(&sdk_loader_for(global).load().await)?;
     let mut guard = Guard::new(account, config.clone());
-    let bar = progress_bar();
+    let bar = progress_bar("VPCs");
     if let Some(bar) = &bar {
         let bar = bar.clone();
         // One bar per sweep (apply may sweep up to three times), gone once the sweep is
@@ -127,11 +123,7 @@ async fn run(cli: Cli) -> Result<u8> {
             if let Some(path) = out {
                 save_plan(&guard, report.clone(), &fingerprints, target, global, path).await?;
             }
-            if report.vpcs.iter().all(|v| matches!(v.outcome, Outcome::Compliant | Outcome::Skipped)) {
-                0
-            } else {
-                2
-            }
+            plan_code(&report)
         }
         (Command::Apply { .. }, Some((file, path))) => {
             let code = apply_saved(&guard, file, path, global.output).await?;
@@ -142,7 +134,7 @@ async fn run(cli: Cli) -> Result<u8> {
             if config.dry_run {
                 let report = sweep(&guard, target, true, None).await?;
                 print(&report, global.output)?;
-                return Ok(if report.count(Outcome::WouldChange) > 0 { 2 } else { 0 });
+                return Ok(dry_run_code(&report));
             }
             let approver = match yes {
                 true => None,
@@ -157,7 +149,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let report = sweep(&guard, target, false, approver).await?;
             finish_bar(&bar);
             print(&report, global.output)?;
-            apply_code(&report)
+            apply_code(&report, "")
         }
         (Command::IamPolicy { style: PolicyStyle::Guardrail, vpc_ids, .. }, _) => {
             if !vpc_ids.is_empty() {
@@ -254,15 +246,49 @@ async fn apply_saved(guard: &Guard<SdkAccount>, file: PlanFile, path: &Path, for
     }
     if guard.config().dry_run {
         print(&now, format)?;
-        return Ok(if now.count(Outcome::WouldChange) > 0 { 2 } else { 0 });
+        return Ok(dry_run_code(&now));
     }
     let report = sweep(guard, &target, false, Some(approval.into_approver())).await?;
     print(&report, format)?;
-    Ok(apply_code(&report))
+    Ok(apply_code(&report, ""))
+}
+
+/// The SDK configuration loader of `global`'s region, profile and endpoint URL.
+fn sdk_loader_for(global: &Global) -> aws_config::ConfigLoader {
+    let mut loader = sdk_loader();
+    if let Some(region) = &global.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(profile) = &global.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &global.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader
+}
+
+/// A plan's code: 0 when everything in scope is compliant (or skipped), else 2.
+fn plan_code(report: &Report) -> u8 {
+    if report.vpcs.iter().all(|v| matches!(v.outcome, Outcome::Compliant | Outcome::Skipped)) {
+        0
+    } else {
+        2
+    }
+}
+
+/// A dry-run apply's code: 2 when it would change something, else 0.
+fn dry_run_code(report: &Report) -> u8 {
+    if report.count(Outcome::WouldChange) > 0 {
+        2
+    } else {
+        0
+    }
 }
 
 /// 1 when a VPC's writes were refused (it moved while applying), 3 when problems remain, else 0.
-fn apply_code(report: &Report) -> u8 {
+/// `place` (e.g. `111111111111 us-east-1: `) starts the refusal's message.
+fn apply_code(report: &Report, place: &str) -> u8 {
     let refused: Vec<&str> = report
         .vpcs
         .iter()
@@ -271,7 +297,7 @@ fn apply_code(report: &Report) -> u8 {
         .collect();
     if !refused.is_empty() {
         eprintln!(
-            "vpce-guard: {} changed while applying and got none of its writes (not_approved); plan and apply again",
+            "vpce-guard: {place}{} changed while applying and got none of its writes (not_approved); plan and apply again",
             refused.join(", ")
         );
         1
@@ -367,13 +393,15 @@ fn describe(selector: &VpcSelector) -> String {
     }
 }
 
-fn progress_bar() -> Option<indicatif::ProgressBar> {
+/// A progress bar over `things` (VPCs, units) on a terminal; `None` elsewhere.
+fn progress_bar(things: &str) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::new(0);
-    let style = indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} VPCs {wide_bar} {elapsed}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let template = format!("{{spinner}} {{pos}}/{{len}} {things} {{wide_bar}} {{elapsed}}");
+    let style =
+        indicatif::ProgressStyle::with_template(&template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)
 }
