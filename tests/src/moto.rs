@@ -123,6 +123,17 @@ impl Moto {
         Ok(calls.iter().filter(|(action, _)| is_write(action)).map(|(_, n)| n).sum())
     }
 
+    /// Turns Security Hub on or off for moto's account in us-west-2.
+    pub async fn security_hub(&self, enabled: bool) -> Result<()> {
+        self.control("POST", "/_fixture/security-hub", &serde_json::json!({ "enabled": enabled })).await.map(drop)
+    }
+
+    /// Every Security Hub finding of moto's account in us-west-2, as stored (ASFF).
+    pub async fn findings(&self) -> Result<Vec<Value>> {
+        let findings = self.control("GET", "/_fixture/findings", &Value::Null).await?;
+        Ok(serde_json::from_value(findings)?)
+    }
+
     /// Zeroes the call counts.
     pub async fn reset_calls(&self) -> Result<()> {
         self.control("POST", "/_fixture/calls/reset", &Value::Null).await.map(drop)

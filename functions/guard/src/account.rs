@@ -129,6 +129,11 @@ pub trait Account: Send + Sync {
     fn managed_groups(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
     /// The managed security groups among `group_ids` (unknown ids and other groups left out).
     fn groups_by_id(&self, group_ids: &[String]) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
+    /// Security Hub `GetFindings` with `filters`, every page: the findings as ASFF JSON.
+    fn findings(&self, filters: &serde_json::Value) -> impl Future<Output = Result<Vec<serde_json::Value>>> + Send;
+    /// Security Hub `BatchImportFindings` of `findings` (ASFF), at most 100 per call; returns
+    /// the findings Security Hub refused, each as `id: reason`.
+    fn import_findings(&self, findings: &[serde_json::Value]) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// `ListNotebookInstances`, every page.
     fn list_notebooks(&self) -> impl Future<Output = Result<Vec<NotebookSummary>>> + Send;
     /// `DescribeNotebookInstance`; `None` when it does not exist (yet).

@@ -76,6 +76,8 @@ pub struct Config {
     pub dry_run: bool,
     /// Turn on the VPC DNS attributes private DNS needs.
     pub fix_vpc_dns: bool,
+    /// Keep one AWS Security Hub finding per non-compliant VPC ([`crate::findings`]).
+    pub security_hub: bool,
 }
 
 impl Default for Config {
@@ -91,6 +93,7 @@ impl Default for Config {
             on_dns_conflict: OnDnsConflict::Report,
             dry_run: false,
             fix_vpc_dns: true,
+            security_hub: false,
         }
     }
 }
@@ -149,6 +152,10 @@ impl Config {
             fix_vpc_dns: match read("VPCE_GUARD_FIX_VPC_DNS") {
                 Some(text) => parse_bool("VPCE_GUARD_FIX_VPC_DNS", &text)?,
                 None => defaults.fix_vpc_dns,
+            },
+            security_hub: match read("VPCE_GUARD_SECURITY_HUB") {
+                Some(text) => parse_bool("VPCE_GUARD_SECURITY_HUB", &text)?,
+                None => defaults.security_hub,
             },
         })
     }

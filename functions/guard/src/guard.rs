@@ -10,6 +10,7 @@ use crate::account::{Account, ServiceOffer, VpcSelector};
 use crate::config::{Config, NotebookPolicy};
 use crate::error::{Error, Result};
 use crate::events::{Drift, DriftBatch, Parsed, Trigger};
+use crate::findings::{active_filters, plan_findings, ActiveFinding, FindingContext, FindingsReport};
 use crate::model::{AccountIdentity, Notebook};
 use crate::observe::missing_vpcs;
 use crate::report::{Action, BatchItemFailure, BatchSummary, GuardrailReport, Outcome, Problem, Report, VpcReport};
@@ -189,6 +190,9 @@ impl<A: Account> Guard<A> {
                 if self.guardrail_due(&trigger, &report) {
                     report.guardrail = self.guardrail_after_run(report.dry_run).await;
                 }
+                if let Some(full_view) = self.findings_due(&trigger, &report) {
+                    report.security_hub = Some(self.sync_findings(&report, full_view).await);
+                }
                 report
             }
         };
@@ -212,6 +216,48 @@ impl<A: Account> Guard<A> {
         let created = report.vpcs.iter().flat_map(|v| &v.actions).any(|a| matches!(a, Action::CreateEndpoint { .. }));
         self.config.iam_guardrail.is_some()
             && (created || matches!(trigger, Trigger::Scheduled | Trigger::Manual { .. }))
+    }
+
+    /// Whether the run syncs Security Hub findings, and if so whether it saw every VPC in scope
+    /// (then findings of VPCs it no longer saw are archived too). Synced by sweeps, manual runs
+    /// of everything, and any run with a VPC changed or non-compliant (a finding may appear,
+    /// change or go); never in a dry run. A compliant VPC on the event path costs nothing.
+    fn findings_due(&self, trigger: &Trigger, report: &Report) -> Option<bool> {
+        let full_view = matches!(trigger, Trigger::Scheduled | Trigger::Manual { vpc_ids: None, .. });
+        let moved = report.vpcs.iter().any(|v| matches!(v.outcome, Outcome::Changed | Outcome::NonCompliant));
+        (self.config.security_hub && !report.dry_run && (full_view || moved)).then_some(full_view)
+    }
+
+    /// Imports the findings the run calls for; a failure (Security Hub not enabled, access
+    /// denied) is reported on the findings and left for the next run, never failing the run.
+    async fn sync_findings(&self, report: &Report, full_view: bool) -> FindingsReport {
+        let outcome = async {
+            let identity = self.identity().await?;
+            let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .unwrap_or_default();
+            let context = FindingContext { identity: &identity, now: &now };
+            let held = self.account.findings(&active_filters(&context.product_arn())).await?;
+            let active: Vec<ActiveFinding> = held.iter().filter_map(ActiveFinding::from_asff).collect();
+            let findings = plan_findings(report, &active, full_view, &context);
+            let refused = match findings.is_empty() {
+                true => Vec::new(),
+                false => self.account.import_findings(&findings).await?,
+            };
+            let archived = findings.iter().filter(|f| f["RecordState"] == "ARCHIVED").count();
+            Ok::<_, Error>(FindingsReport {
+                imported: findings.len() - archived,
+                archived,
+                problems: refused.into_iter().map(|r| Problem::error("finding_refused", r)).collect(),
+            })
+        };
+        outcome.await.unwrap_or_else(|error| {
+            warn!(error = %error, "Security Hub findings not synced; the next run tries again");
+            FindingsReport {
+                problems: vec![Problem::error("security_hub_error", format!("{error} ({})", error.error_type()))],
+                ..FindingsReport::default()
+            }
+        })
     }
 
     /// Syncs the guardrail; a failure (say, a concurrent run holding IAM's last version slot)

@@ -28,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod fake;
+pub mod findings;
 pub mod guard;
 pub mod guardrail;
 pub mod lambda;

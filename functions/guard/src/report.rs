@@ -251,6 +251,9 @@ pub struct Report {
     /// The IAM guardrail policy, when `VPCE_GUARD_IAM_GUARDRAIL` is set and the run looked at it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<GuardrailReport>,
+    /// AWS Security Hub findings, when `VPCE_GUARD_SECURITY_HUB` is on and the run synced them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<crate::findings::FindingsReport>,
     /// A delivery of the drift queue: how its events were coalesced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSummary>,
@@ -312,6 +315,7 @@ impl Report {
             vpcs: Vec::new(),
             ignored: None,
             guardrail: None,
+            security_hub: None,
             batch: None,
             batch_item_failures: Vec::new(),
         }

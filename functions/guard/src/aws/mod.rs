@@ -3,6 +3,7 @@
 //! `aws-sdk-organizations` (its `access` module), counting every call attempt with an interceptor.
 
 mod access;
+mod signed;
 
 pub use access::decode_document;
 
@@ -120,6 +121,8 @@ pub struct SdkAccount {
     iam: aws_sdk_iam::Client,
     route53: aws_sdk_route53::Client,
     organizations: aws_sdk_organizations::Client,
+    /// Security Hub's REST-JSON API, signed by hand ([`signed`]).
+    security_hub: Arc<signed::JsonApi>,
     region: String,
     counter: Arc<CallCounter>,
     pacer: Arc<WritePacer>,
@@ -192,6 +195,7 @@ impl SdkAccount {
             iam: aws_sdk_iam::Client::from_conf(iam),
             route53: aws_sdk_route53::Client::from_conf(route53),
             organizations: aws_sdk_organizations::Client::from_conf(organizations),
+            security_hub: Arc::new(signed::JsonApi::new(config, "securityhub", &region, counter.clone())),
             region,
             counter,
             pacer: Arc::new(WritePacer::default()),
@@ -517,6 +521,36 @@ impl Account for SdkAccount {
             groups.extend(self.security_groups(filters).await?);
         }
         Ok(groups)
+    }
+
+    async fn findings(&self, filters: &serde_json::Value) -> Result<Vec<serde_json::Value>> {
+        let mut findings = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut body = serde_json::json!({"Filters": filters, "MaxResults": 100});
+            if let Some(token) = &token {
+                body["NextToken"] = token.clone().into();
+            }
+            let page = self.security_hub.post("GetFindings", "/findings", &body).await?;
+            findings.extend(page["Findings"].as_array().cloned().unwrap_or_default());
+            token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(findings);
+            }
+        }
+    }
+
+    async fn import_findings(&self, findings: &[serde_json::Value]) -> Result<Vec<String>> {
+        let mut refused = Vec::new();
+        for chunk in findings.chunks(crate::findings::IMPORT_BATCH) {
+            let body = serde_json::json!({ "Findings": chunk });
+            let out = self.security_hub.post("BatchImportFindings", "/findings/import", &body).await?;
+            refused.extend(out["FailedFindings"].as_array().into_iter().flatten().map(|f| {
+                let field = |name: &str| f[name].as_str().unwrap_or_default().to_string();
+                format!("{}: {} {}", field("Id"), field("ErrorCode"), field("ErrorMessage"))
+            }));
+        }
+        Ok(refused)
     }
 
     async fn list_notebooks(&self) -> Result<Vec<NotebookSummary>> {

@@ -6,6 +6,7 @@
 //! handler tests, property tests and simulations at scale.
 
 mod iam;
+pub mod securityhub;
 
 pub use iam::FakePolicy;
 
@@ -62,6 +63,8 @@ pub struct FakeState {
     pub prefix_lists: BTreeSet<String>,
     /// The Organization the account is in (`None`: not in one).
     pub org_id: Option<String>,
+    /// Security Hub's findings by id; `None`: Security Hub is not enabled in the account.
+    pub security_hub: Option<BTreeMap<String, serde_json::Value>>,
     /// Customer managed IAM policies by ARN.
     pub policies: BTreeMap<String, FakePolicy>,
     /// State of newly created endpoints (`Available`, or `Pending` to simulate AWS's delay).
@@ -632,6 +635,19 @@ impl Account for FakeAccount {
             }
             Ok(())
         })
+    }
+
+    async fn findings(&self, filters: &serde_json::Value) -> Result<Vec<serde_json::Value>> {
+        self.read();
+        self.hub_findings(filters)
+    }
+
+    async fn import_findings(&self, findings: &[serde_json::Value]) -> Result<Vec<String>> {
+        let mut refused = Vec::new();
+        for chunk in findings.chunks(crate::findings::IMPORT_BATCH) {
+            refused.extend(self.hub_import(chunk)?);
+        }
+        Ok(refused)
     }
 
     async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicy>> {

@@ -1,0 +1,164 @@
+//! Signed calls to an AWS REST-JSON API without its SDK crate. vpce-guard makes two Security Hub
+//! calls (`GetFindings`, `BatchImportFindings`), and only when findings are turned on; the
+//! generated Security Hub crate (the whole ASFF model) would be among the largest of the build
+//! and grow every bootstrap. These calls use the same credential chain, endpoint override
+//! (`AWS_ENDPOINT_URL`) and TLS stack as the SDK clients (hyper with rustls), SigV4 from
+//! `aws-sigv4` (AWS General Reference, "Signature Version 4 signing process"), and retry
+//! throttling and server errors twice with backoff.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use super::CallCounter;
+use crate::error::{Error, ErrorClass, Result};
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Attempts per call (the first and two retries).
+const ATTEMPTS: u32 = 3;
+/// Bound on one attempt.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One AWS REST-JSON service in one region.
+pub(crate) struct JsonApi {
+    /// Signing name, also the endpoint's host prefix (`securityhub`).
+    service: &'static str,
+    region: String,
+    /// Base URL: `AWS_ENDPOINT_URL` (or the SDK configuration's endpoint), else the regional one.
+    endpoint: String,
+    credentials: Option<SharedCredentialsProvider>,
+    /// Built on first use: loading the trust store costs a Lambda cold start for nothing when
+    /// findings are off.
+    client: tokio::sync::OnceCell<HttpsClient>,
+    counter: Arc<CallCounter>,
+}
+
+impl std::fmt::Debug for JsonApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonApi").field("service", &self.service).field("endpoint", &self.endpoint).finish()
+    }
+}
+
+impl JsonApi {
+    pub(crate) fn new(config: &SdkConfig, service: &'static str, region: &str, counter: Arc<CallCounter>) -> Self {
+        let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+        let endpoint = config
+            .endpoint_url()
+            .map(|url| url.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("https://{service}.{region}.{suffix}"));
+        Self {
+            service,
+            region: region.to_string(),
+            endpoint,
+            credentials: config.credentials_provider(),
+            client: tokio::sync::OnceCell::new(),
+            counter,
+        }
+    }
+
+    /// POSTs `body` to `path` and returns the JSON answer; `operation` names the call in errors
+    /// and in the read/write counts.
+    pub(crate) async fn post(&self, operation: &'static str, path: &str, body: &Value) -> Result<Value> {
+        let payload = serde_json::to_vec(body).map_err(|e| unreachable(operation, e.to_string()))?;
+        let counter = if operation.starts_with("Get") { &self.counter.read } else { &self.counter.write };
+        let mut wait = Duration::from_millis(200);
+        for attempt in 1..=ATTEMPTS {
+            counter.fetch_add(1, Ordering::Relaxed);
+            match self.attempt(operation, path, &payload).await {
+                Err(error) if error.class() == ErrorClass::Transient && attempt < ATTEMPTS => {
+                    tracing::debug!(operation, error = %error, "retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                outcome => return outcome,
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    async fn attempt(&self, operation: &'static str, path: &str, payload: &[u8]) -> Result<Value> {
+        let uri = format!("{}{path}", self.endpoint);
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| unreachable(operation, "no credentials provider configured".into()))?;
+        let credentials =
+            provider.provide_credentials().await.map_err(|e| unreachable(operation, format!("credentials: {e}")))?;
+        let identity = credentials.into();
+        let host = uri.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default().to_string();
+        let headers = [("content-type", "application/json"), ("host", host.as_str())];
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(self.service)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| unreachable(operation, format!("signing: {e}")))?
+            .into();
+        let signable = SignableRequest::new("POST", &uri, headers.into_iter(), SignableBody::Bytes(payload))
+            .map_err(|e| unreachable(operation, format!("signing: {e}")))?;
+        let (instructions, _) =
+            sign(signable, &params).map_err(|e| unreachable(operation, format!("signing: {e}")))?.into_parts();
+        let mut request = http::Request::builder().method("POST").uri(&uri);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut request = request
+            .body(Full::new(Bytes::copy_from_slice(payload)))
+            .map_err(|e| unreachable(operation, format!("request: {e}")))?;
+        instructions.apply_to_request_http1x(&mut request);
+
+        let client =
+            self.client.get_or_try_init(|| async { https_client() }).await.map_err(|e| unreachable(operation, e))?;
+        let response = tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(request))
+            .await
+            .map_err(|_| unreachable(operation, format!("no answer from {uri} within {ATTEMPT_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(operation, format!("{uri}: {e}")))?;
+        let status = response.status();
+        let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = response.into_body().collect().await.map_err(|e| unreachable(operation, e.to_string()))?.to_bytes();
+        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(json);
+        }
+        let field =
+            |names: [&str; 2]| names.iter().find_map(|n| json.get(*n).and_then(Value::as_str)).map(str::to_string);
+        let code = error_type
+            .map(|t| t.split(':').next().unwrap_or_default().to_string())
+            .or_else(|| field(["__type", "Code"]).map(|t| t.rsplit('#').next().unwrap_or_default().to_string()))
+            .unwrap_or_else(|| format!("HTTP{}", status.as_u16()));
+        let message = field(["Message", "message"]).unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        let throttled = status.as_u16() == 429 || code.contains("Throttl") || code.contains("LimitExceeded");
+        let class = if status.is_server_error() || throttled { ErrorClass::Transient } else { ErrorClass::Permanent };
+        Err(Error::Aws { operation, code, message, class })
+    }
+}
+
+/// An HTTPS (and, for local emulators, HTTP) client trusting the system's roots, as the SDK's.
+fn https_client() -> std::result::Result<HttpsClient, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider)
+        .map_err(|e| format!("TLS trust store: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+fn unreachable(operation: &'static str, message: String) -> Error {
+    Error::Aws { operation, code: "Unreachable".into(), message, class: ErrorClass::Transient }
+}
