@@ -164,7 +164,7 @@ pub struct Global {
 }
 
 /// Many accounts and regions: any of these flags makes a run of one unit per account and
-/// region, with a summary (see `MULTI_ACCOUNT.md`).
+/// region, with a summary (README.md, "Many accounts and regions (CLI)").
 #[derive(Debug, Args)]
 pub struct UnitFlags {
     /// Regions to cover, comma-separated (--region stays the region of STS and Organizations).
