@@ -412,6 +412,22 @@ def break_drift_queue_short_visibility(t):
     t["Resources"]["DriftQueue"]["Properties"]["VisibilityTimeout"] = 900
 
 
+def drift_backlog_alarms(t):
+    found = [a["Properties"] for _, a in resources_of(t, "AWS::CloudWatch::Alarm")
+             if a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
+             and any(d.get("Value") in ({"Fn::GetAtt": ["DriftQueue", "QueueName"]}, {"Fn::GetAtt": "DriftQueue.QueueName"})
+                     for d in a["Properties"].get("Dimensions", []))]
+    if not found:
+        sys.exit("no drift backlog alarm to break")
+    return found
+
+
+def break_drift_backlog_within_retry(t):
+    # The old hour: below the 5,400 s visibility timeout, so every failed record raises the alarm.
+    for alarm in drift_backlog_alarms(t):
+        alarm["Threshold"] = 3600
+
+
 def sqs_events(t):
     found = [e["Properties"] for _, f in resources_of(t, "AWS::Serverless::Function")
              for e in f["Properties"].get("Events", {}).values() if e.get("Type") == "SQS"]
@@ -449,6 +465,45 @@ def break_central_target_without_role(t):
     if not targets:
         sys.exit("no target on the central bus to break")
     targets[0].pop("RoleArn")
+
+
+def security_hub_policy(t):
+    found = [r["Properties"] for _, r in resources_of(t, "AWS::IAM::ManagedPolicy")
+             if any(str(a).lower().startswith("securityhub:")
+                    for st in r["Properties"]["PolicyDocument"]["Statement"] for a in as_list(st.get("Action")))]
+    if not found:
+        sys.exit("no Security Hub policy to break")
+    return found[0]
+
+
+def break_security_hub_import_on_star(t):
+    # BatchImportFindings into any product of any account (iam_writes_not_on_star rejects it too).
+    for statement in statements_allowing(t, "securityhub:BatchImportFindings"):
+        statement["Resource"] = "*"
+
+
+def break_security_hub_any_product(t):
+    # Any product of this account and region: a partner's product instead of the default one.
+    for statement in statements_allowing(t, "securityhub:BatchImportFindings"):
+        statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/*/*"}
+
+
+def break_security_hub_wildcard_action(t):
+    # securityhub:Get* covers GetFindings and much else (GetMembers, GetAdministratorAccount...).
+    for statement in statements_allowing(t, "securityhub:GetFindings"):
+        statement["Action"] = "securityhub:Get*"
+
+
+def break_security_hub_unconditional(t):
+    # The permissions granted whatever SecurityHubFindings says.
+    for name, resource in resources_of(t, "AWS::IAM::ManagedPolicy"):
+        if resource["Properties"] is security_hub_policy(t):
+            resource.pop("Condition")
+
+
+def break_security_hub_in_dry_run(t):
+    # The condition on the parameter alone: a dry run's roles would get BatchImportFindings, a write.
+    t["Conditions"]["SecurityHubFindingsOn"] = {"Fn::Equals": [{"Ref": "SecurityHubFindings"}, "true"]}
 
 
 def break_no_dashboard(t):
@@ -499,12 +554,18 @@ BREAKS = {
     "drift-queue-sse-sqs": ("drift_queue_encrypted_with_redrive", break_drift_queue_sse_sqs),
     "drift-queue-no-redrive": ("drift_queue_encrypted_with_redrive", break_drift_queue_no_redrive),
     "drift-queue-short-visibility": ("drift_queue_encrypted_with_redrive", break_drift_queue_short_visibility),
+    "drift-backlog-within-retry": ("drift_backlog_alarm_outlasts_a_retry", break_drift_backlog_within_retry),
     "drift-consumer-whole-batch": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_whole_batch),
     "drift-consumer-unbounded": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_unbounded),
     "put-events-any-bus": ("put_events_only_on_configured_buses", break_put_events_any_bus),
     "put-events-wildcard": ("put_events_only_on_configured_buses", break_put_events_wildcard),
     "central-target-without-role": ("central_bus_targets_use_a_role", break_central_target_without_role),
     "no-dashboard": ("dashboard_exists", break_no_dashboard),
+    "security-hub-import-on-star": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_import_on_star),
+    "security-hub-any-product": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_any_product),
+    "security-hub-wildcard-action": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_wildcard_action),
+    "security-hub-unconditional": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_unconditional),
+    "security-hub-in-dry-run": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_in_dry_run),
 }
 
 
