@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use crate::error::Result;
-use crate::model::{AccountIdentity, Endpoint, HostedZone, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns};
+use crate::model::{
+    AccountIdentity, Domain, DomainSummary, Endpoint, HostedZone, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
+};
 use crate::report::ApiCalls;
 
 /// Which VPCs a batched read covers.
@@ -134,6 +136,10 @@ pub trait Account: Send + Sync {
     /// Security Hub `BatchImportFindings` of `findings` (ASFF), at most 100 per call; returns
     /// the findings Security Hub refused, each as `id: reason`.
     fn import_findings(&self, findings: &[serde_json::Value]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// `ListDomains`, every page.
+    fn list_domains(&self) -> impl Future<Output = Result<Vec<DomainSummary>>> + Send;
+    /// `DescribeDomain`; `None` when it does not exist.
+    fn describe_domain(&self, domain_id: &str) -> impl Future<Output = Result<Option<Domain>>> + Send;
     /// `ListNotebookInstances`, every page.
     fn list_notebooks(&self) -> impl Future<Output = Result<Vec<NotebookSummary>>> + Send;
     /// `DescribeNotebookInstance`; `None` when it does not exist (yet).

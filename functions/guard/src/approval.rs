@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::apply::planned_actions;
 use crate::model::{
-    AccountIdentity, Endpoint, HostedZone, Notebook, Observation, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
+    AccountIdentity, Domain, Endpoint, HostedZone, Notebook, Observation, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
 };
 use crate::plan::Plan;
 use crate::report::{Action, Outcome, Problem, Report, VpcReport};
@@ -367,6 +367,7 @@ pub fn fingerprint(obs: &Observation) -> String {
         endpoints,
         group,
         notebooks,
+        domains,
         service_azs,
         service_dns,
         hosted_zones,
@@ -385,6 +386,7 @@ pub fn fingerprint(obs: &Observation) -> String {
         "endpoints": sorted_by_id(endpoints.iter().map(endpoint_value)),
         "group": group,
         "notebooks": notebooks.as_ref().map(|notebooks| sorted_by_id(notebooks.iter().map(notebook_value))),
+        "domains": domains.as_ref().map(|domains| sorted_by_id(domains.iter().map(domain_value))),
         "service_azs": service_azs,
         "service_dns": service_dns,
         "hosted_zones": zones,
@@ -392,6 +394,11 @@ pub fn fingerprint(obs: &Observation) -> String {
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+fn domain_value(domain: &Domain) -> serde_json::Value {
+    let Domain { id, arn, vpc_id, subnet_ids, vpc_only, status, modified: _ } = domain;
+    json!([id, arn, vpc_id, sorted(subnet_ids), vpc_only, status])
 }
 
 fn vpc_value(vpc: &Vpc) -> serde_json::Value {

@@ -52,6 +52,56 @@ pub enum OnDnsConflict {
     Create,
 }
 
+/// What a VPC gets endpoints for (`VPCE_GUARD_PROFILES`). Each enrolled VPC gets the union of
+/// the services of its profiles, the SageMaker API first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Profile {
+    /// Notebook instances: the SageMaker API and the notebook service (the guide's pair).
+    NotebookInstances,
+    /// SageMaker Studio domains in VPC-only mode: the API, the runtime, the Studio UI, STS and
+    /// CloudWatch Logs (and Service Catalog with `VPCE_GUARD_STUDIO_PROJECTS=true`).
+    Studio,
+}
+
+impl Profile {
+    /// The name used in configuration, tags and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::NotebookInstances => "notebook-instances",
+            Profile::Studio => "studio",
+        }
+    }
+
+    /// Parses one profile name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "notebook-instances" => Some(Profile::NotebookInstances),
+            "studio" => Some(Profile::Studio),
+            _ => None,
+        }
+    }
+}
+
+/// What a Studio domain in `PublicInternetOnly` mode means for its VPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicDomains {
+    /// Report the domain and leave its VPC alone (its apps reach AWS over the internet).
+    Report,
+    /// Enrol its VPC for the studio profile like a VPC-only domain's.
+    Enforce,
+}
+
+/// Service templates of the studio profile, after the API, in creation order. The Studio UI
+/// service keeps the `aws.sagemaker.` prefix, like the notebook service.
+pub const STUDIO_SERVICES: [&str; 4] = [
+    "com.amazonaws.{region}.sagemaker.runtime",
+    "aws.sagemaker.{region}.studio",
+    "com.amazonaws.{region}.sts",
+    "com.amazonaws.{region}.logs",
+];
+/// The studio profile's extra service for SageMaker Projects.
+pub const SERVICE_CATALOG: &str = "com.amazonaws.{region}.servicecatalog";
+
 /// The validated configuration every entry point shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -78,6 +128,15 @@ pub struct Config {
     pub fix_vpc_dns: bool,
     /// Keep one AWS Security Hub finding per non-compliant VPC ([`crate::findings`]).
     pub security_hub: bool,
+    /// The profiles vpce-guard serves (`VPCE_GUARD_PROFILES`).
+    pub profiles: std::collections::BTreeSet<Profile>,
+    /// Whether `VPCE_GUARD_SERVICES` was set: then its list is every enrolled VPC's, whatever
+    /// its profiles.
+    pub services_overridden: bool,
+    /// The studio profile includes Service Catalog (SageMaker Projects).
+    pub studio_projects: bool,
+    /// What a `PublicInternetOnly` Studio domain means for its VPC.
+    pub studio_public_domains: PublicDomains,
 }
 
 impl Default for Config {
@@ -94,6 +153,10 @@ impl Default for Config {
             dry_run: false,
             fix_vpc_dns: true,
             security_hub: false,
+            profiles: [Profile::NotebookInstances].into_iter().collect(),
+            services_overridden: false,
+            studio_projects: false,
+            studio_public_domains: PublicDomains::Report,
         }
     }
 }
@@ -157,6 +220,19 @@ impl Config {
                 Some(text) => parse_bool("VPCE_GUARD_SECURITY_HUB", &text)?,
                 None => defaults.security_hub,
             },
+            profiles: match read("VPCE_GUARD_PROFILES") {
+                Some(text) => parse_profiles(&text)?,
+                None => defaults.profiles,
+            },
+            services_overridden: read("VPCE_GUARD_SERVICES").is_some(),
+            studio_projects: match read("VPCE_GUARD_STUDIO_PROJECTS") {
+                Some(text) => parse_bool("VPCE_GUARD_STUDIO_PROJECTS", &text)?,
+                None => defaults.studio_projects,
+            },
+            studio_public_domains: match read("VPCE_GUARD_STUDIO_PUBLIC_DOMAINS") {
+                Some(text) => parse_public_domains(&text)?,
+                None => defaults.studio_public_domains,
+            },
         })
     }
 
@@ -176,15 +252,45 @@ impl Config {
         self.client_cidrs.iter().chain(&self.client_prefix_lists)
     }
 
-    /// The configured service names for `region`, in creation order. The SageMaker API's
-    /// template follows the region's partition (`cn.com.amazonaws.` in China).
+    /// Every service name vpce-guard may manage in `region` (the union of the configured
+    /// profiles, or `VPCE_GUARD_SERVICES`), in creation order: what it reads.
     pub fn service_names(&self, region: &str) -> Vec<String> {
+        self.services_for(region, &self.profiles)
+    }
+
+    /// The service names a VPC enrolled for `profiles` gets in `region`, in creation order: the
+    /// SageMaker API first, then each profile's services. `VPCE_GUARD_SERVICES`, when set, is
+    /// every VPC's list. The API's template follows the region's partition
+    /// (`cn.com.amazonaws.` in China).
+    pub fn services_for(&self, region: &str, profiles: &std::collections::BTreeSet<Profile>) -> Vec<String> {
         const API_TEMPLATE: &str = "com.amazonaws.{region}.sagemaker.api";
-        let name = |template: &String| match template.as_str() {
+        let name = |template: &str| match template {
             API_TEMPLATE => api_service(region),
             _ => template.replace("{region}", region),
         };
-        self.services.iter().map(name).collect()
+        if self.services_overridden {
+            return self.services.iter().map(|t| name(t)).collect();
+        }
+        let mut templates: Vec<&str> = vec![API_TEMPLATE];
+        for profile in profiles {
+            match profile {
+                Profile::NotebookInstances => templates.push("aws.sagemaker.{region}.notebook"),
+                Profile::Studio => {
+                    templates.extend(STUDIO_SERVICES);
+                    if self.studio_projects {
+                        templates.push(SERVICE_CATALOG);
+                    }
+                }
+            }
+        }
+        let mut names: Vec<String> = Vec::new();
+        for template in templates {
+            let service = name(template);
+            if !names.contains(&service) {
+                names.push(service);
+            }
+        }
+        names
     }
 }
 
@@ -250,6 +356,28 @@ pub fn parse_services(text: &str) -> Result<Vec<String>> {
         }
     }
     Ok(services)
+}
+
+/// Parses `VPCE_GUARD_PROFILES`: a comma list of `notebook-instances`, `studio`.
+pub fn parse_profiles(text: &str) -> Result<std::collections::BTreeSet<Profile>> {
+    const EXPECTED: &str = "expected a comma-separated list of: notebook-instances, studio";
+    let mut profiles = std::collections::BTreeSet::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        profiles.insert(Profile::parse(item).ok_or_else(|| invalid("VPCE_GUARD_PROFILES", item, EXPECTED))?);
+    }
+    if profiles.is_empty() {
+        return Err(invalid("VPCE_GUARD_PROFILES", text, EXPECTED));
+    }
+    Ok(profiles)
+}
+
+/// Parses `VPCE_GUARD_STUDIO_PUBLIC_DOMAINS`.
+pub fn parse_public_domains(text: &str) -> Result<PublicDomains> {
+    match text.to_ascii_lowercase().as_str() {
+        "report" => Ok(PublicDomains::Report),
+        "enforce" => Ok(PublicDomains::Enforce),
+        _ => Err(invalid("VPCE_GUARD_STUDIO_PUBLIC_DOMAINS", text, "expected one of: report, enforce")),
+    }
 }
 
 /// Parses `VPCE_GUARD_SCOPE`.

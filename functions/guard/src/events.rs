@@ -28,6 +28,14 @@ pub enum Trigger {
         /// Its VPC.
         vpc_id: String,
     },
+    /// A Studio domain was created or updated (`CreateDomain`, `UpdateDomain`);
+    /// `DescribeDomain` tells its VPC, subnets and network access type.
+    DomainChanged {
+        /// The CloudTrail `eventName`.
+        event_name: &'static str,
+        /// `d-…`.
+        domain_id: String,
+    },
     /// The EventBridge schedule: every VPC in scope.
     Scheduled,
     /// A CloudTrail event that can mean drift (an endpoint deleted or modified, a notebook
@@ -52,6 +60,7 @@ impl Trigger {
         match self {
             Trigger::NotebookCreated { .. } => "CreateNotebookInstance",
             Trigger::SubnetCreated { .. } => "CreateSubnet",
+            Trigger::DomainChanged { event_name, .. } => event_name,
             Trigger::Scheduled => "Scheduled",
             Trigger::Drift(drift) => drift.event_name,
             Trigger::DriftBatch(_) => "DriftBatch",
@@ -274,6 +283,54 @@ pub fn parse_subnet_created(event: &Value, region: &str) -> Result<Parsed> {
         )));
     }
     Ok(Parsed::Run(Trigger::SubnetCreated { subnet_id: subnet.subnet_id, vpc_id: subnet.vpc_id }))
+}
+
+/// The CloudTrail events of `on-domain-created`.
+const DOMAIN_EVENTS: [Expected; 2] = [
+    Expected { event_name: "CreateDomain", source: "aws.sagemaker", event_source: "sagemaker.amazonaws.com" },
+    Expected { event_name: "UpdateDomain", source: "aws.sagemaker", event_source: "sagemaker.amazonaws.com" },
+];
+
+/// Parses a `CreateDomain` or `UpdateDomain` CloudTrail event: the domain id from
+/// `responseElements.domainArn` (`…:domain/d-…`), else `requestParameters.domainId`
+/// (`UpdateDomain` names it). The request's `vpcId`, `subnetIds` and `appNetworkAccessType`
+/// (absent when the caller relied on the default) are not trusted: `DescribeDomain` is the
+/// authority.
+pub fn parse_domain_changed(event: &Value, region: &str) -> Result<Parsed> {
+    let name = event.pointer("/detail/eventName").and_then(Value::as_str).unwrap_or_default();
+    let expected = DOMAIN_EVENTS.iter().find(|e| e.event_name == name).unwrap_or(&DOMAIN_EVENTS[0]);
+    let call = match cloudtrail_call::<Value, Value>(event, expected, region)? {
+        Ok(call) => call,
+        Err(ignored) => return Ok(ignored),
+    };
+    let from_arn = call
+        .response_elements
+        .as_ref()
+        .and_then(|r| r.get("domainArn"))
+        .and_then(Value::as_str)
+        .and_then(|arn| arn.rsplit_once(":domain/").map(|(_, id)| id.to_string()));
+    let from_request = call.request_parameters.get("domainId").and_then(Value::as_str).map(str::to_string);
+    let Some(domain_id) = from_arn.or(from_request) else {
+        return Err(Error::bad_event(format!(
+            "{} event names no domain (detail.responseElements.domainArn or detail.requestParameters.domainId)",
+            expected.event_name
+        )));
+    };
+    if !is_domain_id(&domain_id) {
+        return Err(Error::bad_event(format!("{domain_id:?} is not a SageMaker domain id (d-…)")));
+    }
+    Ok(Parsed::Run(Trigger::DomainChanged { event_name: expected.event_name, domain_id }))
+}
+
+/// SageMaker's domain id rule (API reference, `DomainId`: `d-(-*[a-z0-9]){1,61}`).
+pub fn is_domain_id(id: &str) -> bool {
+    id.strip_prefix("d-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 122
+            && rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !rest.ends_with('-')
+            && rest.chars().filter(|c| *c != '-').count() <= 61
+    })
 }
 
 /// Parses what `remediate` receives: the EventBridge scheduled event, a drift event, or a

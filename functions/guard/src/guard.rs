@@ -60,6 +60,9 @@ pub struct Guard<A> {
     /// Notebook ARN → (creation time, subnet, direct internet access): SageMaker never changes
     /// the last two for one notebook; the creation time tells a re-created one apart.
     pub(crate) notebook_subnets: Mutex<HashMap<String, NotebookFacts>>,
+    /// Domain ARN → the domain as last described: described again only when `ListDomains`
+    /// shows another `LastModifiedTime` (UpdateDomain can change its subnets and access type).
+    pub(crate) domains_cache: Mutex<HashMap<String, crate::model::Domain>>,
     visibility_retries: Vec<Duration>,
     pub(crate) deadline_margin: Duration,
     pub(crate) progress: Option<Progress>,
@@ -76,6 +79,7 @@ impl<A: Account> Guard<A> {
             identity: tokio::sync::OnceCell::new(),
             services_cache: Mutex::new(None),
             notebook_subnets: Mutex::new(HashMap::new()),
+            domains_cache: Mutex::new(HashMap::new()),
             visibility_retries: [1, 2, 4].map(Duration::from_secs).to_vec(),
             deadline_margin: Duration::from_secs(10),
             progress: None,
@@ -296,6 +300,9 @@ impl<A: Account> Guard<A> {
             Trigger::SubnetCreated { subnet_id, vpc_id } => {
                 self.on_subnet_created(subnet_id, vpc_id, context(trigger.name(), true)).await
             }
+            Trigger::DomainChanged { domain_id, .. } => {
+                self.on_domain_changed(domain_id, context(trigger.name(), true)).await
+            }
             Trigger::Scheduled => self.reconcile(&VpcSelector::All, true, context(trigger.name(), false)).await,
             Trigger::Drift(drift) => self.on_drift(std::slice::from_ref(drift), context(drift.event_name, false)).await,
             Trigger::DriftBatch(batch) => self.on_drift_batch(batch, context(trigger.name(), false)).await,
@@ -381,6 +388,46 @@ impl<A: Account> Guard<A> {
         if !lists {
             observations.iter_mut().for_each(|obs| obs.notebooks = Some(vec![notebook.clone()]));
         }
+        self.reconcile_observed(observations, run).await
+    }
+
+    /// A Studio domain was created or updated: `DescribeDomain` (the authority, retried
+    /// briefly while the domain is not visible yet) names its VPC and access type. A VPC-only
+    /// domain enrols its VPC for the studio profile; a `PublicInternetOnly` one is reported and
+    /// its VPC left alone (unless `VPCE_GUARD_STUDIO_PUBLIC_DOMAINS=enforce`).
+    async fn on_domain_changed(&self, domain_id: &str, run: RunContext<'_>) -> Result<Report> {
+        if !self.config.profiles.contains(&crate::config::Profile::Studio) {
+            return Ok(ignored(&run, "the studio profile is off (VPCE_GUARD_PROFILES); nothing to do".into()));
+        }
+        let Some(domain) = self.visible(|| self.account.describe_domain(domain_id)).await? else {
+            return Ok(ignored(&run, format!("domain {domain_id} no longer exists; nothing to do")));
+        };
+        self.remember_domain(&domain);
+        if !crate::plan::enrols(&domain, &self.config) {
+            let mut report = Report::new(run.trigger, run.dry_run);
+            let mut vpc = VpcReport::skipped(
+                &domain.vpc_id,
+                format!("domain {domain_id} is in PublicInternetOnly mode: its apps reach AWS over the internet"),
+            );
+            vpc.problems.push(Problem::warning(
+                "studio_public_internet",
+                format!(
+                    "Studio domain {domain_id} uses AppNetworkAccessType=PublicInternetOnly; vpce-guard leaves VPC {} alone (set VPCE_GUARD_STUDIO_PUBLIC_DOMAINS=enforce to give it the studio endpoints anyway)",
+                    domain.vpc_id
+                ),
+            ));
+            report.vpcs.push(vpc);
+            return Ok(report);
+        }
+        let selector = VpcSelector::Ids(vec![domain.vpc_id.clone()]);
+        let mut observations = self.observe(&selector, false, None).await?;
+        if observations.is_empty() {
+            return Ok(ignored(
+                &run,
+                format!("VPC {} of domain {domain_id} no longer exists; nothing to do", domain.vpc_id),
+            ));
+        }
+        observations.iter_mut().for_each(|obs| obs.domains = Some(vec![domain.clone()]));
         self.reconcile_observed(observations, run).await
     }
 

@@ -192,6 +192,11 @@ pub async fn on_subnet_created<A: Account>(event: LambdaEvent<Value>, guard: &Gu
     handle(event, guard, events::parse_subnet_created).await
 }
 
+/// Handler of `on-domain-created`: a `CreateDomain` or `UpdateDomain` CloudTrail event.
+pub async fn on_domain_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
+    handle(event, guard, events::parse_domain_changed).await
+}
+
 /// Handler of `remediate`: the scheduled event, a drift event or a manual payload.
 pub async fn remediate<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
     handle(event, guard, events::parse_remediate_in).await

@@ -18,6 +18,9 @@ pub const TAG_IGNORE: &str = "vpce-guard:ignore";
 /// else held the name (`conflict`). Each run re-checks it: when nothing visible holds the name
 /// any more (no deleting endpoint, no hosted zone), private DNS is turned on again.
 pub const TAG_PRIVATE_DNS: &str = "vpce-guard:private-dns";
+/// Tag on a VPC: the profiles it is enrolled for (comma list: `notebook-instances`, `studio`),
+/// whatever it holds.
+pub const TAG_PROFILES: &str = "vpce-guard:profiles";
 /// Name of the security group vpce-guard manages in each VPC.
 pub const MANAGED_GROUP_NAME: &str = "vpce-guard-endpoints";
 
@@ -221,6 +224,41 @@ pub struct Notebook {
     pub created: Option<i64>,
 }
 
+/// A SageMaker Studio domain, as far as its VPC's endpoints need it (`DescribeDomain` is the
+/// authority).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// `d-…`.
+    pub id: String,
+    /// Its ARN.
+    pub arn: String,
+    /// The VPC its apps run in.
+    pub vpc_id: String,
+    /// Its subnets.
+    pub subnet_ids: Vec<String>,
+    /// `AppNetworkAccessType=VpcOnly`: the apps have no internet path; every AWS service they
+    /// call needs an endpoint in the VPC.
+    pub vpc_only: bool,
+    /// `InService`, `Pending`, `Updating`, `Deleting`, …
+    pub status: String,
+    /// `LastModifiedTime` (seconds since the epoch): a warm process describes a domain again
+    /// only when it changed.
+    pub modified: Option<i64>,
+}
+
+/// A domain as `ListDomains` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainSummary {
+    /// `d-…`.
+    pub id: String,
+    /// Its ARN.
+    pub arn: String,
+    /// Status.
+    pub status: String,
+    /// `LastModifiedTime`.
+    pub modified: Option<i64>,
+}
+
 /// A Route 53 private hosted zone associated with a VPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostedZone {
@@ -265,6 +303,9 @@ pub struct Observation {
     pub group: Option<SecurityGroup>,
     /// Notebook instances in this VPC's subnets; `None` when not read (subnet events).
     pub notebooks: Option<Vec<Notebook>>,
+    /// Studio domains in this VPC; `None` when not read (subnet events, or the studio profile
+    /// is off).
+    pub domains: Option<Vec<Domain>>,
     /// Supported AZs of each configured service offered in this region.
     pub service_azs: BTreeMap<String, BTreeSet<String>>,
     /// Private DNS name of each configured service that has one (`*.notebook.…` included).

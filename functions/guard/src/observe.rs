@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::account::{Account, ServiceOffer, VpcSelector};
+use crate::config::Profile;
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::model::{Hints, Notebook, Observation};
+use crate::model::{Domain, Hints, Notebook, Observation};
 
 /// `DescribeNotebookInstance` calls in flight at once during a sweep.
 const NOTEBOOK_DESCRIBES_IN_FLIGHT: usize = 8;
@@ -42,6 +43,10 @@ impl<A: Account> Guard<A> {
             true => Some(self.notebooks(pinned).await?),
             false => None,
         };
+        let domains = match with_notebooks && self.config().profiles.contains(&Profile::Studio) {
+            true => Some(self.domains().await?),
+            false => None,
+        };
         let vpc_of_subnet: HashMap<&str, &str> = subnets.iter().map(|s| (s.id.as_str(), s.vpc_id.as_str())).collect();
         let mut notebooks_by_vpc: HashMap<String, Vec<Notebook>> = HashMap::new();
         for notebook in notebooks.iter().flatten() {
@@ -67,6 +72,7 @@ impl<A: Account> Guard<A> {
                 endpoints: endpoints_by_vpc.remove(&vpc.id).unwrap_or_default(),
                 group: groups_by_vpc.remove(&vpc.id),
                 notebooks: notebooks.as_ref().map(|_| notebooks_by_vpc.remove(&vpc.id).unwrap_or_default()),
+                domains: domains.as_ref().map(|all| all.iter().filter(|d| d.vpc_id == vpc.id).cloned().collect()),
                 service_azs: service_azs.clone(),
                 service_dns: service_dns.clone(),
                 hosted_zones: None,
@@ -83,13 +89,46 @@ impl<A: Account> Guard<A> {
         Ok(())
     }
 
-    /// Reads the notebooks of the observed VPC into the observation.
+    /// Reads the notebooks of the observed VPC into the observation, and its Studio domains
+    /// when the studio profile is on and they are not read yet.
     pub async fn read_notebooks(&self, obs: &mut Observation, pinned: Option<&Notebook>) -> Result<()> {
         let subnets: BTreeSet<&str> = obs.subnets.iter().map(|s| s.id.as_str()).collect();
         let all = self.notebooks(pinned).await?;
         let mine = all.into_iter().filter(|n| n.subnet_id.as_deref().is_some_and(|s| subnets.contains(s)));
         obs.notebooks = Some(mine.collect());
+        if obs.domains.is_none() && self.config().profiles.contains(&Profile::Studio) {
+            let domains = self.domains().await?;
+            obs.domains = Some(domains.into_iter().filter(|d| d.vpc_id == obs.vpc.id).collect());
+        }
         Ok(())
+    }
+
+    /// Every Studio domain of the region that is not being deleted. A domain is described once
+    /// per process and again only when `ListDomains` shows it modified since.
+    async fn domains(&self) -> Result<Vec<Domain>> {
+        let summaries = self.account().list_domains().await?;
+        let listed: BTreeSet<&str> = summaries.iter().map(|s| s.arn.as_str()).collect();
+        self.domains_cache.lock().expect("domain cache").retain(|arn, _| listed.contains(arn.as_str()));
+        let mut domains = Vec::new();
+        for summary in summaries.iter().filter(|s| !s.status.to_ascii_lowercase().starts_with("delet")) {
+            let cached = self.domains_cache.lock().expect("domain cache").get(&summary.arn).cloned();
+            let domain = match cached {
+                Some(domain) if domain.modified == summary.modified => domain,
+                _ => match self.account().describe_domain(&summary.id).await? {
+                    Some(described) => {
+                        self.remember_domain(&described);
+                        described
+                    }
+                    None => continue,
+                },
+            };
+            domains.push(domain);
+        }
+        Ok(domains)
+    }
+
+    pub(crate) fn remember_domain(&self, domain: &Domain) {
+        self.domains_cache.lock().expect("domain cache").insert(domain.arn.clone(), domain.clone());
     }
 
     /// The supported AZs of `services`, read once per process.

@@ -5,9 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{is_api_service, is_notebook_service, ApiPolicy, Config, NotebookPolicy, Scope};
+use crate::config::{
+    is_api_service, is_notebook_service, ApiPolicy, Config, NotebookPolicy, Profile, PublicDomains, Scope,
+};
 use crate::model::{
-    tag_is, Endpoint, EndpointState, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE, TAG_MANAGED,
+    tag_is, Domain, Endpoint, EndpointState, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE,
+    TAG_MANAGED, TAG_PROFILES,
 };
 use crate::policy;
 use crate::report::Problem;
@@ -107,12 +110,63 @@ pub fn enrolment(obs: &Observation, config: &Config) -> Enrolment {
     if obs.endpoints.iter().any(|e| e.state.is_live() && tag_is(&e.tags, TAG_MANAGED, "true")) {
         return Enrolment::Enrolled("holds an endpoint managed by vpce-guard");
     }
+    if config.profiles.contains(&Profile::Studio) && obs.domains.iter().flatten().any(|d| enrols(d, config)) {
+        return Enrolment::Enrolled("holds a VPC-only Studio domain");
+    }
+    let studio_unread = config.profiles.contains(&Profile::Studio) && obs.domains.is_none();
     match &obs.notebooks {
-        None => Enrolment::NeedsNotebooks,
         Some(notebooks) if !notebooks.is_empty() => Enrolment::Enrolled("holds a notebook instance"),
-        Some(_) => Enrolment::Skipped(
-            "not enrolled: no notebook instance, no managed endpoint and no vpce-guard:enforce=true tag".into(),
-        ),
+        None => Enrolment::NeedsNotebooks,
+        Some(_) if studio_unread => Enrolment::NeedsNotebooks,
+        Some(_) => Enrolment::Skipped(match config.profiles.contains(&Profile::Studio) {
+            true => "not enrolled: no notebook instance, no VPC-only Studio domain, no managed endpoint and no vpce-guard:enforce=true tag".into(),
+            false => "not enrolled: no notebook instance, no managed endpoint and no vpce-guard:enforce=true tag".into(),
+        }),
+    }
+}
+
+/// Whether a Studio domain enrols its VPC for the studio profile: VPC-only mode (or public
+/// domains enforced too), and not being deleted.
+pub fn enrols(domain: &Domain, config: &Config) -> bool {
+    (domain.vpc_only || config.studio_public_domains == PublicDomains::Enforce)
+        && !domain.status.to_ascii_lowercase().starts_with("delet")
+}
+
+/// The profiles an enrolled VPC is enrolled for: those its `vpce-guard:profiles` tag names;
+/// else those it holds something for (a notebook instance or a managed notebook endpoint:
+/// notebook instances; a VPC-only domain or a managed endpoint of a studio-only service:
+/// studio); else (enrolled by tag, scope or a managed API endpoint alone) every configured
+/// profile. Only configured profiles count.
+pub fn profiles_of(obs: &Observation, config: &Config) -> BTreeSet<Profile> {
+    let configured = &config.profiles;
+    if let Some(tagged) = obs.vpc.tags.get(TAG_PROFILES) {
+        let named: BTreeSet<Profile> =
+            tagged.split(',').filter_map(Profile::parse).filter(|p| configured.contains(p)).collect();
+        if !named.is_empty() {
+            return named;
+        }
+    }
+    let mut found = BTreeSet::new();
+    let managed = obs.endpoints.iter().filter(|e| e.state.is_live() && tag_is(&e.tags, TAG_MANAGED, "true"));
+    let studio_only = config.services_for(&obs.identity.region, &[Profile::Studio].into_iter().collect());
+    for endpoint in managed {
+        if is_notebook_service(&endpoint.service) {
+            found.insert(Profile::NotebookInstances);
+        } else if !is_api_service(&endpoint.service) && studio_only.contains(&endpoint.service) {
+            found.insert(Profile::Studio);
+        }
+    }
+    if obs.notebooks.iter().flatten().next().is_some() {
+        found.insert(Profile::NotebookInstances);
+    }
+    if obs.domains.iter().flatten().any(|d| enrols(d, config)) {
+        found.insert(Profile::Studio);
+    }
+    found.retain(|p| configured.contains(p));
+    if found.is_empty() {
+        configured.clone()
+    } else {
+        found
     }
 }
 
@@ -215,7 +269,7 @@ impl<'a> Planner<'a> {
         self.plan_group_rules();
         self.report_direct_internet_access();
         let region = self.obs.identity.region.clone();
-        for service in self.config.service_names(&region) {
+        for service in self.config.services_for(&region, &profiles_of(self.obs, self.config)) {
             self.plan_service(&service);
         }
     }

@@ -28,8 +28,8 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use serde_json::{json, Map, Value};
 use vpce_guard::config::{api_service, notebook_service, Config, NotebookPolicy};
 use vpce_guard::events::{
-    drift_event_names, is_notebook_name, is_resource_id, parse_notebook_created, parse_remediate, parse_remediate_in,
-    parse_subnet_created, Drift, Parsed, Trigger,
+    drift_event_names, is_domain_id, is_notebook_name, is_resource_id, parse_domain_changed, parse_notebook_created,
+    parse_remediate, parse_remediate_in, parse_subnet_created, Drift, Parsed, Trigger,
 };
 use vpce_guard::fake::FakeAccount;
 use vpce_guard::lambda::{on_notebook_created, on_subnet_created, remediate};
@@ -262,11 +262,12 @@ enum Verdict {
 type Parse = fn(&Value) -> vpce_guard::Result<Parsed>;
 
 /// The entry points' parsers: (name, parser).
-fn parsers() -> [(&'static str, Parse); 4] {
+fn parsers() -> [(&'static str, Parse); 5] {
     [
         ("parse_notebook_created", |v| parse_notebook_created(v, REGION)),
         ("parse_subnet_created", |v| parse_subnet_created(v, REGION)),
         ("parse_remediate_in", |v| parse_remediate_in(v, REGION)),
+        ("parse_domain_changed", |v| parse_domain_changed(v, REGION)),
         ("parse_remediate", parse_remediate),
     ]
 }
@@ -277,6 +278,9 @@ fn well_formed(trigger: &Trigger) -> Result<(), String> {
         Trigger::NotebookCreated { name } => is_notebook_name(name),
         Trigger::SubnetCreated { subnet_id, vpc_id } => {
             is_resource_id(subnet_id, "subnet-") && is_resource_id(vpc_id, "vpc-")
+        }
+        Trigger::DomainChanged { event_name, domain_id } => {
+            ["CreateDomain", "UpdateDomain"].contains(event_name) && is_domain_id(domain_id)
         }
         Trigger::Scheduled => true,
         Trigger::Drift(drift) => well_formed_drift(drift),
@@ -395,7 +399,7 @@ fn every_truncation_of_every_event_file_is_answered_cleanly() {
         }
     }
     assert!(parsed >= 8, "at least the whole files parse");
-    println!("FUZZ truncations: {prefixes} prefixes, {parsed} of them valid JSON, each through 4 parsers");
+    println!("FUZZ truncations: {prefixes} prefixes, {parsed} of them valid JSON, each through 5 parsers");
 }
 
 #[test]
@@ -432,7 +436,7 @@ fn wrong_type_or_missing_field_anywhere_is_answered_cleanly() {
         }
     }
     println!(
-        "FUZZ wrong types and missing fields: {cases} mutated events x 4 parsers: {} run (harmless fields), {} ignored, {} bad event",
+        "FUZZ wrong types and missing fields: {cases} mutated events x 5 parsers: {} run (harmless fields), {} ignored, {} bad event",
         verdicts[Verdict::Run as usize],
         verdicts[Verdict::Ignored as usize],
         verdicts[Verdict::BadEvent as usize]
@@ -463,14 +467,16 @@ fn megabyte_strings_in_every_field_are_answered_cleanly_and_quickly() {
         }
     }
     assert!(slowest < Duration::from_secs(5), "one input took {slowest:?}");
-    println!("FUZZ 1 MB strings: {cases} events x 4 parsers, slowest {slowest:?}");
+    println!("FUZZ 1 MB strings: {cases} events x 5 parsers, slowest {slowest:?}");
 }
 
 #[test]
 fn unknown_event_names_are_rejected_naming_what_is_expected() {
     let files: Vec<(String, Value)> = event_files().into_iter().filter(|(_, e)| is_cloudtrail(e)).collect();
-    let known: BTreeSet<&str> =
-        drift_event_names().into_iter().chain(["CreateSubnet", "CreateNotebookInstance"]).collect();
+    let known: BTreeSet<&str> = drift_event_names()
+        .into_iter()
+        .chain(["CreateSubnet", "CreateNotebookInstance", "CreateDomain", "UpdateDomain"])
+        .collect();
     let strategy = (0..files.len(), any::<String>().prop_filter("unknown", move |n| !known.contains(n.as_str())));
     property("unknown_event_names", 1024, strategy, |(file, event_name)| {
         let mut event = files[file].1.clone();
@@ -479,6 +485,7 @@ fn unknown_event_names_are_rejected_naming_what_is_expected() {
             ("parse_notebook_created", parsers()[0].1, "CreateNotebookInstance"),
             ("parse_subnet_created", parsers()[1].1, "CreateSubnet"),
             ("parse_remediate_in", parsers()[2].1, "DeleteVpcEndpoints"),
+            ("parse_domain_changed", parsers()[3].1, "CreateDomain"),
         ] {
             let error = parse(&event).err().ok_or_else(|| fail(format!("{name} accepted eventName {event_name:?}")))?;
             prop_assert_eq!(error.error_type(), "Permanent.BadEvent");
@@ -499,7 +506,7 @@ fn events_from_other_regions_are_ignored_naming_the_region() {
         event["region"] = json!(region);
         let failed_call = base["detail"].get("errorCode").is_some();
         let mut answered = 0;
-        for (parser, parse) in &parsers()[..3] {
+        for (parser, parse) in &parsers()[..4] {
             match parse(&event) {
                 Ok(Parsed::Ignore { reason, .. }) => {
                     prop_assert!(failed_call || reason.contains(region.as_str()), "{}: {}: {}", name, parser, reason);

@@ -32,8 +32,8 @@ use crate::account::{
 };
 use crate::error::{Error, ErrorClass, Result};
 use crate::model::{
-    AccountIdentity, Endpoint, EndpointState, HostedZone, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
-    MANAGED_GROUP_NAME, RULE_DESCRIPTION,
+    AccountIdentity, Domain, DomainSummary, Endpoint, EndpointState, HostedZone, Notebook, SecurityGroup, Subnet, Tags,
+    Vpc, VpcDns, MANAGED_GROUP_NAME, RULE_DESCRIPTION,
 };
 use crate::report::ApiCalls;
 
@@ -583,6 +583,38 @@ impl Account for SdkAccount {
             // SageMaker answers a missing notebook with ValidationException "RecordNotFound".
             Err(e) if is_record_not_found(&e) => Ok(None),
             Err(e) => Err(aws_error("DescribeNotebookInstance", e)),
+        }
+    }
+
+    async fn list_domains(&self) -> Result<Vec<DomainSummary>> {
+        let mut domains = Vec::new();
+        let mut pages = self.sagemaker.list_domains().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("ListDomains", e))?;
+            domains.extend(page.domains().iter().map(|d| DomainSummary {
+                id: d.domain_id().unwrap_or_default().to_string(),
+                arn: d.domain_arn().unwrap_or_default().to_string(),
+                status: d.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                modified: d.last_modified_time().map(|t| t.secs()),
+            }));
+        }
+        Ok(domains)
+    }
+
+    async fn describe_domain(&self, domain_id: &str) -> Result<Option<Domain>> {
+        match self.sagemaker.describe_domain().domain_id(domain_id).send().await {
+            Ok(out) => Ok(Some(Domain {
+                id: out.domain_id().unwrap_or(domain_id).to_string(),
+                arn: out.domain_arn().unwrap_or_default().to_string(),
+                vpc_id: out.vpc_id().unwrap_or_default().to_string(),
+                subnet_ids: out.subnet_ids().to_vec(),
+                vpc_only: out.app_network_access_type().is_some_and(|t| t.as_str().eq_ignore_ascii_case("VpcOnly")),
+                status: out.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                modified: out.last_modified_time().map(|t| t.secs()),
+            })),
+            // DescribeDomain answers an unknown id with ResourceNotFound (API reference, Errors).
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ResourceNotFound") => Ok(None),
+            Err(e) => Err(aws_error("DescribeDomain", e)),
         }
     }
 

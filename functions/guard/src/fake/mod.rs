@@ -19,8 +19,8 @@ use crate::account::{
 };
 use crate::error::{Error, ErrorClass, Result};
 use crate::model::{
-    AccountIdentity, Endpoint, EndpointState, HostedZone, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
-    MANAGED_GROUP_NAME,
+    AccountIdentity, Domain, DomainSummary, Endpoint, EndpointState, HostedZone, Notebook, SecurityGroup, Subnet, Tags,
+    Vpc, VpcDns, MANAGED_GROUP_NAME,
 };
 use crate::report::ApiCalls;
 use crate::testing;
@@ -63,6 +63,8 @@ pub struct FakeState {
     pub prefix_lists: BTreeSet<String>,
     /// The Organization the account is in (`None`: not in one).
     pub org_id: Option<String>,
+    /// SageMaker Studio domains by id.
+    pub domains: BTreeMap<String, Domain>,
     /// Security Hub's findings by id; `None`: Security Hub is not enabled in the account.
     pub security_hub: Option<BTreeMap<String, serde_json::Value>>,
     /// Customer managed IAM policies by ARN.
@@ -106,14 +108,20 @@ impl Default for FakeAccount {
 }
 
 impl FakeAccount {
-    /// An empty account (123456789012, us-west-2) offering both SageMaker services in four AZs.
+    /// An empty account (123456789012, us-west-2) offering both SageMaker services and the studio
+    /// profile's services in four AZs.
     pub fn new() -> Self {
-        let state = FakeState {
-            service_azs: testing::service_azs(&["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]),
+        let azs = ["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"];
+        let mut state = FakeState {
+            service_azs: testing::service_azs(&azs),
             service_dns: testing::service_dns(),
             org_id: Some(testing::ORG.into()),
             ..FakeState::default()
         };
+        for (service, dns) in testing::studio_services() {
+            state.service_azs.insert(service.clone(), azs.iter().map(|az| az.to_string()).collect());
+            state.service_dns.insert(service, dns);
+        }
         Self {
             identity: testing::identity(),
             state: Mutex::new(state),
@@ -152,6 +160,27 @@ impl FakeAccount {
     /// Adds a subnet.
     pub fn add_subnet(&self, vpc_id: &str, subnet_id: &str, az: &str) {
         self.with_state(|s| s.subnets.insert(subnet_id.into(), testing::subnet(subnet_id, vpc_id, az)));
+    }
+
+    /// Adds (or updates) a Studio domain in `vpc_id` with `subnet_ids`; `vpc_only` for
+    /// `AppNetworkAccessType=VpcOnly`. Each call moves its `LastModifiedTime` on.
+    pub fn add_domain(&self, id: &str, vpc_id: &str, subnet_ids: &[&str], vpc_only: bool) {
+        let arn = format!("arn:aws:sagemaker:{}:{}:domain/{id}", self.identity.region, self.identity.account_id);
+        self.with_state(|s| {
+            let modified = s.domains.get(id).and_then(|d| d.modified).unwrap_or(1_700_000_000) + 1;
+            s.domains.insert(
+                id.into(),
+                Domain {
+                    id: id.into(),
+                    arn,
+                    vpc_id: vpc_id.into(),
+                    subnet_ids: subnet_ids.iter().map(|s| s.to_string()).collect(),
+                    vpc_only,
+                    status: "InService".into(),
+                    modified: Some(modified),
+                },
+            )
+        });
     }
 
     /// Adds (or re-creates) a notebook instance in `subnet_id`, created after every earlier one.
@@ -635,6 +664,26 @@ impl Account for FakeAccount {
             }
             Ok(())
         })
+    }
+
+    async fn list_domains(&self) -> Result<Vec<DomainSummary>> {
+        self.read();
+        Ok(self.with_state(|s| {
+            s.domains
+                .values()
+                .map(|d| DomainSummary {
+                    id: d.id.clone(),
+                    arn: d.arn.clone(),
+                    status: d.status.clone(),
+                    modified: d.modified,
+                })
+                .collect()
+        }))
+    }
+
+    async fn describe_domain(&self, domain_id: &str) -> Result<Option<Domain>> {
+        self.read();
+        Ok(self.with_state(|s| s.domains.get(domain_id).cloned()))
     }
 
     async fn findings(&self, filters: &serde_json::Value) -> Result<Vec<serde_json::Value>> {

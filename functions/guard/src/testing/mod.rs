@@ -85,6 +85,21 @@ pub fn service_dns() -> BTreeMap<String, String> {
     ])
 }
 
+/// The studio profile's services besides the API (Service Catalog included), each with its
+/// private DNS name as `DescribeVpcEndpointServices` gives it in us-west-2.
+pub fn studio_services() -> Vec<(String, String)> {
+    [
+        ("com.amazonaws.{r}.sagemaker.runtime", "runtime.sagemaker.{r}.amazonaws.com"),
+        ("aws.sagemaker.{r}.studio", "*.studio.{r}.sagemaker.aws"),
+        ("com.amazonaws.{r}.sts", "sts.{r}.amazonaws.com"),
+        ("com.amazonaws.{r}.logs", "logs.{r}.amazonaws.com"),
+        ("com.amazonaws.{r}.servicecatalog", "servicecatalog.{r}.amazonaws.com"),
+    ]
+    .into_iter()
+    .map(|(name, dns)| (name.replace("{r}", REGION), dns.replace("{r}", REGION)))
+    .collect()
+}
+
 /// VPC `vpc-1` (10.0.0.0/16, DNS on) with `per_az` subnets in each of `azs`, one notebook in
 /// the first subnet, no endpoints, no managed group and no private hosted zone (read).
 pub fn observation(azs: &[&str], per_az: usize) -> Observation {
@@ -110,6 +125,7 @@ pub fn observation(azs: &[&str], per_az: usize) -> Observation {
         endpoints: Vec::new(),
         group: None,
         notebooks: Some(notebooks),
+        domains: None,
         service_azs: service_azs(&["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]),
         service_dns: service_dns(),
         hosted_zones: Some(Vec::new()),

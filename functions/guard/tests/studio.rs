@@ -1,0 +1,226 @@
+//! SageMaker Studio domains (the studio profile) on the in-memory fake account, driven through
+//! the Lambda handlers with the sample events of `events/`: a VPC-only domain gets every
+//! service of the profile, a public one is reported and left alone, a VPC with a notebook and a
+//! domain gets the union, subnets and replays behave as for notebooks.
+
+use std::collections::BTreeSet;
+
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use vpce_guard::config::{api_service, notebook_service, Config, Profile, PublicDomains};
+use vpce_guard::fake::FakeAccount;
+use vpce_guard::lambda::{on_domain_created, on_subnet_created, remediate};
+use vpce_guard::model::{TAG_ENFORCE, TAG_PROFILES};
+use vpce_guard::report::{Outcome, Report};
+use vpce_guard::testing::REGION;
+use vpce_guard::Guard;
+
+const VPC: &str = "vpc-0f1e2d3c4b5a69788";
+const DOMAIN: &str = "d-0a1b2c3d4e5f";
+const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
+
+fn sample(file: &str) -> Value {
+    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn invocation(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn studio_config() -> Config {
+    Config { profiles: [Profile::NotebookInstances, Profile::Studio].into_iter().collect(), ..Config::default() }
+}
+
+fn studio_services(projects: bool) -> Vec<String> {
+    let mut services = vec![
+        api_service(REGION),
+        format!("com.amazonaws.{REGION}.sagemaker.runtime"),
+        format!("aws.sagemaker.{REGION}.studio"),
+        format!("com.amazonaws.{REGION}.sts"),
+        format!("com.amazonaws.{REGION}.logs"),
+    ];
+    if projects {
+        services.push(format!("com.amazonaws.{REGION}.servicecatalog"));
+    }
+    services
+}
+
+/// A 3-AZ VPC (DNS on) with one subnet per AZ, and a domain in it.
+fn account(config: Config, vpc_only: bool) -> Guard<FakeAccount> {
+    let guard = Guard::new(FakeAccount::new(), config).with_visibility_retries(Vec::new());
+    let fake = guard.account();
+    fake.add_vpc(VPC, "10.0.0.0/16");
+    fake.with_state(|s| {
+        s.vpcs.get_mut(VPC).unwrap().dns = Some(vpce_guard::model::VpcDns { support: true, hostnames: true })
+    });
+    let subnets: Vec<String> = AZS.iter().enumerate().map(|(i, _)| format!("subnet-00000000000000a{i}")).collect();
+    for (subnet, az) in subnets.iter().zip(AZS) {
+        fake.add_subnet(VPC, subnet, az);
+    }
+    let ids: Vec<&str> = subnets.iter().map(String::as_str).collect();
+    fake.add_domain(DOMAIN, VPC, &ids, vpc_only);
+    guard
+}
+
+/// Live endpoints by service: (count, AZs, private DNS) of the first.
+fn endpoints(fake: &FakeAccount) -> Vec<(String, usize, BTreeSet<String>, bool)> {
+    let state = fake.snapshot();
+    let live = fake.live_endpoints(VPC);
+    let services: BTreeSet<&String> = live.iter().map(|e| &e.service).collect();
+    services
+        .into_iter()
+        .map(|service| {
+            let of: Vec<_> = live.iter().filter(|e| &e.service == service).collect();
+            let azs = of[0].subnet_ids.iter().map(|s| state.subnets[s].az.clone()).collect();
+            (service.clone(), of.len(), azs, of[0].private_dns)
+        })
+        .collect()
+}
+
+fn creates(fake: &FakeAccount) -> Vec<String> {
+    fake.snapshot().writes.into_iter().filter(|w| w == "CreateVpcEndpoint").collect()
+}
+
+async fn domain_event(guard: &Guard<FakeAccount>, file: &str) -> Report {
+    on_domain_created(invocation(sample(file)), guard).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_vpc_only_domain_gets_every_studio_endpoint_in_every_az_with_private_dns_api_first() {
+    let guard = account(studio_config(), true);
+    let fake = guard.account();
+
+    let report = domain_event(&guard, "create-domain.json").await;
+
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    let got = endpoints(fake);
+    let want: BTreeSet<String> = studio_services(false).into_iter().collect();
+    assert_eq!(got.iter().map(|e| e.0.clone()).collect::<BTreeSet<_>>(), want);
+    let all_azs: BTreeSet<String> = AZS.iter().map(|s| s.to_string()).collect();
+    for (service, count, azs, private_dns) in &got {
+        assert_eq!((*count, azs, *private_dns), (1, &all_azs, true), "{service}");
+    }
+    let created: Vec<String> = report.vpcs[0]
+        .actions
+        .iter()
+        .filter_map(|a| serde_json::to_value(a).ok())
+        .filter(|a| a["action"] == "create_endpoint")
+        .map(|a| a["service"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(created, studio_services(false), "api first, then the profile's order");
+    assert_eq!(creates(fake).len(), 5);
+
+    let replay = domain_event(&guard, "create-domain.json").await;
+    assert_eq!(replay.vpcs[0].outcome, Outcome::Compliant, "{}", replay.to_text());
+    assert_eq!(replay.api_calls.write, 0);
+}
+
+#[tokio::test]
+async fn a_new_az_extends_every_studio_endpoint_once_and_a_compliant_subnet_event_costs_at_most_8_reads() {
+    let guard = account(studio_config(), true);
+    let fake = guard.account();
+    domain_event(&guard, "create-domain.json").await;
+    fake.with_state(|s| s.writes.clear());
+
+    fake.add_subnet(VPC, "subnet-0d9c8b7a6f5e4d3c2", "us-west-2d");
+    let mut event = sample("create-subnet.json");
+    event["detail"]["responseElements"]["subnet"]["vpcId"] = VPC.into();
+    event["detail"]["requestParameters"]["vpcId"] = VPC.into();
+    let report = on_subnet_created(invocation(event.clone()), &guard).await.unwrap();
+
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(fake.snapshot().writes, vec!["ModifyVpcEndpoint"; 5], "one modify per endpoint");
+    for (service, _, azs, _) in endpoints(fake) {
+        assert!(azs.contains("us-west-2d"), "{service}");
+    }
+
+    let state = fake.snapshot();
+    let cold = Guard::new(FakeAccount::new(), studio_config()).with_visibility_retries(Vec::new());
+    cold.account().with_state(|s| *s = state);
+    let compliant = on_subnet_created(invocation(event), &cold).await.unwrap();
+    assert_eq!(compliant.vpcs[0].outcome, Outcome::Compliant, "{}", compliant.to_text());
+    assert!(compliant.api_calls.read <= 8, "a compliant studio VPC costs {} reads", compliant.api_calls.read);
+    eprintln!("studio profile, compliant VPC, CreateSubnet event, cold process: {} reads", compliant.api_calls.read);
+}
+
+#[tokio::test]
+async fn a_vpc_with_a_notebook_and_a_domain_gets_the_union_one_endpoint_per_service() {
+    let guard = account(studio_config(), true);
+    let fake = guard.account();
+    fake.add_notebook("fraud-model-dev", "subnet-00000000000000a0");
+
+    let sweep = remediate(invocation(serde_json::json!({})), &guard).await.unwrap();
+
+    let ours = sweep.vpcs.iter().find(|v| v.vpc_id == VPC).unwrap();
+    assert_eq!(ours.outcome, Outcome::Changed, "{}", sweep.to_text());
+    let mut want: BTreeSet<String> = studio_services(false).into_iter().collect();
+    want.insert(notebook_service(REGION));
+    let got = endpoints(fake);
+    assert_eq!(got.iter().map(|e| e.0.clone()).collect::<BTreeSet<_>>(), want);
+    assert!(got.iter().all(|e| e.1 == 1), "{got:?}");
+
+    let again = remediate(invocation(serde_json::json!({})), &guard).await.unwrap();
+    assert_eq!(again.api_calls.write, 0, "{}", again.to_text());
+    let described = again.api_calls.read;
+    eprintln!("warm sweep of a notebook + domain VPC: {described} reads (the domain is not described again)");
+}
+
+#[tokio::test]
+async fn a_public_internet_domain_is_reported_and_its_vpc_left_alone_unless_enforced() {
+    let guard = account(studio_config(), false);
+    let report = domain_event(&guard, "create-domain.json").await;
+    assert_eq!(report.vpcs[0].outcome, Outcome::Skipped, "{}", report.to_text());
+    assert_eq!(report.vpcs[0].problems[0].code, "studio_public_internet");
+    assert_eq!(report.api_calls.write, 0);
+    assert!(guard.account().live_endpoints(VPC).is_empty());
+    let sweep = remediate(invocation(serde_json::json!({})), &guard).await.unwrap();
+    assert_eq!(sweep.vpcs[0].outcome, Outcome::Skipped, "a public domain enrols nothing: {}", sweep.to_text());
+
+    let enforced = account(Config { studio_public_domains: PublicDomains::Enforce, ..studio_config() }, false);
+    let report = domain_event(&enforced, "create-domain.json").await;
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(enforced.account().live_endpoints(VPC).len(), 5);
+}
+
+#[tokio::test]
+async fn without_the_studio_profile_domains_change_nothing_and_cost_nothing() {
+    let guard = account(Config::default(), true);
+    let report = domain_event(&guard, "create-domain.json").await;
+    assert!(report.ignored.as_deref().is_some_and(|r| r.contains("studio profile")), "{report:?}");
+    // At most the identity read that tells whether the event is of this account.
+    assert_eq!((report.api_calls.write, report.api_calls.read <= 1), (0, true), "{report:?}");
+    let sweep = remediate(invocation(serde_json::json!({})), &guard).await.unwrap();
+    assert_eq!(sweep.vpcs[0].outcome, Outcome::Skipped, "{}", sweep.to_text());
+}
+
+#[tokio::test]
+async fn projects_add_service_catalog_and_the_profiles_tag_chooses_a_vpcs_profiles() {
+    let projects = account(Config { studio_projects: true, ..studio_config() }, true);
+    domain_event(&projects, "create-domain.json").await;
+    let got: BTreeSet<String> = endpoints(projects.account()).into_iter().map(|e| e.0).collect();
+    assert_eq!(got, studio_services(true).into_iter().collect());
+
+    // A VPC tagged for the studio profile alone, holding a notebook: studio endpoints only.
+    let tagged = account(studio_config(), true);
+    let fake = tagged.account();
+    fake.with_state(|s| s.domains.clear());
+    fake.add_notebook("nb-1", "subnet-00000000000000a0");
+    fake.with_state(|s| {
+        let tags = &mut s.vpcs.get_mut(VPC).unwrap().tags;
+        tags.insert(TAG_ENFORCE.into(), "true".into());
+        tags.insert(TAG_PROFILES.into(), "studio".into());
+    });
+    remediate(invocation(serde_json::json!({})), &tagged).await.unwrap();
+    let got: BTreeSet<String> = endpoints(fake).into_iter().map(|e| e.0).collect();
+    assert_eq!(got, studio_services(false).into_iter().collect());
+}
+
+#[tokio::test]
+async fn a_domain_event_for_a_domain_that_is_gone_is_ignored() {
+    let guard = account(studio_config(), true);
+    guard.account().with_state(|s| s.domains.clear());
+    let report = domain_event(&guard, "update-domain.json").await;
+    assert!(report.ignored.as_deref().is_some_and(|r| r.contains("no longer exists")), "{report:?}");
+    assert_eq!(report.api_calls.write, 0);
+}

@@ -1,0 +1,15 @@
+//! Lambda function `on-domain-created`: reconciles on CreateDomain and UpdateDomain CloudTrail events (SageMaker Studio). `main` only wires things up;
+//! the handler lives in `vpce_guard::lambda`.
+// The handler's future nests the SDK's deeply enough to pass rustc's default query depth
+// in release builds ("queries overflow the depth limit").
+#![recursion_limit = "256"]
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    vpce_guard::lambda::init_tracing();
+    let guard = vpce_guard::lambda::start().await?;
+    run(service_fn(|event: LambdaEvent<Value>| vpce_guard::lambda::on_domain_created(event, &guard))).await
+}
