@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 jobs="${VPCE_GUARD_JOBS:-2}"
 target_dir="${CARGO_TARGET_DIR:-target}"
-functions=(on-notebook-created on-subnet-created remediate)
+functions=(on-notebook-created on-subnet-created on-domain-created remediate)
 
 scripts/setup-venv.sh
 scripts/release.sh >&2
