@@ -110,6 +110,26 @@ impl Seed {
         Ok(out.notebook_instance_arn().context("no notebook arn")?.to_string())
     }
 
+    /// A SageMaker Studio domain in `vpc_id` with `subnet_ids`, `VpcOnly` or (when
+    /// `vpc_only` is false) the default `PublicInternetOnly`; returns its id.
+    pub async fn domain(&self, name: &str, vpc_id: &str, subnet_ids: &[String], vpc_only: bool) -> Result<String> {
+        use aws_sdk_sagemaker::types::{AppNetworkAccessType, AuthMode, UserSettings};
+        let mut request = self
+            .sagemaker
+            .create_domain()
+            .domain_name(name)
+            .auth_mode(AuthMode::Iam)
+            .default_user_settings(UserSettings::builder().execution_role(ROLE_ARN).build())
+            .vpc_id(vpc_id)
+            .set_subnet_ids(Some(subnet_ids.to_vec()));
+        if vpc_only {
+            request = request.app_network_access_type(AppNetworkAccessType::VpcOnly);
+        }
+        let out = request.send().await?;
+        let arn = out.domain_arn().context("no domain arn")?;
+        Ok(arn.rsplit('/').next().context("domain arn")?.to_string())
+    }
+
     /// Sets `enableDnsHostnames`.
     pub async fn set_dns_hostnames(&self, vpc_id: &str, on: bool) -> Result<()> {
         let value = AttributeBooleanValue::builder().value(on).build();
