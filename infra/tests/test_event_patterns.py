@@ -8,7 +8,13 @@ Each rule's EventPattern is read from the template with its intrinsics replaced 
 a function role's ARN becomes arn:aws:iam::123456789012:role/vpce-guard-<LogicalId>-1A2B3C4D5E6F,
 which is the session issuer of events/modify-vpc-endpoint-by-vpce-guard.json for RemediateRole (the
 own call that must not match); function ARNs and alarm ARNs are built from their names with the
-parameters' defaults, in us-west-2, account 123456789012.
+parameters' defaults, in us-west-2, account 123456789012. Every optional resource is taken as
+deployed: rules with a Condition are evaluated like the others, and an Fn::If takes its first branch
+(the studio profile's on-domain-created, its rule, role and alarm included).
+
+The last section evaluates the template's conditions for given parameters: the endpoint services
+the roles may create (CreateVpcEndpoint's ec2:VpceServiceName), for each profile, against the
+service names of functions/guard/src/config.rs.
 
 Two matchers decide, and must agree:
 
@@ -73,8 +79,11 @@ def load_template():
     return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=CfnLoader)
 
 
+NO_VALUE = object()  # AWS::NoValue: dropped from the list that holds it
+
+
 class Example:
-    """Example values for a template's intrinsics (parameters at their defaults)."""
+    """Example values for a template's intrinsics (parameters at their defaults, optional parts on)."""
 
     def __init__(self, template):
         self.template = template
@@ -108,9 +117,13 @@ class Example:
 
     def resolve(self, value):
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
         if not isinstance(value, dict):
             return value
+        if value == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        if set(value) == {"Fn::If"}:
+            return self.resolve(value["Fn::If"][1])  # every optional resource deployed
         if set(value) == {"Ref"}:
             return self.ref(value["Ref"])
         if set(value) == {"Fn::GetAtt"}:
@@ -264,6 +277,8 @@ EXPECTED = {
     "associate-vpc-cidr-block.json": {"Ec2DriftRule"},
     "create-default-subnet.json": {"Ec2DriftRule"},
     "create-default-vpc.json": {"Ec2DriftRule"},
+    "create-domain-default-access.json": {"DomainChangedRule"},  # no appNetworkAccessType: PublicInternetOnly
+    "create-domain.json": {"DomainChangedRule"},
     "create-notebook-instance.json": {"NotebookCreatedRule"},
     "create-subnet-failed.json": set(),
     "create-subnet.json": {"SubnetCreatedRule"},
@@ -284,6 +299,7 @@ EXPECTED = {
     "revoke-security-group-ingress.json": {"Ec2DriftRule"},
     "scheduled.json": set(),
     "sqs-drift-batch.json": set(),  # an SQS batch, not an EventBridge event; its bodies: below
+    "update-domain.json": {"DomainChangedRule"},
 }
 
 
@@ -330,6 +346,30 @@ def test_drift_rules_target_the_drift_queue_and_the_notebook_rule_is_conditional
     assert resources["SageMakerDriftRule"].get("Condition") == "VpcNotebooks"
 
 
+STUDIO_RESOURCES = ["DomainChangedRule", "DomainChangedPermission", "DomainCreatedFunction", "DomainCreatedRole",
+                    "DomainCreatedLogGroup", "DomainCreatedErrorsAlarm", "StudioReadPolicy"]
+
+
+def test_domain_rule_invokes_on_domain_created_with_the_studio_profile_only():
+    resources = load_template()["Resources"]
+    targets = resources["DomainChangedRule"]["Properties"]["Targets"]
+    assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["DomainCreatedFunction", "Arn"]}]
+    assert "InputTransformer" not in targets[0] and "Input" not in targets[0]
+    function = resources["DomainCreatedFunction"]
+    assert function["Metadata"]["BuildProperties"]["Binary"] == "on-domain-created"
+    assert function["Properties"]["Role"] == {"Fn::GetAtt": ["DomainCreatedRole", "Arn"]}
+    for name in STUDIO_RESOURCES:
+        assert resources[name].get("Condition") == "StudioProfile", name
+
+
+def test_failed_domain_calls_match_no_rule(rules):
+    for name in ("create-domain.json", "create-domain-default-access.json", "update-domain.json"):
+        event = copy.deepcopy(sample(name))
+        event["detail"]["errorCode"] = "ValidationException"
+        event["detail"]["errorMessage"] = "example"
+        assert matching_rules(rules, event) == set(), name
+
+
 # ------------------------------------------------------------------------------------ who called
 
 def with_identity(event, identity):
@@ -358,7 +398,7 @@ def test_callers_without_a_session_issuer_still_match(rules, caller, name, rule)
     assert matching_rules(rules, with_identity(sample(name), OTHER_CALLERS[caller])) == {rule}
 
 
-@pytest.mark.parametrize("role", ["NotebookCreatedRole", "SubnetCreatedRole", "RemediateRole"])
+@pytest.mark.parametrize("role", ["NotebookCreatedRole", "SubnetCreatedRole", "RemediateRole", "DomainCreatedRole"])
 @pytest.mark.parametrize("name", ["modify-vpc-endpoint.json", "revoke-security-group-ingress.json",
                                   "create-tags.json", "delete-tags.json", "modify-vpc-attribute.json",
                                   "delete-notebook-instance.json"])
@@ -423,7 +463,8 @@ def invocation_record(function_arn, outcomes, result="Success"):
                                                     for i, o in enumerate(outcomes)]}}}
 
 
-@pytest.mark.parametrize("function", ["NotebookCreatedFunction", "SubnetCreatedFunction", "RemediateFunction"])
+@pytest.mark.parametrize("function", ["NotebookCreatedFunction", "SubnetCreatedFunction", "RemediateFunction",
+                                      "DomainCreatedFunction"])
 def test_non_compliant_findings_are_forwarded(rules, function):
     arn = Example(load_template()).get_att(function, "Arn")
     assert matching_rules(rules, invocation_record(arn, ["compliant", "non_compliant"])) == {"FindingsToCentralBusRule"}
@@ -434,6 +475,100 @@ def test_non_compliant_findings_are_forwarded(rules, function):
 def test_other_functions_findings_are_not_forwarded(rules):
     arn = Example(load_template()).get_att("RemediateFunction", "Arn") + "-copy"
     assert matching_rules(rules, invocation_record(arn, ["non_compliant"])) == set()
+
+
+# ------------------------------------------------------------ the endpoint services the roles may create
+
+CONFIG_RS = ROOT / "functions" / "guard" / "src" / "config.rs"
+
+
+class Deployed:
+    """The template's conditions and the intrinsics of a policy value, for given parameters."""
+
+    def __init__(self, template, **parameters):
+        self.template = template
+        self.parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+        self.parameters.update(parameters)
+
+    def condition(self, name):
+        return self.test(self.template["Conditions"][name])
+
+    def test(self, expression):
+        (function, argument), = expression.items()
+        if function == "Condition":
+            return self.condition(argument)
+        if function == "Fn::Equals":
+            return self.value(argument[0]) == self.value(argument[1])
+        if function == "Fn::Not":
+            return not self.test(argument[0])
+        if function == "Fn::And":
+            return all(self.test(a) for a in argument)
+        if function == "Fn::Or":
+            return any(self.test(a) for a in argument)
+        raise ValueError(f"condition function {function} is not evaluated here")
+
+    def value(self, value):
+        if isinstance(value, list):
+            return [v for v in (self.value(v) for v in value) if v is not NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        (function, argument), = value.items()
+        if function == "Ref":
+            return NO_VALUE if argument == "AWS::NoValue" else self.parameters[argument]
+        if function == "Fn::If":
+            return self.value(argument[1] if self.condition(argument[0]) else argument[2])
+        if function == "Fn::Join":
+            return self.value(argument[0]).join(self.value(argument[1]))
+        if function == "Fn::Split":
+            return self.value(argument[1]).split(self.value(argument[0]))
+        raise ValueError(f"intrinsic {function} is not evaluated here")
+
+
+def allowed_services(**parameters):
+    template = load_template()
+    statements = template["Resources"]["EndpointWritePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    create, = [s for s in statements if s["Sid"] == "CreateEndpointForConfiguredServices"]
+    return set(Deployed(template, **parameters).value(create["Condition"]["StringLike"]["ec2:VpceServiceName"]))
+
+
+def code_services():
+    """The studio profile's service templates as the functions define them (config.rs), {region} as *."""
+    text = CONFIG_RS.read_text(encoding="utf-8")
+    studio = re.search(r"pub const STUDIO_SERVICES: \[&str; \d+\] = \[(.*?)\];", text, re.S).group(1)
+    catalog = re.search(r'pub const SERVICE_CATALOG: &str = "([^"]+)";', text).group(1)
+    wild = lambda t: t.replace("{region}", "*")
+    return [wild(t) for t in re.findall(r'"([^"]+)"', studio)], wild(catalog)
+
+
+API, NOTEBOOK = "com.amazonaws.*.sagemaker.api", "aws.sagemaker.*.notebook"
+
+
+def test_profiles_condition_covers_every_allowed_value():
+    template = load_template()
+    pattern = re.compile(template["Parameters"]["Profiles"]["AllowedPattern"])
+    for profiles, studio, notebooks in [("notebook-instances", False, True), ("studio", True, False),
+                                        ("notebook-instances,studio", True, True),
+                                        ("studio,notebook-instances", True, True)]:
+        assert pattern.match(profiles)
+        deployed = Deployed(template, Profiles=profiles)
+        assert deployed.condition("StudioProfile") is studio, profiles
+        assert deployed.condition("NotebookInstancesProfile") is notebooks, profiles
+    assert not pattern.match("studio,studio") and not pattern.match("notebook-instances, studio")
+
+
+@pytest.mark.skipif(not CONFIG_RS.exists(), reason="functions/guard/src/config.rs is not in this checkout")
+def test_endpoint_services_are_those_of_the_profiles_and_services():
+    studio, catalog = code_services()
+    assert allowed_services() == {API, NOTEBOOK}  # the defaults: notebook instances, Services empty
+    assert allowed_services(Profiles="studio") == {API, *studio}
+    assert allowed_services(Profiles="studio", StudioProjects="true") == {API, *studio, catalog}
+    assert allowed_services(Profiles="notebook-instances", StudioProjects="true") == {API, NOTEBOOK}
+    assert allowed_services(Profiles="notebook-instances,studio", StudioProjects="true") == {API, NOTEBOOK, *studio, catalog}
+    # Services set: its list as well (the union; the functions use it instead of the profiles' lists)
+    assert allowed_services(Services="com.amazonaws.{region}.sagemaker.api,com.amazonaws.{region}.s3") == {
+        API, NOTEBOOK, "com.amazonaws.*.s3"}
+    assert allowed_services(Profiles="studio", Services="aws.sagemaker.{region}.notebook") == {API, NOTEBOOK, *studio}
+    assert "" not in allowed_services(Profiles="studio")
 
 
 # ------------------------------------------------------------------------------ the matcher itself

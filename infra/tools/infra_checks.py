@@ -362,11 +362,14 @@ def break_bucket_public_access(t):
     first(t, "AWS::S3::Bucket")["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] = False
 
 
+CREATION_EVENTS = {"CreateNotebookInstance", "CreateSubnet", "CreateDomain", "UpdateDomain"}
+
+
 def drift_rules(t):
-    """The CloudTrail rules other than the two creation rules: the drift rules."""
+    """The CloudTrail rules other than the creation rules: the drift rules."""
     found = [r["Properties"] for _, r in resources_of(t, "AWS::Events::Rule")
              if "AWS API Call via CloudTrail" in r["Properties"].get("EventPattern", {}).get("detail-type", [])
-             and not {"CreateNotebookInstance", "CreateSubnet"} & set(r["Properties"]["EventPattern"]["detail"]["eventName"])]
+             and not CREATION_EVENTS & set(r["Properties"]["EventPattern"]["detail"]["eventName"])]
     if not found:
         sys.exit("no drift rule to break")
     return found
@@ -389,6 +392,14 @@ def break_drift_rule_one_role_missing(t):
         branch = rule["EventPattern"]["detail"]["userIdentity"]["$or"][0]
         excluded = branch["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]
         excluded[:] = [arn for arn in excluded if arn != {"Fn::GetAtt": ["RemediateRole", "Arn"]}]
+
+
+def break_drift_rule_domain_role_missing(t):
+    # on-domain-created's own calls (studio profile) come back as drift.
+    for rule in drift_rules(t):
+        branch = rule["EventPattern"]["detail"]["userIdentity"]["$or"][0]
+        excluded = branch["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]
+        excluded[:] = [arn for arn in excluded if "DomainCreatedRole" not in json.dumps(arn)]
 
 
 def break_drift_rule_to_function(t):
@@ -506,6 +517,83 @@ def break_security_hub_in_dry_run(t):
     t["Conditions"]["SecurityHubFindingsOn"] = {"Fn::Equals": [{"Ref": "SecurityHubFindings"}, "true"]}
 
 
+# ------------------------------------------------------------- the studio profile's own resources
+# The generic mutations above break the first resource of a type; these break on-domain-created's
+# function, rule, log group and alarm, so that the rules are shown to cover them too.
+
+
+def studio_resource(t, name):
+    resource = t["Resources"].get(name)
+    if resource is None:
+        sys.exit(f"no {name} to break")
+    return resource
+
+
+def break_domain_rule_dead_letter(t):
+    studio_resource(t, "DomainChangedRule")["Properties"]["Targets"][0].pop("DeadLetterConfig")
+
+
+def break_domain_rule_retry(t):
+    studio_resource(t, "DomainChangedRule")["Properties"]["Targets"][0].pop("RetryPolicy")
+
+
+def break_domain_rule_failed_calls(t):
+    # Failed CreateDomain calls (errorCode set) would reach the function.
+    studio_resource(t, "DomainChangedRule")["Properties"]["EventPattern"]["detail"].pop("errorCode")
+
+
+def break_domain_function_architecture(t):
+    studio_resource(t, "DomainCreatedFunction")["Properties"]["Architectures"] = ["x86_64"]
+
+
+def break_domain_function_runtime(t):
+    studio_resource(t, "DomainCreatedFunction")["Properties"]["Runtime"] = "provided.al2"
+
+
+def break_domain_function_failure_destination(t):
+    studio_resource(t, "DomainCreatedFunction")["Properties"].pop("EventInvokeConfig")
+
+
+def break_domain_log_group_deleted(t):
+    studio_resource(t, "DomainCreatedLogGroup").pop("DeletionPolicy")
+
+
+def break_domain_log_group_replaced(t):
+    studio_resource(t, "DomainCreatedLogGroup").pop("UpdateReplacePolicy")
+
+
+def break_domain_errors_alarm(t):
+    studio_resource(t, "DomainCreatedErrorsAlarm")
+    del t["Resources"]["DomainCreatedErrorsAlarm"]
+
+
+def break_describe_domain_on_star(t):
+    # A read, so iam_writes_not_on_star lets it pass: every domain of every account the role can see.
+    for statement in statements_allowing(t, "sagemaker:DescribeDomain"):
+        statement["Resource"] = "*"
+
+
+def break_describe_domain_any_region(t):
+    for statement in statements_allowing(t, "sagemaker:DescribeDomain"):
+        statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:*:*:domain/*"}
+
+
+def break_describe_domain_wildcard_action(t):
+    # sagemaker:Describe* on "*" in a role's inline policy: DescribeDomain and every other Describe.
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "sagemaker:Describe*", "Resource": "*"}
+    )
+
+
+def break_domain_reads_unconditional(t):
+    # The domain reads granted whatever Profiles says.
+    for statement in statements_allowing(t, "sagemaker:ListDomains"):
+        for _, resource in resources_of(t, "AWS::IAM::ManagedPolicy"):
+            if statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                resource.pop("Condition", None)
+
+
 def break_no_dashboard(t):
     for name, _ in resources_of(t, "AWS::CloudWatch::Dashboard"):
         del t["Resources"][name]
@@ -551,6 +639,7 @@ BREAKS = {
     "drift-rule-anything-but-only": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_anything_but_only),
     "drift-rule-one-role-missing": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_one_role_missing),
     "drift-rule-to-function": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_to_function),
+    "drift-rule-domain-role-missing": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_domain_role_missing),
     "drift-queue-sse-sqs": ("drift_queue_encrypted_with_redrive", break_drift_queue_sse_sqs),
     "drift-queue-no-redrive": ("drift_queue_encrypted_with_redrive", break_drift_queue_no_redrive),
     "drift-queue-short-visibility": ("drift_queue_encrypted_with_redrive", break_drift_queue_short_visibility),
@@ -566,6 +655,19 @@ BREAKS = {
     "security-hub-wildcard-action": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_wildcard_action),
     "security-hub-unconditional": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_unconditional),
     "security-hub-in-dry-run": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_in_dry_run),
+    "domain-rule-dead-letter": ("event_rules_have_dead_letter_and_retry", break_domain_rule_dead_letter),
+    "domain-rule-retry": ("event_rules_have_dead_letter_and_retry", break_domain_rule_retry),
+    "domain-rule-failed-calls": ("cloudtrail_rules_ignore_failed_calls", break_domain_rule_failed_calls),
+    "domain-function-x86": ("functions_arm64_al2023_no_fixed_reservation", break_domain_function_architecture),
+    "domain-function-al2": ("functions_arm64_al2023_no_fixed_reservation", break_domain_function_runtime),
+    "domain-function-no-failure-destination": ("functions_have_failure_destination", break_domain_function_failure_destination),
+    "domain-log-group-deleted": ("log_groups_and_their_keys_retained", break_domain_log_group_deleted),
+    "domain-log-group-replaced": ("log_groups_and_their_keys_retained", break_domain_log_group_replaced),
+    "no-domain-errors-alarm": ("alarms_cover_queues_errors_and_compliance", break_domain_errors_alarm),
+    "describe-domain-on-star": ("sagemaker_domain_reads_scoped_to_studio", break_describe_domain_on_star),
+    "describe-domain-any-region": ("sagemaker_domain_reads_scoped_to_studio", break_describe_domain_any_region),
+    "describe-domain-wildcard-action": ("sagemaker_domain_reads_scoped_to_studio", break_describe_domain_wildcard_action),
+    "domain-reads-unconditional": ("sagemaker_domain_reads_scoped_to_studio", break_domain_reads_unconditional),
 }
 
 
