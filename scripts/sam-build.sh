@@ -19,7 +19,7 @@ if [[ "$arch" != arm64 ]]; then
     trap 'rm -f "$template"' EXIT
 fi
 sam build --template-file "$template" --build-dir .aws-sam/build --region us-west-2
-for fn in NotebookCreatedFunction SubnetCreatedFunction RemediateFunction; do
+for fn in NotebookCreatedFunction SubnetCreatedFunction DomainCreatedFunction RemediateFunction; do
     dir=".aws-sam/build/$fn"
     [[ -f "$dir/bootstrap" ]] || { echo "no bootstrap in $dir" >&2; exit 1; }
     (cd "$dir" && rm -f /tmp/vpce-guard-$fn.zip && python3 -m zipfile -c /tmp/vpce-guard-$fn.zip bootstrap)

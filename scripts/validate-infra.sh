@@ -141,7 +141,7 @@ chmod +x "$work/stub/cargo" "$work/stub/cargo-lambda"
 sam_build() {
     (cd "$work/sam" && REAL_CARGO="$(command -v cargo)" PY="$py" CARGO_TARGET_DIR="$work/sam/target" \
         PATH="$work/stub:$PATH" sam build -t "$root/infra/template.yaml" --build-dir "$work/sam/build") || return 1
-    for function in NotebookCreatedFunction SubnetCreatedFunction RemediateFunction; do
+    for function in NotebookCreatedFunction SubnetCreatedFunction DomainCreatedFunction RemediateFunction; do
         test -x "$work/sam/build/$function/bootstrap" || { echo "no bootstrap for $function"; return 1; }
     done
 }
@@ -150,10 +150,10 @@ package() {
     test -f "$work/sam/build/template.yaml" || { echo "no sam build output to package"; return 1; }
     "$py" "$helper" render "$work/sam/build/template.yaml" "$work/sam/stackset-template.json" \
         --artifacts "$work/sam/zips" || return 1
-    test "$(find "$work/sam/zips" -name '*.zip' | wc -l)" -eq 3 || { echo "expected 3 zips"; return 1; }
+    test "$(find "$work/sam/zips" -name '*.zip' | wc -l)" -eq 4 || { echo "expected 4 zips"; return 1; }
     cfn-lint "$work/sam/stackset-template.json"
 }
-check "StackSet packaging of that build (3 zips, cfn-lint)" package
+check "StackSet packaging of that build (4 zips, cfn-lint)" package
 check "scripts/publish-stackset.py against moto (pytest infra/tests/test_publish_stackset.py)" bash -c 'scripts/setup-venv.sh && .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_publish_stackset.py'
 
 # The rules' event patterns against events/*.json (and synthetic callers, alarms, destination

@@ -158,8 +158,9 @@ async fn run(cli: Cli) -> Result<u8> {
                 );
             }
             let identity = guard.identity().await.context("reading the account's identity")?;
-            let (policy, scope, ids) =
-                guardrail_document(guard.account(), &identity).await.context("reading the endpoints")?;
+            let (policy, scope, ids) = guardrail_document(guard.account(), &identity, studio(&guard))
+                .await
+                .context("reading the endpoints")?;
             if scope == GuardrailScope::AnyEndpoint {
                 eprintln!(
                     "warning: {} endpoint id(s) do not fit IAM's 6,144-character limit (or there are none): the policy denies notebooks opened through no VPC endpoint",
@@ -380,10 +381,16 @@ async fn iam_policy(guard: &Guard<SdkAccount>, vpc_ids: &[String], condition: Co
     if endpoint_ids.is_empty() {
         bail!("no SageMaker interface endpoint found in {}; run `vpce-guard apply` first", describe(&selector));
     }
-    Ok(notebook_access_policy(&match condition {
+    let condition = match condition {
         Condition::SourceVpce => AccessCondition::SourceVpce(endpoint_ids),
         Condition::SourceVpc => AccessCondition::SourceVpc(vpcs),
-    }))
+    };
+    Ok(notebook_access_policy(&condition, studio(guard)))
+}
+
+/// Whether the studio profile is on: the IAM policies then cover `CreatePresignedDomainUrl`.
+fn studio(guard: &Guard<SdkAccount>) -> bool {
+    guard.config().profiles.contains(&vpce_guard::config::Profile::Studio)
 }
 
 fn describe(selector: &VpcSelector) -> String {

@@ -45,6 +45,9 @@ fn az_list(azs: &[String]) -> String {
 
 fn render_vpc(out: &mut String, vpc: &VpcReport, dry_run: bool) {
     let _ = write!(out, "{}  {}", vpc.vpc_id, vpc.outcome);
+    if !vpc.profiles.is_empty() {
+        let _ = write!(out, "  [{}]", vpc.profiles.join(", "));
+    }
     if let Some(reason) = &vpc.reason {
         let _ = write!(out, " ({reason})");
     }

@@ -39,13 +39,14 @@ pub fn guardrail_arn(identity: &AccountIdentity, name: &str) -> String {
 pub async fn guardrail_document<A: Account>(
     account: &A,
     identity: &AccountIdentity,
+    studio: bool,
 ) -> Result<(serde_json::Value, GuardrailScope, Vec<String>)> {
     let services = [api_service(&identity.region), notebook_service(&identity.region)];
     let endpoints = account.describe_endpoints(&VpcSelector::All, &services).await?;
     let mut ids: Vec<String> =
         endpoints.into_iter().filter(|e| e.is_interface() && e.state.is_live()).map(|e| e.id).collect();
     ids.sort();
-    let (document, scope) = policy::guardrail_policy(&ids, identity);
+    let (document, scope) = policy::guardrail_policy(&ids, identity, studio);
     Ok((document, scope, ids))
 }
 
@@ -56,7 +57,8 @@ impl<A: Account> Guard<A> {
     pub async fn sync_guardrail(&self, dry_run: bool) -> Result<Option<GuardrailReport>> {
         let Some(name) = self.config().iam_guardrail.clone() else { return Ok(None) };
         let identity = self.identity().await?;
-        let (document, scope, ids) = guardrail_document(self.account(), &identity).await?;
+        let studio = self.config().profiles.contains(&crate::config::Profile::Studio);
+        let (document, scope, ids) = guardrail_document(self.account(), &identity, studio).await?;
         let text = document.to_string();
         let mut report = GuardrailReport {
             policy_arn: guardrail_arn(&identity, &name),

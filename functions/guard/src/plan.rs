@@ -197,6 +197,8 @@ pub struct Plan {
     /// The plan needs the VPC's private hosted zones, which were not read; read them and
     /// plan again.
     pub needs_hosted_zones: bool,
+    /// The profiles the VPC is enrolled for (whose services it gets).
+    pub profiles: Vec<Profile>,
 }
 
 impl Plan {
@@ -252,6 +254,7 @@ impl<'a> Planner<'a> {
                 services: Vec::new(),
                 needs_notebooks: false,
                 needs_hosted_zones: false,
+                profiles: Vec::new(),
             },
             group: obs.group.as_ref().map(|g| GroupRef::Existing(g.id.clone())),
             azs,
@@ -269,7 +272,9 @@ impl<'a> Planner<'a> {
         self.plan_group_rules();
         self.report_direct_internet_access();
         let region = self.obs.identity.region.clone();
-        for service in self.config.services_for(&region, &profiles_of(self.obs, self.config)) {
+        let profiles = profiles_of(self.obs, self.config);
+        self.plan.profiles = profiles.iter().copied().collect();
+        for service in self.config.services_for(&region, &profiles) {
             self.plan_service(&service);
         }
     }

@@ -10,6 +10,16 @@ pub const MAX_POLICY_CHARS: usize = 20_480;
 
 /// The action a notebook endpoint policy governs: opening a notebook through a presigned URL.
 pub const PRESIGNED_URL_ACTION: &str = "sagemaker:CreatePresignedNotebookInstanceUrl";
+/// The action that opens Studio for a user profile (studio profile).
+pub const PRESIGNED_DOMAIN_URL_ACTION: &str = "sagemaker:CreatePresignedDomainUrl";
+
+/// Every Studio user profile of this account and region: the resource of
+/// `CreatePresignedDomainUrl` (service authorization reference for SageMaker, resource type
+/// `user-profile`: `arn:${Partition}:sagemaker:${Region}:${Account}:user-profile/${DomainId}/${UserProfileName}`).
+pub fn account_user_profiles_arn(identity: &AccountIdentity) -> String {
+    let AccountIdentity { partition, region, account_id, .. } = identity;
+    format!("arn:{partition}:sagemaker:{region}:{account_id}:user-profile/*/*")
+}
 
 /// The policy for the notebook endpoint allowing presigned URLs for `arns` only (never
 /// called with none: a VPC without notebooks gets [`account_notebooks_policy`]).
@@ -149,31 +159,39 @@ pub enum GuardrailScope {
 /// way) unless it arrives through one of `endpoint_ids` (this account's SageMaker API and
 /// notebook endpoints in the region). Falls back to
 /// "through some VPC endpoint" when the list would exceed IAM's 6,144-character limit.
-pub fn guardrail_policy(endpoint_ids: &[String], identity: &AccountIdentity) -> (Value, GuardrailScope) {
+pub fn guardrail_policy(endpoint_ids: &[String], identity: &AccountIdentity, studio: bool) -> (Value, GuardrailScope) {
     let mut ids = endpoint_ids.to_vec();
     ids.sort();
     ids.dedup();
-    let statement = |condition: Value| {
-        json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "NotebooksOnlyThroughThisAccountsVpcEndpoints",
+    let document = |condition: Value| {
+        // This region's notebooks (and Studio user profiles) only, so that each region's
+        // guardrail can be attached to the same principal without denying the other regions'.
+        let mut statements = vec![json!({
+            "Sid": "NotebooksOnlyThroughThisAccountsVpcEndpoints",
+            "Effect": "Deny",
+            "Action": PRESIGNED_URL_ACTION,
+            "Resource": account_notebooks_arn(identity),
+            "Condition": condition
+        })];
+        if studio {
+            // CreatePresignedDomainUrl is a SageMaker API call: through the API endpoint.
+            statements.push(json!({
+                "Sid": "StudioOnlyThroughThisAccountsVpcEndpoints",
                 "Effect": "Deny",
-                "Action": PRESIGNED_URL_ACTION,
-                // This region's notebooks only, so that each region's guardrail can be attached
-                // to the same principal without denying the other regions' endpoints.
-                "Resource": account_notebooks_arn(identity),
+                "Action": PRESIGNED_DOMAIN_URL_ACTION,
+                "Resource": account_user_profiles_arn(identity),
                 "Condition": condition
-            }]
-        })
+            }));
+        }
+        json!({"Version": "2012-10-17", "Statement": statements})
     };
     if !ids.is_empty() {
-        let listed = statement(json!({"StringNotEquals": {"aws:SourceVpce": ids}}));
+        let listed = document(json!({"StringNotEquals": {"aws:SourceVpce": ids}}));
         if iam_policy_size(&listed) <= MAX_IAM_POLICY_CHARS {
             return (listed, GuardrailScope::Endpoints);
         }
     }
-    (statement(json!({"Null": {"aws:SourceVpce": "true"}})), GuardrailScope::AnyEndpoint)
+    (document(json!({"Null": {"aws:SourceVpce": "true"}})), GuardrailScope::AnyEndpoint)
 }
 
 /// How an IAM policy ties notebook access to the network path.
@@ -188,7 +206,7 @@ pub enum AccessCondition {
 /// The identity policy of the SageMaker guide that allows opening notebooks
 /// (`CreatePresignedNotebookInstanceUrl`, `DescribeNotebookInstance`) only through the VPCs'
 /// endpoints, ready to attach to users or roles.
-pub fn notebook_access_policy(condition: &AccessCondition) -> Value {
+pub fn notebook_access_policy(condition: &AccessCondition, studio: bool) -> Value {
     let (key, values) = match condition {
         AccessCondition::SourceVpce(ids) => ("aws:SourceVpce", ids),
         AccessCondition::SourceVpc(ids) => ("aws:SourceVpc", ids),
@@ -196,12 +214,16 @@ pub fn notebook_access_policy(condition: &AccessCondition) -> Value {
     let mut values = values.clone();
     values.sort();
     values.dedup();
+    let mut actions = vec![PRESIGNED_URL_ACTION, "sagemaker:DescribeNotebookInstance"];
+    if studio {
+        actions.push(PRESIGNED_DOMAIN_URL_ACTION);
+    }
     json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Sid": "EnableNotebookAccessOnlyThroughVpcEndpoints",
             "Effect": "Allow",
-            "Action": ["sagemaker:CreatePresignedNotebookInstanceUrl", "sagemaker:DescribeNotebookInstance"],
+            "Action": actions,
             "Resource": "*",
             "Condition": {"StringEquals": {key: values}}
         }]
@@ -311,6 +333,37 @@ mod tests {
             direct_internet_access: false,
             created: None,
         }
+    }
+
+    #[test]
+    fn the_studio_guardrail_denies_presigned_domain_urls_not_made_through_the_endpoints() {
+        use crate::testing::iam::{evaluate, Decision, Request};
+        let open_studio = |vpce: Option<&str>| {
+            let request = Request::new(
+                "arn:aws:iam::123456789012:role/DataScientist",
+                PRESIGNED_DOMAIN_URL_ACTION,
+                "arn:aws:sagemaker:us-west-2:123456789012:user-profile/d-0a1b2c3d4e5f/alice",
+            );
+            match vpce {
+                Some(id) => request.with("aws:SourceVpce", id),
+                None => request,
+            }
+        };
+        let ids = ["vpce-0aaaaaaaaaaaaaaaa".to_string()];
+        let (with_studio, _) = guardrail_policy(&ids, &identity(), true);
+        assert_eq!(evaluate(&with_studio, &open_studio(None)), Decision::ExplicitDeny);
+        assert_eq!(evaluate(&with_studio, &open_studio(Some("vpce-0bbbbbbbbbbbbbbbb"))), Decision::ExplicitDeny);
+        assert_ne!(evaluate(&with_studio, &open_studio(Some(&ids[0]))), Decision::ExplicitDeny);
+        let (without, _) = guardrail_policy(&ids, &identity(), false);
+        assert_ne!(
+            evaluate(&without, &open_studio(None)),
+            Decision::ExplicitDeny,
+            "no studio profile, no studio statement"
+        );
+
+        let allow = notebook_access_policy(&AccessCondition::SourceVpce(ids.to_vec()), true);
+        assert_eq!(evaluate(&allow, &open_studio(Some(&ids[0]))), Decision::Allow);
+        assert_ne!(evaluate(&allow, &open_studio(None)), Decision::Allow);
     }
 
     #[test]

@@ -277,7 +277,15 @@ fn vpc_report(obs: &Observation, plan: &Plan, actions: Vec<Action>, dry_run: boo
         Outcome::Compliant
     };
     info!(vpc = %obs.vpc.id, outcome = %outcome, actions = actions.len(), "reconciled");
-    VpcReport { vpc_id: obs.vpc.id.clone(), outcome, reason: None, endpoints, actions, problems: plan.problems.clone() }
+    VpcReport {
+        vpc_id: obs.vpc.id.clone(),
+        outcome,
+        reason: None,
+        endpoints,
+        actions,
+        problems: plan.problems.clone(),
+        profiles: plan.profiles.iter().map(|p| p.name().to_string()).collect(),
+    }
 }
 
 fn failed_vpc(vpc_id: &str, error: &Error) -> VpcReport {
@@ -288,5 +296,6 @@ fn failed_vpc(vpc_id: &str, error: &Error) -> VpcReport {
         endpoints: Vec::new(),
         actions: Vec::new(),
         problems: vec![Problem::error("error", format!("{} ({})", error, error.error_type()))],
+        profiles: Vec::new(),
     }
 }

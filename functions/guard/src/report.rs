@@ -199,6 +199,10 @@ pub struct VpcReport {
     pub actions: Vec<Action>,
     /// Problems found.
     pub problems: Vec<Problem>,
+    /// The profiles the VPC is enrolled for (`notebook-instances`, `studio`); empty when it
+    /// was not planned (skipped, failed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<String>,
 }
 
 impl VpcReport {
@@ -230,6 +234,7 @@ impl VpcReport {
             endpoints: Vec::new(),
             actions: Vec::new(),
             problems: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 }
@@ -343,6 +348,9 @@ impl Report {
         }
         for vpc in &self.vpcs {
             let _ = write!(out, "{}  {}", vpc.vpc_id, vpc.outcome);
+            if !vpc.profiles.is_empty() {
+                let _ = write!(out, "  [{}]", vpc.profiles.join(", "));
+            }
             if let Some(reason) = &vpc.reason {
                 let _ = write!(out, " ({reason})");
             }
@@ -455,9 +463,11 @@ mod tests {
             }],
             actions: vec![Action::AddSubnets { endpoint_id: "vpce-1".into(), subnet_ids: vec!["subnet-2".into()] }],
             problems: vec![Problem::warning("service_not_in_az", "no")],
+            profiles: vec!["notebook-instances".into()],
         });
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["api_calls"]["write"], 1);
+        assert_eq!(json["vpcs"][0]["profiles"][0], "notebook-instances");
         assert_eq!(json["vpcs"][0]["outcome"], "changed");
         assert_eq!(json["vpcs"][0]["actions"][0]["action"], "add_subnets");
         assert_eq!(json["vpcs"][0]["actions"][0]["subnet_ids"][0], "subnet-2");

@@ -154,6 +154,8 @@ async fn a_vpc_with_a_notebook_and_a_domain_gets_the_union_one_endpoint_per_serv
 
     let ours = sweep.vpcs.iter().find(|v| v.vpc_id == VPC).unwrap();
     assert_eq!(ours.outcome, Outcome::Changed, "{}", sweep.to_text());
+    assert_eq!(ours.profiles, ["notebook-instances", "studio"], "the CLI and the report show them");
+    assert!(sweep.to_text().contains("[notebook-instances, studio]"), "{}", sweep.to_text());
     let mut want: BTreeSet<String> = studio_services(false).into_iter().collect();
     want.insert(notebook_service(REGION));
     let got = endpoints(fake);
