@@ -1,7 +1,9 @@
 //! SageMaker Studio domains against the strict fixture, through the real function binaries
 //! under the Runtime API (`on-domain-created`, `on-subnet-created`, `remediate`) with
-//! `VPCE_GUARD_PROFILES=notebook-instances,studio`. moto implements CreateDomain,
-//! DescribeDomain and ListDomains; the fixture answers an unknown domain as AWS does (gap o).
+//! `VPCE_GUARD_PROFILES=notebook-instances,studio` and `VPCE_GUARD_S3_GATEWAY=true` (VPC-only
+//! domains need Amazon S3 through a gateway endpoint on their subnets' route tables). moto
+//! implements CreateDomain, DescribeDomain and ListDomains, route tables and gateway endpoints;
+//! the fixture answers an unknown domain as AWS does (gap o).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,7 @@ const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
 const API: &str = "com.amazonaws.us-west-2.sagemaker.api";
 const NOTEBOOK: &str = "aws.sagemaker.us-west-2.notebook";
 /// The studio profile's services in creation order.
+const S3: &str = "com.amazonaws.us-west-2.s3";
 const STUDIO: [&str; 5] = [
     API,
     "com.amazonaws.us-west-2.sagemaker.runtime",
@@ -33,11 +36,31 @@ struct World {
 
 impl World {
     async fn start() -> Result<Self> {
+        Self::with_s3_gateway(true).await
+    }
+
+    async fn with_s3_gateway(on: bool) -> Result<Self> {
         let moto = Moto::start().await?;
         let seed = Seed::new(&moto.sdk_config());
         let mut env = moto.env();
         env.push(("VPCE_GUARD_PROFILES".into(), "notebook-instances,studio".into()));
+        env.push(("VPCE_GUARD_S3_GATEWAY".into(), on.to_string()));
         Ok(Self { moto, seed, env })
+    }
+
+    /// The route tables of the VPC's S3 gateway endpoints.
+    async fn s3_route_tables(&self, vpc: &str) -> Result<Vec<String>> {
+        let endpoints = self.seed.endpoints(vpc).await?;
+        let live = endpoints.iter().filter(|e| e.service_name() == Some(S3));
+        Ok(live.flat_map(|e| e.route_table_ids().to_vec()).collect())
+    }
+
+    /// The VPC's main route table.
+    async fn main_route_table(&self, vpc: &str) -> Result<String> {
+        let filter = aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc).build();
+        let out = self.seed.ec2.describe_route_tables().filters(filter).send().await?;
+        let main = out.route_tables().iter().find(|t| t.associations().iter().any(|a| a.main() == Some(true)));
+        Ok(main.and_then(|t| t.route_table_id()).unwrap_or_default().to_string())
     }
 
     /// A VPC with one subnet in each of the three AZs: (vpc, subnets).
@@ -65,7 +88,7 @@ impl World {
     /// Live endpoints of the VPC by service: (count, AZs of the first, private DNS of the first).
     async fn endpoints(&self, vpc: &str) -> Result<BTreeMap<String, (usize, Vec<String>, bool)>> {
         let mut out = BTreeMap::new();
-        for (service, list) in self.seed.live_endpoints(vpc).await? {
+        for (service, list) in self.seed.live_endpoints(vpc).await?.into_iter().filter(|(s, _)| s != S3) {
             let azs = self.seed.endpoint_azs(vpc, &list[0]).await?;
             out.insert(service, (list.len(), azs, list[0].private_dns_enabled() == Some(true)));
         }
@@ -104,7 +127,8 @@ async fn a_vpc_only_domain_gets_every_studio_endpoint_then_a_new_az_extends_them
     for (service, (count, azs, private_dns)) in &endpoints {
         assert_eq!((*count, azs.clone(), *private_dns), (1, AZS.map(String::from).to_vec(), true), "{service}");
     }
-    assert_eq!(w.moto.calls().await?.get("CreateVpcEndpoint"), Some(&5));
+    assert_eq!(w.moto.calls().await?.get("CreateVpcEndpoint"), Some(&6), "five interface endpoints and the S3 gateway");
+    assert_eq!(w.s3_route_tables(&vpc).await?, [w.main_route_table(&vpc).await?], "the subnets' (main) route table");
 
     let replay = w.domain_event(&domain).await?;
     assert_eq!((replay.vpcs[0].outcome, replay.api_calls.write), (Outcome::Compliant, 0), "{}", replay.to_text());
@@ -143,6 +167,7 @@ async fn a_vpc_with_a_notebook_and_a_domain_gets_the_union_one_endpoint_per_serv
     want.sort();
     assert_eq!(endpoints.keys().map(String::as_str).collect::<Vec<_>>(), want);
     assert!(endpoints.values().all(|(count, _, _)| *count == 1), "{endpoints:?}");
+    assert_eq!(w.s3_route_tables(&vpc).await?, [w.main_route_table(&vpc).await?]);
     let again = w.invoke("remediate", json!({"vpc_ids": [vpc]})).await?;
     assert_eq!((again.vpcs[0].outcome, again.api_calls.write), (Outcome::Compliant, 0), "{}", again.to_text());
     Ok(())
@@ -163,5 +188,22 @@ async fn a_public_internet_domain_is_reported_and_not_touched() -> Result<()> {
     assert!(w.seed.live_endpoints(&vpc).await?.is_empty());
     let unknown = w.domain_event("d-000000000000").await?;
     assert!(unknown.ignored.as_deref().is_some_and(|r| r.contains("no longer exists")), "{unknown:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_s3_gateway_a_vpc_only_domain_without_an_s3_route_is_reported_naming_the_route_table() -> Result<()> {
+    let w = World::with_s3_gateway(false).await?;
+    let (vpc, subnets) = w.vpc(63).await?;
+    let domain = w.seed.domain("ml-nos3", &vpc, &subnets, true).await?;
+
+    let report = w.domain_event(&domain).await?;
+
+    let ours = &report.vpcs[0];
+    assert_eq!(ours.outcome, Outcome::NonCompliant, "{}", report.to_text());
+    let problem = ours.problems.iter().find(|p| p.code == "s3_unreachable").expect("s3_unreachable");
+    assert!(problem.message.contains(&w.main_route_table(&vpc).await?), "{}", problem.message);
+    assert!(w.s3_route_tables(&vpc).await?.is_empty(), "reported, not written");
+    assert_eq!(w.endpoints(&vpc).await?.len(), 5, "the interface endpoints are made all the same");
     Ok(())
 }

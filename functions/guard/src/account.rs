@@ -6,7 +6,8 @@ use std::future::Future;
 
 use crate::error::Result;
 use crate::model::{
-    AccountIdentity, Domain, DomainSummary, Endpoint, HostedZone, Notebook, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
+    AccountIdentity, Domain, DomainSummary, Endpoint, HostedZone, Notebook, S3View, SecurityGroup, Subnet, Tags, Vpc,
+    VpcDns,
 };
 use crate::report::ApiCalls;
 
@@ -136,6 +137,25 @@ pub trait Account: Send + Sync {
     /// Security Hub `BatchImportFindings` of `findings` (ASFF), at most 100 per call; returns
     /// the findings Security Hub refused, each as `id: reason`.
     fn import_findings(&self, findings: &[serde_json::Value]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// `DescribeRouteTables` of the VPC and `DescribeVpcEndpoints` of its `service` (S3)
+    /// endpoints, every page.
+    fn s3_view(&self, vpc_id: &str, service: &str) -> impl Future<Output = Result<S3View>> + Send;
+    /// `CreateVpcEndpoint` of type Gateway for `service` (S3) with `route_table_ids`, tagged;
+    /// returns its id.
+    fn create_s3_gateway(
+        &self,
+        vpc_id: &str,
+        service: &str,
+        route_table_ids: &[String],
+        client_token: &str,
+        tags: &Tags,
+    ) -> impl Future<Output = Result<String>> + Send;
+    /// `ModifyVpcEndpoint` `AddRouteTableIds` on a gateway endpoint.
+    fn add_route_tables(
+        &self,
+        endpoint_id: &str,
+        route_table_ids: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// `ListDomains`, every page.
     fn list_domains(&self) -> impl Future<Output = Result<Vec<DomainSummary>>> + Send;
     /// `DescribeDomain`; `None` when it does not exist.

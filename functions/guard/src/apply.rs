@@ -58,6 +58,11 @@ pub fn planned_actions(plan: &Plan) -> Vec<Action> {
                 subnet_ids: subnet_ids.clone(),
                 private_dns: *private_dns,
             }),
+            Write::S3Gateway { endpoint_id, route_table_ids, .. } => actions.push(Action::S3Gateway {
+                endpoint_id: endpoint_id.clone(),
+                extended: endpoint_id.is_some(),
+                route_table_ids: route_table_ids.clone(),
+            }),
             Write::ModifyEndpoint { endpoint_id, add_subnet_ids, add_group, policy, enable_private_dns, .. } => {
                 actions.extend(modify_actions(
                     endpoint_id,
@@ -228,6 +233,23 @@ pub async fn apply<A: Account>(
                     )
                 })
             }
+            Write::S3Gateway { endpoint_id: Some(endpoint_id), route_table_ids, .. } => {
+                account.add_route_tables(endpoint_id, route_table_ids).await.map(|()| {
+                    info!(vpc = vpc_id, endpoint = %endpoint_id, route_tables = ?route_table_ids, "extended the S3 gateway endpoint");
+                    vec![Action::S3Gateway {
+                        endpoint_id: Some(endpoint_id.clone()),
+                        extended: true,
+                        route_table_ids: route_table_ids.clone(),
+                    }]
+                })
+            }
+            Write::S3Gateway { endpoint_id: None, service, route_table_ids, client_token } => account
+                .create_s3_gateway(vpc_id, service, route_table_ids, client_token, &managed_tags("vpce-guard-s3"))
+                .await
+                .map(|id| {
+                    info!(vpc = vpc_id, endpoint = %id, route_tables = ?route_table_ids, "created the S3 gateway endpoint");
+                    vec![Action::S3Gateway { endpoint_id: Some(id), extended: false, route_table_ids: route_table_ids.clone() }]
+                }),
         };
         match outcome {
             Ok(done) => actions.extend(done),

@@ -26,7 +26,8 @@ use sha2::{Digest, Sha256};
 
 use crate::apply::planned_actions;
 use crate::model::{
-    AccountIdentity, Domain, Endpoint, HostedZone, Notebook, Observation, SecurityGroup, Subnet, Tags, Vpc, VpcDns,
+    AccountIdentity, Domain, Endpoint, HostedZone, Notebook, Observation, RouteTable, S3Endpoint, S3View,
+    SecurityGroup, Subnet, Tags, Vpc, VpcDns,
 };
 use crate::plan::Plan;
 use crate::report::{Action, Outcome, Problem, Report, VpcReport};
@@ -139,6 +140,11 @@ pub enum Effect {
         /// The endpoint.
         endpoint_id: String,
     },
+    /// Give a route table a route to Amazon S3 (an S3 gateway endpoint, new or existing).
+    S3Route {
+        /// `rtb-…`.
+        route_table_id: String,
+    },
 }
 
 /// An endpoint a write touches: one that exists (its id), or the one a create makes (its service).
@@ -170,6 +176,7 @@ impl fmt::Display for Effect {
             Effect::AddSecurityGroup { endpoint_id } => write!(f, "add the managed security group to {endpoint_id}"),
             Effect::SetPolicy { endpoint_id } => write!(f, "set the endpoint policy of {endpoint_id}"),
             Effect::EnablePrivateDns { endpoint_id } => write!(f, "enable private DNS on {endpoint_id}"),
+            Effect::S3Route { route_table_id } => write!(f, "route {route_table_id} to Amazon S3 (gateway endpoint)"),
         }
     }
 }
@@ -216,6 +223,9 @@ pub fn effects(actions: &[Action]) -> BTreeSet<Effect> {
             }
             Action::EnablePrivateDns { endpoint_id } => {
                 effects.insert(Effect::EnablePrivateDns { endpoint_id: endpoint_id.clone() });
+            }
+            Action::S3Gateway { route_table_ids, .. } => {
+                effects.extend(route_table_ids.iter().map(|t| Effect::S3Route { route_table_id: t.clone() }));
             }
         }
     }
@@ -368,6 +378,7 @@ pub fn fingerprint(obs: &Observation) -> String {
         group,
         notebooks,
         domains,
+        s3,
         service_azs,
         service_dns,
         hosted_zones,
@@ -387,6 +398,7 @@ pub fn fingerprint(obs: &Observation) -> String {
         "group": group,
         "notebooks": notebooks.as_ref().map(|notebooks| sorted_by_id(notebooks.iter().map(notebook_value))),
         "domains": domains.as_ref().map(|domains| sorted_by_id(domains.iter().map(domain_value))),
+        "s3": s3.as_ref().map(s3_value),
         "service_azs": service_azs,
         "service_dns": service_dns,
         "hosted_zones": zones,
@@ -394,6 +406,18 @@ pub fn fingerprint(obs: &Observation) -> String {
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+fn s3_value(view: &S3View) -> serde_json::Value {
+    let S3View { route_tables, endpoints } = view;
+    let tables = sorted_by_id(
+        route_tables.iter().map(|RouteTable { id, subnet_ids, main }| json!([id, sorted(subnet_ids), main])),
+    );
+    let endpoints =
+        sorted_by_id(endpoints.iter().map(|S3Endpoint { id, gateway, live, route_table_ids }| {
+            json!([id, gateway, live, sorted(route_table_ids)])
+        }));
+    json!([tables, endpoints])
 }
 
 fn domain_value(domain: &Domain) -> serde_json::Value {

@@ -137,6 +137,9 @@ pub struct Config {
     pub studio_projects: bool,
     /// What a `PublicInternetOnly` Studio domain means for its VPC.
     pub studio_public_domains: PublicDomains,
+    /// Create or extend an S3 gateway endpoint to the route tables of VPC-only domains'
+    /// subnets that lack one (else report them).
+    pub s3_gateway: bool,
 }
 
 impl Default for Config {
@@ -157,6 +160,7 @@ impl Default for Config {
             services_overridden: false,
             studio_projects: false,
             studio_public_domains: PublicDomains::Report,
+            s3_gateway: false,
         }
     }
 }
@@ -233,6 +237,10 @@ impl Config {
                 Some(text) => parse_public_domains(&text)?,
                 None => defaults.studio_public_domains,
             },
+            s3_gateway: match read("VPCE_GUARD_S3_GATEWAY") {
+                Some(text) => parse_bool("VPCE_GUARD_S3_GATEWAY", &text)?,
+                None => defaults.s3_gateway,
+            },
         })
     }
 
@@ -292,6 +300,11 @@ impl Config {
         }
         names
     }
+}
+
+/// Amazon S3's endpoint service in `region` (gateway or interface).
+pub fn s3_service(region: &str) -> String {
+    format!("com.amazonaws.{region}.s3")
 }
 
 /// The partition of `region`, as the SDKs derive it from the region's name.

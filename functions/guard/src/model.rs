@@ -246,6 +246,39 @@ pub struct Domain {
     pub modified: Option<i64>,
 }
 
+/// A route table of a VPC, as far as S3 gateway endpoints need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTable {
+    /// `rtb-…`.
+    pub id: String,
+    /// Subnets explicitly associated with it.
+    pub subnet_ids: Vec<String>,
+    /// The VPC's main route table (serves every subnet without an explicit association).
+    pub main: bool,
+}
+
+/// An Amazon S3 endpoint of a VPC (`com.amazonaws.{region}.s3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Endpoint {
+    /// `vpce-…`.
+    pub id: String,
+    /// A gateway endpoint (route tables), not an interface one.
+    pub gateway: bool,
+    /// Not being deleted, deleted, failed or rejected.
+    pub live: bool,
+    /// Route tables of a gateway endpoint.
+    pub route_table_ids: Vec<String>,
+}
+
+/// What S3 reachability needs of a VPC: its route tables and S3 endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct S3View {
+    /// The VPC's route tables.
+    pub route_tables: Vec<RouteTable>,
+    /// The VPC's S3 endpoints.
+    pub endpoints: Vec<S3Endpoint>,
+}
+
 /// A domain as `ListDomains` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainSummary {
@@ -306,6 +339,9 @@ pub struct Observation {
     /// Studio domains in this VPC; `None` when not read (subnet events, or the studio profile
     /// is off).
     pub domains: Option<Vec<Domain>>,
+    /// Route tables and S3 endpoints; `None` until read (only a VPC with a VPC-only Studio
+    /// domain needs them).
+    pub s3: Option<S3View>,
     /// Supported AZs of each configured service offered in this region.
     pub service_azs: BTreeMap<String, BTreeSet<String>>,
     /// Private DNS name of each configured service that has one (`*.notebook.…` included).

@@ -73,6 +73,7 @@ impl<A: Account> Guard<A> {
                 group: groups_by_vpc.remove(&vpc.id),
                 notebooks: notebooks.as_ref().map(|_| notebooks_by_vpc.remove(&vpc.id).unwrap_or_default()),
                 domains: domains.as_ref().map(|all| all.iter().filter(|d| d.vpc_id == vpc.id).cloned().collect()),
+                s3: None,
                 service_azs: service_azs.clone(),
                 service_dns: service_dns.clone(),
                 hosted_zones: None,
@@ -140,6 +141,13 @@ impl<A: Account> Guard<A> {
         let offers = self.account().services(services).await?;
         *self.services_cache.lock().expect("service cache") = Some(offers.clone());
         Ok(offers)
+    }
+
+    /// Reads the VPC's route tables and S3 endpoints into the observation.
+    pub async fn read_s3(&self, obs: &mut Observation) -> Result<()> {
+        let service = crate::config::s3_service(&obs.identity.region);
+        obs.s3 = Some(self.account().s3_view(&obs.vpc.id, &service).await?);
+        Ok(())
     }
 
     /// Reads the private hosted zones associated with the observed VPC into the observation.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sha2::{Digest, Sha256};
 
 use crate::config::{
-    is_api_service, is_notebook_service, ApiPolicy, Config, NotebookPolicy, Profile, PublicDomains, Scope,
+    is_api_service, is_notebook_service, s3_service, ApiPolicy, Config, NotebookPolicy, Profile, PublicDomains, Scope,
 };
 use crate::model::{
     tag_is, Domain, Endpoint, EndpointState, Observation, Subnet, TAG_ENDPOINT_SUBNET, TAG_ENFORCE, TAG_IGNORE,
@@ -81,6 +81,18 @@ pub enum Write {
         policy: Option<String>,
         /// Turn private DNS on.
         enable_private_dns: bool,
+    },
+    /// Give the route tables of VPC-only Studio domains' subnets a route to Amazon S3: create a
+    /// gateway endpoint (`endpoint_id` `None`) or add them to the VPC's existing one.
+    S3Gateway {
+        /// The existing S3 gateway endpoint, if any.
+        endpoint_id: Option<String>,
+        /// `com.amazonaws.{region}.s3`.
+        service: String,
+        /// Route tables to add.
+        route_table_ids: Vec<String>,
+        /// `ClientToken` of a create.
+        client_token: String,
     },
 }
 
@@ -199,6 +211,9 @@ pub struct Plan {
     pub needs_hosted_zones: bool,
     /// The profiles the VPC is enrolled for (whose services it gets).
     pub profiles: Vec<Profile>,
+    /// The plan needs the VPC's route tables and S3 endpoints (a VPC-only Studio domain is in
+    /// it), which were not read; read them and plan again.
+    pub needs_s3: bool,
 }
 
 impl Plan {
@@ -255,6 +270,7 @@ impl<'a> Planner<'a> {
                 needs_notebooks: false,
                 needs_hosted_zones: false,
                 profiles: Vec::new(),
+                needs_s3: false,
             },
             group: obs.group.as_ref().map(|g| GroupRef::Existing(g.id.clone())),
             azs,
@@ -276,6 +292,63 @@ impl<'a> Planner<'a> {
         self.plan.profiles = profiles.iter().copied().collect();
         for service in self.config.services_for(&region, &profiles) {
             self.plan_service(&service);
+        }
+        if profiles.contains(&Profile::Studio) {
+            self.plan_s3();
+        }
+    }
+
+    /// VPC-only Studio domains reach Amazon S3 only through an S3 endpoint: the route tables
+    /// of their subnets (an explicit association, else the main table) need an S3 gateway
+    /// endpoint, unless the VPC has an S3 interface endpoint. Created or extended with
+    /// `VPCE_GUARD_S3_GATEWAY=true`, else reported. A route table is never removed.
+    fn plan_s3(&mut self) {
+        let vpc_id = self.obs.vpc.id.as_str();
+        let domains: Vec<&Domain> =
+            self.obs.domains.iter().flatten().filter(|d| d.vpc_only && d.vpc_id == vpc_id).collect();
+        if domains.is_empty() {
+            return;
+        }
+        let Some(s3) = &self.obs.s3 else {
+            self.plan.needs_s3 = true;
+            return;
+        };
+        if s3.endpoints.iter().any(|e| e.live && !e.gateway) {
+            return;
+        }
+        let main = s3.route_tables.iter().find(|t| t.main).map(|t| t.id.clone());
+        let table_of = |subnet: &String| {
+            s3.route_tables.iter().find(|t| t.subnet_ids.contains(subnet)).map(|t| t.id.clone()).or(main.clone())
+        };
+        let needed: BTreeSet<String> = domains.iter().flat_map(|d| &d.subnet_ids).filter_map(table_of).collect();
+        let gateway = s3.endpoints.iter().find(|e| e.live && e.gateway);
+        let covered: BTreeSet<&String> =
+            s3.endpoints.iter().filter(|e| e.live && e.gateway).flat_map(|e| &e.route_table_ids).collect();
+        let missing: Vec<String> = needed.into_iter().filter(|t| !covered.contains(t)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        let service = s3_service(&self.obs.identity.region);
+        if self.config.s3_gateway {
+            let seed = format!("{vpc_id}|{service}|{}", missing.join(","));
+            let digest = Sha256::digest(seed.as_bytes());
+            let client_token: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            self.plan.writes.push(Write::S3Gateway {
+                endpoint_id: gateway.map(|e| e.id.clone()),
+                service,
+                route_table_ids: missing,
+                client_token: format!("vpce-guard-s3-{client_token}"),
+            });
+        } else {
+            let ids: Vec<&str> = domains.iter().map(|d| d.id.as_str()).collect();
+            self.plan.problems.push(Problem::error(
+                "s3_unreachable",
+                format!(
+                    "Studio domain(s) {} run VPC-only in VPC {vpc_id}, but route table(s) {} of their subnets have no {service} gateway endpoint (and the VPC has no S3 interface endpoint): their apps cannot reach Amazon S3; add the gateway endpoint to them, or set VPCE_GUARD_S3_GATEWAY=true",
+                    ids.join(", "),
+                    missing.join(", ")
+                ),
+            ));
         }
     }
 

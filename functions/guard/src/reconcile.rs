@@ -180,6 +180,8 @@ impl<A: Account> Guard<A> {
             let current = plan(obs, self.config());
             if current.needs_notebooks && obs.notebooks.is_none() {
                 self.read_notebooks(obs, pinned).await?;
+            } else if current.needs_s3 && obs.s3.is_none() {
+                self.read_s3(obs).await?;
             } else if current.needs_hosted_zones && obs.hosted_zones.is_none() {
                 self.read_hosted_zones(obs).await?;
             } else {
@@ -201,6 +203,10 @@ impl<A: Account> Guard<A> {
             .any(|w| matches!(w, Write::CreateGroup | Write::AuthorizeHttps { .. } | Write::RevokeHttps { .. }))
         {
             after.group = self.account().managed_groups(&selector).await?.pop();
+        }
+        if done.writes.iter().any(|w| matches!(w, Write::S3Gateway { .. })) {
+            after.s3 = None;
+            self.read_s3(&mut after).await?;
         }
         if let Some(dns) = after.vpc.dns.as_mut() {
             dns.support |= done.writes.contains(&Write::EnableDnsSupport);

@@ -181,6 +181,16 @@ pub enum Action {
         /// The endpoint.
         endpoint_id: String,
     },
+    /// S3 gateway endpoint: created (`endpoint_id` of the new one, `None` in a dry run) or
+    /// extended (`extended` true) with route tables.
+    S3Gateway {
+        /// The endpoint.
+        endpoint_id: Option<String>,
+        /// Whether an existing endpoint got the route tables.
+        extended: bool,
+        /// The route tables added.
+        route_table_ids: Vec<String>,
+    },
 }
 
 /// What happened to one VPC.
@@ -436,6 +446,18 @@ impl fmt::Display for Action {
             }
             Action::SetPolicy { endpoint_id } => write!(f, "set the endpoint policy of {endpoint_id}"),
             Action::EnablePrivateDns { endpoint_id } => write!(f, "enable private DNS on {endpoint_id}"),
+            Action::S3Gateway { endpoint_id, extended: true, route_table_ids } => write!(
+                f,
+                "add route table(s) {} to S3 gateway endpoint {}",
+                route_table_ids.join(", "),
+                endpoint_id.as_deref().unwrap_or("?")
+            ),
+            Action::S3Gateway { endpoint_id, extended: false, route_table_ids } => write!(
+                f,
+                "create S3 gateway endpoint {}for route table(s) {}",
+                endpoint_id.as_deref().map(|id| format!("{id} ")).unwrap_or_default(),
+                route_table_ids.join(", ")
+            ),
         }
     }
 }

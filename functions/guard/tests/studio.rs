@@ -226,3 +226,81 @@ async fn a_domain_event_for_a_domain_that_is_gone_is_ignored() {
     assert!(report.ignored.as_deref().is_some_and(|r| r.contains("no longer exists")), "{report:?}");
     assert_eq!(report.api_calls.write, 0);
 }
+
+/// The VPC's main route table and one table associated with the first subnet.
+fn with_route_tables(guard: &Guard<FakeAccount>) {
+    let fake = guard.account();
+    fake.add_route_table(VPC, "rtb-0000000000000main", &[], true);
+    fake.add_route_table(VPC, "rtb-00000000000000a0", &["subnet-00000000000000a0"], false);
+}
+
+fn s3_gateways(fake: &FakeAccount) -> Vec<Vec<String>> {
+    fake.snapshot().s3_endpoints.values().filter(|(_, e)| e.gateway).map(|(_, e)| e.route_table_ids.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_vpc_only_domain_without_an_s3_route_is_reported_naming_its_route_tables() {
+    let guard = account(studio_config(), true);
+    with_route_tables(&guard);
+
+    let report = domain_event(&guard, "create-domain.json").await;
+
+    let vpc = &report.vpcs[0];
+    assert_eq!(vpc.outcome, Outcome::NonCompliant, "{}", report.to_text());
+    let problem = vpc.problems.iter().find(|p| p.code == "s3_unreachable").expect("s3_unreachable");
+    assert!(
+        problem.message.contains("rtb-00000000000000a0") && problem.message.contains("rtb-0000000000000main"),
+        "{}",
+        problem.message
+    );
+    assert_eq!(guard.account().live_endpoints(VPC).len(), 5, "the interface endpoints are made all the same");
+    assert!(s3_gateways(guard.account()).is_empty(), "reported, not written, by default");
+
+    // An S3 interface endpoint serves every subnet: nothing to report.
+    guard.account().with_state(|s| {
+        let endpoint = vpce_guard::model::S3Endpoint {
+            id: "vpce-0000000000000s3if".into(),
+            gateway: false,
+            live: true,
+            route_table_ids: Vec::new(),
+        };
+        s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
+    });
+    let served = domain_event(&guard, "create-domain.json").await;
+    assert_eq!(served.vpcs[0].outcome, Outcome::Compliant, "{}", served.to_text());
+}
+
+#[tokio::test]
+async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_existing_one_is_extended() {
+    let guard = account(Config { s3_gateway: true, ..studio_config() }, true);
+    with_route_tables(&guard);
+    let report = domain_event(&guard, "create-domain.json").await;
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(
+        s3_gateways(guard.account()),
+        [vec!["rtb-00000000000000a0".to_string(), "rtb-0000000000000main".into()]]
+    );
+    assert!(report.to_text().contains("create S3 gateway endpoint"), "{}", report.to_text());
+    let replay = domain_event(&guard, "create-domain.json").await;
+    assert_eq!((replay.vpcs[0].outcome, replay.api_calls.write), (Outcome::Compliant, 0), "{}", replay.to_text());
+
+    // Someone else's gateway endpoint routes the main table: vpce-guard adds the missing table
+    // to it and removes nothing.
+    let other = account(Config { s3_gateway: true, ..studio_config() }, true);
+    with_route_tables(&other);
+    other.account().with_state(|s| {
+        let endpoint = vpce_guard::model::S3Endpoint {
+            id: "vpce-00000000000000s3".into(),
+            gateway: true,
+            live: true,
+            route_table_ids: vec!["rtb-0000000000000main".into(), "rtb-0000000000000else".into()],
+        };
+        s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
+    });
+    domain_event(&other, "create-domain.json").await;
+    assert_eq!(
+        s3_gateways(other.account()),
+        [vec!["rtb-0000000000000main".to_string(), "rtb-0000000000000else".into(), "rtb-00000000000000a0".into()]]
+    );
+    assert_eq!(other.account().snapshot().writes.iter().filter(|w| *w == "ModifyVpcEndpoint").count(), 1);
+}

@@ -32,8 +32,8 @@ use crate::account::{
 };
 use crate::error::{Error, ErrorClass, Result};
 use crate::model::{
-    AccountIdentity, Domain, DomainSummary, Endpoint, EndpointState, HostedZone, Notebook, SecurityGroup, Subnet, Tags,
-    Vpc, VpcDns, MANAGED_GROUP_NAME, RULE_DESCRIPTION,
+    AccountIdentity, Domain, DomainSummary, Endpoint, EndpointState, HostedZone, Notebook, RouteTable, S3Endpoint,
+    S3View, SecurityGroup, Subnet, Tags, Vpc, VpcDns, MANAGED_GROUP_NAME, RULE_DESCRIPTION,
 };
 use crate::report::ApiCalls;
 
@@ -584,6 +584,71 @@ impl Account for SdkAccount {
             Err(e) if is_record_not_found(&e) => Ok(None),
             Err(e) => Err(aws_error("DescribeNotebookInstance", e)),
         }
+    }
+
+    async fn s3_view(&self, vpc_id: &str, service: &str) -> Result<S3View> {
+        let vpc = [vpc_id.to_string()];
+        let mut view = S3View::default();
+        let mut pages = self.ec2.describe_route_tables().filters(filter("vpc-id", &vpc)).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeRouteTables", e))?;
+            view.route_tables.extend(page.route_tables().iter().map(|t| RouteTable {
+                id: t.route_table_id().unwrap_or_default().to_string(),
+                subnet_ids: t.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect(),
+                main: t.associations().iter().any(|a| a.main() == Some(true)),
+            }));
+        }
+        let filters = vec![filter("vpc-id", &vpc), filter("service-name", &[service.to_string()])];
+        let mut pages = self.ec2.describe_vpc_endpoints().set_filters(Some(filters)).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| aws_error("DescribeVpcEndpoints", e))?;
+            view.endpoints.extend(page.vpc_endpoints().iter().map(|e| {
+                let endpoint = to_endpoint(e);
+                S3Endpoint {
+                    gateway: endpoint.endpoint_type.eq_ignore_ascii_case("gateway"),
+                    live: endpoint.state.is_live(),
+                    route_table_ids: e.route_table_ids().to_vec(),
+                    id: endpoint.id,
+                }
+            }));
+        }
+        Ok(view)
+    }
+
+    async fn create_s3_gateway(
+        &self,
+        vpc_id: &str,
+        service: &str,
+        route_table_ids: &[String],
+        client_token: &str,
+        tags: &Tags,
+    ) -> Result<String> {
+        self.pacer.acquire().await;
+        let out = self
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+            .vpc_id(vpc_id)
+            .service_name(service)
+            .set_route_table_ids(Some(route_table_ids.to_vec()))
+            .client_token(client_token)
+            .tag_specifications(tag_specification(ResourceType::VpcEndpoint, tags))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateVpcEndpoint", e))?;
+        Ok(out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string())
+    }
+
+    async fn add_route_tables(&self, endpoint_id: &str, route_table_ids: &[String]) -> Result<()> {
+        self.pacer.acquire().await;
+        self.ec2
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(endpoint_id)
+            .set_add_route_table_ids(Some(route_table_ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
+        Ok(())
     }
 
     async fn list_domains(&self) -> Result<Vec<DomainSummary>> {

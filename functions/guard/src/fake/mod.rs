@@ -19,8 +19,8 @@ use crate::account::{
 };
 use crate::error::{Error, ErrorClass, Result};
 use crate::model::{
-    AccountIdentity, Domain, DomainSummary, Endpoint, EndpointState, HostedZone, Notebook, SecurityGroup, Subnet, Tags,
-    Vpc, VpcDns, MANAGED_GROUP_NAME,
+    AccountIdentity, Domain, DomainSummary, Endpoint, EndpointState, HostedZone, Notebook, RouteTable, S3Endpoint,
+    S3View, SecurityGroup, Subnet, Tags, Vpc, VpcDns, MANAGED_GROUP_NAME,
 };
 use crate::report::ApiCalls;
 use crate::testing;
@@ -65,6 +65,10 @@ pub struct FakeState {
     pub org_id: Option<String>,
     /// SageMaker Studio domains by id.
     pub domains: BTreeMap<String, Domain>,
+    /// Route tables by id, with their VPC.
+    pub route_tables: BTreeMap<String, (String, RouteTable)>,
+    /// S3 endpoints by id, with their VPC.
+    pub s3_endpoints: BTreeMap<String, (String, S3Endpoint)>,
     /// Security Hub's findings by id; `None`: Security Hub is not enabled in the account.
     pub security_hub: Option<BTreeMap<String, serde_json::Value>>,
     /// Customer managed IAM policies by ARN.
@@ -160,6 +164,13 @@ impl FakeAccount {
     /// Adds a subnet.
     pub fn add_subnet(&self, vpc_id: &str, subnet_id: &str, az: &str) {
         self.with_state(|s| s.subnets.insert(subnet_id.into(), testing::subnet(subnet_id, vpc_id, az)));
+    }
+
+    /// Adds a route table of `vpc_id` explicitly associated with `subnet_ids` (`main`: the
+    /// VPC's main table).
+    pub fn add_route_table(&self, vpc_id: &str, id: &str, subnet_ids: &[&str], main: bool) {
+        let table = RouteTable { id: id.into(), subnet_ids: subnet_ids.iter().map(|s| s.to_string()).collect(), main };
+        self.with_state(|s| s.route_tables.insert(id.into(), (vpc_id.into(), table)));
     }
 
     /// Adds (or updates) a Studio domain in `vpc_id` with `subnet_ids`; `vpc_only` for
@@ -661,6 +672,62 @@ impl Account for FakeAccount {
             }
             if let Some(private_dns) = change.private_dns {
                 stored.private_dns = private_dns;
+            }
+            Ok(())
+        })
+    }
+
+    async fn s3_view(&self, vpc_id: &str, _service: &str) -> Result<S3View> {
+        self.read();
+        self.read();
+        Ok(self.with_state(|s| S3View {
+            route_tables: s.route_tables.values().filter(|(v, _)| v == vpc_id).map(|(_, t)| t.clone()).collect(),
+            endpoints: s.s3_endpoints.values().filter(|(v, _)| v == vpc_id).map(|(_, e)| e.clone()).collect(),
+        }))
+    }
+
+    async fn create_s3_gateway(
+        &self,
+        vpc_id: &str,
+        _service: &str,
+        route_table_ids: &[String],
+        client_token: &str,
+        _tags: &Tags,
+    ) -> Result<String> {
+        const OP: &str = "CreateVpcEndpoint";
+        self.with_state(|s| {
+            self.write(s, OP);
+            if let Some(bad) = route_table_ids.iter().find(|t| s.route_tables.get(*t).is_none_or(|(v, _)| v != vpc_id))
+            {
+                return Err(rejected(
+                    OP,
+                    "InvalidRouteTableId.NotFound",
+                    format!("The routeTable ID '{bad}' does not exist"),
+                ));
+            }
+            let id = format!("vpce-{:017x}", 0x5300_0000_u64 + s.s3_endpoints.len() as u64 + client_token.len() as u64);
+            let endpoint =
+                S3Endpoint { id: id.clone(), gateway: true, live: true, route_table_ids: route_table_ids.to_vec() };
+            s.s3_endpoints.insert(id.clone(), (vpc_id.into(), endpoint));
+            Ok(id)
+        })
+    }
+
+    async fn add_route_tables(&self, endpoint_id: &str, route_table_ids: &[String]) -> Result<()> {
+        const OP: &str = "ModifyVpcEndpoint";
+        self.with_state(|s| {
+            self.write(s, OP);
+            let (_, endpoint) = s.s3_endpoints.get_mut(endpoint_id).ok_or_else(|| {
+                rejected(
+                    OP,
+                    "InvalidVpcEndpointId.NotFound",
+                    format!("The Vpc Endpoint Id '{endpoint_id}' does not exist"),
+                )
+            })?;
+            for table in route_table_ids {
+                if !endpoint.route_table_ids.contains(table) {
+                    endpoint.route_table_ids.push(table.clone());
+                }
             }
             Ok(())
         })

@@ -126,6 +126,7 @@ pub fn observation(azs: &[&str], per_az: usize) -> Observation {
         group: None,
         notebooks: Some(notebooks),
         domains: None,
+        s3: None,
         service_azs: service_azs(&["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]),
         service_dns: service_dns(),
         hosted_zones: Some(Vec::new()),
