@@ -158,6 +158,18 @@ pub struct Global {
     /// Turn on the VPC DNS attributes private DNS needs: true, false.
     #[arg(long, global = true, env = "VPCE_GUARD_FIX_VPC_DNS", value_name = "BOOL")]
     pub fix_vpc_dns: Option<String>,
+    /// What VPCs get endpoints for: notebook-instances (default), studio, comma-separated.
+    #[arg(long, global = true, env = "VPCE_GUARD_PROFILES", value_name = "LIST")]
+    pub profiles: Option<String>,
+    /// The studio profile includes Service Catalog (SageMaker Projects): true, false.
+    #[arg(long, global = true, env = "VPCE_GUARD_STUDIO_PROJECTS", value_name = "BOOL")]
+    pub studio_projects: Option<String>,
+    /// A PublicInternetOnly Studio domain: report (default), enforce.
+    #[arg(long, global = true, env = "VPCE_GUARD_STUDIO_PUBLIC_DOMAINS", value_name = "MODE")]
+    pub studio_public_domains: Option<String>,
+    /// Create or extend an S3 gateway endpoint for VPC-only Studio domains: true, false.
+    #[arg(long, global = true, env = "VPCE_GUARD_S3_GATEWAY", value_name = "BOOL")]
+    pub s3_gateway: Option<String>,
     /// Which accounts and regions (several make a multi-unit run).
     #[command(flatten)]
     pub units: UnitFlags,
@@ -226,7 +238,7 @@ fn role_name(text: &str) -> Result<String, String> {
 
 /// The configuration variables a plan depends on (`VPCE_GUARD_DRY_RUN` aside), as a saved
 /// plan records them.
-pub const PLAN_VARIABLES: [&str; 9] = [
+pub const PLAN_VARIABLES: [&str; 13] = [
     "VPCE_GUARD_SERVICES",
     "VPCE_GUARD_SCOPE",
     "VPCE_GUARD_NOTEBOOK_POLICY",
@@ -236,6 +248,10 @@ pub const PLAN_VARIABLES: [&str; 9] = [
     "VPCE_GUARD_IAM_GUARDRAIL",
     "VPCE_GUARD_ON_DNS_CONFLICT",
     "VPCE_GUARD_FIX_VPC_DNS",
+    "VPCE_GUARD_PROFILES",
+    "VPCE_GUARD_STUDIO_PROJECTS",
+    "VPCE_GUARD_STUDIO_PUBLIC_DOMAINS",
+    "VPCE_GUARD_S3_GATEWAY",
 ];
 
 /// The flag of configuration variable `variable`: `VPCE_GUARD_SCOPE` → `--scope`.
@@ -257,6 +273,10 @@ impl Global {
             "VPCE_GUARD_ON_DNS_CONFLICT" => self.on_dns_conflict.clone(),
             "VPCE_GUARD_DRY_RUN" => self.dry_run.clone(),
             "VPCE_GUARD_FIX_VPC_DNS" => self.fix_vpc_dns.clone(),
+            "VPCE_GUARD_PROFILES" => self.profiles.clone(),
+            "VPCE_GUARD_STUDIO_PROJECTS" => self.studio_projects.clone(),
+            "VPCE_GUARD_STUDIO_PUBLIC_DOMAINS" => self.studio_public_domains.clone(),
+            "VPCE_GUARD_S3_GATEWAY" => self.s3_gateway.clone(),
             _ => None,
         }
     }
