@@ -12,9 +12,10 @@ parameters' defaults, in us-west-2, account 123456789012. Every optional resourc
 deployed: rules with a Condition are evaluated like the others, and an Fn::If takes its first branch
 (the studio profile's on-domain-created, its rule, role and alarm included).
 
-The last section evaluates the template's conditions for given parameters: the endpoint services
+The last sections evaluate the template's conditions for given parameters: the endpoint services
 the roles may create (CreateVpcEndpoint's ec2:VpceServiceName), for each profile, against the
-service names of functions/guard/src/config.rs.
+service names of functions/guard/src/config.rs; and when the S3 gateway permissions are granted
+(S3Gateway, Profiles, DryRun), with S3's service name against config.rs's s3_service.
 
 Two matchers decide, and must agree:
 
@@ -569,6 +570,51 @@ def test_endpoint_services_are_those_of_the_profiles_and_services():
         API, NOTEBOOK, "com.amazonaws.*.s3"}
     assert allowed_services(Profiles="studio", Services="aws.sagemaker.{region}.notebook") == {API, NOTEBOOK, *studio}
     assert "" not in allowed_services(Profiles="studio")
+
+
+# --------------------------------------------------------- the S3 gateway endpoint (S3Gateway=true)
+
+PROFILES = {"notebook-instances": False, "studio": True, "notebook-instances,studio": True,
+            "studio,notebook-instances": True}
+
+
+def test_s3_gateway_writes_only_with_the_parameter_the_studio_profile_and_not_in_a_dry_run():
+    template = load_template()
+    resources = template["Resources"]
+    policy = resources["S3GatewayWritePolicy"]
+    assert policy["Condition"] == "S3GatewayWrites"
+    for profiles, studio in PROFILES.items():
+        for s3_gateway in ("true", "false"):
+            for dry_run in ("true", "false"):
+                deployed = Deployed(template, Profiles=profiles, S3Gateway=s3_gateway, DryRun=dry_run)
+                expected = studio and s3_gateway == "true" and dry_run == "false"
+                assert deployed.condition("S3GatewayWrites") is expected, (profiles, s3_gateway, dry_run)
+    assert Deployed(template).condition("S3GatewayWrites") is False  # the defaults
+    roles = policy["Properties"]["Roles"]
+    assert roles == [{"Ref": name} for name in ("NotebookCreatedRole", "SubnetCreatedRole", "RemediateRole",
+                                                 "DomainCreatedRole")]
+    # Route tables: read with the studio profile (whatever S3Gateway says: the report needs them),
+    # written by this policy only.
+    reads = resources["StudioReadPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert {"Sid": "DescribeRouteTablesWithoutResourceScoping", "Effect": "Allow",
+            "Action": "ec2:DescribeRouteTables", "Resource": "*"} in reads
+    others = {name: r for name, r in resources.items() if name != "S3GatewayWritePolicy"}
+    assert "route-table" not in json.dumps(others)
+
+
+def test_s3_gateway_service_is_the_functions_and_the_setting_reaches_them():
+    template = load_template()
+    statements = template["Resources"]["S3GatewayWritePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    create, = [s for s in statements if s["Sid"] == "CreateEndpointForS3Only"]
+    service = create["Condition"]["StringEquals"]["ec2:VpceServiceName"]
+    assert service == {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"}
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["VPCE_GUARD_S3_GATEWAY"] == {"Ref": "S3Gateway"}
+    text = CONFIG_RS.read_text(encoding="utf-8") if CONFIG_RS.exists() else ""
+    code = re.search(r'pub fn s3_service\(region: &str\) -> String \{\s*format!\("([^"]+)"\)', text)
+    if code is None or '"VPCE_GUARD_S3_GATEWAY"' not in text:
+        pytest.skip("functions/guard/src/config.rs has no s3_service / VPCE_GUARD_S3_GATEWAY in this checkout")
+    assert code.group(1).replace("{region}", "${AWS::Region}") == service["Fn::Sub"]
 
 
 # ------------------------------------------------------------------------------ the matcher itself

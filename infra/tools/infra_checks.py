@@ -594,6 +594,94 @@ def break_domain_reads_unconditional(t):
                 resource.pop("Condition", None)
 
 
+# ------------------------------------------------------------- the S3 gateway endpoint (S3Gateway=true)
+
+
+def s3_gateway_statement(t, sid):
+    policy = t["Resources"].get("S3GatewayWritePolicy")
+    if policy is None:
+        sys.exit("no S3GatewayWritePolicy to break")
+    found = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s.get("Sid") == sid]
+    if not found:
+        sys.exit(f"no statement {sid} in S3GatewayWritePolicy to break")
+    return found[0]
+
+
+def route_table_arn(resource_type="route-table/*"):
+    return {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:" + resource_type}
+
+
+def break_s3_gateway_unconditional(t):
+    # Route tables writable whatever S3Gateway, Profiles and DryRun say.
+    t["Resources"]["S3GatewayWritePolicy"].pop("Condition")
+
+
+def break_s3_gateway_in_dry_run(t):
+    # The condition without WritesEnabled: a dry run's roles could attach route tables.
+    t["Conditions"]["S3GatewayWrites"] = {"Fn::And": [
+        {"Condition": "StudioProfile"}, {"Fn::Equals": [{"Ref": "S3Gateway"}, "true"]}]}
+
+
+def break_s3_gateway_without_studio(t):
+    # The condition without StudioProfile: the notebook-instances profile never looks at S3.
+    t["Conditions"]["S3GatewayWrites"] = {"Fn::And": [
+        {"Condition": "WritesEnabled"}, {"Fn::Equals": [{"Ref": "S3Gateway"}, "true"]}]}
+
+
+def break_route_table_in_endpoint_policy(t):
+    # Route tables next to the subnets of the interface endpoints: granted with every deployment.
+    for statement in statements_allowing(t, "ec2:ModifyVpcEndpoint"):
+        if statement.get("Sid") == "EndpointSubnets":
+            statement["Resource"] = [statement["Resource"], route_table_arn()]
+
+
+def break_route_table_in_role(t):
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "ec2:ModifyVpcEndpoint", "Resource": route_table_arn()})
+
+
+def break_route_table_any_ec2_resource(t):
+    # Every EC2 resource type of the account and region, route tables included, in another policy.
+    policy = first(t, "AWS::IAM::ManagedPolicy")
+    policy["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "ec2:ModifyVpcEndpoint", "Resource": route_table_arn("*")})
+
+
+def break_route_table_wildcard_action(t):
+    # ec2:* on route tables: their routes created, replaced and deleted too.
+    s3_gateway_statement(t, "S3GatewayRouteTables")["Action"] = "ec2:*"
+
+
+def break_s3_gateway_any_service(t):
+    statement = s3_gateway_statement(t, "CreateEndpointForS3Only")
+    statement["Condition"]["StringEquals"].pop("ec2:VpceServiceName")
+    statement["Condition"]["StringLike"] = {"ec2:VpceServiceName": "*"}
+
+
+def break_s3_gateway_other_service(t):
+    statement = s3_gateway_statement(t, "CreateEndpointForS3Only")
+    statement["Condition"]["StringEquals"]["ec2:VpceServiceName"] = {"Fn::Sub": "com.amazonaws.${AWS::Region}.dynamodb"}
+
+
+def break_s3_gateway_untagged(t):
+    s3_gateway_statement(t, "CreateEndpointForS3Only")["Condition"]["StringEquals"].pop(
+        "aws:RequestTag/vpce-guard:managed")
+
+
+def break_s3_gateway_modify_ignored_endpoints(t):
+    # Modify next to create, without ModifyEndpointsNotIgnored's condition: endpoints tagged
+    # vpce-guard:ignore=true become modifiable.
+    s3_gateway_statement(t, "CreateEndpointForS3Only")["Action"] = ["ec2:CreateVpcEndpoint", "ec2:ModifyVpcEndpoint"]
+
+
+def break_create_endpoint_any_service(t):
+    # The configured-services condition dropped: an endpoint for any service.
+    for statement in statements_allowing(t, "ec2:CreateVpcEndpoint"):
+        if statement.get("Sid") == "CreateEndpointForConfiguredServices":
+            statement["Condition"].pop("StringLike")
+
+
 def break_no_dashboard(t):
     for name, _ in resources_of(t, "AWS::CloudWatch::Dashboard"):
         del t["Resources"][name]
@@ -668,6 +756,18 @@ BREAKS = {
     "describe-domain-any-region": ("sagemaker_domain_reads_scoped_to_studio", break_describe_domain_any_region),
     "describe-domain-wildcard-action": ("sagemaker_domain_reads_scoped_to_studio", break_describe_domain_wildcard_action),
     "domain-reads-unconditional": ("sagemaker_domain_reads_scoped_to_studio", break_domain_reads_unconditional),
+    "s3-gateway-unconditional": ("route_table_writes_only_for_the_s3_gateway", break_s3_gateway_unconditional),
+    "s3-gateway-in-dry-run": ("route_table_writes_only_for_the_s3_gateway", break_s3_gateway_in_dry_run),
+    "s3-gateway-without-studio": ("route_table_writes_only_for_the_s3_gateway", break_s3_gateway_without_studio),
+    "route-table-in-endpoint-policy": ("route_table_writes_only_for_the_s3_gateway", break_route_table_in_endpoint_policy),
+    "route-table-in-role": ("route_table_writes_only_for_the_s3_gateway", break_route_table_in_role),
+    "route-table-any-ec2-resource": ("route_table_writes_only_for_the_s3_gateway", break_route_table_any_ec2_resource),
+    "route-table-wildcard-action": ("route_table_writes_only_for_the_s3_gateway", break_route_table_wildcard_action),
+    "s3-gateway-any-service": ("s3_gateway_endpoint_only_for_s3", break_s3_gateway_any_service),
+    "s3-gateway-other-service": ("s3_gateway_endpoint_only_for_s3", break_s3_gateway_other_service),
+    "s3-gateway-untagged": ("s3_gateway_endpoint_only_for_s3", break_s3_gateway_untagged),
+    "s3-gateway-modify-ignored-endpoints": ("s3_gateway_endpoint_only_for_s3", break_s3_gateway_modify_ignored_endpoints),
+    "create-endpoint-any-service": ("s3_gateway_endpoint_only_for_s3", break_create_endpoint_any_service),
 }
 
 
