@@ -413,10 +413,9 @@ fn s3_value(view: &S3View) -> serde_json::Value {
     let tables = sorted_by_id(
         route_tables.iter().map(|RouteTable { id, subnet_ids, main }| json!([id, sorted(subnet_ids), main])),
     );
-    let endpoints =
-        sorted_by_id(endpoints.iter().map(|S3Endpoint { id, gateway, live, route_table_ids }| {
-            json!([id, gateway, live, sorted(route_table_ids)])
-        }));
+    let endpoints = sorted_by_id(endpoints.iter().map(|S3Endpoint { id, gateway, live, route_table_ids, ignored }| {
+        json!([id, gateway, live, sorted(route_table_ids), ignored])
+    }));
     json!([tables, endpoints])
 }
 

@@ -268,6 +268,8 @@ pub struct S3Endpoint {
     pub live: bool,
     /// Route tables of a gateway endpoint.
     pub route_table_ids: Vec<String>,
+    /// Tagged `vpce-guard:ignore=true`: its routes count, but vpce-guard never modifies it.
+    pub ignored: bool,
 }
 
 /// What S3 reachability needs of a VPC: its route tables and S3 endpoints.

@@ -321,7 +321,9 @@ impl<'a> Planner<'a> {
             s3.route_tables.iter().find(|t| t.subnet_ids.contains(subnet)).map(|t| t.id.clone()).or(main.clone())
         };
         let needed: BTreeSet<String> = domains.iter().flat_map(|d| &d.subnet_ids).filter_map(table_of).collect();
-        let gateway = s3.endpoints.iter().find(|e| e.live && e.gateway);
+        // An endpoint tagged vpce-guard:ignore keeps its routes but is never modified: the
+        // missing tables then get a gateway endpoint of their own.
+        let gateway = s3.endpoints.iter().find(|e| e.live && e.gateway && !e.ignored);
         let covered: BTreeSet<&String> =
             s3.endpoints.iter().filter(|e| e.live && e.gateway).flat_map(|e| &e.route_table_ids).collect();
         let missing: Vec<String> = needed.into_iter().filter(|t| !covered.contains(t)).collect();

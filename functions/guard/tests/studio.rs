@@ -263,6 +263,7 @@ async fn a_vpc_only_domain_without_an_s3_route_is_reported_naming_its_route_tabl
             gateway: false,
             live: true,
             route_table_ids: Vec::new(),
+            ignored: false,
         };
         s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
     });
@@ -294,6 +295,7 @@ async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_exist
             gateway: true,
             live: true,
             route_table_ids: vec!["rtb-0000000000000main".into(), "rtb-0000000000000else".into()],
+            ignored: false,
         };
         s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
     });
@@ -303,4 +305,24 @@ async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_exist
         [vec!["rtb-0000000000000main".to_string(), "rtb-0000000000000else".into(), "rtb-00000000000000a0".into()]]
     );
     assert_eq!(other.account().snapshot().writes.iter().filter(|w| *w == "ModifyVpcEndpoint").count(), 1);
+
+    // The same kind of endpoint tagged vpce-guard:ignore=true: its route counts, it is not
+    // modified; the missing table gets a gateway endpoint of its own.
+    let ignored = account(Config { s3_gateway: true, ..studio_config() }, true);
+    with_route_tables(&ignored);
+    ignored.account().with_state(|s| {
+        let endpoint = vpce_guard::model::S3Endpoint {
+            id: "vpce-00000000000000s3".into(),
+            gateway: true,
+            live: true,
+            route_table_ids: vec!["rtb-0000000000000main".into()],
+            ignored: true,
+        };
+        s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
+    });
+    domain_event(&ignored, "create-domain.json").await;
+    let mut tables = s3_gateways(ignored.account());
+    tables.sort();
+    assert_eq!(tables, [vec!["rtb-00000000000000a0".to_string()], vec!["rtb-0000000000000main".into()]]);
+    assert!(!ignored.account().snapshot().writes.contains(&"ModifyVpcEndpoint".to_string()));
 }

@@ -41,7 +41,7 @@ use vpce_guard_tests::moto::{Moto, REGION};
 use vpce_guard_tests::runtime::{next_response, ACCEPTED};
 use vpce_guard_tests::seed::Seed;
 
-const FUNCTIONS: [&str; 3] = ["on-notebook-created", "on-subnet-created", "remediate"];
+const FUNCTIONS: [&str; 4] = ["on-notebook-created", "on-subnet-created", "on-domain-created", "remediate"];
 const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
 
 // Budgets (docs/BENCHMARKS.md). Sizes in decimal megabytes, the stricter reading of "MB".

@@ -605,6 +605,7 @@ impl Account for SdkAccount {
             view.endpoints.extend(page.vpc_endpoints().iter().map(|e| {
                 let endpoint = to_endpoint(e);
                 S3Endpoint {
+                    ignored: crate::model::tag_is(&endpoint.tags, crate::model::TAG_IGNORE, "true"),
                     gateway: endpoint.endpoint_type.eq_ignore_ascii_case("gateway"),
                     live: endpoint.state.is_live(),
                     route_table_ids: e.route_table_ids().to_vec(),

@@ -706,8 +706,13 @@ impl Account for FakeAccount {
                 ));
             }
             let id = format!("vpce-{:017x}", 0x5300_0000_u64 + s.s3_endpoints.len() as u64 + client_token.len() as u64);
-            let endpoint =
-                S3Endpoint { id: id.clone(), gateway: true, live: true, route_table_ids: route_table_ids.to_vec() };
+            let endpoint = S3Endpoint {
+                id: id.clone(),
+                gateway: true,
+                live: true,
+                route_table_ids: route_table_ids.to_vec(),
+                ignored: false,
+            };
             s.s3_endpoints.insert(id.clone(), (vpc_id.into(), endpoint));
             Ok(id)
         })
