@@ -199,3 +199,32 @@ async fn deleted_notebooks_under_the_default_policy_cost_nothing() -> Result<()>
     assert!(reports[0].ignored.as_deref().is_some_and(|r| r.contains("vpc-notebooks")), "{:?}", reports[0]);
     Ok(())
 }
+
+/// EC2 fails a whole `DescribeVpcEndpoints` for one unknown id (moto as AWS:
+/// `InvalidVpcEndpointId.NotFound`); a delivery naming endpoints that exist beside one that no
+/// longer does still finds the ones that exist. Group ids go through a filter, which ignores
+/// unknown ids.
+#[tokio::test]
+async fn an_unknown_id_does_not_hide_the_endpoints_and_groups_that_exist() -> Result<()> {
+    use vpce_guard::account::Account;
+    let w = World::start(&[]).await?;
+    let account = vpce_guard::aws::SdkAccount::new(&w.moto.sdk_config())?;
+    let endpoint = w.seed.live_endpoints(&w.vpcs[0]).await?[NOTEBOOK][0].vpc_endpoint_id().unwrap().to_string();
+    let group = w.seed.managed_group(&w.vpcs[1]).await?;
+    let gone = "vpce-0000000000000dead".to_string();
+
+    let all_at_once =
+        w.seed.ec2.describe_vpc_endpoints().vpc_endpoint_ids(&endpoint).vpc_endpoint_ids(&gone).send().await;
+    assert!(all_at_once.is_err(), "the fixture fails the whole call, as EC2 does");
+    let found = account.endpoints_by_id(&[endpoint.clone(), gone]).await?;
+    assert_eq!(
+        found.iter().map(|e| (e.id.as_str(), e.vpc_id.as_str())).collect::<Vec<_>>(),
+        [(endpoint.as_str(), w.vpcs[0].as_str())]
+    );
+    let groups = account.groups_by_id(&[group.clone(), "sg-0000000000000dead".into()]).await?;
+    assert_eq!(
+        groups.iter().map(|g| (g.id.as_str(), g.vpc_id.as_str())).collect::<Vec<_>>(),
+        [(group.as_str(), w.vpcs[1].as_str())]
+    );
+    Ok(())
+}
