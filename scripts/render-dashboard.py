@@ -23,14 +23,10 @@ import re
 import sys
 from xml.sax.saxutils import escape
 
-import yaml
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "infra" / "tools"))
+from cfn_yaml import ACCOUNT, PSEUDO, REGION, load_template  # noqa: E402  (shared with infra/tests)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ACCOUNT = "123456789012"
-REGION = "us-west-2"
-PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-          "AWS::StackName": "vpce-guard", "AWS::URLSuffix": "amazonaws.com"}
-
 COL = 50          # px per grid column (24 columns)
 ROW = 40          # px per grid row
 MARGIN = 16
@@ -42,33 +38,6 @@ FONT = "font-family=\"Helvetica, Arial, sans-serif\""
 
 
 # ------------------------------------------------------------------------------------------ template
-
-
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub ...) in their long form."""
-
-
-def _construct_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {"Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_template(path):
-    text = pathlib.Path(path).read_text(encoding="utf-8")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return yaml.load(text, Loader=CfnLoader)
 
 
 class Example:

@@ -40,44 +40,22 @@ import json
 import pathlib
 import re
 
+import sys
+
 import pytest
-import yaml
 from moto.events.models import EventPattern
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+import cfn_yaml  # noqa: E402  (infra/tools: the template as data, shared with scripts/render-dashboard.py)
+from cfn_yaml import ACCOUNT, PSEUDO, REGION  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "template.yaml"
 EVENTS = ROOT / "events"
 
-ACCOUNT = "123456789012"
-REGION = "us-west-2"
-PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-          "AWS::StackName": "vpce-guard", "AWS::URLSuffix": "amazonaws.com"}
-
-
-# ------------------------------------------------------------------------------------------ template
-
-
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub ...) in their long form."""
-
-
-def _construct_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {"Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _construct_tag)
-
 
 def load_template():
-    return yaml.load(TEMPLATE.read_text(encoding="utf-8"), Loader=CfnLoader)
+    return cfn_yaml.load_template(TEMPLATE)
 
 
 NO_VALUE = object()  # AWS::NoValue: dropped from the list that holds it

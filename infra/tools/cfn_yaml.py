@@ -1,0 +1,43 @@
+"""CloudFormation templates as plain data, for the offline tools that read infra/template.yaml
+(scripts/render-dashboard.py, infra/tests/test_event_patterns.py): YAML with CloudFormation's
+short tags (!Ref, !GetAtt, !Sub ...) in their long form, and the example account, region and
+pseudo parameters those tools fill in. Standard library and PyYAML only.
+"""
+
+import json
+import pathlib
+
+import yaml
+
+ACCOUNT = "123456789012"
+REGION = "us-west-2"
+PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
+          "AWS::StackName": "vpce-guard", "AWS::URLSuffix": "amazonaws.com"}
+
+
+class CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub ...) in their long form."""
+
+
+def _construct_tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Ref" if suffix == "Ref" else "Condition" if suffix == "Condition" else f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path):
+    """A template file, JSON (a rendering) or YAML."""
+    text = pathlib.Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return yaml.load(text, Loader=CfnLoader)
