@@ -21,6 +21,13 @@ pub enum Applied {
     Done(Vec<Action>),
     /// The deadline came before every write was made; these were.
     Deferred(Vec<Action>),
+    /// AWS still throttled a write when its retries ran out; these writes were made before.
+    Throttled {
+        /// Writes made before the throttled one.
+        actions: Vec<Action>,
+        /// AWS's last answer.
+        error: Error,
+    },
     /// A write met a conflict: observe again (with `hints`) and re-plan.
     Conflict {
         /// Writes made before the conflict.
@@ -260,6 +267,9 @@ pub async fn apply<A: Account>(
                     }
                     _ => None,
                 };
+                if error.is_throttled() {
+                    return Ok(Applied::Throttled { actions, error });
+                }
                 match classify(&error, service) {
                     Failure::Conflict(mut hints) => {
                         // EC2 keeps a token for a while after its endpoint is gone, and refuses

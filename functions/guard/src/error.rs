@@ -94,6 +94,12 @@ impl Error {
         }
     }
 
+    /// True when AWS refused the call for its request rate (EC2's `RequestLimitExceeded`, the
+    /// other services' `Throttling*` codes): waiting and asking again succeeds.
+    pub fn is_throttled(&self) -> bool {
+        self.aws_code().is_some_and(is_throttling_code)
+    }
+
     /// The AWS error message, when this is an AWS error.
     pub fn aws_message(&self) -> Option<&str> {
         match self {
@@ -105,6 +111,17 @@ impl Error {
     pub(crate) fn bad_event(message: impl Into<String>) -> Self {
         Error::BadEvent(message.into())
     }
+}
+
+/// The error codes AWS answers when a caller exceeds a request rate: EC2's
+/// `RequestLimitExceeded` (EC2 API reference, "Request throttling"), and the `Throttling`,
+/// `ThrottlingException` and `TooManyRequestsException` of the query and JSON protocols.
+pub const THROTTLING_CODES: [&str; 4] =
+    ["RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"];
+
+/// True for one of [`THROTTLING_CODES`].
+pub fn is_throttling_code(code: &str) -> bool {
+    THROTTLING_CODES.contains(&code)
 }
 
 impl From<Error> for lambda_runtime::Diagnostic {

@@ -24,6 +24,10 @@ pub const DNS_CONFLICT_MEMORY: std::time::Duration = std::time::Duration::from_s
 /// The `reason` of a VPC left for the next run because the deadline was near.
 pub const DEFERRED: &str = "deferred: the invocation's deadline was near; the next run continues";
 
+/// The `reason` of a VPC left for the next run because AWS still throttled its calls when their
+/// retries ran out (the account's shared request rate was spent, by vpce-guard or by others).
+pub const THROTTLED: &str = "throttled";
+
 impl<A: Account> Guard<A> {
     /// True when less than the margin is left before `deadline`.
     pub(crate) fn near_deadline(&self, deadline: Option<Instant>) -> bool {
@@ -47,6 +51,10 @@ impl<A: Account> Guard<A> {
             }
             match self.reconcile_vpc(&mut obs, &run).await {
                 Ok(vpc_report) => report.vpcs.push(vpc_report),
+                Err(error) if !run.single && error.is_throttled() => {
+                    warn!(vpc = %obs.vpc.id, error = %error, "VPC throttled; deferred to the next run");
+                    report.vpcs.push(throttled_vpc(&obs.vpc.id, Vec::new(), &error));
+                }
                 Err(error) if !run.single => {
                     warn!(vpc = %obs.vpc.id, error = %error, "VPC failed; continuing the sweep");
                     report.vpcs.push(failed_vpc(&obs.vpc.id, &error));
@@ -127,6 +135,14 @@ impl<A: Account> Guard<A> {
                     report.outcome = Outcome::Pending;
                     report.reason = Some(DEFERRED.into());
                     return Ok(report);
+                }
+                // One VPC of an event: a Lambda error, so that Lambda retries the event later. In a
+                // sweep: deferred to the next run, as the throttle says nothing of the VPC's state.
+                Applied::Throttled { error, .. } if run.single => return Err(error),
+                Applied::Throttled { actions: done, error } => {
+                    actions.extend(done);
+                    warn!(vpc = %obs.vpc.id, error = %error, "writes throttled; deferred to the next run");
+                    return Ok(throttled_vpc(&obs.vpc.id, actions, &error));
                 }
                 Applied::Conflict { actions: done, hints, reason } => {
                     warn!(vpc = %obs.vpc.id, round, reason = %reason, "conflict; observing again");
@@ -292,6 +308,19 @@ fn vpc_report(obs: &Observation, plan: &Plan, actions: Vec<Action>, dry_run: boo
         problems: plan.problems.clone(),
         profiles: plan.profiles.iter().map(|p| p.name().to_string()).collect(),
     }
+}
+
+/// A VPC whose calls AWS still throttled when their retries ran out: `pending`, reason
+/// [`THROTTLED`], never `non_compliant` (nothing is known to be wrong with it).
+fn throttled_vpc(vpc_id: &str, actions: Vec<Action>, error: &Error) -> VpcReport {
+    let mut report = VpcReport::skipped(vpc_id, THROTTLED);
+    report.outcome = Outcome::Pending;
+    report.actions = actions;
+    report.problems.push(Problem::warning(
+        "throttled",
+        format!("{error}; AWS's request rate for this account and region was spent; the next run continues"),
+    ));
+    report
 }
 
 fn failed_vpc(vpc_id: &str, error: &Error) -> VpcReport {

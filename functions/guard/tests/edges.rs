@@ -257,3 +257,49 @@ async fn a_notebook_re_created_with_its_name_in_another_vpc_moves_with_it_in_a_w
     assert!(!policy_of(VPC).contains("keeps-its-name"), "{}", policy_of(VPC));
     assert!(policy_of(VPC).contains("notebook-instance/stays"));
 }
+
+/// AWS's endpoint-write bucket is shared with every other writer of the account: when it is
+/// spent, a sweep defers the VPCs it cannot write to (`pending`, reason `throttled`) and never
+/// calls them non-compliant; an event's single VPC is a transient Lambda error that Lambda retries.
+#[tokio::test]
+async fn throttled_endpoint_writes_defer_a_sweep_s_vpcs_and_fail_an_event_transiently() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    let vpcs = ["vpc-0e0e0e0e0e0e0e0e1", "vpc-0e0e0e0e0e0e0e0e2", "vpc-0e0e0e0e0e0e0e0e3"];
+    for (n, vpc) in vpcs.iter().enumerate() {
+        fake.add_vpc(vpc, &format!("10.{}.0.0/16", 80 + n));
+        fake.with_state(|s| {
+            s.vpcs.get_mut(*vpc).unwrap().tags.insert(TAG_ENFORCE.into(), "true".into());
+        });
+        fake.add_subnet(vpc, &format!("subnet-0e00000000000{n:04}"), "us-west-2a");
+    }
+    // Two endpoint writes left: the first VPC gets both of its endpoints, then the bucket is spent.
+    fake.with_state(|s| s.endpoint_write_tokens = Some(2));
+
+    let sweep = run(&guard, Trigger::Scheduled).await;
+    let outcome = |vpc: &str| sweep.vpcs.iter().find(|v| v.vpc_id == vpc).expect("reported").clone();
+    assert_eq!(outcome(vpcs[0]).outcome, Outcome::Changed, "{}", sweep.to_text());
+    for vpc in &vpcs[1..] {
+        let deferred = outcome(vpc);
+        assert_eq!(deferred.outcome, Outcome::Pending, "{}", sweep.to_text());
+        assert_eq!(deferred.reason.as_deref(), Some("throttled"));
+        assert!(deferred.problems.iter().all(|p| p.severity == vpce_guard::report::Severity::Warning));
+        assert!(deferred.problems[0].message.contains("RequestLimitExceeded"), "{:?}", deferred.problems);
+        // The writes before the throttled one (DNS hostnames, the managed group) are reported.
+        assert!(!deferred.actions.is_empty(), "{}", sweep.to_text());
+    }
+    assert_eq!(sweep.count(Outcome::NonCompliant), 0);
+
+    let event = guard
+        .run(Parsed::Run(Trigger::Manual { vpc_ids: Some(vec![vpcs[1].into()]), dry_run: None }))
+        .await
+        .expect_err("one VPC whose writes are throttled");
+    assert_eq!(event.error_type(), "Transient.Aws");
+
+    // Once the bucket refills, the next sweep finishes the deferred VPCs.
+    fake.with_state(|s| s.endpoint_write_tokens = None);
+    let next = run(&guard, Trigger::Scheduled).await;
+    for vpc in &vpcs {
+        assert_eq!(fake.live_endpoints(vpc).len(), 2, "{}", next.to_text());
+    }
+}

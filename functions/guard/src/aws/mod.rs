@@ -3,19 +3,24 @@
 //! `aws-sdk-organizations` (its `access` module), counting every call attempt with an interceptor.
 
 mod access;
+mod pacer;
 mod signed;
 
 pub use access::decode_document;
+pub use pacer::WritePacer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::create_vpc_endpoint::builders::CreateVpcEndpointFluentBuilder;
+use aws_sdk_ec2::operation::create_vpc_endpoint::CreateVpcEndpointOutput;
+use aws_sdk_ec2::operation::modify_vpc_endpoint::builders::ModifyVpcEndpointFluentBuilder;
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification,
     VpcEndpointType,
@@ -30,7 +35,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use crate::account::{
     Account, DnsAttribute, EndpointChange, ManagedPolicy, NewEndpoint, NotebookSummary, ServiceOffer, VpcSelector,
 };
-use crate::error::{Error, ErrorClass, Result};
+use crate::error::{is_throttling_code, Error, ErrorClass, Result};
 use crate::model::{
     AccountIdentity, Domain, DomainSummary, Endpoint, EndpointState, HostedZone, Notebook, RouteTable, S3Endpoint,
     S3View, SecurityGroup, Subnet, Tags, Vpc, VpcDns, MANAGED_GROUP_NAME, RULE_DESCRIPTION,
@@ -66,49 +71,6 @@ impl Intercept for CountCalls {
         let counter = if is_read { &self.0.read } else { &self.0.write };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(())
-    }
-}
-
-/// A client-side token bucket mirroring the one AWS shares between `CreateVpcEndpoint`,
-/// `ModifyVpcEndpoint` and `DeleteVpcEndpoints` (4 calls, refilled at 0.3 per second per
-/// account and region), so that a sweep paces its writes instead of being throttled.
-#[derive(Debug)]
-pub struct WritePacer {
-    capacity: f64,
-    per_second: f64,
-    state: tokio::sync::Mutex<(f64, Instant)>,
-}
-
-impl WritePacer {
-    /// A full bucket of `capacity` tokens refilled at `per_second`.
-    pub fn new(capacity: f64, per_second: f64) -> Self {
-        Self { capacity, per_second, state: tokio::sync::Mutex::new((capacity, Instant::now())) }
-    }
-
-    /// Waits for a token.
-    pub async fn acquire(&self) {
-        loop {
-            let wait = {
-                let mut state = self.state.lock().await;
-                let now = Instant::now();
-                let (tokens, last) = *state;
-                let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.per_second).min(self.capacity);
-                if tokens >= 1.0 {
-                    *state = (tokens - 1.0, now);
-                    return;
-                }
-                *state = (tokens, now);
-                Duration::from_secs_f64((1.0 - tokens) / self.per_second)
-            };
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
-impl Default for WritePacer {
-    /// AWS's bucket for endpoint writes: 4 calls, 0.3 per second.
-    fn default() -> Self {
-        Self::new(4.0, 0.3)
     }
 }
 
@@ -214,25 +176,100 @@ impl SdkAccount {
     }
 }
 
+/// Attempts of one endpoint write, each paced by the [`WritePacer`]: the SDK's own retries are
+/// off for these operations so that every attempt, the retries included, waits for a token.
+const WRITE_ATTEMPTS: u32 = 6;
+
+/// The longest one endpoint write may take, waits for tokens included (the SDK's operation
+/// timeout for every other call), so that a slowed pacer cannot carry a run past its deadline.
+const WRITE_BUDGET: Duration = Duration::from_secs(25);
+
+impl SdkAccount {
+    /// Sends the endpoint write `operation` (`send` builds and sends one attempt) through the
+    /// pacer, retrying transient failures up to [`WRITE_ATTEMPTS`] times within [`WRITE_BUDGET`];
+    /// a throttled answer slows the pacer down, a call that goes through speeds it up again.
+    async fn paced<T, F, Fut>(&self, operation: &'static str, send: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let give_up_at = std::time::Instant::now() + WRITE_BUDGET;
+        let mut attempt = 1;
+        loop {
+            if !self.pacer.acquire_within(give_up_at.saturating_duration_since(std::time::Instant::now())).await {
+                return Err(Error::Aws {
+                    operation,
+                    code: "RequestLimitExceeded".into(),
+                    message: format!(
+                        "AWS throttled this account's endpoint writes and the next paced attempt would pass the \
+                         write's {} s budget",
+                        WRITE_BUDGET.as_secs()
+                    ),
+                    class: ErrorClass::Transient,
+                });
+            }
+            match send().await {
+                Ok(value) => {
+                    self.pacer.succeeded();
+                    return Ok(value);
+                }
+                Err(error) => {
+                    let throttled = error.is_throttled();
+                    if throttled {
+                        self.pacer.throttled();
+                    }
+                    if error.class() == ErrorClass::Permanent || attempt == WRITE_ATTEMPTS {
+                        return Err(error);
+                    }
+                    tracing::debug!(error = %error, attempt, rate = self.pacer.rate(), "endpoint write retried");
+                    if !throttled {
+                        // A fault, not the rate: the pacer's wait is no backoff, so wait here.
+                        tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+impl SdkAccount {
+    /// `CreateVpcEndpoint`, paced ([`SdkAccount::paced`]).
+    async fn paced_create(&self, request: CreateVpcEndpointFluentBuilder) -> Result<CreateVpcEndpointOutput> {
+        let send = || {
+            let attempt = request.clone().customize().config_override(no_sdk_retries());
+            async move { attempt.send().await.map_err(|e| aws_error("CreateVpcEndpoint", e)) }
+        };
+        self.paced("CreateVpcEndpoint", send).await
+    }
+
+    /// `ModifyVpcEndpoint`, paced ([`SdkAccount::paced`]).
+    async fn paced_modify(&self, request: ModifyVpcEndpointFluentBuilder) -> Result<()> {
+        let send = || {
+            let attempt = request.clone().customize().config_override(no_sdk_retries());
+            async move { attempt.send().await.map(drop).map_err(|e| aws_error("ModifyVpcEndpoint", e)) }
+        };
+        self.paced("ModifyVpcEndpoint", send).await
+    }
+}
+
+/// The per-operation override that turns the SDK's retries off ([`SdkAccount::paced`] retries).
+fn no_sdk_retries() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled())
+}
+
 /// Turns an SDK error into ours, classed transient for throttling, 5xx and transport faults.
 fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    const THROTTLING: [&str; 6] = [
-        "RequestLimitExceeded",
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "ServiceUnavailable",
-        "InternalError",
-    ];
+    const UNAVAILABLE: [&str; 2] = ["ServiceUnavailable", "InternalError"];
     match &error {
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("Unknown").to_string();
             let message = service.err().message().unwrap_or_default().to_string();
             let status = service.raw().status().as_u16();
-            let class = if status >= 500 || THROTTLING.contains(&code.as_str()) {
+            let class = if status >= 500 || is_throttling_code(&code) || UNAVAILABLE.contains(&code.as_str()) {
                 ErrorClass::Transient
             } else {
                 ErrorClass::Permanent
@@ -624,8 +661,7 @@ impl Account for SdkAccount {
         client_token: &str,
         tags: &Tags,
     ) -> Result<String> {
-        self.pacer.acquire().await;
-        let out = self
+        let request = self
             .ec2
             .create_vpc_endpoint()
             .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
@@ -633,23 +669,18 @@ impl Account for SdkAccount {
             .service_name(service)
             .set_route_table_ids(Some(route_table_ids.to_vec()))
             .client_token(client_token)
-            .tag_specifications(tag_specification(ResourceType::VpcEndpoint, tags))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateVpcEndpoint", e))?;
+            .tag_specifications(tag_specification(ResourceType::VpcEndpoint, tags));
+        let out = self.paced_create(request).await?;
         Ok(out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string())
     }
 
     async fn add_route_tables(&self, endpoint_id: &str, route_table_ids: &[String]) -> Result<()> {
-        self.pacer.acquire().await;
-        self.ec2
+        let request = self
+            .ec2
             .modify_vpc_endpoint()
             .vpc_endpoint_id(endpoint_id)
-            .set_add_route_table_ids(Some(route_table_ids.to_vec()))
-            .send()
-            .await
-            .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
-        Ok(())
+            .set_add_route_table_ids(Some(route_table_ids.to_vec()));
+        self.paced_modify(request).await
     }
 
     async fn list_domains(&self) -> Result<Vec<DomainSummary>> {
@@ -732,8 +763,7 @@ impl Account for SdkAccount {
     }
 
     async fn create_endpoint(&self, request: &NewEndpoint) -> Result<Endpoint> {
-        self.pacer.acquire().await;
-        let out = self
+        let create = self
             .ec2
             .create_vpc_endpoint()
             .vpc_id(&request.vpc_id)
@@ -744,10 +774,8 @@ impl Account for SdkAccount {
             .set_policy_document(request.policy.clone())
             .private_dns_enabled(request.private_dns)
             .client_token(&request.client_token)
-            .tag_specifications(tag_specification(ResourceType::VpcEndpoint, &request.tags))
-            .send()
-            .await
-            .map_err(|e| aws_error("CreateVpcEndpoint", e))?;
+            .tag_specifications(tag_specification(ResourceType::VpcEndpoint, &request.tags));
+        let out = self.paced_create(create).await?;
         let endpoint = out.vpc_endpoint().ok_or_else(|| Error::Aws {
             operation: "CreateVpcEndpoint",
             code: "EmptyResponse".into(),
@@ -759,17 +787,15 @@ impl Account for SdkAccount {
 
     async fn modify_endpoint(&self, change: &EndpointChange) -> Result<()> {
         let non_empty = |ids: &Vec<String>| (!ids.is_empty()).then(|| ids.clone());
-        self.pacer.acquire().await;
-        self.ec2
+        let request = self
+            .ec2
             .modify_vpc_endpoint()
             .vpc_endpoint_id(&change.endpoint_id)
             .set_add_subnet_ids(non_empty(&change.add_subnet_ids))
             .set_add_security_group_ids(non_empty(&change.add_group_ids))
             .set_policy_document(change.policy.clone())
-            .set_private_dns_enabled(change.private_dns)
-            .send()
-            .await
-            .map_err(|e| aws_error("ModifyVpcEndpoint", e))?;
+            .set_private_dns_enabled(change.private_dns);
+        self.paced_modify(request).await?;
         Ok(())
     }
 

@@ -82,6 +82,11 @@ pub struct FakeState {
     pub tokens: HashMap<String, (String, NewEndpoint)>,
     /// Writes by operation name, to assert what was done.
     pub writes: Vec<String>,
+    /// AWS's token bucket shared by `CreateVpcEndpoint`, `ModifyVpcEndpoint` and
+    /// `DeleteVpcEndpoints` per account and region (EC2 API reference, "Request throttling":
+    /// past it, `RequestLimitExceeded`). `None`: never throttled; `Some(n)`: n more of these calls
+    /// go through, then each is refused until a test refills it (other writers spent the rest).
+    pub endpoint_write_tokens: Option<u32>,
     next_id: u64,
 }
 
@@ -253,6 +258,24 @@ impl FakeAccount {
     fn write(&self, state: &mut FakeState, operation: &str) {
         self.write_calls.fetch_add(1, Ordering::Relaxed);
         state.writes.push(operation.to_string());
+    }
+
+    /// An endpoint write: counted, then spent from [`FakeState::endpoint_write_tokens`].
+    fn endpoint_write(&self, state: &mut FakeState, operation: &'static str) -> Result<()> {
+        self.write(state, operation);
+        match state.endpoint_write_tokens.as_mut() {
+            Some(0) => Err(Error::Aws {
+                operation,
+                code: "RequestLimitExceeded".into(),
+                message: "Request limit exceeded.".into(),
+                class: ErrorClass::Transient,
+            }),
+            Some(tokens) => {
+                *tokens -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -572,7 +595,7 @@ impl Account for FakeAccount {
     async fn create_endpoint(&self, request: &NewEndpoint) -> Result<Endpoint> {
         const OP: &str = "CreateVpcEndpoint";
         self.with_state(|s| {
-            self.write(s, OP);
+            self.endpoint_write(s, OP)?;
             if let Some((id, original)) = s.tokens.get(&request.client_token) {
                 return match original == request {
                     true => Ok(s.endpoints[id].clone()),
@@ -634,7 +657,7 @@ impl Account for FakeAccount {
     async fn modify_endpoint(&self, change: &EndpointChange) -> Result<()> {
         const OP: &str = "ModifyVpcEndpoint";
         self.with_state(|s| {
-            self.write(s, OP);
+            self.endpoint_write(s, OP)?;
             let endpoint = s.endpoints.get(&change.endpoint_id).cloned().ok_or_else(|| {
                 rejected(
                     OP,
@@ -696,7 +719,7 @@ impl Account for FakeAccount {
     ) -> Result<String> {
         const OP: &str = "CreateVpcEndpoint";
         self.with_state(|s| {
-            self.write(s, OP);
+            self.endpoint_write(s, OP)?;
             if let Some(bad) = route_table_ids.iter().find(|t| s.route_tables.get(*t).is_none_or(|(v, _)| v != vpc_id))
             {
                 return Err(rejected(
@@ -721,7 +744,7 @@ impl Account for FakeAccount {
     async fn add_route_tables(&self, endpoint_id: &str, route_table_ids: &[String]) -> Result<()> {
         const OP: &str = "ModifyVpcEndpoint";
         self.with_state(|s| {
-            self.write(s, OP);
+            self.endpoint_write(s, OP)?;
             let (_, endpoint) = s.s3_endpoints.get_mut(endpoint_id).ok_or_else(|| {
                 rejected(
                     OP,
