@@ -14,21 +14,36 @@ use crate::report::Report;
 
 /// Sets up `tracing`: JSON lines when Lambda's log format is JSON
 /// (`AWS_LAMBDA_LOG_FORMAT=JSON`), plain text otherwise; level from `RUST_LOG`
-/// or `AWS_LAMBDA_LOG_LEVEL`, default `info`.
+/// or `AWS_LAMBDA_LOG_LEVEL`, default `info` (see [`log_level`]).
 pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let level = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into())
-        .to_ascii_lowercase();
-    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let level = std::env::var("RUST_LOG").or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL")).unwrap_or_default();
+    let builder =
+        tracing_subscriber::fmt().with_max_level(log_level(&level)).with_writer(std::io::stderr).with_target(false);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let _ = if json {
         builder.json().with_current_span(false).try_init()
     } else {
         builder.with_ansi(false).without_time().try_init()
     };
+}
+
+/// The level of a `RUST_LOG`-style value: a level (`debug`), or directives (`vpce_guard=debug,warn`)
+/// of which the most verbose level counts for every target (a plain level filter costs the
+/// bootstraps no regex engine). Lambda's `AWS_LAMBDA_LOG_LEVEL` names (`TRACE` … `FATAL`) are
+/// read too. Empty or unreadable: `info`.
+pub fn log_level(text: &str) -> tracing::level_filters::LevelFilter {
+    use tracing::level_filters::LevelFilter;
+    let level =
+        |directive: &str| match directive.rsplit('=').next().unwrap_or_default().trim().to_ascii_lowercase().as_str() {
+            "trace" => Some(LevelFilter::TRACE),
+            "debug" => Some(LevelFilter::DEBUG),
+            "info" => Some(LevelFilter::INFO),
+            "warn" => Some(LevelFilter::WARN),
+            "error" | "fatal" => Some(LevelFilter::ERROR),
+            "off" => Some(LevelFilter::OFF),
+            _ => None,
+        };
+    text.split(',').filter_map(level).max().unwrap_or(LevelFilter::INFO)
 }
 
 /// The reconciler every function uses: configuration validated from the environment, SDK
@@ -200,4 +215,22 @@ pub async fn on_domain_created<A: Account>(event: LambdaEvent<Value>, guard: &Gu
 /// Handler of `remediate`: the scheduled event, a drift event or a manual payload.
 pub async fn remediate<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
     handle(event, guard, events::parse_remediate_in).await
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::level_filters::LevelFilter;
+
+    use super::log_level;
+
+    #[test]
+    fn log_levels_read_plain_levels_directives_and_lambda_names() {
+        assert_eq!(log_level(""), LevelFilter::INFO);
+        assert_eq!(log_level("debug"), LevelFilter::DEBUG);
+        assert_eq!(log_level("WARN"), LevelFilter::WARN);
+        assert_eq!(log_level("FATAL"), LevelFilter::ERROR);
+        assert_eq!(log_level("vpce_guard=trace,warn"), LevelFilter::TRACE, "the most verbose directive");
+        assert_eq!(log_level("off"), LevelFilter::OFF);
+        assert_eq!(log_level("loud"), LevelFilter::INFO, "unreadable: info");
+    }
 }

@@ -13,7 +13,7 @@ impl SdkAccount {
     /// `DescribeOrganization`: the Organization's id.
     pub(super) async fn describe_organization(&self) -> Result<String> {
         let out = self
-            .organizations
+            .organizations()
             .describe_organization()
             .send()
             .await
@@ -28,7 +28,7 @@ impl SdkAccount {
         let mut token: Option<String> = None;
         loop {
             let out = self
-                .route53
+                .route53()
                 .list_hosted_zones_by_vpc()
                 .vpc_id(vpc_id)
                 .vpc_region(region.clone())
@@ -51,14 +51,14 @@ impl SdkAccount {
     /// `None` when the policy does not exist.
     pub(super) async fn read_managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicy>> {
         let arn = arn.to_string();
-        let policy = match self.iam.get_policy().policy_arn(&arn).send().await {
+        let policy = match self.iam().get_policy().policy_arn(&arn).send().await {
             Ok(out) => out.policy,
             Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("NoSuchEntity") => return Ok(None),
             Err(e) => return Err(aws_error("GetPolicy", e)),
         };
         let Some(default_version) = policy.and_then(|p| p.default_version_id) else { return Ok(None) };
         let version = self
-            .iam
+            .iam()
             .get_policy_version()
             .policy_arn(&arn)
             .version_id(&default_version)
@@ -67,7 +67,7 @@ impl SdkAccount {
             .map_err(|e| aws_error("GetPolicyVersion", e))?;
         let document = version.policy_version().and_then(|v| v.document()).map(decode_document).unwrap_or_default();
         let listed = self
-            .iam
+            .iam()
             .list_policy_versions()
             .policy_arn(&arn)
             .send()
@@ -94,7 +94,7 @@ impl SdkAccount {
         description: &str,
         document: &str,
     ) -> Result<()> {
-        self.iam
+        self.iam()
             .create_policy()
             .path(path)
             .policy_name(name)
@@ -108,7 +108,7 @@ impl SdkAccount {
 
     /// `CreatePolicyVersion`, made the default.
     pub(super) async fn create_iam_policy_version(&self, arn: &str, document: &str) -> Result<()> {
-        self.iam
+        self.iam()
             .create_policy_version()
             .policy_arn(arn)
             .policy_document(document)
@@ -121,7 +121,7 @@ impl SdkAccount {
 
     /// `DeletePolicyVersion`.
     pub(super) async fn delete_iam_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
-        self.iam
+        self.iam()
             .delete_policy_version()
             .policy_arn(arn)
             .version_id(version_id)

@@ -12,7 +12,7 @@ pub use pacer::WritePacer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -74,20 +74,64 @@ impl Intercept for CountCalls {
     }
 }
 
-/// The account as the AWS SDK sees it. Build once per process; clients are reused.
+/// The account as the AWS SDK sees it. Build once per process; clients are reused. EC2 and
+/// SageMaker, which every run calls, are built at once; the clients of calls only some runs or
+/// settings make (STS once per process, Route 53 for private DNS, IAM for the guardrail,
+/// Organizations for the `org` modes, Security Hub) on first use, so that a start pays for none
+/// of them.
 #[derive(Debug, Clone)]
 pub struct SdkAccount {
     ec2: aws_sdk_ec2::Client,
     sagemaker: aws_sdk_sagemaker::Client,
-    sts: aws_sdk_sts::Client,
-    iam: aws_sdk_iam::Client,
-    route53: aws_sdk_route53::Client,
-    organizations: aws_sdk_organizations::Client,
-    /// Security Hub's REST-JSON API, signed by hand ([`signed`]).
-    security_hub: Arc<signed::JsonApi>,
+    lazy: Arc<LazyClients>,
     region: String,
     counter: Arc<CallCounter>,
     pacer: Arc<WritePacer>,
+}
+
+/// The clients [`SdkAccount`] builds on first use, from the configuration it was given.
+#[derive(Debug)]
+struct LazyClients {
+    config: SdkConfig,
+    sts: OnceLock<aws_sdk_sts::Client>,
+    iam: OnceLock<aws_sdk_iam::Client>,
+    route53: OnceLock<aws_sdk_route53::Client>,
+    organizations: OnceLock<aws_sdk_organizations::Client>,
+    /// Security Hub's REST-JSON API, signed by hand ([`signed`]).
+    security_hub: OnceLock<signed::JsonApi>,
+}
+
+impl SdkAccount {
+    fn sts(&self) -> &aws_sdk_sts::Client {
+        let build = || aws_sdk_sts::config::Builder::from(&self.lazy.config).interceptor(self.counting()).build();
+        self.lazy.sts.get_or_init(|| aws_sdk_sts::Client::from_conf(build()))
+    }
+
+    pub(super) fn iam(&self) -> &aws_sdk_iam::Client {
+        let build = || aws_sdk_iam::config::Builder::from(&self.lazy.config).interceptor(self.counting()).build();
+        self.lazy.iam.get_or_init(|| aws_sdk_iam::Client::from_conf(build()))
+    }
+
+    pub(super) fn route53(&self) -> &aws_sdk_route53::Client {
+        let build = || aws_sdk_route53::config::Builder::from(&self.lazy.config).interceptor(self.counting()).build();
+        self.lazy.route53.get_or_init(|| aws_sdk_route53::Client::from_conf(build()))
+    }
+
+    pub(super) fn organizations(&self) -> &aws_sdk_organizations::Client {
+        let config = &self.lazy.config;
+        let build = || aws_sdk_organizations::config::Builder::from(config).interceptor(self.counting()).build();
+        self.lazy.organizations.get_or_init(|| aws_sdk_organizations::Client::from_conf(build()))
+    }
+
+    fn security_hub(&self) -> &signed::JsonApi {
+        let build = || signed::JsonApi::new(&self.lazy.config, "securityhub", &self.region, self.counter.clone());
+        self.lazy.security_hub.get_or_init(build)
+    }
+
+    /// The interceptor that counts this account's calls.
+    fn counting(&self) -> CountCalls {
+        CountCalls(self.counter.clone())
+    }
 }
 
 /// The SDK configuration loader vpce-guard uses: the standard chain (profiles, environment,
@@ -145,19 +189,18 @@ impl SdkAccount {
         let ec2 = aws_sdk_ec2::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
         let sagemaker =
             aws_sdk_sagemaker::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
-        let sts = aws_sdk_sts::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
-        let iam = aws_sdk_iam::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
-        let route53 = aws_sdk_route53::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
-        let organizations =
-            aws_sdk_organizations::config::Builder::from(config).interceptor(CountCalls(counter.clone())).build();
+        let lazy = LazyClients {
+            config: config.clone(),
+            sts: OnceLock::new(),
+            iam: OnceLock::new(),
+            route53: OnceLock::new(),
+            organizations: OnceLock::new(),
+            security_hub: OnceLock::new(),
+        };
         Ok(Self {
             ec2: aws_sdk_ec2::Client::from_conf(ec2),
             sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker),
-            sts: aws_sdk_sts::Client::from_conf(sts),
-            iam: aws_sdk_iam::Client::from_conf(iam),
-            route53: aws_sdk_route53::Client::from_conf(route53),
-            organizations: aws_sdk_organizations::Client::from_conf(organizations),
-            security_hub: Arc::new(signed::JsonApi::new(config, "securityhub", &region, counter.clone())),
+            lazy: Arc::new(lazy),
             region,
             counter,
             pacer: Arc::new(WritePacer::default()),
@@ -409,7 +452,7 @@ impl Account for SdkAccount {
     }
 
     async fn identity(&self) -> Result<AccountIdentity> {
-        let out = self.sts.get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", e))?;
+        let out = self.sts().get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", e))?;
         let arn = out.arn().unwrap_or_default();
         Ok(AccountIdentity {
             account_id: out.account().unwrap_or_default().to_string(),
@@ -568,7 +611,7 @@ impl Account for SdkAccount {
             if let Some(token) = &token {
                 body["NextToken"] = token.clone().into();
             }
-            let page = self.security_hub.post("GetFindings", "/findings", &body).await?;
+            let page = self.security_hub().post("GetFindings", "/findings", &body).await?;
             findings.extend(page["Findings"].as_array().cloned().unwrap_or_default());
             token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
             if token.is_none() {
@@ -581,7 +624,7 @@ impl Account for SdkAccount {
         let mut refused = Vec::new();
         for chunk in findings.chunks(crate::findings::IMPORT_BATCH) {
             let body = serde_json::json!({ "Findings": chunk });
-            let out = self.security_hub.post("BatchImportFindings", "/findings/import", &body).await?;
+            let out = self.security_hub().post("BatchImportFindings", "/findings/import", &body).await?;
             refused.extend(out["FailedFindings"].as_array().into_iter().flatten().map(|f| {
                 let field = |name: &str| f[name].as_str().unwrap_or_default().to_string();
                 format!("{}: {} {}", field("Id"), field("ErrorCode"), field("ErrorMessage"))
