@@ -1,9 +1,11 @@
 //! Command-line arguments. Every configuration option is a flag that falls back to the
 //! environment variable of the same meaning (flags override the environment).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use vpce_guard::config::{Setting, SETTINGS};
 
 /// Keep SageMaker notebook instances reachable only over PrivateLink: show and fix the
 /// interface endpoints of your VPCs.
@@ -126,50 +128,9 @@ pub struct Global {
     /// Output format.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Endpoint services, comma-separated, `{region}` placeholder, in creation order.
-    #[arg(long, global = true, env = "VPCE_GUARD_SERVICES", value_name = "LIST")]
-    pub services: Option<String>,
-    /// Which VPCs are in scope: enrolled, all.
-    #[arg(long, global = true, env = "VPCE_GUARD_SCOPE")]
-    pub scope: Option<String>,
-    /// Notebook endpoint policy: account-notebooks (default), org-notebooks, vpc-notebooks, none.
-    #[arg(long, global = true, env = "VPCE_GUARD_NOTEBOOK_POLICY", value_name = "MODE")]
-    pub notebook_policy: Option<String>,
-    /// API endpoint policy: account (default), org, none.
-    #[arg(long, global = true, env = "VPCE_GUARD_API_POLICY", value_name = "MODE")]
-    pub api_policy: Option<String>,
-    /// Extra IPv4/IPv6 CIDR blocks allowed to reach the endpoints on 443 (the corporate
-    /// network over VPN or Direct Connect), comma-separated.
-    #[arg(long, global = true, env = "VPCE_GUARD_CLIENT_CIDRS", value_name = "LIST")]
-    pub client_cidrs: Option<String>,
-    /// Managed prefix lists (pl-…) allowed to reach the endpoints on 443, comma-separated.
-    #[arg(long, global = true, env = "VPCE_GUARD_CLIENT_PREFIX_LISTS", value_name = "LIST")]
-    pub client_prefix_lists: Option<String>,
-    /// Keep the IAM guardrail policy `/vpce-guard/NAME-<region>` in sync (never attached).
-    #[arg(long, global = true, env = "VPCE_GUARD_IAM_GUARDRAIL", value_name = "NAME")]
-    pub iam_guardrail: Option<String>,
-    /// A private hosted zone already serving a service's name: report (default), create.
-    #[arg(long, global = true, env = "VPCE_GUARD_ON_DNS_CONFLICT", value_name = "MODE")]
-    pub on_dns_conflict: Option<String>,
-    /// Plan only, even for apply: `--dry-run` or `--dry-run=true|false` (with `=`, so that
-    /// `--dry-run apply` reads `apply` as the command, not as the value).
-    #[arg(long, global = true, env = "VPCE_GUARD_DRY_RUN", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub dry_run: Option<String>,
-    /// Turn on the VPC DNS attributes private DNS needs: true, false.
-    #[arg(long, global = true, env = "VPCE_GUARD_FIX_VPC_DNS", value_name = "BOOL")]
-    pub fix_vpc_dns: Option<String>,
-    /// What VPCs get endpoints for: notebook-instances (default), studio, comma-separated.
-    #[arg(long, global = true, env = "VPCE_GUARD_PROFILES", value_name = "LIST")]
-    pub profiles: Option<String>,
-    /// The studio profile includes Service Catalog (SageMaker Projects): true, false.
-    #[arg(long, global = true, env = "VPCE_GUARD_STUDIO_PROJECTS", value_name = "BOOL")]
-    pub studio_projects: Option<String>,
-    /// A PublicInternetOnly Studio domain: report (default), enforce.
-    #[arg(long, global = true, env = "VPCE_GUARD_STUDIO_PUBLIC_DOMAINS", value_name = "MODE")]
-    pub studio_public_domains: Option<String>,
-    /// Create or extend an S3 gateway endpoint for VPC-only Studio domains: true, false.
-    #[arg(long, global = true, env = "VPCE_GUARD_S3_GATEWAY", value_name = "BOOL")]
-    pub s3_gateway: Option<String>,
+    /// Every setting of the library's settings table, as a flag that falls back to its variable.
+    #[command(flatten)]
+    pub settings: SettingFlags,
     /// Which accounts and regions (several make a multi-unit run).
     #[command(flatten)]
     pub units: UnitFlags,
@@ -236,49 +197,75 @@ fn role_name(text: &str) -> Result<String, String> {
     }
 }
 
-/// The configuration variables a plan depends on (`VPCE_GUARD_DRY_RUN` aside), as a saved
-/// plan records them.
-pub const PLAN_VARIABLES: [&str; 13] = [
-    "VPCE_GUARD_SERVICES",
-    "VPCE_GUARD_SCOPE",
-    "VPCE_GUARD_NOTEBOOK_POLICY",
-    "VPCE_GUARD_API_POLICY",
-    "VPCE_GUARD_CLIENT_CIDRS",
-    "VPCE_GUARD_CLIENT_PREFIX_LISTS",
-    "VPCE_GUARD_IAM_GUARDRAIL",
-    "VPCE_GUARD_ON_DNS_CONFLICT",
-    "VPCE_GUARD_FIX_VPC_DNS",
-    "VPCE_GUARD_PROFILES",
-    "VPCE_GUARD_STUDIO_PROJECTS",
-    "VPCE_GUARD_STUDIO_PUBLIC_DOMAINS",
-    "VPCE_GUARD_S3_GATEWAY",
-];
+/// The flags of the library's settings table ([`SETTINGS`]): one per setting, named after its
+/// `flag`, reading its environment variable when not given, with the table's help. Nothing here
+/// names a setting, so a setting added to the table is a flag at once.
+#[derive(Debug, Default, Clone)]
+pub struct SettingFlags {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl SettingFlags {
+    fn arg(setting: &'static Setting) -> Arg {
+        let arg = Arg::new(setting.variable)
+            .long(setting.flag)
+            .env(setting.variable)
+            .value_name(setting.value_name)
+            .help(setting.help)
+            .global(true)
+            .action(ArgAction::Set);
+        match setting.flag_alone {
+            Some(value) => arg.num_args(0..=1).require_equals(true).default_missing_value(value),
+            None => arg,
+        }
+    }
+}
+
+impl FromArgMatches for SettingFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Self::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for setting in SETTINGS {
+            if let Some(value) = matches.get_one::<String>(setting.variable) {
+                self.values.insert(setting.variable, value.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for SettingFlags {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        SETTINGS.iter().fold(command, |command, setting| command.arg(Self::arg(setting)))
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+/// The configuration variables a plan depends on, as a saved plan records them: the settings
+/// marked `in_plan` (all but `VPCE_GUARD_DRY_RUN`).
+pub fn plan_variables() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().filter(|s| s.in_plan).map(|s| s.variable)
+}
 
 /// The flag of configuration variable `variable`: `VPCE_GUARD_SCOPE` → `--scope`.
 pub fn flag_of(variable: &str) -> String {
-    format!("--{}", variable.trim_start_matches("VPCE_GUARD_").to_ascii_lowercase().replace('_', "-"))
+    match Setting::of(variable) {
+        Some(setting) => format!("--{}", setting.flag),
+        None => format!("--{}", variable.trim_start_matches("VPCE_GUARD_").to_ascii_lowercase().replace('_', "-")),
+    }
 }
 
 impl Global {
     /// The value of configuration variable `name`, from its flag (or the environment).
     pub fn lookup(&self, name: &str) -> Option<String> {
-        match name {
-            "VPCE_GUARD_SERVICES" => self.services.clone(),
-            "VPCE_GUARD_SCOPE" => self.scope.clone(),
-            "VPCE_GUARD_NOTEBOOK_POLICY" => self.notebook_policy.clone(),
-            "VPCE_GUARD_API_POLICY" => self.api_policy.clone(),
-            "VPCE_GUARD_CLIENT_CIDRS" => self.client_cidrs.clone(),
-            "VPCE_GUARD_CLIENT_PREFIX_LISTS" => self.client_prefix_lists.clone(),
-            "VPCE_GUARD_IAM_GUARDRAIL" => self.iam_guardrail.clone(),
-            "VPCE_GUARD_ON_DNS_CONFLICT" => self.on_dns_conflict.clone(),
-            "VPCE_GUARD_DRY_RUN" => self.dry_run.clone(),
-            "VPCE_GUARD_FIX_VPC_DNS" => self.fix_vpc_dns.clone(),
-            "VPCE_GUARD_PROFILES" => self.profiles.clone(),
-            "VPCE_GUARD_STUDIO_PROJECTS" => self.studio_projects.clone(),
-            "VPCE_GUARD_STUDIO_PUBLIC_DOMAINS" => self.studio_public_domains.clone(),
-            "VPCE_GUARD_S3_GATEWAY" => self.s3_gateway.clone(),
-            _ => None,
-        }
+        self.settings.values.get(name).cloned()
     }
 }
 
@@ -305,6 +292,20 @@ mod tests {
         let accounts = accounts.unwrap().global.units;
         assert!(accounts.is_multi() && accounts.accounts.len() == 2 && accounts.concurrency == 1);
         assert!(parse(&["apply", "--all-regions", "--yes"]).unwrap().global.units.is_multi());
+    }
+
+    #[test]
+    fn every_setting_of_the_table_is_a_flag_that_reaches_the_lookup() {
+        for setting in SETTINGS {
+            let value = setting.flag_alone.map_or("x".to_string(), |_| "false".to_string());
+            let flag = format!("--{}={value}", setting.flag);
+            let cli = parse(&["plan", &flag]).unwrap_or_else(|e| panic!("{flag}: {e}"));
+            assert_eq!(cli.global.lookup(setting.variable).as_deref(), Some(value.as_str()), "{flag}");
+        }
+        let alone = parse(&["--dry-run", "apply", "--yes"]).unwrap();
+        assert_eq!(alone.global.lookup("VPCE_GUARD_DRY_RUN").as_deref(), Some("true"));
+        assert!(matches!(alone.command, Command::Apply { .. }), "`apply` is the command, not the value");
+        assert_eq!(plan_variables().count(), SETTINGS.len() - 1, "all but the dry run");
     }
 
     #[test]

@@ -181,7 +181,7 @@ mod tests {
         let refused = {
             let mut run = unit(Some(&[Changed]));
             let report = run.result.as_mut().unwrap();
-            report.vpcs[0].problems.push(Problem::error(vpce_guard::approval::NOT_APPROVED, "moved"));
+            report.vpcs[0].problems.push(Problem::error(vpce_guard::report::Code::NotApproved, "moved"));
             report.vpcs[0].outcome = NonCompliant;
             run
         };

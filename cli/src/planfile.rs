@@ -12,7 +12,7 @@ use vpce_guard::approval::ApprovedVpc;
 use vpce_guard::config::Config;
 use vpce_guard::report::Report;
 
-use crate::args::{flag_of, Global, PLAN_VARIABLES};
+use crate::args::{flag_of, plan_variables, Global};
 
 /// The plan file format this version writes and reads.
 pub const FORMAT_VERSION: u64 = 1;
@@ -59,8 +59,7 @@ impl PlanFile {
                 actions: vpc.actions.clone(),
             })
             .collect();
-        let config = PLAN_VARIABLES
-            .iter()
+        let config = plan_variables()
             .filter_map(|name| global.lookup(name).filter(|v| !v.trim().is_empty()).map(|v| (name.to_string(), v)))
             .collect();
         let created_at_unix =
@@ -122,7 +121,7 @@ impl PlanFile {
         let config = Config::from_lookup(planned)
             .with_context(|| format!("{} holds a configuration this vpce-guard refuses", path.display()))?;
         let mut differing = Vec::new();
-        for variable in PLAN_VARIABLES {
+        for variable in plan_variables() {
             let Some(value) = global.lookup(variable).filter(|v| !v.trim().is_empty()) else { continue };
             let overridden =
                 Config::from_lookup(|name| if name == variable { Some(value.clone()) } else { planned(name) })?;

@@ -30,10 +30,10 @@ use crate::model::{
     SecurityGroup, Subnet, Tags, Vpc, VpcDns,
 };
 use crate::plan::Plan;
-use crate::report::{Action, Outcome, Problem, Report, VpcReport};
+use crate::report::{Action, Code, Outcome, Problem, Report, VpcReport};
 
 /// Problem code of a VPC whose planned writes were not approved (nothing more was written to it).
-pub const NOT_APPROVED: &str = "not_approved";
+pub const NOT_APPROVED: &str = Code::NotApproved.as_str();
 
 /// What one planning round of one VPC is about to do.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +85,7 @@ pub(crate) fn review(
 /// Marks a VPC's report as refused: `non_compliant`, with a [`NOT_APPROVED`] problem.
 pub(crate) fn refused(mut report: VpcReport, reason: String) -> VpcReport {
     report.outcome = Outcome::NonCompliant;
-    report.problems.push(Problem::error(NOT_APPROVED, reason));
+    report.problems.push(Problem::error(Code::NotApproved, reason));
     report
 }
 

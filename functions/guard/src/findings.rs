@@ -14,11 +14,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::model::AccountIdentity;
-use crate::report::{Outcome, Problem, Report, Severity, VpcReport};
+use crate::report::{Outcome, Report, Severity, VpcReport};
 
 /// `GeneratorId` of vpce-guard's findings (also how it finds its own among the account's).
 pub const GENERATOR_ID: &str = "vpce-guard";
@@ -30,19 +29,6 @@ pub const IMPORT_BATCH: usize = 100;
 const DESCRIPTION_LIMIT: usize = 1024;
 /// Problem codes that are no verdict on the VPC: a failure of the run, a VPC that is gone.
 const NO_VERDICT: [&str; 2] = ["error", "vpc_not_found"];
-
-/// Where the Security Hub findings stand after a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FindingsReport {
-    /// Findings created or updated (a VPC newly non-compliant, or its problems changed).
-    pub imported: usize,
-    /// Findings archived (the VPC is in line again, or out of scope, or gone).
-    pub archived: usize,
-    /// Why the findings could not be synced (Security Hub not enabled, access denied, …);
-    /// the next run tries again.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<Problem>,
-}
 
 /// One active finding of vpce-guard's, as Security Hub holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

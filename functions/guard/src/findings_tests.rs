@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::fake::securityhub::REQUIRED;
-use crate::report::{Outcome, Problem, Report, VpcReport};
+use crate::report::{Code, Outcome, Problem, Report, VpcReport};
 use crate::testing;
 
 const NOW: &str = "2026-11-30T02:00:00Z";
@@ -35,7 +35,7 @@ fn held(findings: &[Value]) -> Vec<ActiveFinding> {
 }
 
 fn shared_vpc_problem() -> Problem {
-    Problem::error("shared_vpc", "owned by 210987654321")
+    Problem::error(Code::SharedVpc, "owned by 210987654321")
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn a_finding_is_imported_once_updated_when_problems_change_and_archived_when_fix
     let worse = report(vec![vpc(
         "vpc-0a",
         Outcome::NonCompliant,
-        vec![shared_vpc_problem(), Problem::error("private_dns_conflict", "a zone holds the name")],
+        vec![shared_vpc_problem(), Problem::error(Code::PrivateDnsConflict, "a zone holds the name")],
     )]);
     let updated = plan(&worse, &active, false);
     assert_eq!(updated.len(), 1);
@@ -98,7 +98,7 @@ fn no_verdict_no_finding_and_a_sweep_archives_findings_of_vpcs_it_no_longer_sees
         held(&plan(&report(vec![vpc("vpc-0a", Outcome::NonCompliant, vec![shared_vpc_problem()])]), &[], false));
     let unsure = report(vec![
         vpc("vpc-0a", Outcome::Pending, vec![]),
-        vpc("vpc-0b", Outcome::NonCompliant, vec![Problem::error("error", "throttled")]),
+        vpc("vpc-0b", Outcome::NonCompliant, vec![Problem::error(Code::Error, "throttled")]),
         vpc("vpc-0c", Outcome::Compliant, vec![]),
     ]);
     assert!(plan(&unsure, &active, false).is_empty(), "pending, a failed run and a VPC never found wanting: no import");
@@ -115,7 +115,8 @@ fn no_verdict_no_finding_and_a_sweep_archives_findings_of_vpcs_it_no_longer_sees
 
 #[test]
 fn long_problem_lists_are_cut_to_asffs_description_limit() {
-    let problems = (0..100).map(|i| Problem::error("shared_vpc", format!("problem {i} {}", "é".repeat(30)))).collect();
+    let problems =
+        (0..100).map(|i| Problem::error(Code::SharedVpc, format!("problem {i} {}", "é".repeat(30)))).collect();
     let findings = plan(&report(vec![vpc("vpc-0a", Outcome::NonCompliant, problems)]), &[], false);
     let description = findings[0]["Description"].as_str().unwrap();
     assert_eq!(description.chars().count(), 1024);

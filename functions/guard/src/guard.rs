@@ -10,10 +10,12 @@ use crate::account::{Account, ServiceOffer, VpcSelector};
 use crate::config::{Config, NotebookPolicy};
 use crate::error::{Error, Result};
 use crate::events::{Drift, DriftBatch, Parsed, Trigger};
-use crate::findings::{active_filters, plan_findings, ActiveFinding, FindingContext, FindingsReport};
+use crate::findings::{active_filters, plan_findings, ActiveFinding, FindingContext};
 use crate::model::{AccountIdentity, Notebook};
 use crate::observe::missing_vpcs;
-use crate::report::{Action, BatchItemFailure, BatchSummary, GuardrailReport, Outcome, Problem, Report, VpcReport};
+use crate::report::{
+    Action, BatchItemFailure, BatchSummary, Code, FindingsReport, GuardrailReport, Outcome, Problem, Report, VpcReport,
+};
 
 /// What a warm process remembers of a notebook: creation time, subnet, direct internet access.
 pub(crate) type NotebookFacts = (Option<i64>, Option<String>, bool);
@@ -252,13 +254,13 @@ impl<A: Account> Guard<A> {
             Ok::<_, Error>(FindingsReport {
                 imported: findings.len() - archived,
                 archived,
-                problems: refused.into_iter().map(|r| Problem::error("finding_refused", r)).collect(),
+                problems: refused.into_iter().map(|r| Problem::error(Code::FindingRefused, r)).collect(),
             })
         };
         outcome.await.unwrap_or_else(|error| {
             warn!(error = %error, "Security Hub findings not synced; the next run tries again");
             FindingsReport {
-                problems: vec![Problem::error("security_hub_error", format!("{error} ({})", error.error_type()))],
+                problems: vec![Problem::error(Code::SecurityHubError, format!("{error} ({})", error.error_type()))],
                 ..FindingsReport::default()
             }
         })
@@ -279,7 +281,7 @@ impl<A: Account> Guard<A> {
                     endpoint_ids: Vec::new(),
                     size: 0,
                     actions: Vec::new(),
-                    problems: vec![Problem::error("guardrail_error", format!("{error} ({})", error.error_type()))],
+                    problems: vec![Problem::error(Code::GuardrailError, format!("{error} ({})", error.error_type()))],
                 })
             }
         }
@@ -396,7 +398,7 @@ impl<A: Account> Guard<A> {
     /// domain enrols its VPC for the studio profile; a `PublicInternetOnly` one is reported and
     /// its VPC left alone (unless `VPCE_GUARD_STUDIO_PUBLIC_DOMAINS=enforce`).
     async fn on_domain_changed(&self, domain_id: &str, run: RunContext<'_>) -> Result<Report> {
-        if !self.config.profiles.contains(&crate::config::Profile::Studio) {
+        if !self.config.studio() {
             return Ok(ignored(&run, "the studio profile is off (VPCE_GUARD_PROFILES); nothing to do".into()));
         }
         let Some(domain) = self.visible(|| self.account.describe_domain(domain_id)).await? else {
@@ -410,7 +412,7 @@ impl<A: Account> Guard<A> {
                 format!("domain {domain_id} is in PublicInternetOnly mode: its apps reach AWS over the internet"),
             );
             vpc.problems.push(Problem::warning(
-                "studio_public_internet",
+                Code::StudioPublicInternet,
                 format!(
                     "Studio domain {domain_id} uses AppNetworkAccessType=PublicInternetOnly; vpce-guard leaves VPC {} alone (set VPCE_GUARD_STUDIO_PUBLIC_DOMAINS=enforce to give it the studio endpoints anyway)",
                     domain.vpc_id

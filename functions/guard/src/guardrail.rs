@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::guard::Guard;
 use crate::model::AccountIdentity;
 use crate::policy::{self, GuardrailScope};
-use crate::report::{GuardrailReport, Outcome, Problem};
+use crate::report::{Code, GuardrailReport, Outcome, Problem};
 
 /// The IAM path of every policy vpce-guard owns (the template scopes its permissions to it).
 pub const GUARDRAIL_PATH: &str = "/vpce-guard/";
@@ -57,7 +57,7 @@ impl<A: Account> Guard<A> {
     pub async fn sync_guardrail(&self, dry_run: bool) -> Result<Option<GuardrailReport>> {
         let Some(name) = self.config().iam_guardrail.clone() else { return Ok(None) };
         let identity = self.identity().await?;
-        let studio = self.config().profiles.contains(&crate::config::Profile::Studio);
+        let studio = self.config().studio();
         let (document, scope, ids) = guardrail_document(self.account(), &identity, studio).await?;
         let text = document.to_string();
         let mut report = GuardrailReport {
@@ -70,7 +70,7 @@ impl<A: Account> Guard<A> {
         };
         if scope == GuardrailScope::AnyEndpoint {
             report.problems.push(Problem::warning(
-                "guardrail_fallback",
+                Code::GuardrailFallback,
                 format!(
                     "{} endpoint ids do not fit IAM's {}-character policy limit (or there are none yet); the guardrail denies notebooks opened through no VPC endpoint instead of through other endpoints than this account's",
                     ids.len(),

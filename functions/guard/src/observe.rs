@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::account::{Account, ServiceOffer, VpcSelector};
-use crate::config::Profile;
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::model::{Domain, Hints, Notebook, Observation};
@@ -43,7 +42,7 @@ impl<A: Account> Guard<A> {
             true => Some(self.notebooks(pinned).await?),
             false => None,
         };
-        let domains = match with_notebooks && self.config().profiles.contains(&Profile::Studio) {
+        let domains = match with_notebooks && self.config().studio() {
             true => Some(self.domains().await?),
             false => None,
         };
@@ -97,7 +96,7 @@ impl<A: Account> Guard<A> {
         let all = self.notebooks(pinned).await?;
         let mine = all.into_iter().filter(|n| n.subnet_id.as_deref().is_some_and(|s| subnets.contains(s)));
         obs.notebooks = Some(mine.collect());
-        if obs.domains.is_none() && self.config().profiles.contains(&Profile::Studio) {
+        if obs.domains.is_none() && self.config().studio() {
             let domains = self.domains().await?;
             obs.domains = Some(domains.into_iter().filter(|d| d.vpc_id == obs.vpc.id).collect());
         }

@@ -13,7 +13,7 @@ use crate::model::{
     TAG_MANAGED, TAG_PROFILES,
 };
 use crate::policy;
-use crate::report::Problem;
+use crate::report::{Code, Problem};
 
 /// The managed security group: one that exists, or the one the plan creates first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,15 +122,15 @@ pub fn enrolment(obs: &Observation, config: &Config) -> Enrolment {
     if obs.endpoints.iter().any(|e| e.state.is_live() && tag_is(&e.tags, TAG_MANAGED, "true")) {
         return Enrolment::Enrolled("holds an endpoint managed by vpce-guard");
     }
-    if config.profiles.contains(&Profile::Studio) && obs.domains.iter().flatten().any(|d| enrols(d, config)) {
+    if config.studio() && obs.domains.iter().flatten().any(|d| enrols(d, config)) {
         return Enrolment::Enrolled("holds a VPC-only Studio domain");
     }
-    let studio_unread = config.profiles.contains(&Profile::Studio) && obs.domains.is_none();
+    let studio_unread = config.studio() && obs.domains.is_none();
     match &obs.notebooks {
         Some(notebooks) if !notebooks.is_empty() => Enrolment::Enrolled("holds a notebook instance"),
         None => Enrolment::NeedsNotebooks,
         Some(_) if studio_unread => Enrolment::NeedsNotebooks,
-        Some(_) => Enrolment::Skipped(match config.profiles.contains(&Profile::Studio) {
+        Some(_) => Enrolment::Skipped(match config.studio() {
             true => "not enrolled: no notebook instance, no VPC-only Studio domain, no managed endpoint and no vpce-guard:enforce=true tag".into(),
             false => "not enrolled: no notebook instance, no managed endpoint and no vpce-guard:enforce=true tag".into(),
         }),
@@ -344,7 +344,7 @@ impl<'a> Planner<'a> {
         } else {
             let ids: Vec<&str> = domains.iter().map(|d| d.id.as_str()).collect();
             self.plan.problems.push(Problem::error(
-                "s3_unreachable",
+                Code::S3Unreachable,
                 format!(
                     "Studio domain(s) {} run VPC-only in VPC {vpc_id}, but route table(s) {} of their subnets have no {service} gateway endpoint (and the VPC has no S3 interface endpoint): their apps cannot reach Amazon S3; add the gateway endpoint to them, or set VPCE_GUARD_S3_GATEWAY=true",
                     ids.join(", "),
@@ -369,7 +369,7 @@ impl<'a> Planner<'a> {
         } else {
             self.private_dns_possible = false;
             self.plan.problems.push(Problem::error(
-                "vpc_dns_off",
+                Code::VpcDnsOff,
                 format!(
                     "VPC {} has enableDnsSupport={} and enableDnsHostnames={}; private DNS needs both: set VPCE_GUARD_FIX_VPC_DNS=true or turn them on",
                     self.obs.vpc.id, dns.support, dns.hostnames
@@ -421,7 +421,7 @@ impl<'a> Planner<'a> {
         let mut status = ServiceStatus { service: service.to_string(), endpoint: None };
         let Some(supported) = obs.service_azs.get(service) else {
             self.plan.problems.push(Problem::error(
-                "service_unavailable",
+                Code::ServiceUnavailable,
                 format!(
                     "endpoint service {service} is not offered in {}; check VPCE_GUARD_SERVICES",
                     obs.identity.region
@@ -456,7 +456,7 @@ impl<'a> Planner<'a> {
             None => self.plan_create(service, &ours, subnets, wanted_policy, private_dns, conflict),
             Some(endpoint) if matches!(endpoint.state, EndpointState::Partial | EndpointState::PendingAcceptance) => {
                 self.plan.problems.push(Problem::error(
-                    "endpoint_stuck",
+                    Code::EndpointStuck,
                     format!(
                         "endpoint {} for {service} is {}, which AWS does not resolve by itself; check it in the VPC console (or delete it so vpce-guard creates a new one)",
                         endpoint.id,
@@ -488,7 +488,7 @@ impl<'a> Planner<'a> {
     ) {
         if let Some(broken) = ours.iter().find(|e| e.state.is_failed()) {
             self.plan.problems.push(Problem::error(
-                "endpoint_failed",
+                Code::EndpointFailed,
                 format!(
                     "endpoint {} for {service} is {}; delete it so that vpce-guard can create a working one",
                     broken.id,
@@ -499,7 +499,7 @@ impl<'a> Planner<'a> {
         }
         if subnet_ids.is_empty() {
             self.plan.problems.push(Problem::error(
-                "no_usable_subnet",
+                Code::NoUsableSubnet,
                 format!("VPC {} has no subnet where an endpoint for {service} can be placed", self.obs.vpc.id),
             ));
             return;
@@ -573,7 +573,7 @@ impl<'a> Planner<'a> {
             }
             if !supported.contains(*az) {
                 self.plan.problems.push(Problem::warning(
-                    "service_not_in_az",
+                    Code::ServiceNotInAz,
                     format!("{service} is not offered in {az}; subnets there reach the endpoint through other AZs"),
                 ));
                 continue;
@@ -583,7 +583,7 @@ impl<'a> Planner<'a> {
             let dual: Vec<&&Subnet> = subnets.iter().filter(|s| !s.ipv6_native).collect();
             if dual.is_empty() {
                 self.plan.problems.push(Problem::warning(
-                    "ipv6_only_az",
+                    Code::Ipv6OnlyAz,
                     format!(
                         "every subnet of {az} in VPC {} is IPv6-only, which an IPv4 endpoint cannot use; clients there reach the endpoint through other AZs",
                         self.obs.vpc.id
@@ -594,7 +594,7 @@ impl<'a> Planner<'a> {
             match dual.iter().find(|s| s.free_ips > 0) {
                 Some(subnet) => chosen.push(subnet.id.clone()),
                 None => self.plan.problems.push(Problem::error(
-                    "no_free_ip",
+                    Code::NoFreeIp,
                     format!(
                         "every subnet of {az} in VPC {} is out of free IP addresses; free one up or add a subnet",
                         self.obs.vpc.id
@@ -629,7 +629,7 @@ impl<'a> Planner<'a> {
                 let (document, fallback) = policy::vpc_notebooks_policy(notebooks, identity);
                 match fallback {
                     Some(policy::VpcPolicyFallback::TooLong) => self.plan.problems.push(Problem::warning(
-                        "policy_fallback",
+                        Code::PolicyFallback,
                         format!(
                             "the ARNs of {} notebooks exceed the {}-character endpoint policy limit; the policy allows every notebook of the account instead",
                             notebooks.len(),
@@ -637,7 +637,7 @@ impl<'a> Planner<'a> {
                         ),
                     )),
                     Some(policy::VpcPolicyFallback::NoNotebook) => self.plan.problems.push(Problem::warning(
-                        "no_notebook_in_vpc",
+                        Code::NoNotebookInVpc,
                         format!(
                             "VPC {} holds no notebook instance (a client VPC?); its notebook endpoint allows every notebook of this account instead of none, so that its browsers are not locked out",
                             self.obs.vpc.id
@@ -656,7 +656,7 @@ impl<'a> Planner<'a> {
         let org = self.obs.identity.org_id.as_deref();
         if org.is_none() {
             self.plan.problems.push(Problem::error(
-                "organization_unknown",
+                Code::OrganizationUnknown,
                 "the policy mode needs this account's AWS Organization id, which could not be read; check organizations:DescribeOrganization",
             ));
         }
@@ -674,7 +674,7 @@ impl<'a> Planner<'a> {
         }
         names.sort_unstable();
         self.plan.problems.push(Problem::warning(
-            "direct_internet_access",
+            Code::DirectInternetAccess,
             format!(
                 "notebook instance(s) {} in VPC {} have DirectInternetAccess=Enabled and reach the internet around the VPC's endpoints; re-create them with DirectInternetAccess=Disabled (it cannot be changed in place)",
                 names.join(", "),

@@ -12,7 +12,7 @@
 use super::Planner;
 use crate::config::OnDnsConflict;
 use crate::model::{Endpoint, EndpointState, HostedZone};
-use crate::report::Problem;
+use crate::report::{Code, Problem};
 
 /// Who holds a service's private DNS name, besides the chosen endpoint.
 enum Holder<'a> {
@@ -49,7 +49,7 @@ impl<'a> Planner<'a> {
             }
             Holder::Zone(zone) if report_zones => {
                 self.plan.problems.push(Problem::warning(
-                    "served_centrally",
+                    Code::ServedCentrally,
                     format!(
                         "the private hosted zone {} ({}) associated with VPC {vpc_id} already serves {service}'s name; {}",
                         zone.name,
@@ -69,7 +69,7 @@ impl<'a> Planner<'a> {
             }
             Holder::Deleting(old) => {
                 self.plan.problems.push(Problem::warning(
-                    "private_dns_waiting",
+                    Code::PrivateDnsWaiting,
                     format!(
                         "endpoint {} of {service} is being deleted and still holds its private DNS name; the endpoint that replaces it gets private DNS once the name is free (the next event or sweep)",
                         old.id
@@ -97,7 +97,7 @@ impl<'a> Planner<'a> {
     fn conflict(&mut self, service: &str, holder: &str) {
         let vpc_id = &self.obs.vpc.id;
         self.plan.problems.push(Problem::error(
-            "private_dns_conflict",
+            Code::PrivateDnsConflict,
             format!(
                 "{holder} already holds the private DNS name of {service} in VPC {vpc_id}; remove it (or tag this VPC vpce-guard:enforce=false) and vpce-guard turns private DNS on"
             ),

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::guard::{Guard, RunContext};
 use crate::model::{Notebook, Observation};
 use crate::plan::{enrolment, plan, Enrolment, Plan, Write};
-use crate::report::{Action, EndpointReport, Outcome, Problem, Report, Severity, VpcReport};
+use crate::report::{Action, Code, EndpointReport, Outcome, Problem, Report, Severity, VpcReport};
 
 /// Rounds of observe → plan → apply per VPC before giving up on conflicts.
 pub const MAX_ROUNDS: usize = 3;
@@ -26,7 +26,7 @@ pub const DEFERRED: &str = "deferred: the invocation's deadline was near; the ne
 
 /// The `reason` of a VPC left for the next run because AWS still throttled its calls when their
 /// retries ran out (the account's shared request rate was spent, by vpce-guard or by others).
-pub const THROTTLED: &str = "throttled";
+pub const THROTTLED: &str = Code::Throttled.as_str();
 
 impl<A: Account> Guard<A> {
     /// True when less than the margin is left before `deadline`.
@@ -159,7 +159,7 @@ impl<A: Account> Guard<A> {
         let last = plan(obs, self.config());
         let mut report = vpc_report(obs, &last, actions, false);
         report.problems.push(Problem::error(
-            "conflict_unresolved",
+            Code::ConflictUnresolved,
             format!(
                 "VPC {} still conflicted after {MAX_ROUNDS} rounds; the next event or sweep will try again",
                 obs.vpc.id
@@ -317,7 +317,7 @@ fn throttled_vpc(vpc_id: &str, actions: Vec<Action>, error: &Error) -> VpcReport
     report.outcome = Outcome::Pending;
     report.actions = actions;
     report.problems.push(Problem::warning(
-        "throttled",
+        Code::Throttled,
         format!("{error}; AWS's request rate for this account and region was spent; the next run continues"),
     ));
     report
@@ -330,7 +330,7 @@ fn failed_vpc(vpc_id: &str, error: &Error) -> VpcReport {
         reason: None,
         endpoints: Vec::new(),
         actions: Vec::new(),
-        problems: vec![Problem::error("error", format!("{} ({})", error, error.error_type()))],
+        problems: vec![Problem::error(Code::Error, format!("{} ({})", error, error.error_type()))],
         profiles: Vec::new(),
     }
 }

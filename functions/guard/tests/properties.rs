@@ -726,7 +726,7 @@ fn layouts_cover_the_interesting_cases() {
             for vpc in &report.vpcs {
                 *seen.entry(format!("{}@{round}", vpc.outcome)).or_default() += 1;
                 for problem in &vpc.problems {
-                    *seen.entry(problem.code.clone()).or_default() += 1;
+                    *seen.entry(problem.code.to_string()).or_default() += 1;
                 }
                 for action in action_names(&report) {
                     *seen.entry(action).or_default() += 1;

@@ -1,9 +1,15 @@
 //! The report every entry point returns: one serialisable value (the JSON contract of
 //! DESIGN.md) with a readable text rendering.
 
-use std::fmt::{self, Write as _};
+mod problem;
+mod text;
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use problem::{Code, Problem, Severity};
+pub use text::{summary, table, OUTCOMES};
 
 /// Calls made to AWS during one invocation, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,48 +52,17 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// How serious a problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Worth knowing; the VPC is as compliant as AWS allows (e.g. an AZ the service lacks).
-    Warning,
-    /// The VPC is not compliant and vpce-guard cannot fix it.
-    Error,
-}
-
-/// Something vpce-guard could not fix, with a stable code and an actionable message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    /// Stable code, e.g. `service_not_in_az`.
-    pub code: String,
-    /// What is wrong and what to do.
-    pub message: String,
-    /// Warning or error; only errors make a VPC `non_compliant`.
-    pub severity: Severity,
-}
-
-impl Problem {
-    /// A problem that leaves the VPC non-compliant.
-    pub fn error(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), severity: Severity::Error }
-    }
-
-    /// A VPC shared with this account through RAM by `owner`: a warning, since only the owner
-    /// can give it endpoints (and the owner's deployment does).
-    pub fn shared_vpc(vpc_id: &str, owner: &str) -> Self {
-        Self::warning(
-            "shared_vpc",
-            format!(
-                "VPC {vpc_id} belongs to account {owner} and is shared with this one through AWS RAM; only its owner can give it endpoints: deploy vpce-guard in {owner}"
-            ),
-        )
-    }
-
-    /// A problem worth reporting that does not make the VPC non-compliant.
-    pub fn warning(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), severity: Severity::Warning }
-    }
+/// Where the Security Hub findings stand after a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingsReport {
+    /// Findings created or updated (a VPC newly non-compliant, or its problems changed).
+    pub imported: usize,
+    /// Findings archived (the VPC is in line again, or out of scope, or gone).
+    pub archived: usize,
+    /// Why the findings could not be synced (Security Hub not enabled, access denied, …);
+    /// the next run tries again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
 }
 
 /// One endpoint of a configured service, as it stands after the run.
@@ -221,7 +196,7 @@ impl VpcReport {
         let mut report = Self::skipped(vpc_id, "the VPC does not exist");
         report.outcome = Outcome::NonCompliant;
         report.problems.push(Problem::error(
-            "vpc_not_found",
+            Code::VpcNotFound,
             format!("VPC {vpc_id} does not exist in {region}; check the id and the region"),
         ));
         report
@@ -268,7 +243,7 @@ pub struct Report {
     pub guardrail: Option<GuardrailReport>,
     /// AWS Security Hub findings, when `VPCE_GUARD_SECURITY_HUB` is on and the run synced them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_hub: Option<crate::findings::FindingsReport>,
+    pub security_hub: Option<FindingsReport>,
     /// A delivery of the drift queue: how its events were coalesced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSummary>,
@@ -340,126 +315,6 @@ impl Report {
     pub fn count(&self, outcome: Outcome) -> usize {
         self.vpcs.iter().filter(|v| v.outcome == outcome).count()
     }
-
-    /// A human-readable rendering for logs and the terminal.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        let mode = if self.dry_run { " (dry run)" } else { "" };
-        let _ = writeln!(
-            out,
-            "vpce-guard {}{mode}: {} VPC(s), {} read / {} write call(s)",
-            self.trigger,
-            self.vpcs.len(),
-            self.api_calls.read,
-            self.api_calls.write
-        );
-        if let Some(reason) = &self.ignored {
-            let _ = writeln!(out, "  event ignored: {reason}");
-        }
-        for vpc in &self.vpcs {
-            let _ = write!(out, "{}  {}", vpc.vpc_id, vpc.outcome);
-            if !vpc.profiles.is_empty() {
-                let _ = write!(out, "  [{}]", vpc.profiles.join(", "));
-            }
-            if let Some(reason) = &vpc.reason {
-                let _ = write!(out, " ({reason})");
-            }
-            out.push('\n');
-            for endpoint in &vpc.endpoints {
-                let _ = writeln!(
-                    out,
-                    "  {:<42} {:<24} {:<10} dns={} subnets={}",
-                    endpoint.service,
-                    endpoint.endpoint_id.as_deref().unwrap_or("-"),
-                    endpoint.state,
-                    if endpoint.private_dns { "on" } else { "off" },
-                    endpoint.subnet_ids.join(",")
-                );
-            }
-            for action in &vpc.actions {
-                let _ = writeln!(out, "  + {action}");
-            }
-            for problem in &vpc.problems {
-                let level = match problem.severity {
-                    Severity::Warning => "warning",
-                    Severity::Error => "error",
-                };
-                let _ = writeln!(out, "  ! {level} {}: {}", problem.code, problem.message);
-            }
-        }
-        if let Some(guardrail) = &self.guardrail {
-            out.push_str(&guardrail.to_string());
-        }
-        out
-    }
-}
-
-/// Lines for people: the policy, its outcome and size, what was done, its problems.
-impl fmt::Display for GuardrailReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "guardrail {}  {} ({} endpoint id(s), {} of 6144 characters)",
-            self.policy_arn,
-            self.outcome,
-            self.endpoint_ids.len(),
-            self.size
-        )?;
-        for action in &self.actions {
-            writeln!(f, "  + {action}")?;
-        }
-        for problem in &self.problems {
-            writeln!(f, "  ! {}: {}", problem.code, problem.message)?;
-        }
-        Ok(())
-    }
-}
-
-/// One line for people: what was (or would be) done.
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let id = |id: &Option<String>| id.clone().unwrap_or_else(|| "(new)".into());
-        match self {
-            Action::EnableDnsSupport { vpc_id } => write!(f, "enable DNS support on {vpc_id}"),
-            Action::EnableDnsHostnames { vpc_id } => write!(f, "enable DNS hostnames on {vpc_id}"),
-            Action::CreateSecurityGroup { group_id, group_name } => {
-                write!(f, "create security group {group_name} {}", id(group_id))
-            }
-            Action::AuthorizeHttps { group_id, cidrs } => {
-                write!(f, "allow TCP 443 into {} from {}", id(group_id), cidrs.join(", "))
-            }
-            Action::RevokeHttps { group_id, cidrs } => {
-                write!(f, "revoke TCP 443 into {group_id} from {} (no longer wanted)", cidrs.join(", "))
-            }
-            Action::CreateEndpoint { service, endpoint_id, subnet_ids, private_dns } => write!(
-                f,
-                "create endpoint {} for {service} in {} (private DNS {})",
-                id(endpoint_id),
-                subnet_ids.join(", "),
-                if *private_dns { "on" } else { "off" }
-            ),
-            Action::AddSubnets { endpoint_id, subnet_ids } => {
-                write!(f, "add {} to {endpoint_id}", subnet_ids.join(", "))
-            }
-            Action::AddSecurityGroup { endpoint_id, group_id } => {
-                write!(f, "add security group {} to {endpoint_id}", id(group_id))
-            }
-            Action::SetPolicy { endpoint_id } => write!(f, "set the endpoint policy of {endpoint_id}"),
-            Action::EnablePrivateDns { endpoint_id } => write!(f, "enable private DNS on {endpoint_id}"),
-            Action::S3Gateway { endpoint_id, extended: true, route_table_ids } => write!(
-                f,
-                "add route table(s) {} to S3 gateway endpoint {}",
-                route_table_ids.join(", "),
-                endpoint_id.as_deref().unwrap_or("?")
-            ),
-            Action::S3Gateway { endpoint_id, extended: false, route_table_ids } => write!(
-                f,
-                "create S3 gateway endpoint {}for route table(s) {}",
-                endpoint_id.as_deref().map(|id| format!("{id} ")).unwrap_or_default(),
-                route_table_ids.join(", ")
-            ),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -484,7 +339,7 @@ mod tests {
                 missing_azs: Vec::new(),
             }],
             actions: vec![Action::AddSubnets { endpoint_id: "vpce-1".into(), subnet_ids: vec!["subnet-2".into()] }],
-            problems: vec![Problem::warning("service_not_in_az", "no")],
+            problems: vec![Problem::warning(Code::ServiceNotInAz, "no")],
             profiles: vec!["notebook-instances".into()],
         });
         let json = serde_json::to_value(&report).unwrap();

@@ -1,0 +1,114 @@
+use super::*;
+use std::collections::HashMap;
+
+fn from(pairs: &[(&str, &str)]) -> Result<Config> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(|name| map.get(name).cloned())
+}
+
+#[test]
+fn empty_environment_gives_documented_defaults() {
+    let config = from(&[]).unwrap();
+    assert_eq!(
+        config.service_names("us-west-2"),
+        vec!["com.amazonaws.us-west-2.sagemaker.api", "aws.sagemaker.us-west-2.notebook"]
+    );
+    assert_eq!(config.scope, Scope::Enrolled);
+    assert_eq!(config.notebook_policy, NotebookPolicy::AccountNotebooks);
+    assert_eq!(config.api_policy, ApiPolicy::Account);
+    assert!(config.client_cidrs.is_empty() && config.client_prefix_lists.is_empty());
+    assert_eq!(config.iam_guardrail, None);
+    assert_eq!(config.on_dns_conflict, OnDnsConflict::Report);
+    assert_eq!(config.org_variable(), None);
+    assert!(!config.dry_run);
+    assert!(config.fix_vpc_dns);
+}
+
+#[test]
+fn values_are_parsed_case_insensitively() {
+    let config = from(&[
+        ("VPCE_GUARD_SCOPE", "ALL"),
+        ("VPCE_GUARD_NOTEBOOK_POLICY", "account-notebooks"),
+        ("VPCE_GUARD_API_POLICY", "none"),
+        ("VPCE_GUARD_DRY_RUN", "True"),
+        ("VPCE_GUARD_FIX_VPC_DNS", "false"),
+        ("VPCE_GUARD_SERVICES", "com.amazonaws.{region}.sagemaker.api, com.amazonaws.{region}.sts"),
+    ])
+    .unwrap();
+    assert_eq!(config.scope, Scope::All);
+    assert_eq!(config.notebook_policy, NotebookPolicy::AccountNotebooks);
+    assert_eq!(config.api_policy, ApiPolicy::None);
+    assert!(config.dry_run && !config.fix_vpc_dns);
+    assert_eq!(config.services.len(), 2);
+}
+
+#[test]
+fn bad_values_name_the_variable_and_the_choices() {
+    let cases = [
+        ("VPCE_GUARD_SCOPE", "everything", "enrolled, all"),
+        ("VPCE_GUARD_NOTEBOOK_POLICY", "vpc", "account-notebooks, org-notebooks, vpc-notebooks, none"),
+        ("VPCE_GUARD_API_POLICY", "organization", "account, org, none"),
+        ("VPCE_GUARD_ON_DNS_CONFLICT", "ignore", "report, create"),
+        ("VPCE_GUARD_CLIENT_CIDRS", "10.0.0.0/8,192.168.1.0", "\"192.168.1.0\" has no /prefix length"),
+        ("VPCE_GUARD_CLIENT_CIDRS", "10.1.2.3/16", "host bits set (the network is 10.1.0.0/16)"),
+        ("VPCE_GUARD_CLIENT_CIDRS", "10.0.0.0/33", "out of range"),
+        ("VPCE_GUARD_CLIENT_CIDRS", "corp/24", "not an IP address"),
+        ("VPCE_GUARD_CLIENT_PREFIX_LISTS", "pl-12ab,sg-12ab", "\"sg-12ab\" is not a managed prefix list id"),
+        ("VPCE_GUARD_CLIENT_PREFIX_LISTS", "pl-", "not a managed prefix list id"),
+        ("VPCE_GUARD_IAM_GUARDRAIL", "deny notebooks", "IAM policy name"),
+        ("VPCE_GUARD_DRY_RUN", "maybe", "true or false"),
+        ("VPCE_GUARD_FIX_VPC_DNS", "2", "true or false"),
+        ("VPCE_GUARD_SERVICES", "sagemaker api", "service name"),
+        ("VPCE_GUARD_SERVICES", "a.b.c,a.b.c", "listed twice"),
+        ("VPCE_GUARD_SERVICES", "com.amazonaws.{zone}.sagemaker.api", "service name"),
+    ];
+    for (variable, value, expected) in cases {
+        let message = from(&[(variable, value)]).unwrap_err().to_string();
+        assert!(message.contains(variable), "{message}");
+        assert!(message.contains(expected), "{message}");
+        assert!(message.contains(value), "the message names the bad value: {message}");
+    }
+}
+
+#[test]
+fn default_services_follow_the_partition_and_are_recognised_by_suffix() {
+    let cases = [
+        ("us-west-2", "aws", "com.amazonaws.us-west-2.sagemaker.api", "aws.sagemaker.us-west-2.notebook"),
+        ("cn-north-1", "aws-cn", "cn.com.amazonaws.cn-north-1.sagemaker.api", "aws.sagemaker.cn-north-1.notebook"),
+        (
+            "us-gov-west-1",
+            "aws-us-gov",
+            "com.amazonaws.us-gov-west-1.sagemaker.api",
+            "aws.sagemaker.us-gov-west-1.notebook",
+        ),
+    ];
+    let config = Config::default();
+    for (region, partition, api, notebook) in cases {
+        assert_eq!(partition_of(region), partition);
+        assert_eq!(config.service_names(region), [api, notebook], "{region}");
+        assert!(is_api_service(api) && !is_notebook_service(api), "{api}");
+        assert!(is_notebook_service(notebook) && !is_api_service(notebook), "{notebook}");
+    }
+    assert!(!is_api_service("com.amazonaws.us-west-2.sagemaker.runtime"));
+    assert!(!is_notebook_service("aws.sagemaker.us-west-2.studio"));
+}
+
+#[test]
+fn client_sources_and_guardrail_are_parsed() {
+    let config = from(&[
+        ("VPCE_GUARD_CLIENT_CIDRS", " 10.20.0.0/16, 2001:db8::/32 ,10.20.0.0/16"),
+        ("VPCE_GUARD_CLIENT_PREFIX_LISTS", "pl-0123456789abcdef0"),
+        ("VPCE_GUARD_IAM_GUARDRAIL", "notebooks-only-through-vpce"),
+        ("VPCE_GUARD_ON_DNS_CONFLICT", "Create"),
+        ("VPCE_GUARD_NOTEBOOK_POLICY", "org-notebooks"),
+    ])
+    .unwrap();
+    assert_eq!(config.client_cidrs, ["10.20.0.0/16", "2001:db8::/32"]);
+    assert_eq!(config.client_prefix_lists, ["pl-0123456789abcdef0"]);
+    assert_eq!(config.client_sources().count(), 3);
+    assert_eq!(config.iam_guardrail.as_deref(), Some("notebooks-only-through-vpce"));
+    assert_eq!(config.on_dns_conflict, OnDnsConflict::Create);
+    assert_eq!(config.org_variable(), Some("VPCE_GUARD_NOTEBOOK_POLICY"));
+    let api_org = from(&[("VPCE_GUARD_API_POLICY", "org")]).unwrap();
+    assert_eq!(api_org.org_variable(), Some("VPCE_GUARD_API_POLICY"));
+}
