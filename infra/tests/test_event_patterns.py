@@ -14,8 +14,10 @@ deployed: rules with a Condition are evaluated like the others, and an Fn::If ta
 
 The last sections evaluate the template's conditions for given parameters: the endpoint services
 the roles may create (CreateVpcEndpoint's ec2:VpceServiceName), for each profile, against the
-service names of functions/guard/src/config.rs; and when the S3 gateway permissions are granted
-(S3Gateway, Profiles, DryRun), with S3's service name against config.rs's s3_service.
+service names the guard library defines (functions/guard/src); and when the S3 gateway permissions are
+granted (S3Gateway, Profiles, DryRun), with S3's service name against the library's s3_service. A
+definition these comparisons need that cannot be found in the library's sources fails the test:
+the comparison would otherwise check nothing.
 
 Two matchers decide, and must agree:
 
@@ -458,7 +460,19 @@ def test_other_functions_findings_are_not_forwarded(rules):
 
 # ------------------------------------------------------------ the endpoint services the roles may create
 
-CONFIG_RS = ROOT / "functions" / "guard" / "src" / "config.rs"
+GUARD_SRC = ROOT / "functions" / "guard" / "src"
+
+
+def guard_definition(pattern, flags=0):
+    """The one match of `pattern` in the guard library's sources (any .rs file under
+    functions/guard/src). None, or more than one, fails the calling test."""
+    found = [(path, match) for path in sorted(GUARD_SRC.rglob("*.rs"))
+             for match in re.finditer(pattern, path.read_text(encoding="utf-8"), flags)]
+    where = [str(path.relative_to(ROOT)) for path, _ in found]
+    assert len(found) == 1, (f"expected one definition matching {pattern!r} in "
+                             f"{GUARD_SRC.relative_to(ROOT)}, found {len(found)} {where}: "
+                             "update this test with the library")
+    return found[0][1]
 
 
 class Deployed:
@@ -511,10 +525,9 @@ def allowed_services(**parameters):
 
 
 def code_services():
-    """The studio profile's service templates as the functions define them (config.rs), {region} as *."""
-    text = CONFIG_RS.read_text(encoding="utf-8")
-    studio = re.search(r"pub const STUDIO_SERVICES: \[&str; \d+\] = \[(.*?)\];", text, re.S).group(1)
-    catalog = re.search(r'pub const SERVICE_CATALOG: &str = "([^"]+)";', text).group(1)
+    """The studio profile's service templates as the functions define them, {region} as *."""
+    studio = guard_definition(r"pub const STUDIO_SERVICES: \[&str; \d+\] = \[(.*?)\];", re.S).group(1)
+    catalog = guard_definition(r'pub const SERVICE_CATALOG: &str = "([^"]+)";').group(1)
     wild = lambda t: t.replace("{region}", "*")
     return [wild(t) for t in re.findall(r'"([^"]+)"', studio)], wild(catalog)
 
@@ -535,9 +548,9 @@ def test_profiles_condition_covers_every_allowed_value():
     assert not pattern.match("studio,studio") and not pattern.match("notebook-instances, studio")
 
 
-@pytest.mark.skipif(not CONFIG_RS.exists(), reason="functions/guard/src/config.rs is not in this checkout")
 def test_endpoint_services_are_those_of_the_profiles_and_services():
     studio, catalog = code_services()
+    assert studio, "STUDIO_SERVICES lists no service"
     assert allowed_services() == {API, NOTEBOOK}  # the defaults: notebook instances, Services empty
     assert allowed_services(Profiles="studio") == {API, *studio}
     assert allowed_services(Profiles="studio", StudioProjects="true") == {API, *studio, catalog}
@@ -588,10 +601,9 @@ def test_s3_gateway_service_is_the_functions_and_the_setting_reaches_them():
     assert service == {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"}
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["VPCE_GUARD_S3_GATEWAY"] == {"Ref": "S3Gateway"}
-    text = CONFIG_RS.read_text(encoding="utf-8") if CONFIG_RS.exists() else ""
-    code = re.search(r'pub fn s3_service\(region: &str\) -> String \{\s*format!\("([^"]+)"\)', text)
-    if code is None or '"VPCE_GUARD_S3_GATEWAY"' not in text:
-        pytest.skip("functions/guard/src/config.rs has no s3_service / VPCE_GUARD_S3_GATEWAY in this checkout")
+    code = guard_definition(r'pub fn s3_service\(region: &str\) -> String \{\s*format!\("([^"]+)"\)')
+    readers = [path for path in GUARD_SRC.rglob("*.rs") if '"VPCE_GUARD_S3_GATEWAY"' in path.read_text(encoding="utf-8")]
+    assert readers, f"no source under {GUARD_SRC.relative_to(ROOT)} reads VPCE_GUARD_S3_GATEWAY"
     assert code.group(1).replace("{region}", "${AWS::Region}") == service["Fn::Sub"]
 
 

@@ -99,6 +99,32 @@ impl Moto {
         self.control("POST", "/_fixture/config", &config).await.map(drop)
     }
 
+    /// From now on, endpoints entering one of `windows` stay in it (`pending` or `deleting`)
+    /// until [`Moto::settle`] closes it, however long the test takes; replaces the windows held
+    /// before (none: each window lasts its configured seconds again, 0 by default).
+    pub async fn hold(&self, windows: &[Window]) -> Result<()> {
+        let names: Vec<&str> = windows.iter().map(|w| w.name()).collect();
+        self.configure(serde_json::json!({ "hold": names })).await
+    }
+
+    /// Closes the open pending and deleting windows of `endpoint_ids`, as AWS finishing its
+    /// work (`pending` → `available`, `deleting` → `deleted`); returns the endpoints whose window
+    /// was open, with their state now. Fails for an unknown id.
+    pub async fn settle<S: AsRef<str>>(&self, endpoint_ids: &[S]) -> Result<BTreeMap<String, String>> {
+        let ids: Vec<&str> = endpoint_ids.iter().map(AsRef::as_ref).collect();
+        self.settle_body(serde_json::json!({ "endpoint_ids": ids })).await
+    }
+
+    /// [`Moto::settle`] for every endpoint of the fixture.
+    pub async fn settle_all(&self) -> Result<BTreeMap<String, String>> {
+        self.settle_body(serde_json::json!({})).await
+    }
+
+    async fn settle_body(&self, body: Value) -> Result<BTreeMap<String, String>> {
+        let reply = self.control("POST", "/_fixture/settle", &body).await?;
+        Ok(serde_json::from_value(reply["settled"].clone())?)
+    }
+
     /// Registers a private hosted zone holding `service`'s DNS name in `vpc_id`.
     pub async fn hosted_zone(&self, vpc_id: &str, service: &str) -> Result<()> {
         let body = serde_json::json!({"vpc_id": vpc_id, "service_name": service});
@@ -137,6 +163,29 @@ impl Moto {
     /// Zeroes the call counts.
     pub async fn reset_calls(&self) -> Result<()> {
         self.control("POST", "/_fixture/calls/reset", &Value::Null).await.map(drop)
+    }
+}
+
+/// A window of the fixture in which an endpoint is `pending` or `deleting` (gaps f, f2 and f3 of
+/// `tests/fixture/moto_strict.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// A new endpoint is `pending` (`pending_seconds`).
+    Pending,
+    /// An endpoint given new subnets is `pending` again (`modify_pending_seconds`).
+    ModifyPending,
+    /// A deleted endpoint is `deleting`, still holding its private DNS name (`deleting_seconds`).
+    Deleting,
+}
+
+impl Window {
+    /// The window's name in the fixture's `hold` list.
+    fn name(self) -> &'static str {
+        match self {
+            Window::Pending => "pending",
+            Window::ModifyPending => "modify_pending",
+            Window::Deleting => "deleting",
+        }
     }
 }
 

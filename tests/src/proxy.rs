@@ -11,6 +11,10 @@
 //!
 //! Decisions come from a seeded xorshift generator, so a sequential test sees the same faults
 //! on every run. The configuration can be changed while the proxy runs ([`Proxy::set`]).
+//!
+//! A test that needs one call to land before or after something else holds it ([`Proxy::hold`]):
+//! the call waits in the proxy until the test releases it ([`Proxy::release`]), however slow or
+//! fast the machine, and the test can wait for it to arrive ([`Proxy::until_held`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -21,6 +25,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::http::{read_message, Message};
@@ -111,6 +116,33 @@ impl FaultConfig {
     }
 }
 
+/// Calls the proxy holds until [`Proxy::release`]: they are forwarded and answered only then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    actions: BTreeSet<String>,
+    /// Matching calls let through before the first held one.
+    pass: u64,
+    /// Matching calls seen so far.
+    matched: u64,
+}
+
+impl Hold {
+    /// Every call of these API actions (`ModifyVpcEndpoint`, `CreateSecurityGroup`…).
+    pub fn of(actions: &[&str]) -> Self {
+        Self { actions: actions.iter().map(|a| a.to_string()).collect(), pass: 0, matched: 0 }
+    }
+
+    /// Lets the first `count` matching calls through and holds the ones after.
+    pub fn after(mut self, count: u64) -> Self {
+        self.pass = count;
+        self
+    }
+}
+
+/// How long [`Proxy::until_held`] waits before failing the test: far longer than any call takes
+/// to reach the proxy, so that it is only a bound on a broken test, never on a slow machine.
+pub const HOLD_WAIT: Duration = Duration::from_secs(120);
+
 /// A tiny xorshift64* generator: deterministic, no dependency.
 #[derive(Debug, Clone)]
 pub struct XorShift(u64);
@@ -153,6 +185,8 @@ struct State {
     serialized: BTreeSet<String>,
     /// Serial number of the last fault, for request ids in error bodies.
     fault_serial: u64,
+    /// The calls held until [`Proxy::release`], if any.
+    hold: Option<Hold>,
 }
 
 /// A running proxy; its accept loop stops on drop.
@@ -161,6 +195,7 @@ pub struct Proxy {
     pub url: String,
     config: Arc<Mutex<FaultConfig>>,
     state: Arc<Mutex<State>>,
+    holds: Holds,
     accept: JoinHandle<()>,
 }
 
@@ -169,8 +204,18 @@ struct Shared {
     upstream: String,
     config: Arc<Mutex<FaultConfig>>,
     state: Arc<Mutex<State>>,
+    holds: Holds,
     /// Held while a serialised action is forwarded.
     gate: tokio::sync::Mutex<()>,
+}
+
+/// The held calls' signals.
+#[derive(Clone)]
+struct Holds {
+    /// Calls waiting in the proxy now.
+    parked: Arc<watch::Sender<u64>>,
+    /// Releases so far: a call held after the n-th release waits for the (n+1)-th.
+    released: Arc<watch::Sender<u64>>,
 }
 
 impl Drop for Proxy {
@@ -211,9 +256,16 @@ impl Proxy {
             decided: 0,
             serialized: BTreeSet::new(),
             fault_serial: 0,
+            hold: None,
         }));
-        let shared =
-            Arc::new(Shared { upstream, config: config.clone(), state: state.clone(), gate: Default::default() });
+        let holds = Holds { parked: Arc::new(watch::Sender::new(0)), released: Arc::new(watch::Sender::new(0)) };
+        let shared = Arc::new(Shared {
+            upstream,
+            config: config.clone(),
+            state: state.clone(),
+            holds: holds.clone(),
+            gate: Default::default(),
+        });
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let shared = shared.clone();
@@ -222,7 +274,7 @@ impl Proxy {
                 });
             }
         });
-        Ok(Self { url, config, state, accept })
+        Ok(Self { url, config, state, holds, accept })
     }
 
     /// Starts a proxy in front of `moto`.
@@ -236,6 +288,34 @@ impl Proxy {
     pub fn serialize(&self, actions: &[&str]) {
         let mut state = self.state.lock().expect("proxy state");
         state.serialized.extend(actions.iter().map(|a| a.to_string()));
+    }
+
+    /// Holds the calls `hold` selects until [`Proxy::release`] (replacing a hold not released:
+    /// the calls it parked stay parked until then). Faults and latency still apply to them.
+    pub fn hold(&self, hold: Hold) {
+        self.state.lock().expect("proxy state").hold = Some(hold);
+    }
+
+    /// Forwards every held call, and stops holding.
+    pub fn release(&self) {
+        let mut state = self.state.lock().expect("proxy state");
+        state.hold = None;
+        self.holds.released.send_modify(|releases| *releases += 1);
+    }
+
+    /// Calls waiting in the proxy now.
+    pub fn held(&self) -> u64 {
+        *self.holds.parked.borrow()
+    }
+
+    /// Waits until `count` calls are waiting in the proxy; fails after [`HOLD_WAIT`].
+    pub async fn until_held(&self, count: u64) -> Result<()> {
+        let mut parked = self.holds.parked.subscribe();
+        tokio::time::timeout(HOLD_WAIT, parked.wait_for(|n| *n >= count))
+            .await
+            .with_context(|| format!("{count} call(s) to hold did not reach the proxy in {HOLD_WAIT:?}"))?
+            .context("proxy stopped")?;
+        Ok(())
     }
 
     /// Replaces the fault configuration.
@@ -334,6 +414,16 @@ impl Proxy {
         Decision { delay, fault }
     }
 
+    /// Whether the hold selects this call: the number of releases so far, which the call waits
+    /// to see exceeded.
+    fn parks(shared: &Shared, action: Option<&str>) -> Option<u64> {
+        let action = action?;
+        let mut state = shared.state.lock().expect("proxy state");
+        let hold = state.hold.as_mut().filter(|hold| hold.actions.contains(action))?;
+        hold.matched += 1;
+        (hold.matched > hold.pass).then(|| *shared.holds.released.borrow())
+    }
+
     fn count(state: &Mutex<State>, name: &str) -> u64 {
         let mut state = state.lock().expect("proxy state");
         *state.faults.entry(name.to_string()).or_default() += 1;
@@ -352,6 +442,12 @@ async fn serve(stream: TcpStream, shared: &Shared) -> Result<()> {
         let decision = Proxy::decide(config, state, action.as_deref());
         if !decision.delay.is_zero() {
             tokio::time::sleep(decision.delay).await;
+        }
+        if let Some(releases) = Proxy::parks(shared, action.as_deref()) {
+            let mut released = shared.holds.released.subscribe();
+            shared.holds.parked.send_modify(|n| *n += 1);
+            let _ = released.wait_for(|r| *r > releases).await;
+            shared.holds.parked.send_modify(|n| *n -= 1);
         }
         let response = match decision.fault {
             Some(FaultKind::Reset) => {
@@ -512,6 +608,43 @@ mod tests {
         assert_eq!(draws[..5], (0..5).map(|_| b.next_f64()).collect::<Vec<_>>()[..]);
         let below = draws.iter().filter(|&&x| x < 0.3).count();
         assert!((2_700..3_300).contains(&below), "{below} of 10000 below 0.3");
+    }
+
+    #[tokio::test]
+    async fn held_calls_wait_for_their_release_after_the_ones_let_through() -> Result<()> {
+        // An upstream that answers every request "ok".
+        let upstream = TcpListener::bind("127.0.0.1:0").await?;
+        let address = upstream.local_addr()?.to_string();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = upstream.accept().await {
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    if let Ok(Some(_)) = read_message(&mut BufReader::new(read)).await {
+                        let _ = write.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+                    }
+                });
+            }
+        });
+        let proxy = Proxy::start(&address, 1).await?;
+        let at = proxy.url.trim_start_matches("http://").to_string();
+        let call = |action: &str| {
+            let (at, body) = (at.clone(), format!("Action={action}&Version=2016-11-15"));
+            tokio::spawn(async move { crate::http::request(&at, "POST", "/", body.as_bytes()).await.map(|r| r.body) })
+        };
+        proxy.hold(Hold::of(&["ModifyVpcEndpoint"]).after(1));
+        assert_eq!(call("DescribeVpcs").await??, b"ok", "another action is not held");
+        assert_eq!(call("ModifyVpcEndpoint").await??, b"ok", "the first one is let through");
+        let held = call("ModifyVpcEndpoint");
+        proxy.until_held(1).await?;
+        assert_eq!(call("DescribeVpcs").await??, b"ok", "other calls pass while one is held");
+        assert!(!held.is_finished(), "a held call waits for its release");
+        assert_eq!(proxy.held(), 1);
+        proxy.release();
+        assert_eq!(held.await??, b"ok", "forwarded once released");
+        assert_eq!(proxy.held(), 0);
+        assert_eq!(call("ModifyVpcEndpoint").await??, b"ok", "nothing is held after the release");
+        assert_eq!(proxy.seen("ModifyVpcEndpoint"), 3);
+        Ok(())
     }
 
     #[test]

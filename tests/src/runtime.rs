@@ -40,12 +40,16 @@ struct Shared {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<LambdaError>>,
     logs: Mutex<Vec<String>>,
+    /// The deadline handed out with the last invocation (`Lambda-Runtime-Deadline-Ms`).
+    last_deadline: Mutex<Option<SystemTime>>,
 }
 
 /// A function binary running against this harness; killed on drop.
 pub struct Function {
     child: Child,
     shared: Arc<Shared>,
+    /// The tasks copying the process's stdout and stderr into the logs; they end at its exit.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     events: mpsc::UnboundedSender<(String, Value)>,
     next_id: AtomicU64,
     deadline: Duration,
@@ -80,6 +84,7 @@ impl Function {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
+        let mut readers = Vec::new();
         for stream in [
             child.stdout.take().map(Box::new).map(|s| s as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
             child.stderr.take().map(Box::new).map(|s| s as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
@@ -88,14 +93,14 @@ impl Function {
         .flatten()
         {
             let shared = shared.clone();
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     shared.logs.lock().expect("logs").push(line);
                 }
-            });
+            }));
         }
-        Ok(Self { child, shared, events, next_id: AtomicU64::new(1), deadline })
+        Ok(Self { child, shared, readers, events, next_id: AtomicU64::new(1), deadline })
     }
 
     /// Invokes the function with `event` and waits for its response or error.
@@ -127,14 +132,38 @@ impl Function {
         None
     }
 
-    /// Everything the function printed so far, line by line.
+    /// Everything the function printed so far, line by line (lines still on their way through
+    /// the pipes may be missing: [`Function::stop`] has them all).
     pub fn logs(&self) -> Vec<String> {
         self.shared.logs.lock().expect("logs").clone()
     }
 
-    /// Waits for the process to exit (e.g. after an init error) and returns its status code.
+    /// The deadline the harness handed out with the last invocation, if any.
+    pub fn last_deadline(&self) -> Option<SystemTime> {
+        *self.shared.last_deadline.lock().expect("deadline")
+    }
+
+    /// Waits for the process to exit (e.g. after an init error) and returns its status code, once
+    /// everything it printed is in [`Function::logs`].
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
-        tokio::time::timeout(limit, self.child.wait()).await.ok()?.ok()?.code()
+        let status = tokio::time::timeout(limit, self.child.wait()).await.ok()?.ok()?;
+        self.drain_logs().await;
+        status.code()
+    }
+
+    /// Stops the process and returns everything it printed. A function prints an invocation's
+    /// lines (its metrics included) before it answers, so after an answer they are all there.
+    pub async fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill().await;
+        self.drain_logs().await;
+        self.logs()
+    }
+
+    /// Waits for the log readers to reach the end of the exited process's output.
+    async fn drain_logs(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(INVOKE_TIMEOUT, reader).await;
+        }
     }
 }
 
@@ -155,7 +184,9 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>, queue: Queue, deadli
         if path.ends_with("/runtime/invocation/next") {
             let next = queue.lock().await.recv().await;
             let Some((id, event)) = next else { return Ok(()) };
-            let response = next_response(&id, SystemTime::now() + deadline, "test", &event.to_string())?;
+            let deadline = SystemTime::now() + deadline;
+            *shared.last_deadline.lock().expect("deadline") = Some(deadline);
+            let response = next_response(&id, deadline, "test", &event.to_string())?;
             write.write_all(response.as_bytes()).await?;
             continue;
         }

@@ -20,8 +20,8 @@ use vpce_guard::config::Config;
 use vpce_guard::events::{parse_notebook_created, parse_remediate, parse_subnet_created};
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::Guard;
-use vpce_guard_tests::moto::Moto;
-use vpce_guard_tests::proxy::{FaultConfig, Proxy};
+use vpce_guard_tests::moto::{Moto, Window};
+use vpce_guard_tests::proxy::{FaultConfig, Hold, Proxy};
 use vpce_guard_tests::runtime::Function;
 use vpce_guard_tests::seed::Seed;
 use vpce_guard_tests::{binary, events};
@@ -371,10 +371,12 @@ async fn twenty_parallel_invocations_on_twenty_vpcs_each_get_their_endpoints() -
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_invocations_while_endpoints_are_pending_leave_one_endpoint_per_service() -> Result<()> {
     let w = World::start(0xc0c0_0002).await?;
-    // New endpoints stay pending 1 s: most of the burst meets them pending.
-    w.moto.configure(json!({"pending_seconds": 1.0})).await?;
+    // New endpoints stay pending until the test settles them: every invocation that comes after
+    // the first creates meets them pending (how many do depends on the machine's speed).
+    w.moto.hold(&[Window::Pending]).await?;
     let (vpc, burst) = w.arrange(1).await?;
     let notebooks = notebook_names(&burst);
+    let replays: Vec<Event> = burst.iter().filter(|e| matches!(e, Event::Notebook { .. })).cloned().collect();
 
     let results = w.burst(burst).await?;
 
@@ -386,25 +388,41 @@ async fn parallel_invocations_while_endpoints_are_pending_leave_one_endpoint_per
             report.to_text()
         );
     }
-    // Whatever was pending, the next sweep finishes once AWS is done.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The notebook events again, all at once, while both endpoints are certainly still pending:
+    // none writes, none creates another endpoint.
+    let writes = w.moto.writes().await?;
+    let replayed = w.burst(replays).await?;
+    for (report, _) in &replayed {
+        let ours = &report.vpcs[0];
+        assert!(matches!(ours.outcome, Outcome::Compliant | Outcome::Pending), "{}", report.to_text());
+        assert!(ours.endpoints.iter().all(|e| e.state == "pending"), "{}", report.to_text());
+    }
+    assert_eq!(w.moto.writes().await?, writes, "no write while the endpoints are pending");
+    // AWS is done: both endpoints were pending until now, and nothing is held any more.
+    w.moto.hold(&[]).await?;
+    let settled = w.moto.settle_all().await?;
+    assert_eq!(settled.len(), 2, "one endpoint per service, pending until now: {settled:?}");
+    assert!(settled.values().all(|state| state == "available"), "{settled:?}");
+    // Whatever was pending, the next sweep finishes.
     w.proxy.set(FaultConfig::default());
     let sweep = w.guard().run(parse_remediate(&json!({"vpc_ids": [vpc]}))?).await?;
     assert!(matches!(sweep.vpcs[0].outcome, Outcome::Changed | Outcome::Compliant), "{}", sweep.to_text());
-    tokio::time::sleep(Duration::from_millis(1200)).await;
     w.assert_one_of_each(&vpc, &notebooks).await?;
     w.assert_settled(&vpc).await?;
     println!(
-        "RELIABILITY concurrency pending: {BURST} parallel invocations, outcomes {:?}, duplicates 0",
-        outcomes(&results)
+        "RELIABILITY concurrency pending: {BURST} parallel invocations, outcomes {:?}; {} replays while pending, \
+         outcomes {:?}, 0 writes; duplicates 0",
+        outcomes(&results),
+        replayed.len(),
+        outcomes(&replayed)
     );
     Ok(())
 }
 
 /// Two invocations for two new notebooks overlap: the one that observed fewer notebooks writes
 /// the notebook endpoint's policy last. The proxy of the first holds its `ModifyVpcEndpoint`
-/// 1.5 s, so the order is certain. Returns the policy's notebook names after both, and after
-/// the next sweep.
+/// until the second invocation has returned, so the order is certain. Returns the policy's
+/// notebook names after both, and after the next sweep.
 async fn overlapping_policy_writes() -> Result<(Vec<String>, Vec<String>)> {
     let w = World::start(0xc0c0_0003).await?;
     let slow = Proxy::in_front_of(&w.moto, 1).await?;
@@ -418,19 +436,17 @@ async fn overlapping_policy_writes() -> Result<(Vec<String>, Vec<String>)> {
     w.guard().run(notebook("nb-1", &subnets[0])?).await?;
 
     w.seed.notebook("nb-2", &subnets[1], &group).await?;
-    slow.set(
-        FaultConfig::default().with_latency(Duration::from_millis(1500), Duration::ZERO).targeting("ModifyVpcEndpoint"),
-    );
+    slow.hold(Hold::of(&["ModifyVpcEndpoint"]));
     let retries = RetryConfig::standard().with_max_attempts(3);
     let late = Guard::new(SdkAccount::new(&slow.sdk_config(retries))?, strict()).with_visibility_retries(vec![]);
     let first = notebook("nb-2", &subnets[1])?;
     let held = tokio::spawn(async move { late.run(first).await });
-    while slow.seen("ModifyVpcEndpoint") == 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    slow.until_held(1).await?;
     w.seed.notebook("nb-3", &subnets[2], &group).await?;
     let second = w.guard().run(notebook("nb-3", &subnets[2])?).await?;
     assert_eq!(second.vpcs[0].outcome, Outcome::Changed, "{}", second.to_text());
+    assert!(!held.is_finished(), "the first invocation waits for its write");
+    slow.release();
     let first = held.await??;
     assert_eq!(first.vpcs[0].outcome, Outcome::Changed, "{}", first.to_text());
 

@@ -1,8 +1,8 @@
 //! AWS behaviour at the edges against the strict moto fixture, which models it (see
 //! tests/fixture/moto_strict.py, gaps f2 and f3): endpoints `pending` again after a modify
 //! that adds subnets, and deleted endpoints holding their private DNS name while `deleting`.
-
-use std::time::Duration;
+//! The fixture holds those windows open until the test settles them, so that what the guard
+//! sees in between does not depend on how fast the machine is.
 
 use anyhow::Result;
 use vpce_guard::aws::SdkAccount;
@@ -11,7 +11,7 @@ use vpce_guard::events::{parse_remediate, parse_subnet_created, Parsed, Trigger}
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::Guard;
 use vpce_guard_tests::events;
-use vpce_guard_tests::moto::Moto;
+use vpce_guard_tests::moto::{Moto, Window};
 use vpce_guard_tests::seed::Seed;
 
 const API: &str = "com.amazonaws.us-west-2.sagemaker.api";
@@ -51,7 +51,17 @@ impl World {
 async fn after_a_subnet_is_added_the_replay_reports_pending_and_writes_nothing() -> Result<()> {
     let w = World::start().await?;
     let vpc = w.reconciled_vpc().await?;
-    w.moto.configure(serde_json::json!({"modify_pending_seconds": 3.0})).await?;
+    let mut endpoints: Vec<String> = w
+        .seed
+        .live_endpoints(&vpc)
+        .await?
+        .values()
+        .flatten()
+        .filter_map(|e| e.vpc_endpoint_id())
+        .map(String::from)
+        .collect();
+    endpoints.sort();
+    w.moto.hold(&[Window::ModifyPending]).await?;
     let subnet = w.seed.subnet(&vpc, "10.9.2.0/24", "us-west-2c").await?;
     let event = || parse_subnet_created(&events::subnet_created(&subnet, &vpc, "us-west-2c"), "us-west-2");
 
@@ -64,7 +74,9 @@ async fn after_a_subnet_is_added_the_replay_reports_pending_and_writes_nothing()
     assert_eq!(replay.vpcs[0].outcome, Outcome::Pending, "{}", replay.to_text());
     assert_eq!(w.moto.writes().await?, 0);
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // AWS has added the new interfaces: both endpoints were pending until now.
+    let settled = w.moto.settle(&endpoints).await?;
+    assert_eq!(settled.into_keys().collect::<Vec<_>>(), endpoints);
     let settled = w.guard.run(event()?).await?;
     assert_eq!(settled.vpcs[0].outcome, Outcome::Compliant, "{}", settled.to_text());
     Ok(())
@@ -75,7 +87,7 @@ async fn an_endpoint_deleted_out_of_band_comes_back_with_private_dns_without_a_h
     let w = World::start().await?;
     let vpc = w.reconciled_vpc().await?;
     let old = w.seed.live_endpoints(&vpc).await?[API][0].vpc_endpoint_id().unwrap_or_default().to_string();
-    w.moto.configure(serde_json::json!({"deleting_seconds": 3.0})).await?;
+    w.moto.hold(&[Window::Deleting]).await?;
     let ec2 = aws_sdk_ec2::Client::new(&w.moto.sdk_config());
     ec2.delete_vpc_endpoints().vpc_endpoint_ids(&old).send().await?;
 
@@ -91,7 +103,8 @@ async fn an_endpoint_deleted_out_of_band_comes_back_with_private_dns_without_a_h
     assert_eq!(live[API][0].private_dns_enabled(), Some(false), "the name is still held");
     assert_eq!(calls.get("CreateVpcEndpoint"), Some(&3), "no create refused by AWS: {calls:?}");
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The old endpoint is gone at last, and its name with it.
+    assert_eq!(w.moto.settle(&[&old]).await?, [(old.clone(), "deleted".to_string())].into());
     let sweep = w.guard.run(Parsed::Run(Trigger::Scheduled)).await?;
     assert_eq!(sweep.api_calls.write, 1, "{}", sweep.to_text());
     let live = w.seed.live_endpoints(&vpc).await?;

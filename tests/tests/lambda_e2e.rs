@@ -38,7 +38,7 @@ async fn notebook_then_subnet_events_through_the_runtime_api() -> Result<()> {
     assert_eq!(endpoints[NOTEBOOK].len(), 1);
     assert_eq!(seed.endpoint_azs(&vpc, &endpoints[NOTEBOOK][0]).await?, ["us-west-2a", "us-west-2b", "us-west-2c"]);
     assert_eq!(seed.dns(&vpc).await?, (true, true));
-    let logs = on_notebook.logs();
+    let logs = on_notebook.stop().await;
     assert!(
         logs.iter().any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["fields"]["message"] == "planned")),
         "JSON log lines with a 'planned' record: {logs:?}"
@@ -108,7 +108,6 @@ async fn bad_configuration_stops_the_function_at_start_naming_the_variable() -> 
     let mut remediate = Function::start(&binary("remediate"), &env).await?;
     let code = remediate.wait_exit(std::time::Duration::from_secs(20)).await;
     assert_ne!(code, Some(0), "the process must not start serving");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let logs = remediate.logs().join("\n");
     assert!(logs.contains("VPCE_GUARD_SCOPE") && logs.contains("enrolled, all"), "{logs}");
     assert!(moto.calls().await?.is_empty());
@@ -147,15 +146,14 @@ async fn every_invocation_prints_an_emf_record_with_the_eight_metrics() -> Resul
     report(remediate.invoke(events::remediate(&[&vpc], false)).await?.unwrap());
     let error = remediate.invoke(serde_json::json!({"vpc_ids": []})).await?;
     assert!(error.is_err());
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = remediate.stop().await;
 
-    let records: Vec<Value> = remediate
-        .logs()
+    let records: Vec<Value> = logs
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|v| v.get("_aws").is_some())
         .collect();
-    assert_eq!(records.len(), 2, "one EMF record per invocation: {:?}", remediate.logs());
+    assert_eq!(records.len(), 2, "one EMF record per invocation: {logs:?}");
     for record in &records {
         let directive = &record["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "VpceGuard");
@@ -193,18 +191,16 @@ async fn only_a_sweep_emits_the_metric_the_non_compliance_alarm_watches() -> Res
     moto.configure(serde_json::json!({"deny_vpcs": []})).await?;
     let drift = remediate.invoke(events::remediate(&[&vpc], false)).await?.unwrap();
     assert_eq!(report(drift).count(Outcome::NonCompliant), 0);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = remediate.stop().await;
 
     let name = vpce_guard::lambda::SWEEP_METRIC;
-    let views: Vec<Value> = remediate
-        .logs()
+    let views: Vec<Value> = logs
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|record| record.get(name).cloned())
         .collect();
-    assert_eq!(views, [serde_json::json!(1)], "one datapoint, from the sweep: {:?}", remediate.logs());
-    let errored: Vec<Value> = remediate
-        .logs()
+    assert_eq!(views, [serde_json::json!(1)], "one datapoint, from the sweep: {logs:?}");
+    let errored: Vec<Value> = logs
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|record| record.get("VpcsErrored").cloned())

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Result};
 use aws_config::retry::RetryConfig;
@@ -23,8 +23,8 @@ use vpce_guard::config::{Config, NotebookPolicy, OnDnsConflict};
 use vpce_guard::events::{parse_notebook_created, parse_remediate, parse_remediate_in, parse_subnet_created, Parsed};
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::{Guard, RunOptions};
-use vpce_guard_tests::moto::Moto;
-use vpce_guard_tests::proxy::{FaultConfig, FaultKind, Proxy};
+use vpce_guard_tests::moto::{Moto, Window};
+use vpce_guard_tests::proxy::{FaultConfig, FaultKind, Hold, Proxy};
 use vpce_guard_tests::runtime::{Function, Outcome as Invocation};
 use vpce_guard_tests::seed::{tag, Seed};
 use vpce_guard_tests::{binary, events};
@@ -390,28 +390,24 @@ async fn same_event_replayed_50_times_writes_nothing_after_convergence() -> Resu
 #[tokio::test]
 async fn endpoint_pending_for_a_while_is_left_alone_then_finished() -> Result<()> {
     let w = World::start(0x5eed_0004).await?;
-    // New endpoints stay pending for 3 s, as AWS keeps them for a minute or two.
-    w.moto.configure(json!({"pending_seconds": 3.0})).await?;
+    // New endpoints stay pending (AWS: a minute or two) until the test settles them.
+    w.moto.hold(&[Window::Pending]).await?;
     let Arranged { vpc, subnets, group } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
     let created = w.guard().run(notebook_event("nb-1", &subnets[0])).await?;
     assert_eq!(created.vpcs[0].outcome, Outcome::Changed, "{}", created.to_text());
     let endpoints = w.seed.live_endpoints(&vpc).await?;
-    let ids: Vec<String> =
+    let mut ids: Vec<String> =
         endpoints.values().map(|list| list[0].vpc_endpoint_id().unwrap_or_default().to_string()).collect();
+    ids.sort();
     assert!(endpoints.values().all(|l| l[0].state().map(|s| s.as_str()) == Some("pending")));
 
-    // Meanwhile a subnet in a new AZ and a second notebook arrive; then the endpoints stay
-    // pending longer (forced) while their events are delivered again.
+    // Meanwhile a subnet in a new AZ and a second notebook arrive, and their events are
+    // delivered four times while the endpoints stay pending.
     let new_az = w.seed.subnet(&vpc, "10.0.100.0/24", "us-west-2d").await?;
     w.seed.notebook("nb-2", &subnets[3], &group).await?;
     w.moto.reset_calls().await?;
     let mut waits = 0;
     for round in 0..4 {
-        if round == 2 {
-            for id in &ids {
-                w.moto.force_state(id, "pending").await?;
-            }
-        }
         for parsed in [subnet_event(&new_az, &vpc, "us-west-2d"), notebook_event("nb-2", &subnets[3])] {
             let report = w.guard().run(parsed).await?;
             assert_eq!(report.vpcs[0].outcome, Outcome::Pending, "round {round}: {}", report.to_text());
@@ -427,9 +423,7 @@ async fn endpoint_pending_for_a_while_is_left_alone_then_finished() -> Result<()
 
     // Released: the next sweep (a `pending` answer is a success, so Lambda does not retry the
     // events; the schedule finishes their work) adds the AZ and the second notebook's ARN.
-    for id in &ids {
-        w.moto.force_state(id, "available").await?;
-    }
+    assert_eq!(w.moto.settle(&ids).await?.into_keys().collect::<Vec<_>>(), ids, "both were pending until now");
     let report = w.guard().run(sweep()).await?;
     let ours = report.vpcs.iter().find(|v| v.vpc_id == vpc).expect("VPC in the report");
     assert_eq!(ours.outcome, Outcome::Changed, "{}", report.to_text());
@@ -534,24 +528,18 @@ async fn private_dns_held_by_a_hosted_zone_is_reported_without_loop_or_duplicate
 }
 
 /// Someone creates the API endpoint by hand, private DNS on, while the guard's own
-/// `CreateVpcEndpoint` is on its way (the proxy holds it 1.5 s): AWS refuses ours with its
-/// conflicting-DNS error. Returns the report of that invocation, the report of the same event
-/// again on the same (warm) process, and the hand-made endpoint's id.
+/// `CreateVpcEndpoint` is on its way (the proxy holds it until theirs exists): AWS refuses ours
+/// with its conflicting-DNS error. Returns the report of that invocation, the report of the same
+/// event again on the same (warm) process, and the hand-made endpoint's id.
 async fn race_for_the_dns_name(w: &World, vpc: &str, subnet: &str) -> Result<(Report, Report, String)> {
-    w.proxy.set(
-        FaultConfig::default().with_latency(Duration::from_millis(1500), Duration::ZERO).targeting("CreateVpcEndpoint"),
-    );
+    w.proxy.hold(Hold::of(&["CreateVpcEndpoint"]));
     let guard = w.guard();
     let event = notebook_event("nb-1", subnet);
     let run = tokio::spawn(async move {
         let report = guard.run(event).await;
         (guard, report)
     });
-    let started = Instant::now();
-    while w.proxy.seen("CreateVpcEndpoint") == 0 {
-        assert!(started.elapsed() < Duration::from_secs(30), "the guard never tried to create");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    w.proxy.until_held(1).await?;
     let theirs = w
         .seed
         .ec2
@@ -566,8 +554,8 @@ async fn race_for_the_dns_name(w: &World, vpc: &str, subnet: &str) -> Result<(Re
         .and_then(|e| e.vpc_endpoint_id())
         .map(str::to_string)
         .expect("endpoint id");
+    w.proxy.release();
     let (guard, report) = run.await?;
-    w.proxy.set(FaultConfig::default());
     let again = guard.run(notebook_event("nb-1", subnet)).await?;
     Ok((report?, again, theirs))
 }
@@ -598,40 +586,67 @@ async fn conflict_lost_to_an_endpoint_that_is_then_adopted_is_not_reported() -> 
     Ok(())
 }
 
+/// Every write the guard makes to bring a VPC into line.
+const WRITES: [&str; 4] =
+    ["ModifyVpcAttribute", "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "CreateVpcEndpoint"];
+
+/// The deadline tests give a run this long for its reads before the first write, with the
+/// deadline margin after it. The proxy holds that write until this time has passed, so that the
+/// write is made before the deadline and the next one would come after it, however fast or slow
+/// the machine: a run whose reads take longer fails the test ("ended before its first write").
+/// The reads take about a second.
+const READS: Duration = Duration::from_secs(15);
+
+/// [`READS`] for a function binary: shorter, because the held write must come back within the
+/// binaries' 10 s attempt timeout (`sdk_loader`), after which the SDK would send it again.
+const FUNCTION_READS: Duration = Duration::from_secs(8);
+
+/// The deadline margin the function binaries keep (`Guard`'s default).
+const FUNCTION_MARGIN: Duration = Duration::from_secs(10);
+
 #[tokio::test]
 async fn invocation_near_its_deadline_stops_before_the_next_write_and_reports_pending() -> Result<()> {
     let w = World::start(0x5eed_0008).await?;
     let Arranged { vpc, subnets, .. } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
-    // Every write takes 1 s; with a 1.5 s margin and a 3.5 s deadline, writes may start during
-    // the first 2 s only (one or two of the five, depending on how long the reads took).
-    let mut slow_writes = FaultConfig::default().with_latency(Duration::from_secs(1), Duration::ZERO);
-    for action in ["ModifyVpcAttribute", "CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "CreateVpcEndpoint"] {
-        slow_writes = slow_writes.targeting(action);
-    }
-    w.proxy.set(slow_writes);
-    let guard = w.guard_with(Duration::from_millis(1500));
+    // Writes may start during the first READS; the first one is held until they are over.
+    let margin = Duration::from_secs(10);
+    w.proxy.hold(Hold::of(&WRITES));
+    let guard = w.guard_with(margin);
     w.moto.reset_calls().await?;
     let started = Instant::now();
-    let deadline = started + Duration::from_millis(3500);
+    let deadline = started + READS + margin;
     let options = RunOptions { deadline: Some(deadline), ..RunOptions::default() };
-    let report = guard.run_with(notebook_event("nb-1", &subnets[0]), &options).await?;
+    let event = notebook_event("nb-1", &subnets[0]);
+    let mut run = tokio::spawn(async move { guard.run_with(event, &options).await });
+    tokio::select! {
+        held = w.proxy.until_held(1) => held?,
+        report = &mut run => panic!("the run ended before its first write: {}", report??.to_text()),
+    }
+    while Instant::now() < deadline - margin {
+        tokio::time::sleep_until((deadline - margin).into()).await;
+    }
+    w.proxy.release();
+    let report = run.await??;
     let returned = started.elapsed();
+    // The deadline itself is the behaviour under test: the run must answer in time. What is left
+    // of the budget after the release is the whole margin (10 s) for one call to the fixture and
+    // the report; load alone does not take that long.
     assert!(Instant::now() < deadline, "returned after the deadline: {returned:?}");
     let ours = &report.vpcs[0];
     assert_eq!(ours.outcome, Outcome::Pending, "{}", report.to_text());
     assert!(ours.reason.as_deref().is_some_and(|r| r.contains("deadline")), "{:?}", ours.reason);
-    let writes = report.api_calls.write;
-    assert!(writes < 5, "only the writes started before the margin: {}", report.to_text());
-    assert_eq!(ours.actions.len() as u64, writes, "{}", report.to_text());
-    assert_eq!(w.moto.writes().await?, writes, "{:?}", w.moto.calls().await?);
+    assert_eq!(report.api_calls.write, 1, "the held write, and none after the deadline: {}", report.to_text());
+    assert_eq!(ours.actions.len(), 1, "{}", report.to_text());
+    assert_eq!(w.moto.writes().await?, 1, "{:?}", w.moto.calls().await?);
     assert!(w.seed.endpoints(&vpc).await?.is_empty());
 
-    w.proxy.set(FaultConfig::default());
     let report = w.guard().run(notebook_event("nb-1", &subnets[0])).await?;
     assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
     assert_converged(&w.seed, &vpc, &AZS).await?;
     println!(
-        "RELIABILITY deadline in-process: returned {returned:?} into a 3.5 s budget with {writes} write(s) of 5; next run finished"
+        "RELIABILITY deadline in-process: the first write released at the margin, returned {returned:?} into a \
+         {:?} budget with 1 write of 5; next run finished",
+        READS + margin
     );
     Ok(())
 }
@@ -640,30 +655,42 @@ async fn invocation_near_its_deadline_stops_before_the_next_write_and_reports_pe
 async fn function_near_its_deadline_reports_pending_instead_of_being_killed() -> Result<()> {
     let w = World::start(0x5eed_0009).await?;
     let Arranged { vpc, subnets, .. } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
-    // The functions keep a 10 s margin; a 12.5 s deadline leaves 2.5 s for writes, and the
-    // first write takes 3 s.
-    w.proxy.set(
-        FaultConfig::default().with_latency(Duration::from_secs(3), Duration::ZERO).targeting("ModifyVpcAttribute"),
-    );
-    let budget = Duration::from_millis(12_500);
+    // The function may start writes during the first FUNCTION_READS of its budget; its first
+    // write is held until they are over.
+    w.proxy.hold(Hold::of(&WRITES));
+    let budget = FUNCTION_READS + FUNCTION_MARGIN;
     let function = Function::start_with_deadline(&binary("on-notebook-created"), &w.proxy.env(&w.moto), budget).await?;
     let started = Instant::now();
-    let response = function.invoke(events::notebook_created("nb-1", &subnets[0])).await?;
+    let invocation = function.invoke(events::notebook_created("nb-1", &subnets[0]));
+    tokio::pin!(invocation);
+    tokio::select! {
+        held = w.proxy.until_held(1) => held?,
+        answer = &mut invocation => panic!("the function answered before its first write: {:?}", answer?),
+    }
+    // The function stops writing at its deadline less its margin, on the deadline the harness
+    // handed it (to the millisecond, hence the 10 ms).
+    let deadline = function.last_deadline().expect("invoked");
+    let stop_by = deadline - FUNCTION_MARGIN + Duration::from_millis(10);
+    while let Ok(left) = stop_by.duration_since(SystemTime::now()) {
+        tokio::time::sleep(left).await;
+    }
+    w.proxy.release();
+    let response = invocation.await?;
     let returned = started.elapsed();
     let report: Report = serde_json::from_value(response.expect("the invocation answers"))?;
-    assert!(returned < budget, "answered after the deadline: {returned:?}");
+    // As above: after the release the function has its whole margin (10 s) to answer.
+    assert!(SystemTime::now() < deadline, "answered after the deadline: {returned:?}");
     assert_eq!(report.vpcs[0].outcome, Outcome::Pending, "{}", report.to_text());
     assert!(report.vpcs[0].reason.as_deref().is_some_and(|r| r.contains("deadline")));
-    assert!(report.api_calls.write <= 1, "{}", report.to_text());
+    assert_eq!(report.api_calls.write, 1, "the held write, and none after the deadline: {}", report.to_text());
     assert!(w.seed.endpoints(&vpc).await?.is_empty());
 
-    w.proxy.set(FaultConfig::default());
     let report: Report = serde_json::from_value(
         function.invoke(events::notebook_created("nb-1", &subnets[0])).await?.expect("answers"),
     )?;
     assert!(converged(&report), "{}", report.to_text());
     assert_converged(&w.seed, &vpc, &AZS).await?;
-    println!("RELIABILITY deadline binary: answered in {returned:?} of a {budget:?} budget, pending; next invocation finished");
+    println!("RELIABILITY deadline binary: the first write released at the margin, answered in {returned:?} of a {budget:?} budget, pending; next invocation finished");
     Ok(())
 }
 
@@ -681,6 +708,11 @@ async fn function_throttled_twice_still_answers_before_its_deadline() -> Result<
     let response = function.invoke(events::notebook_created("nb-1", &subnets[0])).await?;
     let returned = started.elapsed();
     println!("RELIABILITY adaptive retries: answered in {returned:?} of a {budget:?} budget: {response:?}");
+    assert_eq!(w.proxy.faults(), [("RequestLimitExceeded".to_string(), 2)].into(), "both throttles were answered");
+    // The deadline is the behaviour under test, so the wall clock stays: the function stops
+    // starting writes 10 s before its deadline (5 s into the budget) and its waits between
+    // throttled attempts are capped at 2 s; unthrottled, the invocation takes about a second.
+    // Load would have to stretch that second past 15 s to fail the test for no fault of the code.
     assert!(returned < budget, "answered after the deadline (Lambda would have killed it): {returned:?}");
     assert!(w.seed.endpoints(&vpc).await?.len() <= 2);
     Ok(())

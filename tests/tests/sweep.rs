@@ -1,16 +1,18 @@
 //! Account-wide sweeps against the strict fixture: many VPCs, AWS's endpoint-write throttle,
 //! a VPC that fails mid-sweep, and read calls that grow with pages, not with VPCs.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use aws_config::retry::RetryConfig;
 use serde_json::json;
 use vpce_guard::aws::{SdkAccount, WritePacer};
 use vpce_guard::config::Config;
 use vpce_guard::events::{Parsed, Trigger};
-use vpce_guard::report::Outcome;
+use vpce_guard::report::{Action, Outcome, VpcReport};
 use vpce_guard::{Guard, RunOptions};
 use vpce_guard_tests::moto::{is_write, Moto};
+use vpce_guard_tests::proxy::{Hold, Proxy};
 use vpce_guard_tests::seed::Seed;
 
 const ENDPOINT_WRITES: [&str; 3] = ["CreateVpcEndpoint", "ModifyVpcEndpoint", "DeleteVpcEndpoints"];
@@ -162,23 +164,63 @@ async fn compliant_sweep_reads_grow_with_pages_not_vpcs() -> Result<()> {
     Ok(())
 }
 
+/// A sweep that reaches its deadline midway: the VPC swept before it is brought into line, the
+/// one whose endpoint create straddles it stops before its next write, and the rest are not
+/// started; all but the first are `pending` with the deadline as reason, and the next run
+/// finishes them. The proxy holds the second VPC's first create until the deadline (less the
+/// margin) has passed, so where the sweep stops does not depend on the machine's speed.
 #[tokio::test]
 async fn sweep_near_its_deadline_defers_the_rest_as_pending() -> Result<()> {
+    // Until the deadline less the margin, the sweep may start writes: the first VPC and the
+    // second's writes up to its first create must fit (they take about a second), or the test
+    // fails ("ended before").
+    const WRITING: Duration = Duration::from_secs(15);
+    let margin = Duration::from_millis(500);
     let moto = Moto::start().await?;
+    let proxy = Proxy::in_front_of(&moto, 1).await?;
     let seed = Seed::new(&moto.sdk_config());
     let vpcs = enforced_vpcs(&seed, 6).await?;
-    let account = SdkAccount::new(&moto.sdk_config())?.with_write_pacer(WritePacer::new(4.0, 2.0));
-    let guard = Guard::new(account, Config::default()).with_deadline_margin(Duration::from_millis(500));
-    let options =
-        RunOptions { deadline: Some(std::time::Instant::now() + Duration::from_secs(3)), ..RunOptions::default() };
-    let report = guard.run_with(sweep(), &options).await?;
+    let account =
+        SdkAccount::new(&proxy.sdk_config(RetryConfig::standard()))?.with_write_pacer(WritePacer::new(100.0, 100.0));
+    let guard = Guard::new(account, Config::default()).with_deadline_margin(margin);
+    // The first VPC's two creates go through; the second VPC's first create waits.
+    proxy.hold(Hold::of(&["CreateVpcEndpoint"]).after(2));
+    let deadline = Instant::now() + WRITING + margin;
+    let options = RunOptions { deadline: Some(deadline), ..RunOptions::default() };
+    let mut run = tokio::spawn(async move { guard.run_with(sweep(), &options).await });
+    tokio::select! {
+        held = proxy.until_held(1) => held?,
+        report = &mut run => panic!("the sweep ended before the second VPC's create: {}", report??.to_text()),
+    }
+    while Instant::now() < deadline - margin {
+        tokio::time::sleep_until((deadline - margin).into()).await;
+    }
+    proxy.release();
+    let report = run.await??;
+
     let ours: Vec<_> = report.vpcs.iter().filter(|v| vpcs.contains(&v.vpc_id)).collect();
-    let changed = ours.iter().filter(|v| v.outcome == Outcome::Changed).count();
+    assert_eq!(ours.len(), 6, "{}", report.to_text());
+    let changed: Vec<_> = ours.iter().filter(|v| v.outcome == Outcome::Changed).collect();
+    assert_eq!(changed.len(), 1, "the VPC swept before the deadline: {}", report.to_text());
     let deferred: Vec<_> = ours.iter().filter(|v| v.outcome == Outcome::Pending).collect();
-    assert!(changed >= 1, "{}", report.to_text());
-    assert!(!deferred.is_empty(), "12 paced creates at 2/s cannot fit in 3 s: {}", report.to_text());
-    assert!(deferred.iter().all(|v| v.reason.as_deref().is_some_and(|r| r.contains("deadline"))));
-    assert_eq!(changed + deferred.len(), 6);
+    assert_eq!(deferred.len(), 5, "{}", report.to_text());
+    assert!(
+        deferred.iter().all(|v| v.reason.as_deref().is_some_and(|r| r.contains("deadline"))),
+        "{}",
+        report.to_text()
+    );
+    // The VPC whose create straddled the deadline reports the writes it made, the held create
+    // last; the VPCs after it were not started.
+    let (straddling, untouched): (Vec<&VpcReport>, Vec<&VpcReport>) =
+        deferred.iter().map(|v| **v).partition(|v| !v.actions.is_empty());
+    assert_eq!((straddling.len(), untouched.len()), (1, 4), "{}", report.to_text());
+    assert!(matches!(straddling[0].actions.last(), Some(Action::CreateEndpoint { .. })), "{:?}", straddling[0].actions);
+    assert_eq!(seed.live_endpoints(&straddling[0].vpc_id).await?.len(), 1, "the held create, and no write after it");
+    for vpc in &untouched {
+        assert!(seed.live_endpoints(&vpc.vpc_id).await?.is_empty(), "{} was not started", vpc.vpc_id);
+    }
+    let calls = moto.calls().await?;
+    assert_eq!(calls.get("CreateVpcEndpoint"), Some(&3), "{calls:?}");
 
     // The next run finishes the work.
     let guard = Guard::new(
