@@ -29,6 +29,18 @@ pub const DEFERRED: &str = "deferred: the invocation's deadline was near; the ne
 pub const THROTTLED: &str = Code::Throttled.as_str();
 
 impl<A: Account> Guard<A> {
+    /// Observes the selected VPCs (with their notebooks when `with_notebooks`) and brings
+    /// each one in scope into line.
+    pub(crate) async fn reconcile(
+        &self,
+        selector: &VpcSelector,
+        with_notebooks: bool,
+        run: RunContext<'_>,
+    ) -> Result<Report> {
+        let observations = self.observe(selector, with_notebooks, run.pinned).await?;
+        self.reconcile_observed(observations, run).await
+    }
+
     /// True when less than the margin is left before `deadline`.
     pub(crate) fn near_deadline(&self, deadline: Option<Instant>) -> bool {
         deadline.is_some_and(|d| Instant::now() + self.deadline_margin >= d)
