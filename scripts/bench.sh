@@ -26,8 +26,8 @@ scripts/release.sh >&2
 # micro-benchmark (cargo warns that `panic` is ignored for the bench profile: only for bench targets).
 export CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 CARGO_PROFILE_BENCH_PANIC=unwind
 packages=(-p vpce-guard -p vpce-guard-tests)
-cargo build --profile bench --locked -j "$jobs" "${packages[@]}" --bin bench --example scale
-cargo bench --locked -j "$jobs" "${packages[@]}" --bench plan --no-run
+cargo build --profile bench --locked -j "$jobs" "${packages[@]}" --features vpce-guard/testing --bin bench --example scale
+cargo bench --locked -j "$jobs" "${packages[@]}" --features vpce-guard/testing --bench plan --no-run
 
 # Deployment zips as Lambda takes them: one executable `bootstrap`, deflated.
 work="$(mktemp -d)"
@@ -55,5 +55,5 @@ echo
 echo "### \`plan\` micro-benchmark (divan; one VPC of 6 AZs × 50 subnets; args = notebooks)"
 echo
 echo '```'
-cargo bench --quiet --locked -j "$jobs" "${packages[@]}" --bench plan
+cargo bench --quiet --locked -j "$jobs" "${packages[@]}" --features vpce-guard/testing --bench plan
 echo '```'

@@ -1,5 +1,5 @@
 //! The one trait between the domain and AWS. Two implementations: [`crate::aws::SdkAccount`]
-//! (the AWS SDK) and [`crate::fake::FakeAccount`] (in memory, enforcing AWS's rules).
+//! (the AWS SDK) and `fake::FakeAccount` (in memory, enforcing AWS's rules; built with the `testing` feature only).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

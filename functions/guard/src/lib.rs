@@ -15,7 +15,7 @@
 //! [`approval`] lets a caller (the CLI's `apply`) refuse writes it was not shown; [`guardrail`]
 //! keeps the opt-in IAM guardrail policy in sync.
 //!
-//! [`aws::SdkAccount`] implements the trait with the AWS SDK, [`fake::FakeAccount`] in
+//! [`aws::SdkAccount`] implements the trait with the AWS SDK, `fake::FakeAccount` (feature `testing`) in
 //! memory with AWS's rules enforced. [`lambda`] holds what the function binaries share.
 
 #![warn(missing_docs)]
@@ -28,6 +28,7 @@ pub mod config;
 mod drift;
 pub mod error;
 pub mod events;
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 pub mod findings;
 pub mod guard;
@@ -41,6 +42,7 @@ mod post_run;
 mod reconcile;
 pub mod report;
 mod run;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod triggers;
 

@@ -3,7 +3,7 @@
 //!
 //! Every setting is declared once, in [`settings::SETTINGS`]: its variable, CLI flag, template
 //! parameter, default, help and parser. [`Config`] is what the table's parsers fill in;
-//! [`services`] holds the service names and partition rules; [`parse`] the value parsers.
+//! `services.rs` holds the service names and partition rules, `parse.rs` the value parsers.
 
 mod parse;
 mod services;
