@@ -77,11 +77,19 @@ def server():
 
 
 class Aws:
+    # One client per server, service, region and credentials for the whole module: making a client
+    # costs more than most calls, and moto is reset between tests, not restarted.
+    clients = {}
+
     def __init__(self, url):
         self.url = url
 
     def client(self, service, region=HOME, **credentials):
-        return boto3.client(service, region_name=region, endpoint_url=self.url, **(credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}))
+        credentials = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        key = (self.url, service, region, tuple(sorted(credentials.items())))
+        if key not in Aws.clients:
+            Aws.clients[key] = boto3.client(service, region_name=region, endpoint_url=self.url, **credentials)
+        return Aws.clients[key]
 
     def s3(self, region=HOME):
         return self.client("s3", region)
