@@ -2,7 +2,7 @@
 # The benchmark command (separate from the tests). From a fresh clone it sets up the venv
 # (moto), builds what it measures and prints markdown tables (docs/BENCHMARKS.md holds a run of
 # it, with the budgets):
-#   - sizes and zips, init time, first-event latency and peak RSS, AWS calls per event: the three
+#   - sizes and zips, init time, first-event latency and peak RSS, AWS calls per event: the four
 #     functions as deployed (release profile, scripts/release.sh), driven by tests/src/bin/bench.rs
 #     through its own Lambda Runtime API against the strict moto fixture;
 #   - the sweep at scale (functions/guard/examples/scale.rs) and the `plan` micro-benchmark

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Release build of the three Lambda bootstraps (and the CLI when present) with the size-tuned
+# Release build of the four Lambda bootstraps (and the CLI when present) with the size-tuned
 # release profile. Jobs are capped (default 2, VPCE_GUARD_JOBS to change): an LTO build of
 # aws-sdk-ec2 alone peaks near 10 GB of memory.
 set -euo pipefail

@@ -109,7 +109,7 @@ pub enum Condition {
 pub enum Output {
     /// A table per VPC and the planned actions.
     Text,
-    /// The report of DESIGN.md's contract.
+    /// The report of the JSON contract (README.md, "Output").
     Json,
 }
 

@@ -1,4 +1,4 @@
-//! What the three Lambda functions share: logging set-up, building the reconciler from the
+//! What the four Lambda functions share: logging set-up, building the reconciler from the
 //! environment, and the named handlers that `main` wires into `lambda_runtime::run`.
 
 use lambda_runtime::LambdaEvent;

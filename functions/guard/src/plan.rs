@@ -107,7 +107,7 @@ pub enum Enrolment {
     NeedsNotebooks,
 }
 
-/// Decides whether a VPC is in scope (DESIGN.md "Scope").
+/// Decides whether a VPC is in scope (README.md, "Configuration" and "Tags").
 pub fn enrolment(obs: &Observation, config: &Config) -> Enrolment {
     let tags = &obs.vpc.tags;
     if tag_is(tags, TAG_ENFORCE, "false") {

@@ -1,4 +1,4 @@
-//! Handler tests: the three Lambda handlers of `vpce_guard::lambda`, driven with the sample
+//! Handler tests: the Lambda handlers of `vpce_guard::lambda`, driven with the sample
 //! events of `events/` (ids rewritten to the fake's resources) against the in-memory
 //! [`FakeAccount`]. Each test asserts what the account holds afterwards and what the report
 //! says, including the writes made.

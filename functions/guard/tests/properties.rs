@@ -3,7 +3,7 @@
 //! notebooks, DNS attributes, endpoints in every state, a managed group with some rules,
 //! extra CIDR blocks, a neighbouring VPC, hosted zones), random configurations, and runs
 //! started by the manual payload, a `CreateSubnet` event or the schedule. The properties are
-//! those DESIGN.md promises: reconciling converges and is then idempotent, AWS's
+//! those the project promises (docs/ARCHITECTURE.md): reconciling converges and is then idempotent, AWS's
 //! one-subnet-per-AZ rule holds, at most one endpoint per service is created, nothing is ever
 //! removed, `plan` is deterministic, a dry run writes nothing, and a converged VPC's endpoints
 //! reach every AZ the service offers, with private DNS, the managed group and the policy.

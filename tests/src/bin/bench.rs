@@ -1,6 +1,6 @@
 //! The benchmark harness behind `scripts/bench.sh` (figures, not assertions; not a test).
 //!
-//! It drives the release builds of the three function binaries through its own minimal Lambda
+//! It drives the release builds of the four function binaries through its own minimal Lambda
 //! Runtime API on 127.0.0.1 and prints markdown tables:
 //!
 //! - init time: from `exec` to the function's first `GET /2018-06-01/runtime/invocation/next`,

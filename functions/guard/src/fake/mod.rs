@@ -1,5 +1,5 @@
 //! An in-memory account behind the same [`Account`] trait as the SDK adapter. It enforces
-//! the AWS rules of DESIGN.md that moto does not: one subnet per AZ, supported AZs, the
+//! the AWS rules (docs/ARCHITECTURE.md, "AWS facts") that moto does not: one subnet per AZ, supported AZs, the
 //! private-DNS conflict and prerequisites, client-token idempotency, and endpoints that stay
 //! `pending` until released, security group rules that are refused when duplicated or
 //! unknown, private hosted zones, the Organization, and IAM's managed-policy limits. Used by

@@ -1,5 +1,5 @@
 //! The report every entry point returns: one serialisable value (the JSON contract of
-//! DESIGN.md) with a readable text rendering.
+//! README.md, "Output") with a readable text rendering.
 
 mod problem;
 mod text;
