@@ -22,15 +22,15 @@ fn layers() -> BTreeMap<String, u32> {
         .collect()
 }
 
-/// The module a source file belongs to: its top-level module (`aws/signed.rs` → `aws`); the
-/// `#[path]` children of `plan` count as `plan`. `None` for the crate root and test files.
+/// The module a source file belongs to: its top-level module (`aws/signed.rs` → `aws`).
+/// `None` for the crate root and test files.
 fn module_of(path: &Path, src: &Path) -> Option<String> {
     let relative = path.strip_prefix(src).ok()?;
     let first = relative.components().next()?.as_os_str().to_str()?.trim_end_matches(".rs").to_string();
     if first == "lib" || first.ends_with("_tests") || relative.ends_with("tests.rs") {
         return None;
     }
-    Some(if first == "plan_dns" { "plan".into() } else { first })
+    Some(first)
 }
 
 fn sources(dir: &Path, files: &mut Vec<PathBuf>) {
@@ -73,7 +73,6 @@ fn every_module_is_in_the_layer_table_and_uses_only_lower_layers() {
         let layer = *layers.get(&module).unwrap_or_else(|| panic!("{module} is not in docs/ARCHITECTURE.md"));
         let text = std::fs::read_to_string(file).expect("source");
         for used in references(&text) {
-            let used = if used == "plan_dns" { "plan".to_string() } else { used };
             if used == module || doubles.contains(&used.as_str()) && !doubles.contains(&module.as_str()) {
                 continue;
             }

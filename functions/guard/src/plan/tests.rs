@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::config::Config;
+use crate::config::Scope;
 use crate::config::{api_service, notebook_service};
-use crate::model::{SecurityGroup, VpcDns};
+use crate::model::{EndpointState, SecurityGroup, VpcDns, TAG_ENFORCE, TAG_IGNORE};
 use crate::testing::{self, endpoint, observation, tags};
 
 const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
