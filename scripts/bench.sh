@@ -8,7 +8,7 @@
 #   - the sweep at scale (functions/guard/examples/scale.rs) and the `plan` micro-benchmark
 #     (functions/guard/benches/plan.rs, divan).
 # The harness, the scale example and the micro-benchmark are built with the bench profile: the
-# release profile's opt-level "s", but unwinding (cargo builds benches and their dependencies
+# release profile's opt-level, but unwinding (cargo builds benches and their dependencies
 # with unwinding anyway) and without LTO (LTO is what makes the release build of the SDK crates
 # slow and memory-hungry; this second build of them need not pay it again). First run: the release build (~10 min on 2 cores,
 # ~10 GB peak), then the bench-profile build (~15 min); later runs take about a minute.

@@ -1,6 +1,6 @@
 //! Scale check on the in-memory fake account: sweeps over 100 / 1,000 / 5,000 VPCs of 6
 //! subnets (3 AZs × 2), printing AWS calls and plan time. A benchmark, not a test: run it
-//! in release (`cargo run --release -p vpce-guard --example scale`), and read the figures.
+//! in release (`cargo run --release -p vpce-guard --features testing --example scale`), and read the figures.
 //!
 //! For each size, two layouts: every VPC enrolled (the worst case), and one VPC in ten
 //! enrolled (a typical account, where most VPCs hold no notebook).
