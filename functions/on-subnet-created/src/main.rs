@@ -7,7 +7,9 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
+// One thread: a Lambda process handles one event at a time and waits on AWS, and each further
+// worker thread costs memory (its stack and its allocator arena) for nothing.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     vpce_guard::lambda::init_tracing();
     let guard = vpce_guard::lambda::start().await?;
