@@ -136,7 +136,7 @@ impl<A: Account> Guard<A> {
             _ => "org",
         };
         self.account.organization_id().await.map_err(|error| {
-            if error.class() == crate::ErrorClass::Transient {
+            if error.class() == crate::error::ErrorClass::Transient {
                 return error;
             }
             let why = match error.aws_code() {

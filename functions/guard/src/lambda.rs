@@ -160,7 +160,7 @@ pub async fn start() -> std::result::Result<Guard<SdkAccount>, lambda_runtime::E
         if guard.config().org_variable().is_some() {
             guard.identity().await?;
         }
-        Ok::<_, crate::Error>(guard)
+        Ok::<_, crate::error::Error>(guard)
     };
     started.await.map_err(|error| {
         tracing::error!(error_type = %error.error_type(), "{error}");

@@ -181,7 +181,7 @@ impl<A: Account> Guard<A> {
                         None => return Ok(None),
                     },
                 };
-                Ok::<_, crate::Error>(Some(Notebook {
+                Ok::<_, crate::error::Error>(Some(Notebook {
                     name: summary.name,
                     arn: summary.arn,
                     subnet_id,
