@@ -22,7 +22,7 @@ use anyhow::{bail, Context, Result};
 use aws_config::Region;
 use clap::Parser;
 use vpce_guard::account::{Account, VpcSelector};
-use vpce_guard::approval::{Approval, Approver, Difference, Verdict, NOT_APPROVED};
+use vpce_guard::approval::{Approval, Approver, Difference, Verdict};
 use vpce_guard::aws::{sdk_loader, SdkAccount};
 use vpce_guard::config::{api_service, notebook_service, Config};
 use vpce_guard::events::{is_resource_id, Parsed, Trigger};
@@ -293,7 +293,7 @@ fn apply_code(report: &Report, place: &str) -> u8 {
     let refused: Vec<&str> = report
         .vpcs
         .iter()
-        .filter(|v| v.problems.iter().any(|p| p.code == NOT_APPROVED))
+        .filter(|v| v.problems.iter().any(|p| p.code == vpce_guard::report::Code::NotApproved))
         .map(|v| v.vpc_id.as_str())
         .collect();
     if !refused.is_empty() {

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 
 use crate::model::AccountIdentity;
-use crate::report::{Outcome, Report, Severity, VpcReport};
+use crate::report::{Code, Outcome, Report, Severity, VpcReport};
 
 /// `GeneratorId` of vpce-guard's findings (also how it finds its own among the account's).
 pub const GENERATOR_ID: &str = "vpce-guard";
@@ -28,7 +28,7 @@ pub const IMPORT_BATCH: usize = 100;
 /// ASFF limit on `Description`.
 const DESCRIPTION_LIMIT: usize = 1024;
 /// Problem codes that are no verdict on the VPC: a failure of the run, a VPC that is gone.
-const NO_VERDICT: [&str; 2] = ["error", "vpc_not_found"];
+const NO_VERDICT: [Code; 2] = [Code::Error, Code::VpcNotFound];
 
 /// One active finding of vpce-guard's, as Security Hub holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,10 +137,10 @@ fn verdict(vpc: &VpcReport) -> Verdict {
     let codes: BTreeSet<&str> = vpc
         .problems
         .iter()
-        .filter(|p| p.severity == Severity::Error && !NO_VERDICT.contains(&p.code.as_str()))
+        .filter(|p| p.severity == Severity::Error && !NO_VERDICT.contains(&p.code))
         .map(|p| p.code.as_str())
         .collect();
-    let gone = vpc.problems.iter().any(|p| p.code == "vpc_not_found");
+    let gone = vpc.problems.iter().any(|p| p.code == Code::VpcNotFound);
     match vpc.outcome {
         Outcome::NonCompliant if !codes.is_empty() => Verdict::Failed(codes.into_iter().collect::<Vec<_>>().join(",")),
         Outcome::NonCompliant if gone => Verdict::Passed,

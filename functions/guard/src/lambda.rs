@@ -127,7 +127,7 @@ pub fn emit_metrics(result: &Result<Report>) {
 
 /// VPCs of a report that failed inside the run (problem code `error`).
 fn errored(report: &Report) -> u64 {
-    report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == "error")).count() as u64
+    report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == crate::report::Code::Error)).count() as u64
 }
 
 /// An Embedded Metric Format record holding [`SWEEP_METRIC`] alone.

@@ -47,13 +47,6 @@ impl WritePacer {
         }
     }
 
-    /// Waits for a token.
-    pub async fn acquire(&self) {
-        while let Some(wait) = self.try_take(Instant::now()) {
-            tokio::time::sleep(wait).await;
-        }
-    }
-
     /// Waits for a token unless it would come after `limit`: then takes none and answers false.
     pub async fn acquire_within(&self, limit: Duration) -> bool {
         let started = Instant::now();
