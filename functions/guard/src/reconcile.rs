@@ -56,9 +56,7 @@ impl<A: Account> Guard<A> {
         let total = observations.len();
         for (index, mut obs) in observations.into_iter().enumerate() {
             if self.near_deadline(run.deadline) {
-                let mut deferred = VpcReport::skipped(&obs.vpc.id, DEFERRED);
-                deferred.outcome = Outcome::Pending;
-                report.vpcs.push(deferred);
+                report.vpcs.push(VpcReport::deferred(&obs.vpc.id, DEFERRED));
                 continue;
             }
             match self.reconcile_vpc(&mut obs, &run).await {
@@ -325,8 +323,7 @@ fn vpc_report(obs: &Observation, plan: &Plan, actions: Vec<Action>, dry_run: boo
 /// A VPC whose calls AWS still throttled when their retries ran out: `pending`, reason
 /// [`THROTTLED`], never `non_compliant` (nothing is known to be wrong with it).
 fn throttled_vpc(vpc_id: &str, actions: Vec<Action>, error: &Error) -> VpcReport {
-    let mut report = VpcReport::skipped(vpc_id, THROTTLED);
-    report.outcome = Outcome::Pending;
+    let mut report = VpcReport::deferred(vpc_id, THROTTLED);
     report.actions = actions;
     report.problems.push(Problem::warning(
         Code::Throttled,

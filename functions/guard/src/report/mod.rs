@@ -222,6 +222,11 @@ impl VpcReport {
             profiles: Vec::new(),
         }
     }
+
+    /// A VPC left for the next run (`pending`) for `reason`: the deadline, or AWS's throttle.
+    pub fn deferred(vpc_id: &str, reason: impl Into<String>) -> Self {
+        Self { outcome: Outcome::Pending, ..Self::skipped(vpc_id, reason) }
+    }
 }
 
 /// The one value an invocation returns.
