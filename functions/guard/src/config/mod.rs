@@ -149,7 +149,8 @@ impl Default for Config {
     fn default() -> Self {
         let mut config = Self::unset();
         for setting in SETTINGS.iter().filter(|s| !s.default.is_empty()) {
-            (setting.apply)(&mut config, setting.default).expect("the settings table's defaults parse");
+            (setting.apply)(&mut config, setting.variable, setting.default)
+                .expect("the settings table's defaults parse");
         }
         config
     }
@@ -192,7 +193,7 @@ impl Config {
         for setting in SETTINGS {
             let value = lookup(setting.variable).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
             if let Some(text) = value {
-                (setting.apply)(&mut config, &text)?;
+                (setting.apply)(&mut config, setting.variable, &text)?;
             }
         }
         Ok(config)

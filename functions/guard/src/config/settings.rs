@@ -28,8 +28,9 @@ pub struct Setting {
     pub flag_alone: Option<&'static str>,
     /// Whether a saved plan records it: every setting that changes what a plan does.
     pub in_plan: bool,
-    /// Parses a (non-empty) value into the configuration.
-    pub apply: fn(&mut Config, &str) -> Result<()>,
+    /// Parses a (non-empty) value of `variable` (this setting's, for the error) into the
+    /// configuration.
+    pub apply: fn(config: &mut Config, variable: &'static str, text: &str) -> Result<()>,
 }
 
 impl Setting {
@@ -50,7 +51,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Endpoint services, comma-separated, `{region}` placeholder, in creation order (default: the profiles' services)",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| {
+        apply: |config, _, text| {
             config.services = parse_services(text)?;
             config.services_overridden = true;
             Ok(())
@@ -65,7 +66,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Which VPCs are in scope: enrolled (default), all",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.scope, parse_scope(text)),
+        apply: |config, _, text| set(&mut config.scope, parse_scope(text)),
     },
     Setting {
         variable: "VPCE_GUARD_NOTEBOOK_POLICY",
@@ -76,7 +77,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Notebook endpoint policy: account-notebooks (default), org-notebooks, vpc-notebooks, none",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.notebook_policy, parse_notebook_policy(text)),
+        apply: |config, _, text| set(&mut config.notebook_policy, parse_notebook_policy(text)),
     },
     Setting {
         variable: "VPCE_GUARD_API_POLICY",
@@ -87,7 +88,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "API endpoint policy: account (default), org, none",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.api_policy, parse_api_policy(text)),
+        apply: |config, _, text| set(&mut config.api_policy, parse_api_policy(text)),
     },
     Setting {
         variable: "VPCE_GUARD_CLIENT_CIDRS",
@@ -98,7 +99,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Extra IPv4/IPv6 CIDR blocks allowed to reach the endpoints on 443 (the corporate network over VPN or Direct Connect), comma-separated",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.client_cidrs, parse_client_cidrs(text)),
+        apply: |config, _, text| set(&mut config.client_cidrs, parse_client_cidrs(text)),
     },
     Setting {
         variable: "VPCE_GUARD_CLIENT_PREFIX_LISTS",
@@ -109,7 +110,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Managed prefix lists (pl-…) allowed to reach the endpoints on 443, comma-separated",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.client_prefix_lists, parse_prefix_lists(text)),
+        apply: |config, _, text| set(&mut config.client_prefix_lists, parse_prefix_lists(text)),
     },
     Setting {
         variable: "VPCE_GUARD_ON_DNS_CONFLICT",
@@ -120,7 +121,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "A private hosted zone already serving a service's name: report (default), create",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.on_dns_conflict, parse_on_dns_conflict(text)),
+        apply: |config, _, text| set(&mut config.on_dns_conflict, parse_on_dns_conflict(text)),
     },
     Setting {
         variable: "VPCE_GUARD_IAM_GUARDRAIL",
@@ -131,7 +132,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Keep the IAM guardrail policy `/vpce-guard/NAME-<region>` in sync (never attached)",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.iam_guardrail, parse_guardrail_name(text).map(Some)),
+        apply: |config, _, text| set(&mut config.iam_guardrail, parse_guardrail_name(text).map(Some)),
     },
     Setting {
         variable: "VPCE_GUARD_DRY_RUN",
@@ -142,7 +143,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Plan only, even for apply: `--dry-run` or `--dry-run=true|false` (with `=`)",
         flag_alone: Some("true"),
         in_plan: false,
-        apply: |config, text| set(&mut config.dry_run, parse_bool("VPCE_GUARD_DRY_RUN", text)),
+        apply: |config, variable, text| set(&mut config.dry_run, parse_bool(variable, text)),
     },
     Setting {
         variable: "VPCE_GUARD_FIX_VPC_DNS",
@@ -153,7 +154,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Turn on the VPC DNS attributes private DNS needs: true (default), false",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.fix_vpc_dns, parse_bool("VPCE_GUARD_FIX_VPC_DNS", text)),
+        apply: |config, variable, text| set(&mut config.fix_vpc_dns, parse_bool(variable, text)),
     },
     Setting {
         variable: "VPCE_GUARD_PROFILES",
@@ -164,7 +165,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "What VPCs get endpoints for: notebook-instances (default), studio, comma-separated",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.profiles, parse_profiles(text)),
+        apply: |config, _, text| set(&mut config.profiles, parse_profiles(text)),
     },
     Setting {
         variable: "VPCE_GUARD_STUDIO_PROJECTS",
@@ -175,7 +176,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "The studio profile includes Service Catalog (SageMaker Projects): true, false (default)",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.studio_projects, parse_bool("VPCE_GUARD_STUDIO_PROJECTS", text)),
+        apply: |config, variable, text| set(&mut config.studio_projects, parse_bool(variable, text)),
     },
     Setting {
         variable: "VPCE_GUARD_STUDIO_PUBLIC_DOMAINS",
@@ -186,7 +187,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "A PublicInternetOnly Studio domain: report (default), enforce",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.studio_public_domains, parse_public_domains(text)),
+        apply: |config, _, text| set(&mut config.studio_public_domains, parse_public_domains(text)),
     },
     Setting {
         variable: "VPCE_GUARD_S3_GATEWAY",
@@ -197,7 +198,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Create or extend an S3 gateway endpoint for VPC-only Studio domains: true, false (default)",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.s3_gateway, parse_bool("VPCE_GUARD_S3_GATEWAY", text)),
+        apply: |config, variable, text| set(&mut config.s3_gateway, parse_bool(variable, text)),
     },
     Setting {
         variable: "VPCE_GUARD_SECURITY_HUB",
@@ -208,7 +209,7 @@ pub const SETTINGS: &[Setting] = &[
         help: "Keep one AWS Security Hub finding per non-compliant VPC: true, false (default)",
         flag_alone: None,
         in_plan: true,
-        apply: |config, text| set(&mut config.security_hub, parse_bool("VPCE_GUARD_SECURITY_HUB", text)),
+        apply: |config, variable, text| set(&mut config.security_hub, parse_bool(variable, text)),
     },
 ];
 
