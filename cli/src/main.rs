@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use aws_config::Region;
 use clap::Parser;
-use vpce_guard::account::{Account, VpcSelector};
+use vpce_guard::account::{Account, Endpoints, VpcSelector};
 use vpce_guard::approval::{Approval, Approver, Difference, Verdict};
 use vpce_guard::aws::{sdk_loader, SdkAccount};
 use vpce_guard::config::{api_service, notebook_service, Config};

@@ -206,7 +206,7 @@ async fn deleted_notebooks_under_the_default_policy_cost_nothing() -> Result<()>
 /// unknown ids.
 #[tokio::test]
 async fn an_unknown_id_does_not_hide_the_endpoints_and_groups_that_exist() -> Result<()> {
-    use vpce_guard::account::Account;
+    use vpce_guard::account::{Endpoints, Groups};
     let w = World::start(&[]).await?;
     let account = vpce_guard::aws::SdkAccount::new(&w.moto.sdk_config())?;
     let endpoint = w.seed.live_endpoints(&w.vpcs[0]).await?[NOTEBOOK][0].vpc_endpoint_id().unwrap().to_string();

@@ -98,13 +98,8 @@ pub struct EndpointChange {
     pub private_dns: Option<bool>,
 }
 
-/// Reads and writes vpce-guard makes; nothing else touches AWS. Errors carry AWS's error
-/// code (`Error::Aws`) so that `apply` can tell conflicts from failures.
-pub trait Account: Send + Sync {
-    /// The region this account object talks to.
-    fn region(&self) -> &str;
-    /// Our account id and partition (`sts:GetCallerIdentity`), and the region.
-    fn identity(&self) -> impl Future<Output = Result<AccountIdentity>> + Send;
+/// The VPCs, their subnets and DNS attributes (EC2), and the private hosted zones associated with them (Route 53).
+pub trait Network: Send + Sync {
     /// `DescribeVpcs`, every page; unknown ids are absent. DNS attributes are left `None`.
     fn describe_vpcs(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<Vpc>>> + Send;
     /// Two `DescribeVpcAttribute` calls.
@@ -113,6 +108,14 @@ pub trait Account: Send + Sync {
     fn describe_subnets(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<Subnet>>> + Send;
     /// `DescribeSubnets` of some subnets by id; unknown ids are absent from the answer.
     fn subnets_by_id(&self, subnet_ids: &[String]) -> impl Future<Output = Result<Vec<Subnet>>> + Send;
+    /// `ModifyVpcAttribute` turning one DNS attribute on.
+    fn enable_vpc_dns(&self, vpc_id: &str, attribute: DnsAttribute) -> impl Future<Output = Result<()>> + Send;
+    /// `route53:ListHostedZonesByVPC`, every page: the private hosted zones associated with the VPC.
+    fn hosted_zones(&self, vpc_id: &str) -> impl Future<Output = Result<Vec<HostedZone>>> + Send;
+}
+
+/// Interface endpoints and the services they connect to (EC2).
+pub trait Endpoints: Send + Sync {
     /// `DescribeVpcEndpoints` of `services` in the selected VPCs, in every state.
     fn describe_endpoints(
         &self,
@@ -124,19 +127,14 @@ pub trait Account: Send + Sync {
     /// `DescribeVpcEndpointServices` with `ServiceNames`: each offered service's AZs and
     /// private DNS name.
     fn services(&self, services: &[String]) -> impl Future<Output = Result<BTreeMap<String, ServiceOffer>>> + Send;
-    /// `organizations:DescribeOrganization`: the id of the Organization this account is in.
-    fn organization_id(&self) -> impl Future<Output = Result<String>> + Send;
-    /// `route53:ListHostedZonesByVPC`, every page: the private hosted zones associated with the VPC.
-    fn hosted_zones(&self, vpc_id: &str) -> impl Future<Output = Result<Vec<HostedZone>>> + Send;
-    /// `DescribeSecurityGroups` for the managed group of the selected VPCs.
-    fn managed_groups(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
-    /// The managed security groups among `group_ids` (unknown ids and other groups left out).
-    fn groups_by_id(&self, group_ids: &[String]) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
-    /// Security Hub `GetFindings` with `filters`, every page: the findings as ASFF JSON.
-    fn findings(&self, filters: &serde_json::Value) -> impl Future<Output = Result<Vec<serde_json::Value>>> + Send;
-    /// Security Hub `BatchImportFindings` of `findings` (ASFF), at most 100 per call; returns
-    /// the findings Security Hub refused, each as `id: reason`.
-    fn import_findings(&self, findings: &[serde_json::Value]) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// `CreateVpcEndpoint`; returns the endpoint (which may be an existing one for a reused token).
+    fn create_endpoint(&self, request: &NewEndpoint) -> impl Future<Output = Result<Endpoint>> + Send;
+    /// `ModifyVpcEndpoint`.
+    fn modify_endpoint(&self, change: &EndpointChange) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The S3 gateway endpoint and route tables (EC2), for the studio profile.
+pub trait Gateways: Send + Sync {
     /// `DescribeRouteTables` of the VPC and `DescribeVpcEndpoints` of its `service` (S3)
     /// endpoints, every page.
     fn s3_view(&self, vpc_id: &str, service: &str) -> impl Future<Output = Result<S3View>> + Send;
@@ -156,16 +154,14 @@ pub trait Account: Send + Sync {
         endpoint_id: &str,
         route_table_ids: &[String],
     ) -> impl Future<Output = Result<()>> + Send;
-    /// `ListDomains`, every page.
-    fn list_domains(&self) -> impl Future<Output = Result<Vec<DomainSummary>>> + Send;
-    /// `DescribeDomain`; `None` when it does not exist.
-    fn describe_domain(&self, domain_id: &str) -> impl Future<Output = Result<Option<Domain>>> + Send;
-    /// `ListNotebookInstances`, every page.
-    fn list_notebooks(&self) -> impl Future<Output = Result<Vec<NotebookSummary>>> + Send;
-    /// `DescribeNotebookInstance`; `None` when it does not exist (yet).
-    fn describe_notebook(&self, name: &str) -> impl Future<Output = Result<Option<Notebook>>> + Send;
-    /// `ModifyVpcAttribute` turning one DNS attribute on.
-    fn enable_vpc_dns(&self, vpc_id: &str, attribute: DnsAttribute) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The managed security group and its HTTPS rules (EC2).
+pub trait Groups: Send + Sync {
+    /// `DescribeSecurityGroups` for the managed group of the selected VPCs.
+    fn managed_groups(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
+    /// The managed security groups among `group_ids` (unknown ids and other groups left out).
+    fn groups_by_id(&self, group_ids: &[String]) -> impl Future<Output = Result<Vec<SecurityGroup>>> + Send;
     /// `CreateSecurityGroup` with tags; returns the group id.
     fn create_group(
         &self,
@@ -179,10 +175,22 @@ pub trait Account: Send + Sync {
     fn authorize_https(&self, group_id: &str, sources: &[String]) -> impl Future<Output = Result<()>> + Send;
     /// `RevokeSecurityGroupIngress` of the TCP 443 rules from `sources`.
     fn revoke_https(&self, group_id: &str, sources: &[String]) -> impl Future<Output = Result<()>> + Send;
-    /// `CreateVpcEndpoint`; returns the endpoint (which may be an existing one for a reused token).
-    fn create_endpoint(&self, request: &NewEndpoint) -> impl Future<Output = Result<Endpoint>> + Send;
-    /// `ModifyVpcEndpoint`.
-    fn modify_endpoint(&self, change: &EndpointChange) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Notebook instances and Studio domains (SageMaker): what enrols a VPC.
+pub trait SageMaker: Send + Sync {
+    /// `ListDomains`, every page.
+    fn list_domains(&self) -> impl Future<Output = Result<Vec<DomainSummary>>> + Send;
+    /// `DescribeDomain`; `None` when it does not exist.
+    fn describe_domain(&self, domain_id: &str) -> impl Future<Output = Result<Option<Domain>>> + Send;
+    /// `ListNotebookInstances`, every page.
+    fn list_notebooks(&self) -> impl Future<Output = Result<Vec<NotebookSummary>>> + Send;
+    /// `DescribeNotebookInstance`; `None` when it does not exist (yet).
+    fn describe_notebook(&self, name: &str) -> impl Future<Output = Result<Option<Notebook>>> + Send;
+}
+
+/// The customer managed policy of the opt-in IAM guardrail (IAM).
+pub trait Iam: Send + Sync {
     /// `iam:GetPolicy` + `GetPolicyVersion` + `ListPolicyVersions` of the customer managed
     /// policy `arn`; `None` when it does not exist.
     fn managed_policy(&self, arn: &str) -> impl Future<Output = Result<Option<ManagedPolicy>>> + Send;
@@ -198,6 +206,28 @@ pub trait Account: Send + Sync {
     fn create_policy_version(&self, arn: &str, document: &str) -> impl Future<Output = Result<()>> + Send;
     /// `iam:DeletePolicyVersion`.
     fn delete_policy_version(&self, arn: &str, version_id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Security Hub findings, for the opt-in findings export.
+pub trait Findings: Send + Sync {
+    /// Security Hub `GetFindings` with `filters`, every page: the findings as ASFF JSON.
+    fn findings(&self, filters: &serde_json::Value) -> impl Future<Output = Result<Vec<serde_json::Value>>> + Send;
+    /// Security Hub `BatchImportFindings` of `findings` (ASFF), at most 100 per call; returns
+    /// the findings Security Hub refused, each as `id: reason`.
+    fn import_findings(&self, findings: &[serde_json::Value]) -> impl Future<Output = Result<Vec<String>>> + Send;
+}
+
+/// Reads and writes vpce-guard makes; nothing else touches AWS. Errors carry AWS's error
+/// code (`Error::Aws`) so that `apply` can tell conflicts from failures. One capability trait
+/// per concern, each implemented in its own file by [`crate::aws::SdkAccount`] and the fake
+/// account; this trait adds who the account is and what it has called.
+pub trait Account: Network + Endpoints + Gateways + Groups + SageMaker + Iam + Findings {
+    /// The region this account object talks to.
+    fn region(&self) -> &str;
+    /// Our account id and partition (`sts:GetCallerIdentity`), and the region.
+    fn identity(&self) -> impl Future<Output = Result<AccountIdentity>> + Send;
+    /// `organizations:DescribeOrganization`: the id of the Organization this account is in.
+    fn organization_id(&self) -> impl Future<Output = Result<String>> + Send;
     /// Calls made so far by this account object.
     fn api_calls(&self) -> ApiCalls;
 }

@@ -1,11 +1,12 @@
 //! The SDK calls behind the access model: the Organization's id (`organizations`), the
 //! private hosted zones associated with a VPC (`route53`), and the IAM guardrail policy
-//! (`iam`). [`super::SdkAccount`]'s `Account` methods delegate here.
+//! (`iam`): [`Iam`] is implemented here; `Account::organization_id` and
+//! `Network::hosted_zones` delegate to the first two.
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 
 use super::{aws_error, SdkAccount};
-use crate::account::ManagedPolicy;
+use crate::account::{Iam, ManagedPolicy};
 use crate::error::Result;
 use crate::model::HostedZone;
 
@@ -46,10 +47,12 @@ impl SdkAccount {
             }
         }
     }
+}
 
+impl Iam for SdkAccount {
     /// `GetPolicy`, then `GetPolicyVersion` of the default version and `ListPolicyVersions`;
     /// `None` when the policy does not exist.
-    pub(super) async fn read_managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicy>> {
+    async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicy>> {
         let arn = arn.to_string();
         let policy = match self.iam().get_policy().policy_arn(&arn).send().await {
             Ok(out) => out.policy,
@@ -87,13 +90,7 @@ impl SdkAccount {
     }
 
     /// `CreatePolicy`.
-    pub(super) async fn create_iam_policy(
-        &self,
-        path: &str,
-        name: &str,
-        description: &str,
-        document: &str,
-    ) -> Result<()> {
+    async fn create_managed_policy(&self, path: &str, name: &str, description: &str, document: &str) -> Result<()> {
         self.iam()
             .create_policy()
             .path(path)
@@ -107,7 +104,7 @@ impl SdkAccount {
     }
 
     /// `CreatePolicyVersion`, made the default.
-    pub(super) async fn create_iam_policy_version(&self, arn: &str, document: &str) -> Result<()> {
+    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<()> {
         self.iam()
             .create_policy_version()
             .policy_arn(arn)
@@ -120,7 +117,7 @@ impl SdkAccount {
     }
 
     /// `DeletePolicyVersion`.
-    pub(super) async fn delete_iam_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
         self.iam()
             .delete_policy_version()
             .policy_arn(arn)

@@ -2,7 +2,7 @@
 //! characters not counting whitespace, the default version undeletable), for the guardrail.
 
 use super::{rejected, FakeAccount};
-use crate::account::ManagedPolicy;
+use crate::account::{Iam, ManagedPolicy};
 use crate::error::Result;
 
 /// A customer managed IAM policy of the fake account.
@@ -113,5 +113,23 @@ impl FakeAccount {
                 }
             }
         })
+    }
+}
+
+impl Iam for FakeAccount {
+    async fn managed_policy(&self, arn: &str) -> Result<Option<ManagedPolicy>> {
+        self.iam_managed_policy(arn)
+    }
+
+    async fn create_managed_policy(&self, path: &str, name: &str, _description: &str, document: &str) -> Result<()> {
+        self.iam_create_policy(path, name, document)
+    }
+
+    async fn create_policy_version(&self, arn: &str, document: &str) -> Result<()> {
+        self.iam_create_version(arn, document)
+    }
+
+    async fn delete_policy_version(&self, arn: &str, version_id: &str) -> Result<()> {
+        self.iam_delete_version(arn, version_id)
     }
 }

@@ -13,6 +13,7 @@
 use serde_json::Value;
 
 use super::{rejected, FakeAccount};
+use crate::account::Findings;
 use crate::error::Result;
 
 /// ASFF's required top-level attributes.
@@ -98,4 +99,19 @@ fn matches_filters(finding: &Value, filters: &Value) -> bool {
             .flatten()
             .any(|c| c["Comparison"] == "EQUALS" && finding.get(field).and_then(Value::as_str) == c["Value"].as_str())
     })
+}
+
+impl Findings for FakeAccount {
+    async fn findings(&self, filters: &serde_json::Value) -> Result<Vec<serde_json::Value>> {
+        self.read();
+        self.hub_findings(filters)
+    }
+
+    async fn import_findings(&self, findings: &[serde_json::Value]) -> Result<Vec<String>> {
+        let mut refused = Vec::new();
+        for chunk in findings.chunks(crate::findings::IMPORT_BATCH) {
+            refused.extend(self.hub_import(chunk)?);
+        }
+        Ok(refused)
+    }
 }
