@@ -207,3 +207,40 @@ async fn without_s3_gateway_a_vpc_only_domain_without_an_s3_route_is_reported_na
     assert_eq!(w.endpoints(&vpc).await?.len(), 5, "the interface endpoints are made all the same");
     Ok(())
 }
+
+/// A user deletes the S3 gateway endpoint vpce-guard made. The fixture, as EC2 does, answers
+/// a reused `ClientToken` with the endpoint that token made even once it is deleted (rule b
+/// of `tests/fixture/moto_strict.py`): the next run must make a new gateway, not report the
+/// deleted one as created.
+#[tokio::test]
+async fn a_deleted_s3_gateway_is_created_again_then_nothing_is_written() -> Result<()> {
+    let w = World::start().await?;
+    let (vpc, subnets) = w.vpc(64).await?;
+    let domain = w.seed.domain("ml-regate", &vpc, &subnets, true).await?;
+    let main = w.main_route_table(&vpc).await?;
+    w.domain_event(&domain).await?;
+    let gateway = live_s3_gateways(&w, &vpc).await?;
+    assert_eq!(gateway.iter().map(|(_, tables)| tables.clone()).collect::<Vec<_>>(), [vec![main.clone()]]);
+
+    w.seed.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&gateway[0].0).send().await?;
+    w.moto.settle_all().await?;
+    let again = w.domain_event(&domain).await?;
+
+    assert_eq!(again.vpcs[0].outcome, Outcome::Changed, "{}", again.to_text());
+    let now = live_s3_gateways(&w, &vpc).await?;
+    assert_eq!(now.len(), 1, "one live gateway: {now:?}");
+    assert_ne!(now[0].0, gateway[0].0, "a new endpoint, not the deleted one");
+    assert_eq!(now[0].1, [main], "on the subnets' route table");
+    let replay = w.domain_event(&domain).await?;
+    assert_eq!((replay.vpcs[0].outcome, replay.api_calls.write), (Outcome::Compliant, 0), "{}", replay.to_text());
+    Ok(())
+}
+
+/// The VPC's live S3 gateway endpoints: (id, route tables).
+async fn live_s3_gateways(w: &World, vpc: &str) -> Result<Vec<(String, Vec<String>)>> {
+    let endpoints = w.seed.endpoints(vpc).await?;
+    let live = endpoints.iter().filter(|e| {
+        e.service_name() == Some(S3) && e.state().is_some_and(|s| s.as_str().eq_ignore_ascii_case("available"))
+    });
+    Ok(live.map(|e| (e.vpc_endpoint_id().unwrap_or_default().to_string(), e.route_table_ids().to_vec())).collect())
+}

@@ -6,8 +6,8 @@ use std::future::Future;
 
 use crate::error::Result;
 use crate::model::{
-    AccountIdentity, Domain, DomainSummary, Endpoint, HostedZone, Notebook, S3View, SecurityGroup, Subnet, Tags, Vpc,
-    VpcDns,
+    AccountIdentity, Domain, DomainSummary, Endpoint, HostedZone, Notebook, S3Endpoint, S3View, SecurityGroup, Subnet,
+    Tags, Vpc, VpcDns,
 };
 use crate::report::ApiCalls;
 
@@ -139,7 +139,8 @@ pub trait Gateways: Send + Sync {
     /// endpoints, every page.
     fn s3_view(&self, vpc_id: &str, service: &str) -> impl Future<Output = Result<S3View>> + Send;
     /// `CreateVpcEndpoint` of type Gateway for `service` (S3) with `route_table_ids`, tagged;
-    /// returns its id.
+    /// returns the endpoint, which for a reused token is the one that token made (maybe
+    /// deleted since).
     fn create_s3_gateway(
         &self,
         vpc_id: &str,
@@ -147,7 +148,7 @@ pub trait Gateways: Send + Sync {
         route_table_ids: &[String],
         client_token: &str,
         tags: &Tags,
-    ) -> impl Future<Output = Result<String>> + Send;
+    ) -> impl Future<Output = Result<S3Endpoint>> + Send;
     /// `ModifyVpcEndpoint` `AddRouteTableIds` on a gateway endpoint.
     fn add_route_tables(
         &self,

@@ -199,14 +199,7 @@ pub async fn apply<A: Account>(
                 };
                 match account.create_endpoint(&request).await {
                     Ok(endpoint) if !endpoint.state.is_live() => {
-                        let mut hints = Hints::default();
-                        hints.stale_endpoint_ids.insert(endpoint.id.clone());
-                        let reason = format!(
-                            "client token {client_token} returned {} in state {}",
-                            endpoint.id,
-                            endpoint.state.as_str()
-                        );
-                        return Ok(Applied::Conflict { actions, hints, reason });
+                        return Ok(handed_back(actions, client_token, &endpoint.id, endpoint.state.as_str()));
                     }
                     Ok(endpoint) => {
                         info!(vpc = vpc_id, service = %service, endpoint = %endpoint.id, "created endpoint");
@@ -250,13 +243,24 @@ pub async fn apply<A: Account>(
                     }]
                 })
             }
-            Write::S3Gateway { endpoint_id: None, service, route_table_ids, client_token } => account
-                .create_s3_gateway(vpc_id, service, route_table_ids, client_token, &managed_tags("vpce-guard-s3"))
-                .await
-                .map(|id| {
-                    info!(vpc = vpc_id, endpoint = %id, route_tables = ?route_table_ids, "created the S3 gateway endpoint");
-                    vec![Action::S3Gateway { endpoint_id: Some(id), extended: false, route_table_ids: route_table_ids.clone() }]
-                }),
+            Write::S3Gateway { endpoint_id: None, service, route_table_ids, client_token } => {
+                let tags = managed_tags("vpce-guard-s3");
+                match account.create_s3_gateway(vpc_id, service, route_table_ids, client_token, &tags).await {
+                    Ok(endpoint) if !endpoint.live => {
+                        return Ok(handed_back(actions, client_token, &endpoint.id, "not live"));
+                    }
+                    Ok(endpoint) => {
+                        let id = endpoint.id;
+                        info!(vpc = vpc_id, endpoint = %id, route_tables = ?route_table_ids, "created the S3 gateway endpoint");
+                        Ok(vec![Action::S3Gateway {
+                            endpoint_id: Some(id),
+                            extended: false,
+                            route_table_ids: route_table_ids.clone(),
+                        }])
+                    }
+                    Err(error) => Err(error),
+                }
+            }
         };
         match outcome {
             Ok(done) => actions.extend(done),
@@ -274,7 +278,9 @@ pub async fn apply<A: Account>(
                     Failure::Conflict(mut hints) => {
                         // EC2 keeps a token for a while after its endpoint is gone, and refuses
                         // it with other parameters: salt the next token so the next round creates.
-                        if let Write::CreateEndpoint { client_token, .. } = write {
+                        if let Write::CreateEndpoint { client_token, .. } | Write::S3Gateway { client_token, .. } =
+                            write
+                        {
                             if error.aws_code() == Some("IdempotentParameterMismatch") {
                                 hints.stale_endpoint_ids.insert(client_token.clone());
                             }
@@ -287,6 +293,16 @@ pub async fn apply<A: Account>(
         }
     }
     Ok(Applied::Done(actions))
+}
+
+/// A create whose `ClientToken` EC2 answered with an endpoint that is gone (`state`): the
+/// token was used before, by an endpoint deleted since. The endpoint's id salts the next
+/// round's token, so the re-plan creates a new one.
+fn handed_back(actions: Vec<Action>, client_token: &str, endpoint_id: &str, state: &str) -> Applied {
+    let mut hints = Hints::default();
+    hints.stale_endpoint_ids.insert(endpoint_id.to_string());
+    let reason = format!("client token {client_token} returned {endpoint_id} in state {state}");
+    Applied::Conflict { actions, hints, reason }
 }
 
 /// Creates the managed group; if it already exists (a concurrent run), finds it.

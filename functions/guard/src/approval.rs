@@ -413,8 +413,10 @@ fn s3_value(view: &S3View) -> serde_json::Value {
     let tables = sorted_by_id(
         route_tables.iter().map(|RouteTable { id, subnet_ids, main }| json!([id, sorted(subnet_ids), main])),
     );
-    let endpoints = sorted_by_id(endpoints.iter().map(|S3Endpoint { id, gateway, live, route_table_ids, ignored }| {
-        json!([id, gateway, live, sorted(route_table_ids), ignored])
+    let endpoints = sorted_by_id(endpoints.iter().map(|endpoint| {
+        let S3Endpoint { id, gateway, live, route_table_ids, ignored, private_dns, private_dns_inbound_only } =
+            endpoint;
+        json!([id, gateway, live, sorted(route_table_ids), ignored, private_dns, private_dns_inbound_only])
     }));
     json!([tables, endpoints])
 }

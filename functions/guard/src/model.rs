@@ -270,6 +270,24 @@ pub struct S3Endpoint {
     pub route_table_ids: Vec<String>,
     /// Tagged `vpce-guard:ignore=true`: its routes count, but vpce-guard never modifies it.
     pub ignored: bool,
+    /// Private DNS is on (an interface endpoint): S3's regional names resolve to it.
+    pub private_dns: bool,
+    /// Its private DNS answers only queries that come through an inbound Resolver endpoint
+    /// (`DnsOptions.PrivateDnsOnlyForInboundResolverEndpoint`): inside the VPC, S3's names
+    /// resolve to the gateway endpoint instead.
+    pub private_dns_inbound_only: bool,
+}
+
+impl S3Endpoint {
+    /// An S3 interface endpoint that the VPC's clients actually reach S3 through. Without
+    /// private DNS, clients would have to use its endpoint-specific names; with private DNS
+    /// limited to inbound Resolver endpoints, traffic from inside the VPC goes to the gateway
+    /// endpoint (EC2 API reference, `DnsOptions`, `PrivateDnsOnlyForInboundResolverEndpoint`;
+    /// Amazon S3 User Guide, "AWS PrivateLink for Amazon S3", private DNS). So only a live
+    /// interface endpoint with private DNS for the whole VPC is a route.
+    pub fn routes_the_vpc(&self) -> bool {
+        self.live && !self.gateway && self.private_dns && !self.private_dns_inbound_only
+    }
 }
 
 /// What S3 reachability needs of a VPC: its route tables and S3 endpoints.

@@ -249,7 +249,9 @@ impl<A: Account> Guard<A> {
             id: obs.vpc.id.clone(),
             hint: " after writing to it".into(),
         })?;
+        // What enrols the VPC is kept from the first observation: notebooks and domains.
         after.notebooks = obs.notebooks.clone();
+        after.domains = obs.domains.clone();
         if obs.vpc.dns.is_some() {
             self.read_dns(&mut after).await?;
         }

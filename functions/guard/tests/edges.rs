@@ -205,7 +205,7 @@ async fn a_token_ec2_refuses_as_a_mismatch_is_salted_and_the_next_round_creates(
     fake.add_subnet(VPC, "subnet-0e0000000000000a1", "us-west-2a");
     // EC2 still remembers the token the plan derives, from a request with other subnets whose
     // endpoint is long gone.
-    let token = vpce_guard::plan::client_token(VPC, &api_service(REGION), &[], &Default::default());
+    let token = vpce_guard::plan::client_token(VPC, &api_service(REGION), [], &Default::default());
     fake.with_state(|s| {
         let earlier = vpce_guard::account::NewEndpoint {
             vpc_id: VPC.into(),

@@ -256,7 +256,14 @@ async fn a_vpc_only_domain_without_an_s3_route_is_reported_naming_its_route_tabl
     assert_eq!(guard.account().live_endpoints(VPC).len(), 5, "the interface endpoints are made all the same");
     assert!(s3_gateways(guard.account()).is_empty(), "reported, not written, by default");
 
-    // An S3 interface endpoint serves every subnet: nothing to report.
+    // An S3 interface endpoint with private DNS for the VPC serves every subnet: nothing to report.
+    with_s3_interface_endpoint(&guard, true, false);
+    let served = domain_event(&guard, "create-domain.json").await;
+    assert_eq!(served.vpcs[0].outcome, Outcome::Compliant, "{}", served.to_text());
+}
+
+/// Puts an S3 interface endpoint in the VPC (replacing any earlier one).
+fn with_s3_interface_endpoint(guard: &Guard<FakeAccount>, private_dns: bool, inbound_only: bool) {
     guard.account().with_state(|s| {
         let endpoint = vpce_guard::model::S3Endpoint {
             id: "vpce-0000000000000s3if".into(),
@@ -264,11 +271,60 @@ async fn a_vpc_only_domain_without_an_s3_route_is_reported_naming_its_route_tabl
             live: true,
             route_table_ids: Vec::new(),
             ignored: false,
+            private_dns,
+            private_dns_inbound_only: inbound_only,
         };
         s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
     });
-    let served = domain_event(&guard, "create-domain.json").await;
-    assert_eq!(served.vpcs[0].outcome, Outcome::Compliant, "{}", served.to_text());
+}
+
+/// An S3 interface endpoint is a route only if the VPC's clients resolve S3's names to it:
+/// without private DNS they would need its endpoint-specific names, and with private DNS only
+/// for inbound Resolver endpoints, traffic from inside the VPC goes to the gateway endpoint
+/// (EC2 API reference, `DnsOptions`).
+#[tokio::test]
+async fn an_s3_interface_endpoint_counts_only_when_its_private_dns_serves_the_vpc() {
+    let guard = account(studio_config(), true);
+    with_route_tables(&guard);
+    domain_event(&guard, "create-domain.json").await; // the interface endpoints
+    for (private_dns, inbound_only, expected) in
+        [(false, false, Outcome::NonCompliant), (true, true, Outcome::NonCompliant), (true, false, Outcome::Compliant)]
+    {
+        with_s3_interface_endpoint(&guard, private_dns, inbound_only);
+        let report = domain_event(&guard, "create-domain.json").await;
+        let vpc = &report.vpcs[0];
+        assert_eq!(
+            vpc.outcome,
+            expected,
+            "private DNS {private_dns}, inbound only {inbound_only}: {}",
+            report.to_text()
+        );
+        let unreachable = vpc.problems.iter().any(|p| p.code == "s3_unreachable");
+        assert_eq!(unreachable, expected == Outcome::NonCompliant, "{}", report.to_text());
+    }
+}
+
+/// A user deletes the S3 gateway endpoint vpce-guard made. EC2 answers a reused `ClientToken`
+/// with the endpoint that token made, deleted or not: a token derived only from the VPC, the
+/// service and the missing route tables would get the deleted endpoint back on every run.
+#[tokio::test]
+async fn a_deleted_s3_gateway_is_created_again_and_the_run_after_writes_nothing() {
+    let guard = account(Config { s3_gateway: true, ..studio_config() }, true);
+    with_route_tables(&guard);
+    let tables = vec!["rtb-00000000000000a0".to_string(), "rtb-0000000000000main".into()];
+    domain_event(&guard, "create-domain.json").await;
+    let first: Vec<String> = guard.account().snapshot().s3_endpoints.keys().cloned().collect();
+    assert_eq!((first.len(), s3_gateways(guard.account())), (1, vec![tables.clone()]));
+
+    guard.account().delete_s3_endpoint(&first[0]);
+    let again = domain_event(&guard, "create-domain.json").await;
+
+    assert_eq!(again.vpcs[0].outcome, Outcome::Changed, "{}", again.to_text());
+    let now = guard.account().snapshot().s3_endpoints;
+    assert_eq!(s3_gateways(guard.account()), vec![tables], "a live gateway on both route tables");
+    assert!(!now.contains_key(&first[0]), "a new endpoint, not the deleted one");
+    let replay = domain_event(&guard, "create-domain.json").await;
+    assert_eq!((replay.vpcs[0].outcome, replay.api_calls.write), (Outcome::Compliant, 0), "{}", replay.to_text());
 }
 
 #[tokio::test]
@@ -296,6 +352,8 @@ async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_exist
             live: true,
             route_table_ids: vec!["rtb-0000000000000main".into(), "rtb-0000000000000else".into()],
             ignored: false,
+            private_dns: false,
+            private_dns_inbound_only: false,
         };
         s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
     });
@@ -317,6 +375,8 @@ async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_exist
             live: true,
             route_table_ids: vec!["rtb-0000000000000main".into()],
             ignored: true,
+            private_dns: false,
+            private_dns_inbound_only: false,
         };
         s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
     });

@@ -97,13 +97,7 @@ impl Endpoints for SdkAccount {
             .client_token(&request.client_token)
             .tag_specifications(tag_specification(ResourceType::VpcEndpoint, &request.tags));
         let out = self.paced_create(create).await?;
-        let endpoint = out.vpc_endpoint().ok_or_else(|| Error::Aws {
-            operation: "CreateVpcEndpoint",
-            code: "EmptyResponse".into(),
-            message: "the response holds no endpoint".into(),
-            class: ErrorClass::Transient,
-        })?;
-        Ok(to_endpoint(endpoint))
+        out.vpc_endpoint().map(to_endpoint).ok_or_else(empty_create_response)
     }
 
     async fn modify_endpoint(&self, change: &EndpointChange) -> Result<()> {
@@ -138,16 +132,7 @@ impl Gateways for SdkAccount {
         let mut pages = self.ec2.describe_vpc_endpoints().set_filters(Some(filters)).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws_error("DescribeVpcEndpoints", e))?;
-            view.endpoints.extend(page.vpc_endpoints().iter().map(|e| {
-                let endpoint = to_endpoint(e);
-                S3Endpoint {
-                    ignored: crate::model::tag_is(&endpoint.tags, crate::model::TAG_IGNORE, "true"),
-                    gateway: endpoint.endpoint_type.eq_ignore_ascii_case("gateway"),
-                    live: endpoint.state.is_live(),
-                    route_table_ids: e.route_table_ids().to_vec(),
-                    id: endpoint.id,
-                }
-            }));
+            view.endpoints.extend(page.vpc_endpoints().iter().map(to_s3_endpoint));
         }
         Ok(view)
     }
@@ -159,7 +144,7 @@ impl Gateways for SdkAccount {
         route_table_ids: &[String],
         client_token: &str,
         tags: &Tags,
-    ) -> Result<String> {
+    ) -> Result<S3Endpoint> {
         let request = self
             .ec2
             .create_vpc_endpoint()
@@ -170,7 +155,7 @@ impl Gateways for SdkAccount {
             .client_token(client_token)
             .tag_specifications(tag_specification(ResourceType::VpcEndpoint, tags));
         let out = self.paced_create(request).await?;
-        Ok(out.vpc_endpoint().and_then(|e| e.vpc_endpoint_id()).unwrap_or_default().to_string())
+        out.vpc_endpoint().map(to_s3_endpoint).ok_or_else(empty_create_response)
     }
 
     async fn add_route_tables(&self, endpoint_id: &str, route_table_ids: &[String]) -> Result<()> {
@@ -278,5 +263,30 @@ fn to_endpoint(endpoint: &aws_sdk_ec2::types::VpcEndpoint) -> Endpoint {
         policy: endpoint.policy_document().map(str::to_string),
         private_dns: endpoint.private_dns_enabled().unwrap_or(false),
         tags: ec2_tags(endpoint.tags()),
+    }
+}
+
+/// An S3 endpoint as the S3 reachability check needs it.
+fn to_s3_endpoint(e: &aws_sdk_ec2::types::VpcEndpoint) -> S3Endpoint {
+    let endpoint = to_endpoint(e);
+    let inbound_only = e.dns_options().and_then(|o| o.private_dns_only_for_inbound_resolver_endpoint());
+    S3Endpoint {
+        ignored: crate::model::tag_is(&endpoint.tags, crate::model::TAG_IGNORE, "true"),
+        gateway: endpoint.endpoint_type.eq_ignore_ascii_case("gateway"),
+        live: endpoint.state.is_live(),
+        route_table_ids: e.route_table_ids().to_vec(),
+        private_dns: endpoint.private_dns,
+        private_dns_inbound_only: inbound_only.unwrap_or(false),
+        id: endpoint.id,
+    }
+}
+
+/// A `CreateVpcEndpoint` answer without the endpoint.
+fn empty_create_response() -> Error {
+    Error::Aws {
+        operation: "CreateVpcEndpoint",
+        code: "EmptyResponse".into(),
+        message: "the response holds no endpoint".into(),
+        class: ErrorClass::Transient,
     }
 }

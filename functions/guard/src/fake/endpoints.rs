@@ -169,10 +169,21 @@ impl Gateways for FakeAccount {
         route_table_ids: &[String],
         client_token: &str,
         _tags: &Tags,
-    ) -> Result<String> {
+    ) -> Result<S3Endpoint> {
         const OP: &str = "CreateVpcEndpoint";
         self.with_state(|s| {
             self.endpoint_write(s, OP)?;
+            if let Some((vpc, tables, made)) = s.gateway_tokens.get(client_token) {
+                if vpc != vpc_id || tables != route_table_ids {
+                    return Err(rejected(
+                        OP,
+                        "IdempotentParameterMismatch",
+                        format!("The client token '{client_token}' has already been used with different parameters."),
+                    ));
+                }
+                let current = s.s3_endpoints.get(&made.id).map(|(_, e)| e.clone());
+                return Ok(current.unwrap_or_else(|| S3Endpoint { live: false, ..made.clone() }));
+            }
             if let Some(bad) = route_table_ids.iter().find(|t| s.route_tables.get(*t).is_none_or(|(v, _)| v != vpc_id))
             {
                 return Err(rejected(
@@ -181,16 +192,19 @@ impl Gateways for FakeAccount {
                     format!("The routeTable ID '{bad}' does not exist"),
                 ));
             }
-            let id = format!("vpce-{:017x}", 0x5300_0000_u64 + s.s3_endpoints.len() as u64 + client_token.len() as u64);
             let endpoint = S3Endpoint {
-                id: id.clone(),
+                id: s.next("vpce"),
                 gateway: true,
                 live: true,
                 route_table_ids: route_table_ids.to_vec(),
                 ignored: false,
+                private_dns: false,
+                private_dns_inbound_only: false,
             };
-            s.s3_endpoints.insert(id.clone(), (vpc_id.into(), endpoint));
-            Ok(id)
+            s.s3_endpoints.insert(endpoint.id.clone(), (vpc_id.into(), endpoint.clone()));
+            let made = (vpc_id.to_string(), route_table_ids.to_vec(), endpoint.clone());
+            s.gateway_tokens.insert(client_token.to_string(), made);
+            Ok(endpoint)
         })
     }
 

@@ -82,6 +82,12 @@ pub struct FakeState {
     pub pending_after_modify: bool,
     /// Client token → (endpoint id, the request it created).
     pub tokens: HashMap<String, (String, NewEndpoint)>,
+    /// Client tokens of S3 gateway endpoints → (VPC, route tables, the endpoint as created).
+    /// `ClientToken` makes every `CreateVpcEndpoint` idempotent, gateways included: the same
+    /// token with the same parameters answers the endpoint it made, even once that endpoint
+    /// is deleted (EC2 API reference, `CreateVpcEndpoint`, `ClientToken`; "Ensuring
+    /// idempotency in Amazon EC2 API requests").
+    pub gateway_tokens: HashMap<String, (String, Vec<String>, S3Endpoint)>,
     /// Writes by operation name, to assert what was done.
     pub writes: Vec<String>,
     /// AWS's token bucket shared by `CreateVpcEndpoint`, `ModifyVpcEndpoint` and
@@ -231,6 +237,13 @@ impl FakeAccount {
                 endpoint.state = EndpointState::Deleting;
             }
         });
+    }
+
+    /// Deletes an S3 endpoint out of band, as a person would.
+    pub fn delete_s3_endpoint(&self, endpoint_id: &str) {
+        // Gone from `DescribeVpcEndpoints` (as a deleted endpoint is, after a short while), but
+        // its client token still answers it, `deleted` ([`FakeState::gateway_tokens`]).
+        self.with_state(|s| s.s3_endpoints.remove(endpoint_id));
     }
 
     /// Turns every `deleting` endpoint `deleted`, freeing its name.

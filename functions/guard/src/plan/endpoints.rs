@@ -101,7 +101,12 @@ impl Planner<'_> {
             return;
         };
         let group = self.group();
-        let client_token = client_token(&self.obs.vpc.id, service, ours, &self.obs.hints.stale_endpoint_ids);
+        let client_token = client_token(
+            &self.obs.vpc.id,
+            service,
+            ours.iter().map(|e| e.id.as_str()),
+            &self.obs.hints.stale_endpoint_ids,
+        );
         self.plan.writes.push(Write::CreateEndpoint {
             service: service.to_string(),
             subnet_ids,

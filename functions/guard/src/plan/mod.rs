@@ -207,12 +207,18 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// A `ClientToken` for creating `service`'s endpoint in `vpc_id`: the same for every
-/// invocation that sees the same endpoints (so concurrent events create one endpoint), and
-/// different once an endpoint was created, deleted or handed back stale (so a deleted
-/// endpoint is never returned again). 43 ASCII characters.
-pub fn client_token(vpc_id: &str, service: &str, seen: &[&Endpoint], stale: &BTreeSet<String>) -> String {
-    let mut ids: BTreeSet<&str> = seen.iter().map(|e| e.id.as_str()).collect();
+/// A `ClientToken` for creating `service`'s endpoint (interface or S3 gateway) in `vpc_id`,
+/// from the ids of the endpoints `seen` for it: the same for every invocation that sees the
+/// same endpoints (so concurrent events create one endpoint), and different once an endpoint
+/// was created, deleted or handed back stale (so a deleted endpoint is never returned again).
+/// 43 ASCII characters.
+pub fn client_token<'a>(
+    vpc_id: &str,
+    service: &str,
+    seen: impl IntoIterator<Item = &'a str>,
+    stale: &'a BTreeSet<String>,
+) -> String {
+    let mut ids: BTreeSet<&str> = seen.into_iter().collect();
     ids.extend(stale.iter().map(String::as_str));
     let mut hash = Sha256::new();
     hash.update(vpc_id.as_bytes());

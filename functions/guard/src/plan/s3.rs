@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::config::s3_service;
-use crate::model::Domain;
+use crate::model::{Domain, S3Endpoint};
 use crate::report::{Code, Problem};
 
 impl Planner<'_> {
@@ -23,7 +23,7 @@ impl Planner<'_> {
             self.plan.needs_s3 = true;
             return;
         };
-        if s3.endpoints.iter().any(|e| e.live && !e.gateway) {
+        if s3.endpoints.iter().any(S3Endpoint::routes_the_vpc) {
             return;
         }
         let main = s3.route_tables.iter().find(|t| t.main).map(|t| t.id.clone());
@@ -42,14 +42,15 @@ impl Planner<'_> {
         }
         let service = s3_service(&self.obs.identity.region);
         if self.config.s3_gateway {
-            let seed = format!("{vpc_id}|{service}|{}", missing.join(","));
-            let digest = Sha256::digest(seed.as_bytes());
-            let client_token: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            // The interface endpoints' token scheme: it changes once an endpoint was made,
+            // deleted or handed back stale, so a deleted gateway is never answered again.
+            let seen = s3.endpoints.iter().map(|e| e.id.as_str());
+            let client_token = client_token(vpc_id, &service, seen, &self.obs.hints.stale_endpoint_ids);
             self.plan.writes.push(Write::S3Gateway {
                 endpoint_id: gateway.map(|e| e.id.clone()),
                 service,
                 route_table_ids: missing,
-                client_token: format!("vpce-guard-s3-{client_token}"),
+                client_token,
             });
         } else {
             let ids: Vec<&str> = domains.iter().map(|d| d.id.as_str()).collect();
