@@ -28,14 +28,14 @@ use aws_sdk_ec2::types::{
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::account::{
     Account, DnsAttribute, EndpointChange, ManagedPolicy, NewEndpoint, NotebookSummary, ServiceOffer, VpcSelector,
 };
-use crate::error::{is_throttling_code, Error, ErrorClass, Result};
+use crate::error::{aws_error, Error, ErrorClass, Result};
 use crate::model::{
     AccountIdentity, Domain, DomainSummary, Endpoint, EndpointState, HostedZone, Notebook, RouteTable, S3Endpoint,
     S3View, SecurityGroup, Subnet, Tags, Vpc, VpcDns, MANAGED_GROUP_NAME, RULE_DESCRIPTION,
@@ -299,33 +299,6 @@ impl SdkAccount {
 /// The per-operation override that turns the SDK's retries off ([`SdkAccount::paced`] retries).
 fn no_sdk_retries() -> aws_sdk_ec2::config::Builder {
     aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled())
-}
-
-/// Turns an SDK error into ours, classed transient for throttling, 5xx and transport faults.
-fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    const UNAVAILABLE: [&str; 2] = ["ServiceUnavailable", "InternalError"];
-    match &error {
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("Unknown").to_string();
-            let message = service.err().message().unwrap_or_default().to_string();
-            let status = service.raw().status().as_u16();
-            let class = if status >= 500 || is_throttling_code(&code) || UNAVAILABLE.contains(&code.as_str()) {
-                ErrorClass::Transient
-            } else {
-                ErrorClass::Permanent
-            };
-            Error::Aws { operation, code, message, class }
-        }
-        other => Error::Aws {
-            operation,
-            code: "Unreachable".into(),
-            message: aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
-            class: ErrorClass::Transient,
-        },
-    }
 }
 
 fn ec2_tags(tags: &[Tag]) -> Tags {

@@ -22,7 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::CallCounter;
-use crate::error::{Error, ErrorClass, Result};
+use crate::error::{classify, Error, ErrorClass, Result};
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -141,8 +141,7 @@ impl JsonApi {
             .or_else(|| field(["__type", "Code"]).map(|t| t.rsplit('#').next().unwrap_or_default().to_string()))
             .unwrap_or_else(|| format!("HTTP{}", status.as_u16()));
         let message = field(["Message", "message"]).unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-        let throttled = status.as_u16() == 429 || code.contains("Throttl") || code.contains("LimitExceeded");
-        let class = if status.is_server_error() || throttled { ErrorClass::Transient } else { ErrorClass::Permanent };
+        let class = classify(status.as_u16(), &code);
         Err(Error::Aws { operation, code, message, class })
     }
 }
