@@ -585,7 +585,15 @@ impl Account for SdkAccount {
                 body["NextToken"] = token.clone().into();
             }
             let page = self.security_hub().post("GetFindings", "/findings", &body).await?;
-            findings.extend(page["Findings"].as_array().cloned().unwrap_or_default());
+            let Some(found) = page["Findings"].as_array() else {
+                return Err(Error::Aws {
+                    operation: "GetFindings",
+                    code: "InvalidResponse".into(),
+                    message: format!("the answer has no Findings list: {:.200}", page.to_string()),
+                    class: ErrorClass::Transient,
+                });
+            };
+            findings.extend(found.iter().cloned());
             token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
             if token.is_none() {
                 return Ok(findings);
