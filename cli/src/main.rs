@@ -70,6 +70,9 @@ fn one_line(error: &anyhow::Error) -> String {
                 format!("cannot reach AWS for {operation} ({cause}); check the network, the region and --endpoint-url; RUST_LOG=debug shows the detail")
             }
         }
+        // Whether running again can help: `Transient.Aws` (throttled, a server fault) or
+        // `Permanent.Aws`, the same classification as the functions' `errorType`.
+        Some(aws @ Error::Aws { .. }) => format!("{error:#} ({})", aws.error_type()),
         _ => format!("{error:#}"),
     }
 }

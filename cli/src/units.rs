@@ -11,12 +11,10 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
-use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::SharedCredentialsProvider;
-use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use vpce_guard::{Error, ErrorClass};
+use vpce_guard::error::aws_error;
 
 use crate::args::UnitFlags;
 
@@ -175,27 +173,6 @@ async fn organization_accounts(base: &SdkConfig) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-/// An SDK error as the library's, so that it reads like every other error of the command.
-pub fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match &error {
-        SdkError::ServiceError(service) => Error::Aws {
-            operation,
-            code: service.err().code().unwrap_or("Unknown").to_string(),
-            message: service.err().message().unwrap_or_default().to_string(),
-            class: ErrorClass::Permanent,
-        },
-        other => Error::Aws {
-            operation,
-            code: "Unreachable".into(),
-            message: DisplayErrorContext(other).to_string(),
-            class: ErrorClass::Transient,
-        },
-    }
-}
-
 fn unique(mut items: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
     items.retain(|item| seen.insert(item.clone()));
@@ -228,4 +205,45 @@ where
         }
     }
     results.into_iter().map(|r| r.expect("every task returned")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sts::config::http::HttpResponse;
+    use aws_sdk_sts::error::{ErrorMetadata, SdkError};
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    use vpce_guard::ErrorClass;
+
+    use super::*;
+
+    /// An `AssumeRole` answered with HTTP `status` and error `code`, as the SDK hands it back.
+    fn answered(status: u16, code: &str) -> SdkError<AssumeRoleError, HttpResponse> {
+        let error = AssumeRoleError::generic(ErrorMetadata::builder().code(code).message("as AWS says").build());
+        SdkError::service_error(error, HttpResponse::new(status.try_into().expect("a status"), "{}".into()))
+    }
+
+    /// The CLI's units fail the way the functions do: throttling and server errors are
+    /// transient (a later run can succeed), every other service error permanent; the unit's
+    /// error row says which.
+    #[test]
+    fn service_errors_are_classified_as_on_the_lambda_path() {
+        use ErrorClass::{Permanent, Transient};
+        let cases = [
+            (400, "Throttling", Transient),
+            (400, "ThrottlingException", Transient),
+            (429, "TooManyRequestsException", Transient),
+            (503, "RequestLimitExceeded", Transient),
+            (500, "InternalFailure", Transient),
+            (503, "ServiceUnavailable", Transient),
+            (403, "AccessDenied", Permanent),
+            (400, "ValidationError", Permanent),
+            (404, "NoSuchEntity", Permanent),
+        ];
+        for (status, code, class) in cases {
+            let error = aws_error("AssumeRole", answered(status, code));
+            assert_eq!((error.aws_code(), error.class()), (Some(code), class), "HTTP {status} {code}");
+            let row = crate::one_line(&anyhow::Error::from(error).context("cannot assume the role"));
+            assert!(row.contains(&format!("{code}: as AWS says ({class}.Aws)")), "{row}");
+        }
+    }
 }

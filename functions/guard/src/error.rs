@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 /// Whether retrying the same invocation later can succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -124,6 +128,49 @@ pub fn is_throttling_code(code: &str) -> bool {
     THROTTLING_CODES.contains(&code)
 }
 
+/// Error codes of a service that failed on its side, whatever the HTTP status: EC2 answers
+/// `InternalError` and `Unavailable` (EC2 API reference, "Error codes for the Amazon EC2 API":
+/// server errors), the query and JSON protocols `InternalFailure` and `ServiceUnavailable`
+/// (AWS SDKs and Tools Reference Guide, "Retry behavior": transient errors).
+pub const SERVER_FAULT_CODES: [&str; 5] =
+    ["InternalError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException", "Unavailable"];
+
+/// The one classification of an AWS service error, for every path (the functions, the CLI, the
+/// signed Security Hub calls): an answer with HTTP 5xx or 429, a throttling code
+/// ([`THROTTLING_CODES`]) or a server fault code ([`SERVER_FAULT_CODES`]) is transient (a
+/// later attempt can succeed); every other service error is permanent.
+pub fn classify(status: u16, code: &str) -> ErrorClass {
+    let transient = status >= 500 || status == 429 || is_throttling_code(code) || SERVER_FAULT_CODES.contains(&code);
+    if transient {
+        ErrorClass::Transient
+    } else {
+        ErrorClass::Permanent
+    }
+}
+
+/// An SDK error as the library's: a service's answer classified by [`classify`]; no answer at
+/// all (no connection, a timeout, no credentials, an unreadable response) is `Unreachable`,
+/// transient.
+pub fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match &error {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("Unknown").to_string();
+            let message = service.err().message().unwrap_or_default().to_string();
+            let class = classify(service.raw().status().as_u16(), &code);
+            Error::Aws { operation, code, message, class }
+        }
+        other => Error::Aws {
+            operation,
+            code: "Unreachable".into(),
+            message: aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
+            class: ErrorClass::Transient,
+        },
+    }
+}
+
 impl From<Error> for lambda_runtime::Diagnostic {
     fn from(error: Error) -> Self {
         lambda_runtime::Diagnostic { error_type: error.error_type(), error_message: error.to_string() }
@@ -150,5 +197,24 @@ mod tests {
         let diagnostic: lambda_runtime::Diagnostic = throttled.into();
         assert_eq!(diagnostic.error_type, "Transient.Aws");
         assert!(diagnostic.error_message.contains("RequestLimitExceeded"));
+    }
+
+    #[test]
+    fn throttling_and_server_faults_are_transient_other_service_errors_permanent() {
+        let cases = [
+            (400, "Throttling", ErrorClass::Transient),
+            (503, "RequestLimitExceeded", ErrorClass::Transient),
+            (429, "LimitExceededException", ErrorClass::Transient),
+            (500, "Anything", ErrorClass::Transient),
+            (400, "InternalFailure", ErrorClass::Transient),
+            (200, "ServiceUnavailable", ErrorClass::Transient),
+            (400, "ValidationException", ErrorClass::Permanent),
+            (403, "AccessDenied", ErrorClass::Permanent),
+            (400, "InvalidParameterValue", ErrorClass::Permanent),
+            (404, "NoSuchEntity", ErrorClass::Permanent),
+        ];
+        for (status, code, class) in cases {
+            assert_eq!(classify(status, code), class, "HTTP {status} {code}");
+        }
     }
 }

@@ -145,7 +145,9 @@ struct SubnetResponse {
 #[serde(rename_all = "camelCase")]
 struct SubnetElement {
     subnet_id: String,
-    vpc_id: String,
+    /// Absent from some records; the request's `vpcId` names the VPC then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    vpc_id: Option<String>,
 }
 
 /// The fields `AWSAPICall` leaves out: present only when the call failed.
@@ -266,7 +268,9 @@ pub fn parse_notebook_created(event: &Value, region: &str) -> Result<Parsed> {
     Ok(Parsed::Run(Trigger::NotebookCreated { name }))
 }
 
-/// Parses a `CreateSubnet` CloudTrail event.
+/// Parses a `CreateSubnet` CloudTrail event. The VPC is the response's `subnet.vpcId`, or,
+/// in a record whose response leaves it out, the request's `vpcId` (a required parameter of
+/// `CreateSubnet`, EC2 API reference); only an event with neither is refused.
 pub fn parse_subnet_created(event: &Value, region: &str) -> Result<Parsed> {
     let call = match cloudtrail_call::<Value, SubnetResponse>(event, &CREATE_SUBNET, region)? {
         Ok(call) => call,
@@ -276,13 +280,20 @@ pub fn parse_subnet_created(event: &Value, region: &str) -> Result<Parsed> {
         .response_elements
         .ok_or_else(|| Error::bad_event("CreateSubnet event has no detail.responseElements.subnet"))?
         .subnet;
-    if !is_resource_id(&subnet.subnet_id, "subnet-") || !is_resource_id(&subnet.vpc_id, "vpc-") {
+    let requested = call.request_parameters.get("vpcId").and_then(Value::as_str).map(str::to_string);
+    let vpc_id = subnet.vpc_id.or(requested).ok_or_else(|| {
+        Error::bad_event(
+            "CreateSubnet event names no VPC: neither detail.responseElements.subnet.vpcId nor \
+             detail.requestParameters.vpcId is present",
+        )
+    })?;
+    if !is_resource_id(&subnet.subnet_id, "subnet-") || !is_resource_id(&vpc_id, "vpc-") {
         return Err(Error::bad_event(format!(
-            "detail.responseElements.subnet names subnet {:?} in VPC {:?}; expected subnet-… and vpc-… ids",
-            subnet.subnet_id, subnet.vpc_id
+            "CreateSubnet event names subnet {:?} in VPC {vpc_id:?}; expected subnet-… and vpc-… ids",
+            subnet.subnet_id
         )));
     }
-    Ok(Parsed::Run(Trigger::SubnetCreated { subnet_id: subnet.subnet_id, vpc_id: subnet.vpc_id }))
+    Ok(Parsed::Run(Trigger::SubnetCreated { subnet_id: subnet.subnet_id, vpc_id }))
 }
 
 /// The CloudTrail events of `on-domain-created`.

@@ -39,10 +39,28 @@ fn failed_call_is_ignored_with_its_error_code() {
 }
 
 #[test]
+fn sparse_subnet_record_takes_the_vpc_from_the_request() {
+    let sparse = file("create-subnet-sparse.json");
+    assert!(sparse["detail"]["responseElements"]["subnet"].get("vpcId").is_none(), "the sample is sparse");
+    let parsed = parse_subnet_created(&sparse, REGION).unwrap();
+    assert_eq!(
+        parsed,
+        Parsed::Run(Trigger::SubnetCreated {
+            subnet_id: "subnet-0d9c8b7a6f5e4d3c2".into(),
+            vpc_id: "vpc-0f1e2d3c4b5a69788".into()
+        })
+    );
+}
+
+#[test]
 fn malformed_event_names_the_missing_field() {
     let error = parse_subnet_created(&file("malformed-create-subnet.json"), REGION).unwrap_err();
     assert_eq!(error.error_type(), "Permanent.BadEvent");
-    assert!(error.to_string().contains("vpcId"), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("responseElements.subnet.vpcId") && message.contains("requestParameters.vpcId"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -25,6 +25,13 @@ pub const GENERATOR_ID: &str = "vpce-guard";
 pub const PROBLEMS_FIELD: &str = "vpce-guard/problems";
 /// BatchImportFindings takes at most 100 findings per call (API reference).
 pub const IMPORT_BATCH: usize = 100;
+/// Security Hub deletes an active finding 90 days after its last `UpdatedAt` (Security Hub CSPM
+/// User Guide, "Creating and updating findings in Security Hub CSPM",
+/// <https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-findings.html>); a
+/// deleted finding comes back as a new one, its `CreatedAt` and history lost. A sweep re-imports
+/// an unchanged active finding once its `UpdatedAt` is this many days old, which leaves two
+/// months of sweeps to succeed before the finding would expire.
+pub const REFRESH_AFTER_DAYS: i64 = 30;
 /// ASFF limit on `Description`.
 const DESCRIPTION_LIMIT: usize = 1024;
 /// Problem codes that are no verdict on the VPC: a failure of the run, a VPC that is gone.
@@ -39,6 +46,8 @@ pub struct ActiveFinding {
     pub vpc_id: String,
     /// Its `CreatedAt` (kept when it is updated or archived).
     pub created_at: String,
+    /// Its `UpdatedAt`: Security Hub deletes it 90 days after that.
+    pub updated_at: String,
     /// Its `ProductFields` problem codes.
     pub problems: String,
 }
@@ -55,6 +64,7 @@ impl ActiveFinding {
         Some(Self {
             vpc_id,
             created_at: text("/CreatedAt")?,
+            updated_at: text("/UpdatedAt").unwrap_or_default(),
             problems: finding
                 .pointer(&format!("/ProductFields/{}", PROBLEMS_FIELD.replace('/', "~1")))
                 .and_then(Value::as_str)
@@ -62,6 +72,17 @@ impl ActiveFinding {
                 .to_string(),
             id,
         })
+    }
+}
+
+impl ActiveFinding {
+    /// True when its `UpdatedAt` is more than [`REFRESH_AFTER_DAYS`] before `now` (or unreadable).
+    fn stale(&self, now: &str) -> bool {
+        match (epoch_seconds(&self.updated_at), epoch_seconds(now)) {
+            (Some(updated), Some(now)) => now - updated > REFRESH_AFTER_DAYS * 86_400,
+            (None, _) => true,
+            (_, None) => false,
+        }
     }
 }
 
@@ -88,7 +109,8 @@ impl FindingContext<'_> {
 
 /// The findings to import after a run: new or changed findings for non-compliant VPCs, and
 /// archived ones for VPCs in line again. `full_view` (a sweep of every VPC) also archives the
-/// findings of VPCs the run no longer saw (deleted VPCs).
+/// findings of VPCs the run no longer saw (deleted VPCs), and re-imports unchanged findings
+/// whose `UpdatedAt` is over [`REFRESH_AFTER_DAYS`] old, before Security Hub deletes them.
 pub fn plan_findings(
     report: &Report,
     active: &[ActiveFinding],
@@ -104,7 +126,7 @@ pub fn plan_findings(
         let existing = active.get(id.as_str()).copied();
         match verdict(vpc) {
             Verdict::Failed(codes) => match existing {
-                Some(found) if found.problems == codes => {}
+                Some(found) if found.problems == codes && !(full_view && found.stale(context.now)) => {}
                 _ => {
                     let created = existing.map_or(context.now, |f| f.created_at.as_str());
                     findings.push(asff(vpc, &id, &codes, created, context));
@@ -211,6 +233,11 @@ fn truncate(text: String, limit: usize) -> String {
     let mut cut: String = text.chars().take(limit - 1).collect();
     cut.push('…');
     cut
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp (ASFF's `CreatedAt`, `UpdatedAt`).
+pub fn epoch_seconds(rfc3339: &str) -> Option<i64> {
+    aws_smithy_types::DateTime::from_str(rfc3339, aws_smithy_types::date_time::Format::DateTime).ok().map(|t| t.secs())
 }
 
 /// `GetFindings` filters selecting vpce-guard's active findings in this account and region.

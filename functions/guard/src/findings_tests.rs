@@ -129,3 +129,21 @@ fn findings_of_other_products_are_not_vpce_guards() {
     other[0]["GeneratorId"] = "security-control/EC2.10".into();
     assert!(ActiveFinding::from_asff(&other[0]).is_none());
 }
+
+#[test]
+fn sweeps_re_import_an_unchanged_finding_before_security_hub_deletes_it() {
+    let failing = report(vec![vpc("vpc-0a", Outcome::NonCompliant, vec![shared_vpc_problem()])]);
+    let mut active = held(&plan(&failing, &[], false));
+    active[0].created_at = EARLIER.into();
+
+    active[0].updated_at = "2026-11-01T02:00:00Z".into();
+    assert!(plan(&failing, &active, true).is_empty(), "29 days old: left alone");
+
+    active[0].updated_at = "2026-10-30T01:59:59.500Z".into();
+    assert!(plan(&failing, &active, false).is_empty(), "an event's run never refreshes");
+    let refreshed = plan(&failing, &active, true);
+    assert_eq!(refreshed.len(), 1, "a sweep re-imports the stale finding once");
+    assert_eq!((refreshed[0]["CreatedAt"].as_str(), refreshed[0]["UpdatedAt"].as_str()), (Some(EARLIER), Some(NOW)));
+    assert_eq!(refreshed[0]["RecordState"], "ACTIVE");
+    assert_eq!(refreshed[0]["ProductFields"][PROBLEMS_FIELD], "shared_vpc");
+}

@@ -303,3 +303,53 @@ async fn throttled_endpoint_writes_defer_a_sweep_s_vpcs_and_fail_an_event_transi
         assert_eq!(fake.live_endpoints(vpc).len(), 2, "{}", next.to_text());
     }
 }
+
+/// Security Hub deletes an active finding 90 days after its last `UpdatedAt` (the fake models
+/// it; `pass_days` moves its clock). A VPC that stays non-compliant for half a year keeps its one
+/// finding and its `CreatedAt`: a sweep re-imports it, unchanged, once its `UpdatedAt` is more
+/// than 30 days old; the sweeps in between import nothing.
+#[tokio::test]
+async fn a_finding_of_a_vpc_non_compliant_for_months_outlives_security_hubs_retention() {
+    const DAY: i64 = 86_400;
+    let guard = guard_with(Config { security_hub: true, fix_vpc_dns: false, ..Config::default() });
+    let fake = guard.account();
+    fake.with_state(|s| s.security_hub = Some(Default::default()));
+    fake.add_vpc(VPC, "10.70.0.0/16");
+    fake.with_state(|s| {
+        s.vpcs.get_mut(VPC).unwrap().tags.insert(TAG_ENFORCE.into(), "true".into());
+    });
+    fake.add_subnet(VPC, "subnet-0e0000000000000a1", "us-west-2a");
+    let finding = || {
+        let findings = fake.snapshot().security_hub.unwrap_or_default();
+        assert_eq!(findings.len(), 1, "one finding for the VPC: {findings:#?}");
+        findings.into_values().next().unwrap()
+    };
+    let imports = || fake.snapshot().writes.iter().filter(|w| *w == "BatchImportFindings").count();
+    let seconds = |finding: &serde_json::Value, field: &str| {
+        vpce_guard::findings::epoch_seconds(finding[field].as_str().unwrap()).unwrap()
+    };
+
+    let first = run(&guard, Trigger::Scheduled).await;
+    assert_eq!(first.vpcs[0].outcome, Outcome::NonCompliant, "{}", first.to_text());
+    let created = seconds(&finding(), "CreatedAt");
+
+    let mut refreshed = Vec::new();
+    for week in 1..=26 {
+        fake.pass_days(7);
+        let before = imports();
+        let sweep = run(&guard, Trigger::Scheduled).await;
+        assert_eq!(sweep.vpcs[0].outcome, Outcome::NonCompliant, "week {week}: {}", sweep.to_text());
+        if imports() > before {
+            assert_eq!(imports() - before, 1, "week {week}: one import for the one stale finding");
+            refreshed.push(week);
+        }
+        let held = finding();
+        assert_eq!(held["RecordState"], "ACTIVE", "week {week}");
+        assert_eq!(
+            seconds(&held, "CreatedAt"),
+            created - week * 7 * DAY,
+            "week {week}: the same finding, history kept"
+        );
+    }
+    assert_eq!(refreshed, [5, 10, 15, 20, 25], "re-imported once its UpdatedAt is over 30 days old");
+}

@@ -392,6 +392,14 @@ async fn enforced_vpc(guard: &Guard<FakeAccount>) {
     on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), guard).await.unwrap();
 }
 
+/// An enforced VPC (see [`enforced_vpc`]) in which `NEW_SUBNET` has just been made in us-west-2d.
+async fn enforced_vpc_with_a_new_subnet() -> Guard<FakeAccount> {
+    let guard = guard();
+    enforced_vpc(&guard).await;
+    guard.account().add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+    guard
+}
+
 #[tokio::test]
 async fn subnet_in_a_new_az_extends_both_endpoints_once_they_are_available() {
     let guard = guard();
@@ -426,6 +434,24 @@ async fn subnet_in_a_new_az_extends_both_endpoints_once_they_are_available() {
     assert_eq!(policies_after, policies_before, "a subnet event does not touch policies");
 }
 
+/// CloudTrail may record `CreateSubnet` without `responseElements.subnet.vpcId`; the request's
+/// `vpcId` names the VPC (`events/create-subnet-sparse.json`).
+#[tokio::test]
+async fn a_sparse_create_subnet_record_extends_the_endpoints_of_the_requests_vpc() {
+    let guard = enforced_vpc_with_a_new_subnet().await;
+    let fake = guard.account();
+
+    let report = on_subnet_created(invocation(sample("create-subnet-sparse.json")), &guard).await.unwrap();
+
+    assert_eq!(one_vpc(&report).vpc_id, VPC);
+    assert_eq!(one_vpc(&report).outcome, Outcome::Changed, "{}", report.to_text());
+    for service in [api_service(REGION), notebook_service(REGION)] {
+        let endpoint = only_endpoint(fake, &service);
+        assert_eq!(azs_of(fake, &endpoint), azs(&['a', 'b', 'c', 'd']));
+        assert!(endpoint.subnet_ids.contains(&NEW_SUBNET.to_string()));
+    }
+}
+
 #[tokio::test]
 async fn subnet_in_an_already_covered_az_writes_nothing() {
     let guard = guard();
@@ -448,10 +474,8 @@ async fn subnet_in_an_already_covered_az_writes_nothing() {
 
 #[tokio::test]
 async fn replayed_subnet_event_writes_nothing() {
-    let guard = guard();
+    let guard = enforced_vpc_with_a_new_subnet().await;
     let fake = guard.account();
-    enforced_vpc(&guard).await;
-    fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
     let event = subnet_event(NEW_SUBNET, VPC, "us-west-2d");
     let first = on_subnet_created(event.clone(), &guard).await.unwrap();
     assert_eq!(first.api_calls.write, 2, "{}", first.to_text());

@@ -3,7 +3,7 @@
 
 use super::SdkAccount;
 use crate::account::Findings;
-use crate::error::Result;
+use crate::error::{Error, ErrorClass, Result};
 
 impl Findings for SdkAccount {
     async fn findings(&self, filters: &serde_json::Value) -> Result<Vec<serde_json::Value>> {
@@ -15,7 +15,15 @@ impl Findings for SdkAccount {
                 body["NextToken"] = token.clone().into();
             }
             let page = self.security_hub().post("GetFindings", "/findings", &body).await?;
-            findings.extend(page["Findings"].as_array().cloned().unwrap_or_default());
+            let Some(found) = page["Findings"].as_array() else {
+                return Err(Error::Aws {
+                    operation: "GetFindings",
+                    code: "InvalidResponse".into(),
+                    message: format!("the answer has no Findings list: {:.200}", page.to_string()),
+                    class: ErrorClass::Transient,
+                });
+            };
+            findings.extend(found.iter().cloned());
             token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
             if token.is_none() {
                 return Ok(findings);

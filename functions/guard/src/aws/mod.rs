@@ -22,17 +22,16 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::account::{Account, VpcSelector};
-use crate::error::{is_throttling_code, Error, ErrorClass, Result};
+use crate::error::{aws_error, Error, Result};
 use crate::model::{AccountIdentity, Tags};
 use crate::report::ApiCalls;
 
@@ -191,33 +190,6 @@ impl SdkAccount {
     /// Loads the configuration from the environment and builds the clients.
     pub async fn from_env() -> Result<Self> {
         Self::new(&load_sdk_config().await)
-    }
-}
-
-/// Turns an SDK error into ours, classed transient for throttling, 5xx and transport faults.
-fn aws_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    const UNAVAILABLE: [&str; 2] = ["ServiceUnavailable", "InternalError"];
-    match &error {
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("Unknown").to_string();
-            let message = service.err().message().unwrap_or_default().to_string();
-            let status = service.raw().status().as_u16();
-            let class = if status >= 500 || is_throttling_code(&code) || UNAVAILABLE.contains(&code.as_str()) {
-                ErrorClass::Transient
-            } else {
-                ErrorClass::Permanent
-            };
-            Error::Aws { operation, code, message, class }
-        }
-        other => Error::Aws {
-            operation,
-            code: "Unreachable".into(),
-            message: aws_smithy_types::error::display::DisplayErrorContext(other).to_string(),
-            class: ErrorClass::Transient,
-        },
     }
 }
 

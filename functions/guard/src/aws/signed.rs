@@ -1,10 +1,12 @@
 //! Signed calls to an AWS REST-JSON API without its SDK crate. vpce-guard makes two Security Hub
 //! calls (`GetFindings`, `BatchImportFindings`), and only when findings are turned on; the
 //! generated Security Hub crate (the whole ASFF model) would be among the largest of the build
-//! and grow every bootstrap. These calls use the same credential chain, endpoint override
-//! (`AWS_ENDPOINT_URL`) and TLS stack as the SDK clients (hyper with rustls), SigV4 from
-//! `aws-sigv4` (AWS General Reference, "Signature Version 4 signing process"), and retry
-//! throttling and server errors twice with backoff.
+//! and grow every bootstrap. These calls use the same credential chain, endpoint overrides
+//! (`AWS_ENDPOINT_URL_SECURITYHUB`, then `AWS_ENDPOINT_URL`) and TLS stack as the SDK clients
+//! (hyper with rustls), SigV4 from `aws-sigv4` (AWS General Reference, "Signature Version 4
+//! signing process"; tested against botocore's `SigV4Auth`), and retry throttling and server
+//! errors twice with backoff. A success whose body is not JSON is an error, never an empty
+//! answer.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -22,7 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::CallCounter;
-use crate::error::{Error, ErrorClass, Result};
+use crate::error::{classify, Error, ErrorClass, Result};
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -53,15 +56,10 @@ impl std::fmt::Debug for JsonApi {
 
 impl JsonApi {
     pub(crate) fn new(config: &SdkConfig, service: &'static str, region: &str, counter: Arc<CallCounter>) -> Self {
-        let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
-        let endpoint = config
-            .endpoint_url()
-            .map(|url| url.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("https://{service}.{region}.{suffix}"));
         Self {
             service,
             region: region.to_string(),
-            endpoint,
+            endpoint: endpoint_url(config, service, region, |name| std::env::var(name).ok()),
             credentials: config.credentials_provider(),
             client: tokio::sync::OnceCell::new(),
             counter,
@@ -96,31 +94,7 @@ impl JsonApi {
             .ok_or_else(|| unreachable(operation, "no credentials provider configured".into()))?;
         let credentials =
             provider.provide_credentials().await.map_err(|e| unreachable(operation, format!("credentials: {e}")))?;
-        let identity = credentials.into();
-        let host = uri.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default().to_string();
-        let headers = [("content-type", "application/json"), ("host", host.as_str())];
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(self.service)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| unreachable(operation, format!("signing: {e}")))?
-            .into();
-        let signable = SignableRequest::new("POST", &uri, headers.into_iter(), SignableBody::Bytes(payload))
-            .map_err(|e| unreachable(operation, format!("signing: {e}")))?;
-        let (instructions, _) =
-            sign(signable, &params).map_err(|e| unreachable(operation, format!("signing: {e}")))?.into_parts();
-        let mut request = http::Request::builder().method("POST").uri(&uri);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let mut request = request
-            .body(Full::new(Bytes::copy_from_slice(payload)))
-            .map_err(|e| unreachable(operation, format!("request: {e}")))?;
-        instructions.apply_to_request_http1x(&mut request);
-
+        let request = self.signed_request(operation, &uri, payload, &credentials.into(), SystemTime::now())?;
         let client =
             self.client.get_or_try_init(|| async { https_client() }).await.map_err(|e| unreachable(operation, e))?;
         let response = tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(request))
@@ -130,21 +104,96 @@ impl JsonApi {
         let status = response.status();
         let error_type = response.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
         let body = response.into_body().collect().await.map_err(|e| unreachable(operation, e.to_string()))?.to_bytes();
-        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(json);
-        }
-        let field =
-            |names: [&str; 2]| names.iter().find_map(|n| json.get(*n).and_then(Value::as_str)).map(str::to_string);
-        let code = error_type
-            .map(|t| t.split(':').next().unwrap_or_default().to_string())
-            .or_else(|| field(["__type", "Code"]).map(|t| t.rsplit('#').next().unwrap_or_default().to_string()))
-            .unwrap_or_else(|| format!("HTTP{}", status.as_u16()));
-        let message = field(["Message", "message"]).unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-        let throttled = status.as_u16() == 429 || code.contains("Throttl") || code.contains("LimitExceeded");
-        let class = if status.is_server_error() || throttled { ErrorClass::Transient } else { ErrorClass::Permanent };
-        Err(Error::Aws { operation, code, message, class })
+        answer(operation, &uri, status, error_type, &body)
     }
+
+    /// The POST of `payload` to `uri`, signed with SigV4 for `identity` at `time`.
+    fn signed_request(
+        &self,
+        operation: &'static str,
+        uri: &str,
+        payload: &[u8],
+        identity: &Identity,
+        time: SystemTime,
+    ) -> Result<http::Request<Full<Bytes>>> {
+        let host = uri.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default().to_string();
+        let headers = [("content-type", "application/json"), ("host", host.as_str())];
+        let params = v4::SigningParams::builder()
+            .identity(identity)
+            .region(&self.region)
+            .name(self.service)
+            .time(time)
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| unreachable(operation, format!("signing: {e}")))?
+            .into();
+        let signable = SignableRequest::new("POST", uri, headers.into_iter(), SignableBody::Bytes(payload))
+            .map_err(|e| unreachable(operation, format!("signing: {e}")))?;
+        let (instructions, _) =
+            sign(signable, &params).map_err(|e| unreachable(operation, format!("signing: {e}")))?.into_parts();
+        let mut request = http::Request::builder().method("POST").uri(uri);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let mut request = request
+            .body(Full::new(Bytes::copy_from_slice(payload)))
+            .map_err(|e| unreachable(operation, format!("request: {e}")))?;
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(request)
+    }
+}
+
+/// The service's answer (`status`, its `x-amzn-ErrorType` header, `body`): its JSON on success,
+/// else the error it names, classified.
+fn answer(
+    operation: &'static str,
+    uri: &str,
+    status: http::StatusCode,
+    error_type: Option<String>,
+    body: &[u8],
+) -> Result<Value> {
+    if status.is_success() {
+        // A proxy's login page or a truncated answer is no "no findings".
+        return serde_json::from_slice(body).map_err(|e| Error::Aws {
+            operation,
+            code: "InvalidResponse".into(),
+            message: format!(
+                "{uri} answered HTTP {status} with a body that is not JSON ({e}): {:.200}",
+                String::from_utf8_lossy(body)
+            ),
+            class: ErrorClass::Transient,
+        });
+    }
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let field = |names: [&str; 2]| names.iter().find_map(|n| json.get(*n).and_then(Value::as_str)).map(str::to_string);
+    let code = error_type
+        .map(|t| t.split(':').next().unwrap_or_default().to_string())
+        .or_else(|| field(["__type", "Code"]).map(|t| t.rsplit('#').next().unwrap_or_default().to_string()))
+        .unwrap_or_else(|| format!("HTTP{}", status.as_u16()));
+    let message = field(["Message", "message"]).unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let class = classify(status.as_u16(), &code);
+    Err(Error::Aws { operation, code, message, class })
+}
+
+/// The base URL of `service` in `region`, as the SDKs choose it (AWS SDKs and Tools Reference
+/// Guide, "Service-specific endpoints"): the service's variable (`AWS_ENDPOINT_URL_SECURITYHUB`),
+/// else the configuration's endpoint (`AWS_ENDPOINT_URL`), else the regional endpoint of the
+/// region's partition (`amazonaws.com.cn` in China: "Amazon Web Services in China" endpoints
+/// list; `amazonaws.com` in `aws` and `aws-us-gov`).
+fn endpoint_url(config: &SdkConfig, service: &str, region: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    let suffix = match crate::config::partition_of(region) {
+        "aws-cn" => "amazonaws.com.cn",
+        "aws-iso" => "c2s.ic.gov",
+        "aws-iso-b" => "sc2s.sgov.gov",
+        "aws-eusc" => "amazonaws.eu",
+        _ => "amazonaws.com",
+    };
+    let variable = format!("AWS_ENDPOINT_URL_{}", service.to_uppercase().replace([' ', '-'], "_"));
+    lookup(&variable)
+        .filter(|url| !url.trim().is_empty())
+        .or_else(|| config.endpoint_url().map(str::to_string))
+        .map(|url| url.trim().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("https://{service}.{region}.{suffix}"))
 }
 
 /// An HTTPS (and, for local emulators, HTTP) client trusting the system's roots, as the SDK's.
@@ -162,3 +211,7 @@ fn https_client() -> std::result::Result<HttpsClient, String> {
 fn unreachable(operation: &'static str, message: String) -> Error {
     Error::Aws { operation, code: "Unreachable".into(), message, class: ErrorClass::Transient }
 }
+
+#[cfg(test)]
+#[path = "signed_tests.rs"]
+mod tests;

@@ -9,12 +9,28 @@
 //!   ARN is refused (`AccessDeniedException`).
 //! - An import with an existing `Id` (and product) updates that finding.
 //! - `GetFindings` filters with `EQUALS` on top-level string fields.
+//! - Findings expire: Security Hub deletes an active finding 90 days after its last update
+//!   (`UpdatedAt`), an archived one after 30 days (Security Hub CSPM User Guide, "Creating and
+//!   updating findings in Security Hub CSPM",
+//!   <https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-findings.html>). A
+//!   finding imported again after it expired is a new finding. Tests let time pass with
+//!   [`FakeAccount::pass_days`].
 
+use aws_smithy_types::date_time::{DateTime, Format};
 use serde_json::Value;
 
 use super::{rejected, FakeAccount};
 use crate::account::Findings;
 use crate::error::Result;
+use crate::findings::epoch_seconds;
+
+/// Days an active finding lives after its last `UpdatedAt`.
+pub const ACTIVE_RETENTION_DAYS: i64 = 90;
+/// Days an archived finding lives after its last `UpdatedAt`.
+pub const ARCHIVED_RETENTION_DAYS: i64 = 30;
+/// The timestamps of a finding that time moves.
+const TIMESTAMPS: [&str; 4] = ["CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"];
+const DAY: i64 = 86_400;
 
 /// ASFF's required top-level attributes.
 pub const REQUIRED: [&str; 12] = [
@@ -33,6 +49,24 @@ pub const REQUIRED: [&str; 12] = [
 ];
 
 impl FakeAccount {
+    /// Lets `days` pass for Security Hub: every finding's timestamps move `days` into the past,
+    /// and the findings whose retention has run out are deleted, as Security Hub does.
+    pub fn pass_days(&self, days: i64) {
+        let shift = |text: &str| {
+            let moved = DateTime::from_secs(epoch_seconds(text)? - days * DAY);
+            moved.fmt(Format::DateTime).ok()
+        };
+        self.with_state(|s| {
+            for finding in s.security_hub.iter_mut().flat_map(|findings| findings.values_mut()) {
+                for field in TIMESTAMPS {
+                    if let Some(moved) = finding.get(field).and_then(Value::as_str).and_then(shift) {
+                        finding[field] = moved.into();
+                    }
+                }
+            }
+        });
+    }
+
     fn hub<T>(
         &self,
         operation: &'static str,
@@ -40,7 +74,10 @@ impl FakeAccount {
     ) -> Result<T> {
         let account = self.identity.account_id.clone();
         self.with_state(|s| match s.security_hub.as_mut() {
-            Some(findings) => work(findings),
+            Some(findings) => {
+                findings.retain(|_, finding| !expired(finding));
+                work(findings)
+            }
             None => Err(rejected(
                 operation,
                 "InvalidAccessException",
@@ -99,6 +136,16 @@ fn matches_filters(finding: &Value, filters: &Value) -> bool {
             .flatten()
             .any(|c| c["Comparison"] == "EQUALS" && finding.get(field).and_then(Value::as_str) == c["Value"].as_str())
     })
+}
+
+/// True for a finding Security Hub has deleted: not updated within its retention.
+fn expired(finding: &Value) -> bool {
+    let now = DateTime::from(std::time::SystemTime::now()).secs();
+    let days = match finding["RecordState"].as_str() {
+        Some("ARCHIVED") => ARCHIVED_RETENTION_DAYS,
+        _ => ACTIVE_RETENTION_DAYS,
+    };
+    finding["UpdatedAt"].as_str().and_then(epoch_seconds).is_some_and(|updated| now - updated > days * DAY)
 }
 
 impl Findings for FakeAccount {
