@@ -64,7 +64,8 @@ pub async fn discover(base: &SdkConfig, flags: &UnitFlags, limit: usize) -> Resu
     let sts = aws_sdk_sts::Client::new(&base);
     let caller = sts.get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", e))?;
     let caller_account = caller.account().unwrap_or_default().to_string();
-    let partition = caller.arn().and_then(|arn| arn.split(':').nth(1)).unwrap_or("aws").to_string();
+    // The partition of the region STS was called in: one function decides it, for the library too.
+    let partition = base.region().map_or("aws", |r| vpce_guard::config::partition_of(r.as_ref())).to_string();
     let accounts = match (&flags.org_role, flags.accounts.as_slice()) {
         (None, _) => vec![caller_account],
         (Some(_), []) => organization_accounts(&base).await?,

@@ -38,6 +38,7 @@ Two matchers decide, and must agree:
 """
 
 import copy
+import fnmatch
 import json
 import pathlib
 import re
@@ -263,6 +264,7 @@ EXPECTED = {
     "create-notebook-instance.json": {"NotebookCreatedRule"},
     "create-subnet-failed.json": set(),
     "create-subnet.json": {"SubnetCreatedRule"},
+    "create-subnet-sparse.json": {"SubnetCreatedRule"},
     "create-tags-other.json": set(),
     "create-tags.json": {"TagDriftRule"},
     "delete-notebook-instance.json": {"SageMakerDriftRule"},
@@ -481,6 +483,7 @@ class Deployed:
     def __init__(self, template, **parameters):
         self.template = template
         self.parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+        self.parameters.update({"AWS::Partition": "aws", "AWS::Region": "us-west-2"})
         self.parameters.update(parameters)
 
     def condition(self, name):
@@ -561,6 +564,53 @@ def test_endpoint_services_are_those_of_the_profiles_and_services():
         API, NOTEBOOK, "com.amazonaws.*.s3"}
     assert allowed_services(Profiles="studio", Services="aws.sagemaker.{region}.notebook") == {API, NOTEBOOK, *studio}
     assert "" not in allowed_services(Profiles="studio")
+
+
+# The service names EC2 lists in one region of each partition for the studio and notebook
+# services (cn-north-1: most services carry cn.com.amazonaws., the SageMaker UI services keep
+# aws.sagemaker.; the functions resolve them by suffix from DescribeVpcEndpointServices).
+NAMES = {
+    ("aws", "us-west-2"): ["com.amazonaws.us-west-2.sagemaker.api", "aws.sagemaker.us-west-2.notebook",
+                           "com.amazonaws.us-west-2.sagemaker.runtime", "aws.sagemaker.us-west-2.studio",
+                           "com.amazonaws.us-west-2.sts", "com.amazonaws.us-west-2.logs",
+                           "com.amazonaws.us-west-2.servicecatalog"],
+    ("aws-cn", "cn-north-1"): ["cn.com.amazonaws.cn-north-1.sagemaker.api", "aws.sagemaker.cn-north-1.notebook",
+                               "cn.com.amazonaws.cn-north-1.sagemaker.runtime", "aws.sagemaker.cn-north-1.studio",
+                               "cn.com.amazonaws.cn-north-1.sts", "cn.com.amazonaws.cn-north-1.logs",
+                               "cn.com.amazonaws.cn-north-1.servicecatalog"],
+    ("aws-us-gov", "us-gov-west-1"): ["com.amazonaws.us-gov-west-1.sagemaker.api",
+                                      "aws.sagemaker.us-gov-west-1.notebook",
+                                      "com.amazonaws.us-gov-west-1.sagemaker.runtime",
+                                      "aws.sagemaker.us-gov-west-1.studio", "com.amazonaws.us-gov-west-1.sts",
+                                      "com.amazonaws.us-gov-west-1.logs",
+                                      "com.amazonaws.us-gov-west-1.servicecatalog"],
+}
+
+
+def string_like(patterns, value):
+    """IAM's StringLike: * any characters, ? one, case-sensitive (IAM User Guide, "String condition operators")."""
+    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+@pytest.mark.parametrize("partition,region", sorted(NAMES))
+def test_every_partitions_service_names_may_be_created_and_only_those_of_the_profiles(partition, region):
+    api, notebook, runtime, studio, sts, logs, catalog = NAMES[(partition, region)]
+    where = {"AWS::Partition": partition, "AWS::Region": region}
+    everything = allowed_services(Profiles="notebook-instances,studio", StudioProjects="true", **where)
+    for name in NAMES[(partition, region)]:
+        assert string_like(everything, name), f"{partition}: {name} refused by {sorted(everything)}"
+    defaults = allowed_services(**where)
+    assert [n for n in NAMES[(partition, region)] if string_like(defaults, n)] == [api, notebook], partition
+    studio_only = allowed_services(Profiles="studio", **where)
+    assert not string_like(studio_only, notebook) and not string_like(studio_only, catalog), partition
+    listed = allowed_services(Services="com.amazonaws.{region}.sagemaker.api,com.amazonaws.{region}.sts", **where)
+    assert string_like(listed, sts) and not string_like(listed, logs), partition
+
+
+def test_china_forms_are_admitted_only_in_china():
+    everywhere_else = allowed_services(Profiles="notebook-instances,studio", StudioProjects="true")
+    china = NAMES[("aws-cn", "cn-north-1")]
+    assert not any(string_like(everywhere_else, n) for n in china if n.startswith("cn.")), sorted(everywhere_else)
 
 
 # --------------------------------------------------------- the S3 gateway endpoint (S3Gateway=true)

@@ -124,9 +124,9 @@ pub trait Endpoints: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Endpoint>>> + Send;
     /// `DescribeVpcEndpoints` of some endpoints by id, in every state; unknown ids are absent.
     fn endpoints_by_id(&self, endpoint_ids: &[String]) -> impl Future<Output = Result<Vec<Endpoint>>> + Send;
-    /// `DescribeVpcEndpointServices` with `ServiceNames`: each offered service's AZs and
-    /// private DNS name.
-    fn services(&self, services: &[String]) -> impl Future<Output = Result<BTreeMap<String, ServiceOffer>>> + Send;
+    /// `DescribeVpcEndpointServices` with a `service-name` filter of `queries` (names, or
+    /// patterns with `*`), every page: each offered service's AZs and private DNS name.
+    fn services(&self, queries: &[String]) -> impl Future<Output = Result<BTreeMap<String, ServiceOffer>>> + Send;
     /// `CreateVpcEndpoint`; returns the endpoint (which may be an existing one for a reused token).
     fn create_endpoint(&self, request: &NewEndpoint) -> impl Future<Output = Result<Endpoint>> + Send;
     /// `ModifyVpcEndpoint`.

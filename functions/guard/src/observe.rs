@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::account::{Account, ServiceOffer, VpcSelector};
+use crate::config::ServiceAzs;
 use crate::error::Result;
 use crate::guard::Guard;
 use crate::model::{Domain, Hints, Notebook, Observation};
@@ -23,17 +24,16 @@ impl<A: Account> Guard<A> {
         pinned: Option<&Notebook>,
     ) -> Result<Vec<Observation>> {
         let identity = self.identity().await?;
-        let services = self.config().service_names(&identity.region);
         let vpcs = self.account().describe_vpcs(selector).await?;
         if vpcs.is_empty() {
             return Ok(Vec::new());
         }
+        let offers = self.services(&identity.region).await?;
+        let service_azs: ServiceAzs = offers.iter().map(|(name, offer)| (name.clone(), offer.azs.clone())).collect();
+        let services = self.config().service_names(&identity.region, &service_azs);
         let subnets = self.account().describe_subnets(selector).await?;
         let endpoints = self.account().describe_endpoints(selector, &services).await?;
         let groups = self.account().managed_groups(selector).await?;
-        let offers = self.services(&services).await?;
-        let service_azs: BTreeMap<String, BTreeSet<String>> =
-            offers.iter().map(|(name, offer)| (name.clone(), offer.azs.clone())).collect();
         let service_dns: BTreeMap<String, String> = offers
             .iter()
             .filter_map(|(name, offer)| offer.private_dns_name.clone().map(|dns| (name.clone(), dns)))
@@ -131,13 +131,15 @@ impl<A: Account> Guard<A> {
         self.domains_cache.lock().expect("domain cache").insert(domain.arn.clone(), domain.clone());
     }
 
-    /// The supported AZs of `services`, read once per process.
-    async fn services(&self, services: &[String]) -> Result<BTreeMap<String, ServiceOffer>> {
+    /// The endpoint services of `region` vpce-guard may manage, as `DescribeVpcEndpointServices`
+    /// names them in this partition, with their AZs and private DNS names: read once per
+    /// process, by pattern ([`crate::config::Config::service_queries`]).
+    async fn services(&self, region: &str) -> Result<BTreeMap<String, ServiceOffer>> {
         let cached = self.services_cache.lock().expect("service cache").clone();
         if let Some(offers) = cached {
             return Ok(offers);
         }
-        let offers = self.account().services(services).await?;
+        let offers = self.account().services(&self.config().service_queries(region)).await?;
         *self.services_cache.lock().expect("service cache") = Some(offers.clone());
         Ok(offers)
     }

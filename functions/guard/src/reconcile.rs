@@ -220,7 +220,7 @@ impl<A: Account> Guard<A> {
     /// group are read again (one or two calls); the VPC's DNS attributes are what was written.
     async fn after_writes(&self, obs: &Observation, done: &Plan) -> Result<Observation> {
         let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
-        let services = self.config().service_names(&obs.identity.region);
+        let services = self.config().service_names(&obs.identity.region, &obs.service_azs);
         let mut after = obs.clone();
         after.endpoints = self.account().describe_endpoints(&selector, &services).await?;
         if done

@@ -386,3 +386,45 @@ async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_exist
     assert_eq!(tables, [vec!["rtb-00000000000000a0".to_string()], vec!["rtb-0000000000000main".into()]]);
     assert!(!ignored.account().snapshot().writes.contains(&"ModifyVpcEndpoint".to_string()));
 }
+
+/// China names most endpoint services `cn.com.amazonaws.{region}.…` (EC2's service list of
+/// cn-north-1), the SageMaker UI services `aws.sagemaker.{region}.…`: every name comes from
+/// `DescribeVpcEndpointServices`, none from an assumed prefix. A studio VPC there gets all five
+/// endpoints, and the run after writes nothing.
+#[tokio::test]
+async fn a_studio_vpc_in_china_gets_every_endpoint_under_the_names_ec2_gives_them_there() {
+    let region = "cn-north-1";
+    let guard = Guard::new(FakeAccount::in_region(region), studio_config()).with_visibility_retries(Vec::new());
+    let fake = guard.account();
+    fake.add_vpc(VPC, "10.0.0.0/16");
+    fake.with_state(|s| {
+        s.vpcs.get_mut(VPC).unwrap().dns = Some(vpce_guard::model::VpcDns { support: true, hostnames: true })
+    });
+    for (i, az) in ["a", "b", "c"].iter().enumerate() {
+        fake.add_subnet(VPC, &format!("subnet-00000000000000a{i}"), &format!("{region}{az}"));
+    }
+    fake.add_domain(DOMAIN, VPC, &["subnet-00000000000000a0", "subnet-00000000000000a1"], true);
+
+    let report = remediate(invocation(serde_json::json!({ "vpc_ids": [VPC] })), &guard).await.unwrap();
+
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    let made: Vec<String> = endpoints(fake)
+        .into_iter()
+        .map(|(service, count, azs, dns)| {
+            assert_eq!((count, azs.len(), dns), (1, 3, true), "{service}");
+            service
+        })
+        .collect();
+    assert_eq!(
+        made,
+        [
+            "aws.sagemaker.cn-north-1.studio",
+            "cn.com.amazonaws.cn-north-1.logs",
+            "cn.com.amazonaws.cn-north-1.sagemaker.api",
+            "cn.com.amazonaws.cn-north-1.sagemaker.runtime",
+            "cn.com.amazonaws.cn-north-1.sts",
+        ]
+    );
+    let again = remediate(invocation(serde_json::json!({ "vpc_ids": [VPC] })), &guard).await.unwrap();
+    assert_eq!((again.vpcs[0].outcome, again.api_calls.write), (Outcome::Compliant, 0), "{}", again.to_text());
+}

@@ -50,37 +50,34 @@ impl Endpoints for SdkAccount {
         Ok(endpoints)
     }
 
-    async fn services(&self, services: &[String]) -> Result<BTreeMap<String, ServiceOffer>> {
+    async fn services(&self, queries: &[String]) -> Result<BTreeMap<String, ServiceOffer>> {
+        // A service-name filter, not ServiceNames: a name the region does not offer fails a
+        // ServiceNames call (InvalidServiceName), while a filter leaves it out, and a filter
+        // value may be a pattern.
         let mut offers = BTreeMap::new();
-        // With ServiceNames (a service-name filter breaks moto); an unknown name fails the call,
-        // so fall back to one call per service and leave unknown ones out.
-        let all = self.ec2.describe_vpc_endpoint_services().set_service_names(Some(services.to_vec())).send().await;
-        let outputs = match all {
-            Ok(out) => vec![out],
-            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidServiceName") => {
-                let mut outputs = Vec::new();
-                for service in services {
-                    match self.ec2.describe_vpc_endpoint_services().service_names(service).send().await {
-                        Ok(out) => outputs.push(out),
-                        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidServiceName") => {}
-                        Err(e) => return Err(aws_error("DescribeVpcEndpointServices", e)),
-                    }
-                }
-                outputs
-            }
-            Err(e) => return Err(aws_error("DescribeVpcEndpointServices", e)),
-        };
-        for detail in outputs.iter().flat_map(|o| o.service_details()) {
-            let Some(name) = detail.service_name() else { continue };
-            if services.iter().any(|s| s == name) {
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .ec2
+                .describe_vpc_endpoint_services()
+                .filters(filter("service-name", queries))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("DescribeVpcEndpointServices", e))?;
+            for detail in out.service_details() {
+                let Some(name) = detail.service_name() else { continue };
                 let offer = ServiceOffer {
                     azs: detail.availability_zones().iter().cloned().collect(),
                     private_dns_name: detail.private_dns_name().filter(|n| !n.is_empty()).map(str::to_string),
                 };
                 offers.insert(name.to_string(), offer);
             }
+            match out.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_string()),
+                _ => return Ok(offers),
+            }
         }
-        Ok(offers)
     }
 
     async fn create_endpoint(&self, request: &NewEndpoint) -> Result<Endpoint> {

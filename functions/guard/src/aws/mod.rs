@@ -221,10 +221,9 @@ impl Account for SdkAccount {
 
     async fn identity(&self) -> Result<AccountIdentity> {
         let out = self.sts().get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", e))?;
-        let arn = out.arn().unwrap_or_default();
         Ok(AccountIdentity {
             account_id: out.account().unwrap_or_default().to_string(),
-            partition: arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string(),
+            partition: crate::config::partition_of(&self.region).to_string(),
             region: self.region.clone(),
             org_id: None,
         })

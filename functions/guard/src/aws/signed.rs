@@ -181,13 +181,7 @@ fn answer(
 /// region's partition (`amazonaws.com.cn` in China: "Amazon Web Services in China" endpoints
 /// list; `amazonaws.com` in `aws` and `aws-us-gov`).
 fn endpoint_url(config: &SdkConfig, service: &str, region: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
-    let suffix = match crate::config::partition_of(region) {
-        "aws-cn" => "amazonaws.com.cn",
-        "aws-iso" => "c2s.ic.gov",
-        "aws-iso-b" => "sc2s.sgov.gov",
-        "aws-eusc" => "amazonaws.eu",
-        _ => "amazonaws.com",
-    };
+    let suffix = crate::config::dns_suffix(region);
     let variable = format!("AWS_ENDPOINT_URL_{}", service.to_uppercase().replace([' ', '-'], "_"));
     lookup(&variable)
         .filter(|url| !url.trim().is_empty())

@@ -221,23 +221,46 @@ impl Config {
     }
 
     /// Every service name vpce-guard may manage in `region` (the union of the configured
-    /// profiles, or `VPCE_GUARD_SERVICES`), in creation order: what it reads.
-    pub fn service_names(&self, region: &str) -> Vec<String> {
-        self.services_for(region, &self.profiles)
+    /// profiles, or `VPCE_GUARD_SERVICES`), in creation order: what it reads. Names are resolved
+    /// against the services the region `offered` ([`resolve_service`]).
+    pub fn service_names(&self, region: &str, offered: &ServiceAzs) -> Vec<String> {
+        self.services_for(region, offered, &self.profiles)
     }
 
     /// The service names a VPC enrolled for `profiles` gets in `region`, in creation order: the
     /// SageMaker API first, then each profile's services. `VPCE_GUARD_SERVICES`, when set, is
-    /// every VPC's list. The API's template follows the region's partition
-    /// (`cn.com.amazonaws.` in China).
-    pub fn services_for(&self, region: &str, profiles: &BTreeSet<Profile>) -> Vec<String> {
-        const API_TEMPLATE: &str = "com.amazonaws.{region}.sagemaker.api";
-        let name = |template: &str| match template {
-            API_TEMPLATE => api_service(region),
-            _ => template.replace("{region}", region),
-        };
+    /// every VPC's list. Each template is resolved against the services the region `offered`
+    /// (by suffix: `cn.com.amazonaws.` in China), so no partition's prefix is assumed.
+    pub fn services_for(&self, region: &str, offered: &ServiceAzs, profiles: &BTreeSet<Profile>) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for template in self.templates_for(profiles) {
+            let service = resolve_service(template, region, offered.keys());
+            if !names.contains(&service) {
+                names.push(service);
+            }
+        }
+        names
+    }
+
+    /// The `service-name` filter values that find every service vpce-guard may manage in
+    /// `region`, in any partition: each template's [`service_pattern`] and its
+    /// [`default_service_name`] (which matches even where a filter took no wildcard).
+    pub fn service_queries(&self, region: &str) -> Vec<String> {
+        let mut queries: Vec<String> = Vec::new();
+        for template in self.templates_for(&self.profiles) {
+            for query in [service_pattern(template, region), default_service_name(template, region)] {
+                if !queries.contains(&query) {
+                    queries.push(query);
+                }
+            }
+        }
+        queries
+    }
+
+    /// The service templates of `profiles`, API first, in creation order.
+    fn templates_for(&self, profiles: &BTreeSet<Profile>) -> Vec<&str> {
         if self.services_overridden {
-            return self.services.iter().map(|t| name(t)).collect();
+            return self.services.iter().map(String::as_str).collect();
         }
         let mut templates: Vec<&str> = vec![API_TEMPLATE];
         for profile in profiles {
@@ -251,13 +274,6 @@ impl Config {
                 }
             }
         }
-        let mut names: Vec<String> = Vec::new();
-        for template in templates {
-            let service = name(template);
-            if !names.contains(&service) {
-                names.push(service);
-            }
-        }
-        names
+        templates
     }
 }

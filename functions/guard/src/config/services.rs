@@ -1,6 +1,9 @@
 //! Endpoint service names: the defaults, the studio profile's, and the partition rules that
 //! turn a template (`{region}` placeholder) into the name a region's EC2 offers.
 
+/// The endpoint services a region offers, by name, with the AZs each is offered in.
+pub type ServiceAzs = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
 /// Default `VPCE_GUARD_SERVICES`: the two services of the SageMaker guide, API first.
 pub const DEFAULT_SERVICES: &str = "com.amazonaws.{region}.sagemaker.api,aws.sagemaker.{region}.notebook";
 
@@ -20,7 +23,8 @@ pub fn s3_service(region: &str) -> String {
     format!("com.amazonaws.{region}.s3")
 }
 
-/// The partition of `region`, as the SDKs derive it from the region's name.
+/// The partition of `region`, as the SDKs derive it from the region's name. The one place
+/// vpce-guard decides a partition: ARNs, endpoint hosts and service names all follow it.
 pub fn partition_of(region: &str) -> &'static str {
     const PREFIXES: [(&str, &str); 5] = [
         ("cn-", "aws-cn"),
@@ -32,14 +36,72 @@ pub fn partition_of(region: &str) -> &'static str {
     PREFIXES.iter().find(|(prefix, _)| region.starts_with(prefix)).map_or("aws", |(_, partition)| partition)
 }
 
-/// The SageMaker API service name in `region`: `cn.com.amazonaws.{region}.sagemaker.api` in
-/// `aws-cn` (a describe-vpc-endpoint-services dump of cn-north-1, linked from aws-cdk
-/// PR #16139), `com.amazonaws.{region}.sagemaker.api` elsewhere (GovCloud unconfirmed).
-pub fn api_service(region: &str) -> String {
+/// The DNS suffix of `region`'s partition (`amazonaws.com.cn` in China: "Amazon Web Services
+/// in China" endpoints; the others as the SDKs' partition table has them).
+pub fn dns_suffix(region: &str) -> &'static str {
     match partition_of(region) {
-        "aws-cn" => format!("cn.com.amazonaws.{region}.sagemaker.api"),
-        _ => format!("com.amazonaws.{region}.sagemaker.api"),
+        "aws-cn" => "amazonaws.com.cn",
+        "aws-iso" => "c2s.ic.gov",
+        "aws-iso-b" => "sc2s.sgov.gov",
+        "aws-eusc" => "amazonaws.eu",
+        _ => "amazonaws.com",
     }
+}
+
+/// The SageMaker API service name in `region` by its partition's rule:
+/// `cn.com.amazonaws.{region}.sagemaker.api` in `aws-cn` (a describe-vpc-endpoint-services
+/// dump of cn-north-1, linked from aws-cdk PR #16139), `com.amazonaws.{region}.sagemaker.api`
+/// elsewhere. The names vpce-guard writes come from [`resolve_service`]; this is its fallback.
+pub fn api_service(region: &str) -> String {
+    default_service_name(API_TEMPLATE, region)
+}
+
+/// The SageMaker API's template.
+pub(crate) const API_TEMPLATE: &str = "com.amazonaws.{region}.sagemaker.api";
+
+/// `template`'s name in `region` when `DescribeVpcEndpointServices` does not say otherwise:
+/// `{region}` filled in, and for the SageMaker API the China prefix.
+pub fn default_service_name(template: &str, region: &str) -> String {
+    match (template, partition_of(region)) {
+        (API_TEMPLATE, "aws-cn") => format!("cn.{}", template.replace("{region}", region)),
+        _ => template.replace("{region}", region),
+    }
+}
+
+/// A `service-name` filter value that finds `template`'s service in `region` whatever the
+/// prefix its partition gives it: a wildcard, then the template from `{region}` on
+/// (`*us-west-2.sts` for `com.amazonaws.{region}.sts`; `cn.com.amazonaws.cn-north-1.sts` in
+/// China, EC2's service list of cn-north-1). EC2's filters take `*` as any characters (EC2 User
+/// Guide, "List and filter your resources", filter values). A template without `{region}` is
+/// its own name.
+pub fn service_pattern(template: &str, region: &str) -> String {
+    match template.find("{region}") {
+        Some(at) => format!("*{}", template[at..].replace("{region}", region)),
+        None => template.to_string(),
+    }
+}
+
+/// The name `template` has in `region`, among the names the region `offered` (as
+/// `DescribeVpcEndpointServices` answered [`service_pattern`] and [`default_service_name`]):
+/// the default name when it is offered, else the offered name that ends like the template
+/// (by suffix, after the prefix), else the default name (then reported as not offered).
+pub fn resolve_service<'a>(template: &str, region: &str, offered: impl IntoIterator<Item = &'a String>) -> String {
+    let default = default_service_name(template, region);
+    let pattern = service_pattern(template, region);
+    let suffix = pattern.trim_start_matches('*');
+    let mut by_suffix = None;
+    for name in offered {
+        if *name == default {
+            return default;
+        }
+        if pattern.starts_with('*') && name.ends_with(suffix) && name.len() > suffix.len() {
+            let prefix_ends_a_label = name[..name.len() - suffix.len()].ends_with('.');
+            if prefix_ends_a_label && by_suffix.is_none_or(|found: &String| name < found) {
+                by_suffix = Some(name);
+            }
+        }
+    }
+    by_suffix.cloned().unwrap_or(default)
 }
 
 /// The SageMaker notebook service name in `region` (note the `aws.sagemaker` prefix, the same

@@ -10,7 +10,7 @@ fn from(pairs: &[(&str, &str)]) -> Result<Config> {
 fn empty_environment_gives_documented_defaults() {
     let config = from(&[]).unwrap();
     assert_eq!(
-        config.service_names("us-west-2"),
+        config.service_names("us-west-2", &ServiceAzs::new()),
         vec!["com.amazonaws.us-west-2.sagemaker.api", "aws.sagemaker.us-west-2.notebook"]
     );
     assert_eq!(config.scope, Scope::Enrolled);
@@ -70,25 +70,90 @@ fn bad_values_name_the_variable_and_the_choices() {
     }
 }
 
+/// The names `DescribeVpcEndpointServices` gives the studio and notebook services in one
+/// region of each partition (cn-north-1: EC2's service list there, where most services carry
+/// `cn.com.amazonaws.` but the SageMaker UI services keep `aws.sagemaker.`).
+fn offered_in(region: &str) -> ServiceAzs {
+    let names: Vec<String> = match partition_of(region) {
+        "aws-cn" => [
+            "cn.com.amazonaws.{r}.sagemaker.api",
+            "cn.com.amazonaws.{r}.sagemaker.runtime",
+            "aws.sagemaker.{r}.studio",
+            "aws.sagemaker.{r}.notebook",
+            "cn.com.amazonaws.{r}.sts",
+            "cn.com.amazonaws.{r}.logs",
+            "com.amazonaws.{r}.s3",
+        ]
+        .iter()
+        .map(|t| t.replace("{r}", region))
+        .collect(),
+        _ => [
+            "com.amazonaws.{r}.sagemaker.api",
+            "com.amazonaws.{r}.sagemaker.runtime",
+            "aws.sagemaker.{r}.studio",
+            "aws.sagemaker.{r}.notebook",
+            "com.amazonaws.{r}.sts",
+            "com.amazonaws.{r}.logs",
+            "com.amazonaws.{r}.s3",
+        ]
+        .iter()
+        .map(|t| t.replace("{r}", region))
+        .collect(),
+    };
+    names.into_iter().map(|n| (n, BTreeSet::from(["a".to_string()]))).collect()
+}
+
 #[test]
-fn default_services_follow_the_partition_and_are_recognised_by_suffix() {
+fn service_names_are_resolved_by_suffix_in_every_partition() {
+    let studio = from(&[("VPCE_GUARD_PROFILES", "notebook-instances,studio")]).unwrap();
     let cases = [
-        ("us-west-2", "aws", "com.amazonaws.us-west-2.sagemaker.api", "aws.sagemaker.us-west-2.notebook"),
-        ("cn-north-1", "aws-cn", "cn.com.amazonaws.cn-north-1.sagemaker.api", "aws.sagemaker.cn-north-1.notebook"),
+        ("us-west-2", "aws", "amazonaws.com", "com.amazonaws.us-west-2.", "aws.sagemaker.us-west-2."),
+        ("cn-north-1", "aws-cn", "amazonaws.com.cn", "cn.com.amazonaws.cn-north-1.", "aws.sagemaker.cn-north-1."),
         (
             "us-gov-west-1",
             "aws-us-gov",
-            "com.amazonaws.us-gov-west-1.sagemaker.api",
-            "aws.sagemaker.us-gov-west-1.notebook",
+            "amazonaws.com",
+            "com.amazonaws.us-gov-west-1.",
+            "aws.sagemaker.us-gov-west-1.",
         ),
     ];
-    let config = Config::default();
-    for (region, partition, api, notebook) in cases {
-        assert_eq!(partition_of(region), partition);
-        assert_eq!(config.service_names(region), [api, notebook], "{region}");
+    for (region, partition, suffix, com, ui) in cases {
+        assert_eq!((partition_of(region), dns_suffix(region)), (partition, suffix), "{region}");
+        let expected: Vec<String> = [
+            format!("{com}sagemaker.api"),
+            format!("{ui}notebook"),
+            format!("{com}sagemaker.runtime"),
+            format!("{ui}studio"),
+            format!("{com}sts"),
+            format!("{com}logs"),
+        ]
+        .into();
+        assert_eq!(studio.service_names(region, &offered_in(region)), expected, "{region}");
+        let [api, notebook] = [&expected[0], &expected[1]];
         assert!(is_api_service(api) && !is_notebook_service(api), "{api}");
         assert!(is_notebook_service(notebook) && !is_api_service(notebook), "{notebook}");
+        // One query per template finds it whatever the prefix, and the partition's default name
+        // is asked for too (it matches even where a filter took no wildcard).
+        let queries = studio.service_queries(region);
+        assert!(queries.contains(&format!("*{region}.sts")), "{queries:?}");
+        assert!(queries.contains(&api_service(region)), "{queries:?}");
+        for name in &expected {
+            assert!(queries.iter().any(|q| crate::testing::filter_matches(q, name)), "{name}: {queries:?}");
+        }
     }
+    // Not offered: the partition's rule names it (and the plan reports it not offered).
+    let none = ServiceAzs::new();
+    assert_eq!(
+        studio.service_names("cn-north-1", &none)[..2],
+        ["cn.com.amazonaws.cn-north-1.sagemaker.api", "aws.sagemaker.cn-north-1.notebook"]
+    );
+    assert_eq!(studio.service_names("cn-north-1", &none)[4], "com.amazonaws.cn-north-1.sts");
+    // A look-alike that does not end on a label boundary is not the service.
+    let look_alike: ServiceAzs = [("com.amazonaws.xus-west-2.sts".to_string(), BTreeSet::new())].into();
+    assert_eq!(
+        resolve_service("com.amazonaws.{region}.sts", "us-west-2", look_alike.keys()),
+        "com.amazonaws.us-west-2.sts"
+    );
     assert!(!is_api_service("com.amazonaws.us-west-2.sagemaker.runtime"));
     assert!(!is_notebook_service("aws.sagemaker.us-west-2.studio"));
 }

@@ -27,12 +27,12 @@ impl Endpoints for FakeAccount {
         Ok(self.with_state(|s| endpoint_ids.iter().filter_map(|id| s.endpoints.get(id).cloned()).collect()))
     }
 
-    async fn services(&self, services: &[String]) -> Result<BTreeMap<String, ServiceOffer>> {
+    async fn services(&self, queries: &[String]) -> Result<BTreeMap<String, ServiceOffer>> {
         self.read();
         Ok(self.with_state(|s| {
             s.service_azs
                 .iter()
-                .filter(|(name, _)| services.contains(name))
+                .filter(|(name, _)| queries.iter().any(|q| crate::testing::filter_matches(q, name)))
                 .map(|(name, azs)| {
                     (
                         name.clone(),

@@ -147,6 +147,26 @@ impl FakeAccount {
         }
     }
 
+    /// An empty account in `region` (its partition's), offering the SageMaker and studio
+    /// services in AZs `a` to `d` under the names EC2 gives them there
+    /// ([`testing::offered_services`]): in China `cn.com.amazonaws.…` for most of them.
+    pub fn in_region(region: &str) -> Self {
+        let azs: BTreeSet<String> = ["a", "b", "c", "d"].iter().map(|z| format!("{region}{z}")).collect();
+        let offered = testing::offered_services(region);
+        let state = FakeState {
+            service_azs: offered.iter().map(|(name, _)| (name.clone(), azs.clone())).collect(),
+            service_dns: offered.into_iter().collect(),
+            org_id: Some(testing::ORG.into()),
+            ..FakeState::default()
+        };
+        let identity = AccountIdentity {
+            region: region.into(),
+            partition: crate::config::partition_of(region).into(),
+            ..testing::identity()
+        };
+        Self { identity, state: Mutex::new(state), reads: AtomicU64::new(0), write_calls: AtomicU64::new(0) }
+    }
+
     /// Runs `change` on the state (arrange a scenario, or inspect it).
     pub fn with_state<T>(&self, change: impl FnOnce(&mut FakeState) -> T) -> T {
         change(&mut self.state.lock().expect("fake state"))

@@ -198,7 +198,7 @@ impl<'a> Planner<'a> {
         let region = self.obs.identity.region.clone();
         let profiles = profiles_of(self.obs, self.config);
         self.plan.profiles = profiles.iter().copied().collect();
-        for service in self.config.services_for(&region, &profiles) {
+        for service in self.config.services_for(&region, &self.obs.service_azs, &profiles) {
             self.plan_service(&service);
         }
         if profiles.contains(&Profile::Studio) {

@@ -69,7 +69,8 @@ pub fn profiles_of(obs: &Observation, config: &Config) -> BTreeSet<Profile> {
     }
     let mut found = BTreeSet::new();
     let managed = obs.endpoints.iter().filter(|e| e.state.is_live() && tag_is(&e.tags, TAG_MANAGED, "true"));
-    let studio_only = config.services_for(&obs.identity.region, &[Profile::Studio].into_iter().collect());
+    let studio_only =
+        config.services_for(&obs.identity.region, &obs.service_azs, &[Profile::Studio].into_iter().collect());
     for endpoint in managed {
         if is_notebook_service(&endpoint.service) {
             found.insert(Profile::NotebookInstances);

@@ -100,6 +100,31 @@ pub fn studio_services() -> Vec<(String, String)> {
     .collect()
 }
 
+/// The SageMaker and studio services as `DescribeVpcEndpointServices` names them in `region`,
+/// with their private DNS names. In China (`aws-cn`, EC2's service list of cn-north-1) the
+/// services of the `com.amazonaws.` family are `cn.com.amazonaws.{region}.…` and their names
+/// end in `amazonaws.com.cn`; the SageMaker UI services keep `aws.sagemaker.{region}.…`.
+pub fn offered_services(region: &str) -> Vec<(String, String)> {
+    let china = crate::config::partition_of(region) == "aws-cn";
+    let suffix = crate::config::dns_suffix(region);
+    let com = if china { "cn.com.amazonaws" } else { "com.amazonaws" };
+    [
+        ("{com}.{r}.sagemaker.api", "api.sagemaker.{r}.{suffix}"),
+        ("aws.sagemaker.{r}.notebook", "*.notebook.{r}.sagemaker.aws"),
+        ("{com}.{r}.sagemaker.runtime", "runtime.sagemaker.{r}.{suffix}"),
+        ("aws.sagemaker.{r}.studio", "*.studio.{r}.sagemaker.aws"),
+        ("{com}.{r}.sts", "sts.{r}.{suffix}"),
+        ("{com}.{r}.logs", "logs.{r}.{suffix}"),
+        ("{com}.{r}.servicecatalog", "servicecatalog.{r}.{suffix}"),
+    ]
+    .into_iter()
+    .map(|(name, dns)| {
+        let fill = |t: &str| t.replace("{com}", com).replace("{r}", region).replace("{suffix}", suffix);
+        (fill(name), fill(dns))
+    })
+    .collect()
+}
+
 /// VPC `vpc-1` (10.0.0.0/16, DNS on) with `per_az` subnets in each of `azs`, one notebook in
 /// the first subnet, no endpoints, no managed group and no private hosted zone (read).
 pub fn observation(azs: &[&str], per_az: usize) -> Observation {
@@ -149,4 +174,20 @@ pub fn open_notebook_request(owner: &str, org: Option<&str>, name: &str) -> iam:
         Some(org) => request.with("aws:PrincipalOrgID", org).with("aws:ResourceOrgID", org),
         None => request,
     }
+}
+
+/// An EC2 filter value against a resource's value: `*` matches any characters, `?` one
+/// (EC2 User Guide, "List and filter your resources"; values are case-sensitive).
+pub fn filter_matches(pattern: &str, value: &str) -> bool {
+    fn matches(p: &[char], v: &[char]) -> bool {
+        match (p.first(), v.first()) {
+            (None, None) => true,
+            (Some('*'), _) => matches(&p[1..], v) || (!v.is_empty() && matches(p, &v[1..])),
+            (Some('?'), Some(_)) => matches(&p[1..], &v[1..]),
+            (Some(a), Some(b)) if a == b => matches(&p[1..], &v[1..]),
+            _ => false,
+        }
+    }
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    matches(&p, &v)
 }
