@@ -5,15 +5,15 @@
 //! and the IAM guardrail with IAM's limits.
 
 use serde_json::Value;
-use vpce_guard::account::Account;
-use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy};
+use vpce_guard::account::{Account, VpcSelector};
+use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Profile};
 use vpce_guard::events::{Parsed, Trigger};
 use vpce_guard::fake::FakeAccount;
-use vpce_guard::guardrail::{guardrail_arn, GUARDRAIL_PATH};
+use vpce_guard::guardrail::{allow_document, guardrail_arn, GUARDRAIL_PATH};
 use vpce_guard::model::{Endpoint, TAG_ENFORCE};
-use vpce_guard::policy::{self, MAX_IAM_POLICY_CHARS};
+use vpce_guard::policy::{self, AccessKey, MAX_IAM_POLICY_CHARS};
 use vpce_guard::report::{Outcome, Report, Severity};
-use vpce_guard::testing::iam::{evaluate, Decision, Request};
+use vpce_guard::testing::iam::{allows, evaluate, Decision, Request};
 use vpce_guard::testing::{self, ACCOUNT, ORG, REGION};
 use vpce_guard::{Error, Guard};
 
@@ -317,4 +317,80 @@ async fn the_guardrail_fits_iams_limit_at_any_scale() {
         sizes.push((endpoints, report.size, fell_back));
     }
     println!("GUARDRAIL sizes (endpoints, characters, fell back): {sizes:?}");
+}
+
+const DOMAIN: &str = "d-0a1b2c3d4e5f";
+const UNLISTED: &str = "vpce-0123456789abcdef0";
+
+/// The client VPC with a VPC-only Studio domain and a notebook in it, under the studio profile and the guardrail.
+fn studio_guardrail_guard() -> Guard<FakeAccount> {
+    let profiles = [Profile::NotebookInstances, Profile::Studio].into_iter().collect();
+    let guard = guard_with(Config { iam_guardrail: Some(GUARDRAIL.into()), profiles, ..Config::default() });
+    client_vpc(guard.account());
+    let subnets: Vec<String> = guard.account().snapshot().subnets.into_keys().collect();
+    let subnets: Vec<&str> = subnets.iter().map(String::as_str).collect();
+    guard.account().add_domain(DOMAIN, VPC, &subnets, true);
+    guard.account().add_notebook("analysis", subnets[0]);
+    guard
+}
+
+fn only_id(fake: &FakeAccount, service: &str) -> String {
+    let ids: Vec<String> = live(fake, service).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 1, "{service}: {ids:?}");
+    ids[0].clone()
+}
+
+#[tokio::test]
+async fn the_guardrail_lets_a_studio_user_reach_the_app_through_the_studio_endpoint() {
+    let guard = studio_guardrail_guard();
+    let fake = guard.account();
+
+    let report = run_manual(&guard).await;
+
+    let (api, studio) = (only_id(fake, &api_service(REGION)), only_id(fake, &format!("aws.sagemaker.{REGION}.studio")));
+    let arn = guardrail_arn(&testing::identity(), GUARDRAIL);
+    let document: Value = serde_json::from_str(fake.snapshot().policies[&arn].document().unwrap()).unwrap();
+    let open_studio = |through| testing::open_studio_request(DOMAIN, "alice", through);
+    // The URL is asked for through the API endpoint; the app's requests and frames come
+    // through the Studio endpoint, and IAM evaluates the same action for each.
+    for through in [&api, &studio] {
+        assert_ne!(evaluate(&document, &open_studio(Some(through))), Decision::ExplicitDeny, "through {through}");
+    }
+    assert_eq!(evaluate(&document, &open_studio(None)), Decision::ExplicitDeny, "the internet door is closed");
+    assert_eq!(evaluate(&document, &open_studio(Some(UNLISTED))), Decision::ExplicitDeny);
+    // Notebooks still open through the API and notebook endpoints, and through nothing else.
+    for through in [&api, &only_id(fake, &notebook_service(REGION))] {
+        assert_ne!(evaluate(&document, &presign(Some(through))), Decision::ExplicitDeny, "notebook through {through}");
+    }
+    assert_eq!(evaluate(&document, &presign(Some(UNLISTED))), Decision::ExplicitDeny);
+    assert_eq!(evaluate(&document, &presign(None)), Decision::ExplicitDeny);
+    assert!(report.guardrail.as_ref().unwrap().endpoint_ids.contains(&studio), "{}", report.to_text());
+}
+
+#[tokio::test]
+async fn the_allow_style_iam_policy_lets_a_studio_user_reach_the_app_through_the_studio_endpoint() {
+    let guard = studio_guardrail_guard();
+    let fake = guard.account();
+    run_manual(&guard).await;
+    let (api, studio) = (only_id(fake, &api_service(REGION)), only_id(fake, &format!("aws.sagemaker.{REGION}.studio")));
+    let notebook = only_id(fake, &notebook_service(REGION));
+    let open_studio = |through| testing::open_studio_request(DOMAIN, "alice", through);
+
+    let by_endpoint = allow_document(fake, &VpcSelector::All, AccessKey::SourceVpce, guard.config()).await.unwrap();
+    let by_endpoint = by_endpoint.expect("endpoints exist");
+    for through in [&api, &studio] {
+        assert!(allows(&by_endpoint, &open_studio(Some(through))), "Studio through {through}");
+    }
+    assert!(!allows(&by_endpoint, &open_studio(Some(UNLISTED))));
+    assert!(!allows(&by_endpoint, &open_studio(None)));
+    let owner = |through: &str| open_notebook(ACCOUNT, None).with("aws:SourceVpce", through);
+    for through in [&api, &notebook] {
+        assert!(allows(&by_endpoint, &owner(through)), "notebook through {through}");
+    }
+    assert!(!allows(&by_endpoint, &owner(UNLISTED)));
+
+    let by_vpc = allow_document(fake, &VpcSelector::All, AccessKey::SourceVpc, guard.config()).await.unwrap();
+    let by_vpc = by_vpc.expect("endpoints exist");
+    assert!(allows(&by_vpc, &open_studio(Some(&studio)).with("aws:SourceVpc", VPC)));
+    assert!(!allows(&by_vpc, &open_studio(None).with("aws:SourceVpc", "vpc-0ffffffffffffffff")));
 }
