@@ -51,7 +51,8 @@ async fn access_endpoints<A: Account>(account: &A, selector: &VpcSelector, confi
     Ok(endpoints.into_iter().filter(|e| e.is_interface() && e.state.is_live()).collect())
 }
 
-/// What each door admits of `endpoints`, `value` of each (its id or its VPC).
+/// What each door admits of `endpoints`, `value` of each (its id or its VPC), and the
+/// configured endpoints (`VPCE_GUARD_GUARDRAIL_SOURCE_VPCES`) besides.
 fn sources(endpoints: &[Endpoint], config: &Config, value: fn(&Endpoint) -> String) -> AccessSources {
     let through = |door: fn(&str) -> bool| -> Vec<String> {
         endpoints.iter().filter(|e| is_api_service(&e.service) || door(&e.service)).map(value).collect()
@@ -59,6 +60,7 @@ fn sources(endpoints: &[Endpoint], config: &Config, value: fn(&Endpoint) -> Stri
     AccessSources {
         notebooks: through(is_notebook_service),
         studio: config.studio().then(|| through(is_studio_service)),
+        configured: config.guardrail_source_vpces.clone(),
     }
 }
 

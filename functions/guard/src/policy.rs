@@ -170,13 +170,18 @@ pub struct AccessSources {
     /// the example policy of "Connect to Studio through an interface VPC endpoint" lists both:
     /// <https://docs.aws.amazon.com/sagemaker/latest/dg/studio-interface-endpoint.html>).
     pub studio: Option<Vec<String>>,
+    /// Endpoint ids admitted for every door besides these (`VPCE_GUARD_GUARDRAIL_SOURCE_VPCES`):
+    /// a central (hub) account's endpoints that serve this account's VPCs, whose ids the
+    /// requests from those VPCs carry as `aws:SourceVpce` (IAM User Guide, global condition
+    /// keys: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourcevpce>).
+    pub configured: Vec<String>,
 }
 
 impl AccessSources {
     /// Every value, sorted, once.
     pub fn all(&self) -> Vec<String> {
         let studio = self.studio.iter().flatten();
-        sorted(self.notebooks.iter().chain(studio).cloned().collect())
+        sorted(self.notebooks.iter().chain(studio).chain(&self.configured).cloned().collect())
     }
 }
 
@@ -190,11 +195,12 @@ fn sorted(mut values: Vec<String>) -> Vec<String> {
 /// in this region (and with it every request to the notebook, which IAM authorises the same
 /// way) unless it arrives through one of `sources.notebooks`, and with the studio profile
 /// `CreatePresignedDomainUrl` on this account's user profiles unless it arrives through one of
-/// `sources.studio`. Falls back to "through some VPC endpoint" when the lists would exceed
-/// IAM's 6,144-character limit or a door has none.
+/// `sources.studio`; either also through one of `sources.configured`. Falls back to "through
+/// some VPC endpoint" when the lists would exceed IAM's 6,144-character limit or a door has none.
 pub fn guardrail_policy(sources: &AccessSources, identity: &AccountIdentity) -> (Value, GuardrailScope) {
-    let notebooks = sorted(sources.notebooks.clone());
-    let studio = sources.studio.clone().map(sorted);
+    let with_configured = |ids: &Vec<String>| sorted(ids.iter().chain(&sources.configured).cloned().collect());
+    let notebooks = with_configured(&sources.notebooks);
+    let studio = sources.studio.as_ref().map(with_configured);
     let not_through = |ids: &Vec<String>| json!({"StringNotEquals": {"aws:SourceVpce": ids}});
     let document = |notebooks: Value, studio: Option<Value>| {
         // This region's notebooks (and Studio user profiles) only, so that each region's
@@ -249,10 +255,11 @@ impl AccessKey {
 /// The identity policy of the SageMaker guide that allows opening notebooks
 /// (`CreatePresignedNotebookInstanceUrl`, `DescribeNotebookInstance`) only through
 /// `sources.notebooks`, and with the studio profile Studio (`CreatePresignedDomainUrl`) only
-/// through `sources.studio`, ready to attach to users or roles. A door with nothing to admit
-/// gets no statement.
+/// through `sources.studio`, and both through the endpoints of `sources.configured` (by
+/// `aws:SourceVpce` whatever `key`), ready to attach to users or roles. A door with nothing to
+/// admit gets no statement.
 pub fn notebook_access_policy(key: AccessKey, sources: &AccessSources) -> Value {
-    let allow = |sid: &str, actions: &[&str], values: &[String]| {
+    let allow = |sid: &str, actions: &[&str], key: AccessKey, values: &[String]| {
         json!({
             "Sid": sid,
             "Effect": "Allow",
@@ -261,13 +268,22 @@ pub fn notebook_access_policy(key: AccessKey, sources: &AccessSources) -> Value 
             "Condition": {"StringEquals": {key.name(): sorted(values.to_vec())}}
         })
     };
+    let mut notebook_actions = vec![PRESIGNED_URL_ACTION, "sagemaker:DescribeNotebookInstance"];
     let mut statements = Vec::new();
     if !sources.notebooks.is_empty() {
-        let actions = [PRESIGNED_URL_ACTION, "sagemaker:DescribeNotebookInstance"];
-        statements.push(allow("EnableNotebookAccessOnlyThroughVpcEndpoints", &actions, &sources.notebooks));
+        let sid = "EnableNotebookAccessOnlyThroughVpcEndpoints";
+        statements.push(allow(sid, &notebook_actions, key, &sources.notebooks));
     }
     if let Some(studio) = sources.studio.as_ref().filter(|ids| !ids.is_empty()) {
-        statements.push(allow("EnableStudioAccessOnlyThroughVpcEndpoints", &[PRESIGNED_DOMAIN_URL_ACTION], studio));
+        let sid = "EnableStudioAccessOnlyThroughVpcEndpoints";
+        statements.push(allow(sid, &[PRESIGNED_DOMAIN_URL_ACTION], key, studio));
+    }
+    if !sources.configured.is_empty() {
+        if sources.studio.is_some() {
+            notebook_actions.push(PRESIGNED_DOMAIN_URL_ACTION);
+        }
+        let sid = "EnableAccessThroughConfiguredVpcEndpoints";
+        statements.push(allow(sid, &notebook_actions, AccessKey::SourceVpce, &sources.configured));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
@@ -392,7 +408,7 @@ mod tests {
             }
         };
         let ids = vec!["vpce-0aaaaaaaaaaaaaaaa".to_string()];
-        let sources = AccessSources { notebooks: ids.clone(), studio: Some(ids.clone()) };
+        let sources = AccessSources { notebooks: ids.clone(), studio: Some(ids.clone()), configured: Vec::new() };
         let (with_studio, _) = guardrail_policy(&sources, &identity());
         assert_eq!(evaluate(&with_studio, &open_studio(None)), Decision::ExplicitDeny);
         assert_eq!(evaluate(&with_studio, &open_studio(Some("vpce-0bbbbbbbbbbbbbbbb"))), Decision::ExplicitDeny);
