@@ -98,7 +98,7 @@ pub enum PolicyStyle {
 /// IAM condition keys for `iam-policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Condition {
-    /// `aws:SourceVpce` with the api and notebook endpoint ids.
+    /// `aws:SourceVpce` with the api and notebook endpoint ids (api and Studio for Studio).
     SourceVpce,
     /// `aws:SourceVpc` with the VPC ids.
     SourceVpc,

@@ -21,13 +21,13 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use aws_config::Region;
 use clap::Parser;
-use vpce_guard::account::{Account, Endpoints, VpcSelector};
+use vpce_guard::account::{Account, VpcSelector};
 use vpce_guard::approval::{Approval, Approver, Difference, Verdict};
 use vpce_guard::aws::{sdk_loader, SdkAccount};
-use vpce_guard::config::{api_service, notebook_service, Config};
+use vpce_guard::config::Config;
 use vpce_guard::events::{is_resource_id, Parsed, Trigger};
-use vpce_guard::guardrail::guardrail_document;
-use vpce_guard::policy::{notebook_access_policy, AccessCondition, GuardrailScope};
+use vpce_guard::guardrail::{allow_document, guardrail_document};
+use vpce_guard::policy::{AccessKey, GuardrailScope};
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::{Error, Guard, RunOptions};
 
@@ -161,7 +161,7 @@ async fn run(cli: Cli) -> Result<u8> {
                 );
             }
             let identity = guard.identity().await.context("reading the account's identity")?;
-            let (policy, scope, ids) = guardrail_document(guard.account(), &identity, studio(&guard))
+            let (policy, scope, ids) = guardrail_document(guard.account(), &identity, guard.config())
                 .await
                 .context("reading the endpoints")?;
             if scope == GuardrailScope::AnyEndpoint {
@@ -374,26 +374,17 @@ fn print(report: &Report, format: Output) -> Result<()> {
 async fn iam_policy(guard: &Guard<SdkAccount>, vpc_ids: &[String], condition: Condition) -> Result<serde_json::Value> {
     check_ids(vpc_ids)?;
     let selector = if vpc_ids.is_empty() { VpcSelector::All } else { VpcSelector::Ids(vpc_ids.to_vec()) };
-    let region = guard.account().region().to_string();
-    let services = [api_service(&region), notebook_service(&region)];
-    // The endpoints are all the policy needs: one paginated DescribeVpcEndpoints.
-    let endpoints = guard.account().describe_endpoints(&selector, &services).await.context("reading the endpoints")?;
-    let live: Vec<_> = endpoints.into_iter().filter(|e| e.state.is_live()).collect();
-    let endpoint_ids: Vec<String> = live.iter().map(|e| e.id.clone()).collect();
-    let vpcs: Vec<String> = live.into_iter().map(|e| e.vpc_id).collect();
-    if endpoint_ids.is_empty() {
-        bail!("no SageMaker interface endpoint found in {}; run `vpce-guard apply` first", describe(&selector));
-    }
-    let condition = match condition {
-        Condition::SourceVpce => AccessCondition::SourceVpce(endpoint_ids),
-        Condition::SourceVpc => AccessCondition::SourceVpc(vpcs),
+    let key = match condition {
+        Condition::SourceVpce => AccessKey::SourceVpce,
+        Condition::SourceVpc => AccessKey::SourceVpc,
     };
-    Ok(notebook_access_policy(&condition, studio(guard)))
-}
-
-/// Whether the studio profile is on: the IAM policies then cover `CreatePresignedDomainUrl`.
-fn studio(guard: &Guard<SdkAccount>) -> bool {
-    guard.config().profiles.contains(&vpce_guard::config::Profile::Studio)
+    // The endpoints are all the policy needs: one paginated DescribeVpcEndpoints.
+    let policy =
+        allow_document(guard.account(), &selector, key, guard.config()).await.context("reading the endpoints")?;
+    match policy {
+        Some(policy) => Ok(policy),
+        None => bail!("no SageMaker interface endpoint found in {}; run `vpce-guard apply` first", describe(&selector)),
+    }
 }
 
 fn describe(selector: &VpcSelector) -> String {

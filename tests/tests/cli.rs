@@ -39,6 +39,15 @@ async fn enforced_vpc(seed: &Seed, n: u8) -> Result<String> {
     Ok(vpc)
 }
 
+/// The fixture with one enforced VPC (`10.{n}.0.0/16`), its calls counted from here on.
+async fn fixture_with_enforced_vpc(n: u8) -> Result<(Moto, Seed, String)> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpc = enforced_vpc(&seed, n).await?;
+    moto.reset_calls().await?;
+    Ok((moto, seed, vpc))
+}
+
 #[tokio::test]
 async fn plan_apply_plan_exit_codes_and_json_contract() -> Result<()> {
     let moto = Moto::start().await?;
@@ -143,10 +152,7 @@ async fn iam_policy_names_both_endpoints_or_the_vpc() -> Result<()> {
 
 #[tokio::test]
 async fn refusals_are_one_clear_sentence_and_change_nothing() -> Result<()> {
-    let moto = Moto::start().await?;
-    let seed = Seed::new(&moto.sdk_config());
-    let vpc = enforced_vpc(&seed, 4).await?;
-    moto.reset_calls().await?;
+    let (moto, seed, vpc) = fixture_with_enforced_vpc(4).await?;
 
     let unconfirmed = cli(&moto, &["apply"]).await?;
     assert_eq!(unconfirmed.status.code(), Some(1));
@@ -175,6 +181,20 @@ async fn refusals_are_one_clear_sentence_and_change_nothing() -> Result<()> {
     );
 
     assert_eq!(moto.writes().await?, 0);
+    assert!(seed.endpoints(&vpc).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_guardrail_source_that_is_not_an_endpoint_id_stops_the_cli_naming_the_variable() -> Result<()> {
+    let (moto, seed, vpc) = fixture_with_enforced_vpc(8).await?;
+
+    let args = ["--iam-guardrail", "g", "--guardrail-source-vpces", "vpc-0123456789abcdef0", "apply", "--yes"];
+    let refused = cli(&moto, &args).await?;
+
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("VPCE_GUARD_GUARDRAIL_SOURCE_VPCES"), "{}", stderr(&refused));
+    assert!(moto.calls().await?.is_empty(), "refused before any call");
     assert!(seed.endpoints(&vpc).await?.is_empty());
     Ok(())
 }

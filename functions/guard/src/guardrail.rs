@@ -1,16 +1,20 @@
 //! The opt-in IAM guardrail (`VPCE_GUARD_IAM_GUARDRAIL`): one customer managed policy per
 //! region, kept in sync with this account's SageMaker API and notebook endpoints, that denies
-//! opening notebooks (`CreatePresignedNotebookInstanceUrl`) other than through them. It closes
-//! the internet door the SageMaker guide warns about. vpce-guard never attaches it.
+//! opening notebooks (`CreatePresignedNotebookInstanceUrl`) other than through them, and with
+//! the studio profile opening Studio (`CreatePresignedDomainUrl`) other than through the API
+//! and Studio endpoints. It closes the internet door the SageMaker guide warns about.
+//! vpce-guard never attaches it. Also the documents `vpce-guard iam-policy` prints.
 
 use tracing::info;
 
 use crate::account::{Account, ManagedPolicy, VpcSelector};
-use crate::config::{api_service, notebook_service};
+use crate::config::{
+    api_service, is_api_service, is_notebook_service, is_studio_service, notebook_service, studio_service, Config,
+};
 use crate::error::Result;
 use crate::guard::Guard;
-use crate::model::AccountIdentity;
-use crate::policy::{self, GuardrailScope};
+use crate::model::{AccountIdentity, Endpoint};
+use crate::policy::{self, AccessKey, AccessSources, GuardrailScope};
 use crate::report::{Code, GuardrailReport, Outcome, Problem};
 
 /// The IAM path of every policy vpce-guard owns (the template scopes its permissions to it).
@@ -34,20 +38,62 @@ pub fn guardrail_arn(identity: &AccountIdentity, name: &str) -> String {
     )
 }
 
-/// The guardrail document for this account's live SageMaker API and notebook endpoints, read
-/// with one paginated `DescribeVpcEndpoints`; also what `vpce-guard iam-policy` prints.
+/// This account's live SageMaker interface endpoints that the IAM policies name, in the VPCs
+/// `selector` names: the API and notebook endpoints, and the Studio endpoints with the studio
+/// profile. One paginated `DescribeVpcEndpoints`.
+async fn access_endpoints<A: Account>(account: &A, selector: &VpcSelector, config: &Config) -> Result<Vec<Endpoint>> {
+    let region = account.region().to_string();
+    let mut services = vec![api_service(&region), notebook_service(&region)];
+    if config.studio() {
+        services.push(studio_service(&region));
+    }
+    let endpoints = account.describe_endpoints(selector, &services).await?;
+    Ok(endpoints.into_iter().filter(|e| e.is_interface() && e.state.is_live()).collect())
+}
+
+/// What each door admits of `endpoints`, `value` of each (its id or its VPC), and the
+/// configured endpoints (`VPCE_GUARD_GUARDRAIL_SOURCE_VPCES`) besides.
+fn sources(endpoints: &[Endpoint], config: &Config, value: fn(&Endpoint) -> String) -> AccessSources {
+    let through = |door: fn(&str) -> bool| -> Vec<String> {
+        endpoints.iter().filter(|e| is_api_service(&e.service) || door(&e.service)).map(value).collect()
+    };
+    AccessSources {
+        notebooks: through(is_notebook_service),
+        studio: config.studio().then(|| through(is_studio_service)),
+        configured: config.guardrail_source_vpces.clone(),
+    }
+}
+
+/// The guardrail document for this account's live SageMaker endpoints (API and notebook; and
+/// Studio with the studio profile); also what `vpce-guard iam-policy` prints. With the ids it
+/// admits.
 pub async fn guardrail_document<A: Account>(
     account: &A,
     identity: &AccountIdentity,
-    studio: bool,
+    config: &Config,
 ) -> Result<(serde_json::Value, GuardrailScope, Vec<String>)> {
-    let services = [api_service(&identity.region), notebook_service(&identity.region)];
-    let endpoints = account.describe_endpoints(&VpcSelector::All, &services).await?;
-    let mut ids: Vec<String> =
-        endpoints.into_iter().filter(|e| e.is_interface() && e.state.is_live()).map(|e| e.id).collect();
-    ids.sort();
-    let (document, scope) = policy::guardrail_policy(&ids, identity, studio);
-    Ok((document, scope, ids))
+    let endpoints = access_endpoints(account, &VpcSelector::All, config).await?;
+    let sources = sources(&endpoints, config, |e| e.id.clone());
+    let (document, scope) = policy::guardrail_policy(&sources, identity);
+    Ok((document, scope, sources.all()))
+}
+
+/// What `vpce-guard iam-policy --style allow` prints: the SageMaker guide's identity policy
+/// for the live endpoints of the VPCs `selector` names, read with one paginated
+/// `DescribeVpcEndpoints`; `None` when there is no endpoint to name.
+pub async fn allow_document<A: Account>(
+    account: &A,
+    selector: &VpcSelector,
+    key: AccessKey,
+    config: &Config,
+) -> Result<Option<serde_json::Value>> {
+    let endpoints = access_endpoints(account, selector, config).await?;
+    let value: fn(&Endpoint) -> String = match key {
+        AccessKey::SourceVpce => |e| e.id.clone(),
+        AccessKey::SourceVpc => |e| e.vpc_id.clone(),
+    };
+    let sources = sources(&endpoints, config, value);
+    Ok((!sources.all().is_empty()).then(|| policy::notebook_access_policy(key, &sources)))
 }
 
 impl<A: Account> Guard<A> {
@@ -57,8 +103,7 @@ impl<A: Account> Guard<A> {
     pub async fn sync_guardrail(&self, dry_run: bool) -> Result<Option<GuardrailReport>> {
         let Some(name) = self.config().iam_guardrail.clone() else { return Ok(None) };
         let identity = self.identity().await?;
-        let studio = self.config().studio();
-        let (document, scope, ids) = guardrail_document(self.account(), &identity, studio).await?;
+        let (document, scope, ids) = guardrail_document(self.account(), &identity, self.config()).await?;
         let text = document.to_string();
         let mut report = GuardrailReport {
             policy_arn: guardrail_arn(&identity, &name),

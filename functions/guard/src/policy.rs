@@ -147,23 +147,62 @@ pub fn iam_policy_size(policy: &Value) -> usize {
 /// How the guardrail ties presigned URLs to the network path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardrailScope {
-    /// Only through the listed endpoints of this account (`aws:SourceVpce`).
+    /// Only through the listed endpoints (`aws:SourceVpce`).
     Endpoints,
-    /// The endpoint list would exceed IAM's size limit: through any VPC endpoint
-    /// (`aws:SourceVpce` present), which still closes the internet door.
+    /// The endpoint list would exceed IAM's size limit, or a door has no endpoint yet: through
+    /// any VPC endpoint (`aws:SourceVpce` present), which still closes the internet door.
     AnyEndpoint,
+}
+
+/// What the IAM policies admit, per door: endpoint ids (`aws:SourceVpce`) or VPC ids
+/// (`aws:SourceVpc`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessSources {
+    /// Notebooks (`CreatePresignedNotebookInstanceUrl`): the SageMaker API endpoints (the URL
+    /// is asked for there) and the notebook endpoints (every request to the notebook is
+    /// authorised again there), as the SageMaker guide's example lists them.
+    pub notebooks: Vec<String>,
+    /// Studio (`CreatePresignedDomainUrl`), when the studio profile is on: the SageMaker API
+    /// endpoints (the URL is asked for there) and the Studio endpoints, through which the
+    /// browser's every HTTP request and WebSocket frame to the app goes and is authorised
+    /// again as this action (SageMaker API reference, `CreatePresignedDomainUrl`:
+    /// <https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreatePresignedDomainUrl.html>;
+    /// the example policy of "Connect to Studio through an interface VPC endpoint" lists both:
+    /// <https://docs.aws.amazon.com/sagemaker/latest/dg/studio-interface-endpoint.html>).
+    pub studio: Option<Vec<String>>,
+    /// Endpoint ids admitted for every door besides these (`VPCE_GUARD_GUARDRAIL_SOURCE_VPCES`):
+    /// a central (hub) account's endpoints that serve this account's VPCs, whose ids the
+    /// requests from those VPCs carry as `aws:SourceVpce` (IAM User Guide, global condition
+    /// keys: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourcevpce>).
+    pub configured: Vec<String>,
+}
+
+impl AccessSources {
+    /// Every value, sorted, once.
+    pub fn all(&self) -> Vec<String> {
+        let studio = self.studio.iter().flatten();
+        sorted(self.notebooks.iter().chain(studio).chain(&self.configured).cloned().collect())
+    }
+}
+
+fn sorted(mut values: Vec<String>) -> Vec<String> {
+    values.sort();
+    values.dedup();
+    values
 }
 
 /// The IAM guardrail: denies `CreatePresignedNotebookInstanceUrl` on this account's notebooks
 /// in this region (and with it every request to the notebook, which IAM authorises the same
-/// way) unless it arrives through one of `endpoint_ids` (this account's SageMaker API and
-/// notebook endpoints in the region). Falls back to
-/// "through some VPC endpoint" when the list would exceed IAM's 6,144-character limit.
-pub fn guardrail_policy(endpoint_ids: &[String], identity: &AccountIdentity, studio: bool) -> (Value, GuardrailScope) {
-    let mut ids = endpoint_ids.to_vec();
-    ids.sort();
-    ids.dedup();
-    let document = |condition: Value| {
+/// way) unless it arrives through one of `sources.notebooks`, and with the studio profile
+/// `CreatePresignedDomainUrl` on this account's user profiles unless it arrives through one of
+/// `sources.studio`; either also through one of `sources.configured`. Falls back to "through
+/// some VPC endpoint" when the lists would exceed IAM's 6,144-character limit or a door has none.
+pub fn guardrail_policy(sources: &AccessSources, identity: &AccountIdentity) -> (Value, GuardrailScope) {
+    let with_configured = |ids: &Vec<String>| sorted(ids.iter().chain(&sources.configured).cloned().collect());
+    let notebooks = with_configured(&sources.notebooks);
+    let studio = sources.studio.as_ref().map(with_configured);
+    let not_through = |ids: &Vec<String>| json!({"StringNotEquals": {"aws:SourceVpce": ids}});
+    let document = |notebooks: Value, studio: Option<Value>| {
         // This region's notebooks (and Studio user profiles) only, so that each region's
         // guardrail can be attached to the same principal without denying the other regions'.
         let mut statements = vec![json!({
@@ -171,10 +210,9 @@ pub fn guardrail_policy(endpoint_ids: &[String], identity: &AccountIdentity, stu
             "Effect": "Deny",
             "Action": PRESIGNED_URL_ACTION,
             "Resource": account_notebooks_arn(identity),
-            "Condition": condition
+            "Condition": notebooks
         })];
-        if studio {
-            // CreatePresignedDomainUrl is a SageMaker API call: through the API endpoint.
+        if let Some(condition) = studio {
             statements.push(json!({
                 "Sid": "StudioOnlyThroughThisAccountsVpcEndpoints",
                 "Effect": "Deny",
@@ -185,49 +223,69 @@ pub fn guardrail_policy(endpoint_ids: &[String], identity: &AccountIdentity, stu
         }
         json!({"Version": "2012-10-17", "Statement": statements})
     };
-    if !ids.is_empty() {
-        let listed = document(json!({"StringNotEquals": {"aws:SourceVpce": ids}}));
+    if !notebooks.is_empty() && studio.as_ref().is_none_or(|ids| !ids.is_empty()) {
+        let listed = document(not_through(&notebooks), studio.as_ref().map(not_through));
         if iam_policy_size(&listed) <= MAX_IAM_POLICY_CHARS {
             return (listed, GuardrailScope::Endpoints);
         }
     }
-    (document(json!({"Null": {"aws:SourceVpce": "true"}})), GuardrailScope::AnyEndpoint)
+    let any_endpoint = json!({"Null": {"aws:SourceVpce": "true"}});
+    (document(any_endpoint.clone(), studio.map(|_| any_endpoint)), GuardrailScope::AnyEndpoint)
 }
 
-/// How an IAM policy ties notebook access to the network path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessCondition {
-    /// `aws:SourceVpce`: calls must come through these endpoints (api and notebook).
-    SourceVpce(Vec<String>),
-    /// `aws:SourceVpc`: calls must come from these VPCs.
-    SourceVpc(Vec<String>),
+/// The condition key an allow-style IAM policy ties access to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKey {
+    /// `aws:SourceVpce`: calls must come through these endpoints.
+    SourceVpce,
+    /// `aws:SourceVpc`: calls must come from these VPCs (through their endpoints).
+    SourceVpc,
+}
+
+impl AccessKey {
+    /// The condition key's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessKey::SourceVpce => "aws:SourceVpce",
+            AccessKey::SourceVpc => "aws:SourceVpc",
+        }
+    }
 }
 
 /// The identity policy of the SageMaker guide that allows opening notebooks
-/// (`CreatePresignedNotebookInstanceUrl`, `DescribeNotebookInstance`) only through the VPCs'
-/// endpoints, ready to attach to users or roles.
-pub fn notebook_access_policy(condition: &AccessCondition, studio: bool) -> Value {
-    let (key, values) = match condition {
-        AccessCondition::SourceVpce(ids) => ("aws:SourceVpce", ids),
-        AccessCondition::SourceVpc(ids) => ("aws:SourceVpc", ids),
-    };
-    let mut values = values.clone();
-    values.sort();
-    values.dedup();
-    let mut actions = vec![PRESIGNED_URL_ACTION, "sagemaker:DescribeNotebookInstance"];
-    if studio {
-        actions.push(PRESIGNED_DOMAIN_URL_ACTION);
-    }
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "EnableNotebookAccessOnlyThroughVpcEndpoints",
+/// (`CreatePresignedNotebookInstanceUrl`, `DescribeNotebookInstance`) only through
+/// `sources.notebooks`, and with the studio profile Studio (`CreatePresignedDomainUrl`) only
+/// through `sources.studio`, and both through the endpoints of `sources.configured` (by
+/// `aws:SourceVpce` whatever `key`), ready to attach to users or roles. A door with nothing to
+/// admit gets no statement.
+pub fn notebook_access_policy(key: AccessKey, sources: &AccessSources) -> Value {
+    let allow = |sid: &str, actions: &[&str], key: AccessKey, values: &[String]| {
+        json!({
+            "Sid": sid,
             "Effect": "Allow",
             "Action": actions,
             "Resource": "*",
-            "Condition": {"StringEquals": {key: values}}
-        }]
-    })
+            "Condition": {"StringEquals": {key.name(): sorted(values.to_vec())}}
+        })
+    };
+    let mut notebook_actions = vec![PRESIGNED_URL_ACTION, "sagemaker:DescribeNotebookInstance"];
+    let mut statements = Vec::new();
+    if !sources.notebooks.is_empty() {
+        let sid = "EnableNotebookAccessOnlyThroughVpcEndpoints";
+        statements.push(allow(sid, &notebook_actions, key, &sources.notebooks));
+    }
+    if let Some(studio) = sources.studio.as_ref().filter(|ids| !ids.is_empty()) {
+        let sid = "EnableStudioAccessOnlyThroughVpcEndpoints";
+        statements.push(allow(sid, &[PRESIGNED_DOMAIN_URL_ACTION], key, studio));
+    }
+    if !sources.configured.is_empty() {
+        if sources.studio.is_some() {
+            notebook_actions.push(PRESIGNED_DOMAIN_URL_ACTION);
+        }
+        let sid = "EnableAccessThroughConfiguredVpcEndpoints";
+        statements.push(allow(sid, &notebook_actions, AccessKey::SourceVpce, &sources.configured));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
 }
 
 /// True when the policy text `current` grants the same as `wanted`: statement order, `Sid`s,
@@ -349,19 +407,20 @@ mod tests {
                 None => request,
             }
         };
-        let ids = ["vpce-0aaaaaaaaaaaaaaaa".to_string()];
-        let (with_studio, _) = guardrail_policy(&ids, &identity(), true);
+        let ids = vec!["vpce-0aaaaaaaaaaaaaaaa".to_string()];
+        let sources = AccessSources { notebooks: ids.clone(), studio: Some(ids.clone()), configured: Vec::new() };
+        let (with_studio, _) = guardrail_policy(&sources, &identity());
         assert_eq!(evaluate(&with_studio, &open_studio(None)), Decision::ExplicitDeny);
         assert_eq!(evaluate(&with_studio, &open_studio(Some("vpce-0bbbbbbbbbbbbbbbb"))), Decision::ExplicitDeny);
         assert_ne!(evaluate(&with_studio, &open_studio(Some(&ids[0]))), Decision::ExplicitDeny);
-        let (without, _) = guardrail_policy(&ids, &identity(), false);
+        let (without, _) = guardrail_policy(&AccessSources { studio: None, ..sources.clone() }, &identity());
         assert_ne!(
             evaluate(&without, &open_studio(None)),
             Decision::ExplicitDeny,
             "no studio profile, no studio statement"
         );
 
-        let allow = notebook_access_policy(&AccessCondition::SourceVpce(ids.to_vec()), true);
+        let allow = notebook_access_policy(AccessKey::SourceVpce, &sources);
         assert_eq!(evaluate(&allow, &open_studio(Some(&ids[0]))), Decision::Allow);
         assert_ne!(evaluate(&allow, &open_studio(None)), Decision::Allow);
     }

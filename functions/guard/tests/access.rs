@@ -5,15 +5,15 @@
 //! and the IAM guardrail with IAM's limits.
 
 use serde_json::Value;
-use vpce_guard::account::Account;
-use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy};
+use vpce_guard::account::{Account, VpcSelector};
+use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Profile};
 use vpce_guard::events::{Parsed, Trigger};
 use vpce_guard::fake::FakeAccount;
-use vpce_guard::guardrail::{guardrail_arn, GUARDRAIL_PATH};
+use vpce_guard::guardrail::{allow_document, guardrail_arn, GUARDRAIL_PATH};
 use vpce_guard::model::{Endpoint, TAG_ENFORCE};
-use vpce_guard::policy::{self, MAX_IAM_POLICY_CHARS};
+use vpce_guard::policy::{self, AccessKey, MAX_IAM_POLICY_CHARS};
 use vpce_guard::report::{Outcome, Report, Severity};
-use vpce_guard::testing::iam::{evaluate, Decision, Request};
+use vpce_guard::testing::iam::{allows, evaluate, Decision, Request};
 use vpce_guard::testing::{self, ACCOUNT, ORG, REGION};
 use vpce_guard::{Error, Guard};
 
@@ -28,12 +28,17 @@ fn guard_with(config: Config) -> Guard<FakeAccount> {
 
 /// A 3-AZ VPC with no notebook, tagged to be enforced: a VPN landing zone or WorkSpaces VPC.
 fn client_vpc(fake: &FakeAccount) {
-    fake.add_vpc(VPC, "10.50.0.0/16");
+    enforced_vpc(fake, VPC, "10.50.0.0/16", "c1");
+}
+
+/// A 3-AZ VPC `vpc` tagged to be enforced, its subnets named after `tag`.
+fn enforced_vpc(fake: &FakeAccount, vpc: &str, cidr: &str, tag: &str) {
+    fake.add_vpc(vpc, cidr);
     fake.with_state(|s| {
-        s.vpcs.get_mut(VPC).unwrap().tags.insert(TAG_ENFORCE.into(), "true".into());
+        s.vpcs.get_mut(vpc).unwrap().tags.insert(TAG_ENFORCE.into(), "true".into());
     });
     for az in ['a', 'b', 'c'] {
-        fake.add_subnet(VPC, &format!("subnet-0000000000000c1{az}"), &format!("{REGION}{az}"));
+        fake.add_subnet(vpc, &format!("subnet-0000000000000{tag}{az}"), &format!("{REGION}{az}"));
     }
 }
 
@@ -317,4 +322,215 @@ async fn the_guardrail_fits_iams_limit_at_any_scale() {
         sizes.push((endpoints, report.size, fell_back));
     }
     println!("GUARDRAIL sizes (endpoints, characters, fell back): {sizes:?}");
+}
+
+const DOMAIN: &str = "d-0a1b2c3d4e5f";
+const UNLISTED: &str = "vpce-0123456789abcdef0";
+
+/// The client VPC with a VPC-only Studio domain and a notebook in it, under the studio profile and the guardrail.
+fn studio_guardrail_guard() -> Guard<FakeAccount> {
+    let profiles = [Profile::NotebookInstances, Profile::Studio].into_iter().collect();
+    let guard = guard_with(Config { iam_guardrail: Some(GUARDRAIL.into()), profiles, ..Config::default() });
+    client_vpc(guard.account());
+    let subnets: Vec<String> = guard.account().snapshot().subnets.into_keys().collect();
+    let subnets: Vec<&str> = subnets.iter().map(String::as_str).collect();
+    guard.account().add_domain(DOMAIN, VPC, &subnets, true);
+    guard.account().add_notebook("analysis", subnets[0]);
+    guard
+}
+
+fn only_id(fake: &FakeAccount, service: &str) -> String {
+    let ids: Vec<String> = live(fake, service).into_iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 1, "{service}: {ids:?}");
+    ids[0].clone()
+}
+
+#[tokio::test]
+async fn the_guardrail_lets_a_studio_user_reach_the_app_through_the_studio_endpoint() {
+    let guard = studio_guardrail_guard();
+    let fake = guard.account();
+
+    let report = run_manual(&guard).await;
+
+    let (api, studio) = (only_id(fake, &api_service(REGION)), only_id(fake, &format!("aws.sagemaker.{REGION}.studio")));
+    let arn = guardrail_arn(&testing::identity(), GUARDRAIL);
+    let document: Value = serde_json::from_str(fake.snapshot().policies[&arn].document().unwrap()).unwrap();
+    let open_studio = |through| testing::open_studio_request(DOMAIN, "alice", through);
+    // The URL is asked for through the API endpoint; the app's requests and frames come
+    // through the Studio endpoint, and IAM evaluates the same action for each.
+    for through in [&api, &studio] {
+        assert_ne!(evaluate(&document, &open_studio(Some(through))), Decision::ExplicitDeny, "through {through}");
+    }
+    assert_eq!(evaluate(&document, &open_studio(None)), Decision::ExplicitDeny, "the internet door is closed");
+    assert_eq!(evaluate(&document, &open_studio(Some(UNLISTED))), Decision::ExplicitDeny);
+    // Notebooks still open through the API and notebook endpoints, and through nothing else.
+    for through in [&api, &only_id(fake, &notebook_service(REGION))] {
+        assert_ne!(evaluate(&document, &presign(Some(through))), Decision::ExplicitDeny, "notebook through {through}");
+    }
+    assert_eq!(evaluate(&document, &presign(Some(UNLISTED))), Decision::ExplicitDeny);
+    assert_eq!(evaluate(&document, &presign(None)), Decision::ExplicitDeny);
+    assert!(report.guardrail.as_ref().unwrap().endpoint_ids.contains(&studio), "{}", report.to_text());
+}
+
+#[tokio::test]
+async fn the_allow_style_iam_policy_lets_a_studio_user_reach_the_app_through_the_studio_endpoint() {
+    let guard = studio_guardrail_guard();
+    let fake = guard.account();
+    run_manual(&guard).await;
+    let (api, studio) = (only_id(fake, &api_service(REGION)), only_id(fake, &format!("aws.sagemaker.{REGION}.studio")));
+    let notebook = only_id(fake, &notebook_service(REGION));
+    let open_studio = |through| testing::open_studio_request(DOMAIN, "alice", through);
+
+    let by_endpoint = allow_document(fake, &VpcSelector::All, AccessKey::SourceVpce, guard.config()).await.unwrap();
+    let by_endpoint = by_endpoint.expect("endpoints exist");
+    for through in [&api, &studio] {
+        assert!(allows(&by_endpoint, &open_studio(Some(through))), "Studio through {through}");
+    }
+    assert!(!allows(&by_endpoint, &open_studio(Some(UNLISTED))));
+    assert!(!allows(&by_endpoint, &open_studio(None)));
+    let owner = |through: &str| open_notebook(ACCOUNT, None).with("aws:SourceVpce", through);
+    for through in [&api, &notebook] {
+        assert!(allows(&by_endpoint, &owner(through)), "notebook through {through}");
+    }
+    assert!(!allows(&by_endpoint, &owner(UNLISTED)));
+
+    let by_vpc = allow_document(fake, &VpcSelector::All, AccessKey::SourceVpc, guard.config()).await.unwrap();
+    let by_vpc = by_vpc.expect("endpoints exist");
+    assert!(allows(&by_vpc, &open_studio(Some(&studio)).with("aws:SourceVpc", VPC)));
+    assert!(!allows(&by_vpc, &open_studio(None).with("aws:SourceVpc", "vpc-0ffffffffffffffff")));
+}
+
+const SOURCES: &str = "VPCE_GUARD_GUARDRAIL_SOURCE_VPCES";
+const SPOKE: &str = "vpc-0c22e47c22e47c22e";
+/// The hub account's SageMaker API, notebook and Studio endpoints, which serve the spoke's names.
+const HUB: [&str; 3] = ["vpce-0a1b2c3d4e5f60001", "vpce-0a1b2c3d4e5f60002", "vpce-0a1b2c3d4e5f60003"];
+
+/// The configuration the functions read from `variables` (unset: the defaults).
+fn config_of(variables: &[(&str, &str)]) -> Config {
+    let lookup = |name: &str| variables.iter().find(|(v, _)| *v == name).map(|(_, value)| value.to_string());
+    Config::from_lookup(lookup).expect("a valid configuration")
+}
+
+/// A spoke VPC whose SageMaker names (API, notebook, Studio) the hub's private hosted zones
+/// serve: its requests reach SageMaker through the hub's endpoints and carry their ids.
+fn spoke_vpc(fake: &FakeAccount) {
+    enforced_vpc(fake, SPOKE, "10.60.0.0/16", "c2");
+    fake.with_state(|s| {
+        for service in [api_service(REGION), notebook_service(REGION), format!("aws.sagemaker.{REGION}.studio")] {
+            s.hosted_zones.insert((SPOKE.to_string(), service));
+        }
+    });
+}
+
+fn stored_guardrail(fake: &FakeAccount) -> Value {
+    let arn = guardrail_arn(&testing::identity(), GUARDRAIL);
+    serde_json::from_str(fake.snapshot().policies[&arn].document().unwrap()).unwrap()
+}
+
+#[test]
+fn a_guardrail_source_that_is_not_an_endpoint_id_is_a_start_up_error_naming_the_variable() {
+    let not_ids = [
+        "vpc-0123456789abcdef0",
+        "vpce-",
+        "vpce-xyz",
+        "vpce-0123456789ABCDEF0",
+        "vpce-0123456789abcdef01",
+        "vpce-0a1b,pl-0a1b2c3d",
+    ];
+    for value in not_ids {
+        let error = Config::from_lookup(|name| (name == SOURCES).then(|| value.to_string())).expect_err(value);
+        assert_eq!(error.error_type(), "Permanent.Config", "{value}");
+        assert!(error.to_string().contains(SOURCES), "{value}: {error}");
+    }
+    let config = config_of(&[(SOURCES, &format!(" {} ,{}", HUB[0], "vpce-0a1b2c3d"))]);
+    assert_ne!(config, Config::default());
+}
+
+#[tokio::test]
+async fn hub_endpoints_configured_as_guardrail_sources_are_admitted_besides_this_accounts() {
+    let sources = HUB.join(",");
+    let config = config_of(&[
+        ("VPCE_GUARD_IAM_GUARDRAIL", GUARDRAIL),
+        ("VPCE_GUARD_PROFILES", "notebook-instances,studio"),
+        (SOURCES, &sources),
+    ]);
+    let guard = guard_with(config);
+    let fake = guard.account();
+    client_vpc(fake);
+    spoke_vpc(fake);
+
+    let report = guard.run(Parsed::Run(Trigger::Scheduled)).await.unwrap();
+
+    let served = [api_service(REGION), notebook_service(REGION), format!("aws.sagemaker.{REGION}.studio")];
+    let spoke_endpoints = fake.live_endpoints(SPOKE);
+    assert!(
+        !spoke_endpoints.iter().any(|e| served.contains(&e.service)),
+        "the hub serves the spoke: {}",
+        report.to_text()
+    );
+    let local = [only_id(fake, &api_service(REGION)), only_id(fake, &notebook_service(REGION))];
+    let document = stored_guardrail(fake);
+    let open_studio = |through| testing::open_studio_request(DOMAIN, "alice", through);
+    for through in HUB.iter().copied().chain(local.iter().map(String::as_str)) {
+        assert_ne!(evaluate(&document, &presign(Some(through))), Decision::ExplicitDeny, "notebook through {through}");
+    }
+    assert_ne!(evaluate(&document, &open_studio(Some(HUB[2]))), Decision::ExplicitDeny, "Studio through the hub");
+    for denied in [presign(None), presign(Some(UNLISTED)), open_studio(None), open_studio(Some(UNLISTED))] {
+        assert_eq!(evaluate(&document, &denied), Decision::ExplicitDeny, "{denied:?}");
+    }
+    let status = report.guardrail.as_ref().unwrap();
+    assert!(HUB.iter().all(|id| status.endpoint_ids.contains(&id.to_string())), "{:?}", status.endpoint_ids);
+    let spoke = report.vpcs.iter().find(|v| v.vpc_id == SPOKE).unwrap();
+    assert!(!spoke.problems.iter().any(|p| p.message.contains(SOURCES)), "{:?}", spoke.problems);
+
+    // The allow style admits them too, whichever condition key it ties the rest to.
+    let owner = |through: &str| open_notebook(ACCOUNT, None).with("aws:SourceVpce", through);
+    for key in [AccessKey::SourceVpce, AccessKey::SourceVpc] {
+        let allow = allow_document(fake, &VpcSelector::All, key, guard.config()).await.unwrap().unwrap();
+        assert!(allows(&allow, &owner(HUB[1]).with("aws:SourceVpc", "vpc-0aaaaaaaaaaaaaaaa")), "{key:?}");
+        assert!(allows(&allow, &open_studio(Some(HUB[2])).with("aws:SourceVpc", "vpc-0aaaaaaaaaaaaaaaa")), "{key:?}");
+        assert!(!allows(&allow, &owner(UNLISTED).with("aws:SourceVpc", "vpc-0aaaaaaaaaaaaaaaa")), "{key:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_account_served_only_by_a_hub_lists_the_hubs_endpoints_instead_of_falling_back() {
+    let sources = HUB.join(",");
+    let guard = guard_with(config_of(&[("VPCE_GUARD_IAM_GUARDRAIL", GUARDRAIL), (SOURCES, &sources)]));
+    let fake = guard.account();
+    spoke_vpc(fake);
+
+    let report = guard.run(Parsed::Run(Trigger::Scheduled)).await.unwrap();
+
+    let status = report.guardrail.as_ref().unwrap();
+    assert!(!status.problems.iter().any(|p| p.code == "guardrail_fallback"), "{:?}", status.problems);
+    let document = stored_guardrail(fake);
+    assert_ne!(evaluate(&document, &presign(Some(HUB[1]))), Decision::ExplicitDeny);
+    assert_eq!(evaluate(&document, &presign(Some(UNLISTED))), Decision::ExplicitDeny, "another endpoint");
+    assert_eq!(evaluate(&document, &presign(None)), Decision::ExplicitDeny, "the internet");
+}
+
+#[tokio::test]
+async fn a_vpc_served_centrally_under_the_guardrail_without_sources_is_warned_naming_the_variable() {
+    let warned = |report: &Report| {
+        let spoke = report.vpcs.iter().find(|v| v.vpc_id == SPOKE).expect("the spoke is reported");
+        assert_ne!(spoke.outcome, Outcome::NonCompliant, "{}", report.to_text());
+        spoke.problems.iter().filter(|p| p.code == "guardrail_sources_missing").cloned().collect::<Vec<_>>()
+    };
+    let run = |config: Config| async move {
+        let guard = guard_with(config);
+        spoke_vpc(guard.account());
+        guard.run(Parsed::Run(Trigger::Scheduled)).await.unwrap()
+    };
+
+    let report = run(config_of(&[("VPCE_GUARD_IAM_GUARDRAIL", GUARDRAIL)])).await;
+    let problems = warned(&report);
+    assert_eq!(problems.len(), 1, "once per VPC: {}", report.to_text());
+    assert_eq!(problems[0].severity, Severity::Warning);
+    assert!(problems[0].message.contains(SOURCES) && problems[0].message.contains(SPOKE), "{}", problems[0].message);
+
+    let configured = run(config_of(&[("VPCE_GUARD_IAM_GUARDRAIL", GUARDRAIL), (SOURCES, HUB[0])])).await;
+    assert!(warned(&configured).is_empty(), "{}", configured.to_text());
+    let no_guardrail = run(Config::default()).await;
+    assert!(warned(&no_guardrail).is_empty(), "{}", no_guardrail.to_text());
 }

@@ -122,6 +122,9 @@ pub struct Config {
     pub client_prefix_lists: Vec<String>,
     /// Name of the IAM guardrail policy to keep in sync (`None`: off).
     pub iam_guardrail: Option<String>,
+    /// VPC endpoint ids the guardrail and `iam-policy` admit besides this account's own: the
+    /// endpoints of a central (hub) account that serve this account's VPCs.
+    pub guardrail_source_vpces: Vec<String>,
     /// What a private hosted zone serving a service's name means.
     pub on_dns_conflict: OnDnsConflict,
     /// Plan only; write nothing.
@@ -169,6 +172,7 @@ impl Config {
             client_cidrs: Vec::new(),
             client_prefix_lists: Vec::new(),
             iam_guardrail: None,
+            guardrail_source_vpces: Vec::new(),
             on_dns_conflict: OnDnsConflict::Report,
             dry_run: false,
             fix_vpc_dns: false,

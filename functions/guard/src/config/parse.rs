@@ -143,15 +143,32 @@ fn canonical_cidr(text: &str) -> std::result::Result<String, String> {
 
 /// Parses `VPCE_GUARD_CLIENT_PREFIX_LISTS`: a comma list of managed prefix list ids.
 pub fn parse_prefix_lists(text: &str) -> Result<Vec<String>> {
+    let variable = "VPCE_GUARD_CLIENT_PREFIX_LISTS";
+    parse_ids(variable, text, "pl-", 1..=17, "a managed prefix list id", "pl-0123456789abcdef0")
+}
+
+/// Parses `VPCE_GUARD_GUARDRAIL_SOURCE_VPCES`: a comma list of VPC endpoint ids (`vpce-`
+/// followed by 8 or 17 hex digits, as EC2 makes them).
+pub fn parse_source_vpces(text: &str) -> Result<Vec<String>> {
+    let variable = "VPCE_GUARD_GUARDRAIL_SOURCE_VPCES";
+    parse_ids(variable, text, "vpce-", 8..=17, "a VPC endpoint id", "vpce-0123456789abcdef0")
+}
+
+/// A comma list of AWS resource ids, `prefix` and `digits` lowercase hex digits each, without
+/// repeats; `what` and `example` say what is expected.
+fn parse_ids(
+    variable: &'static str,
+    text: &str,
+    prefix: &str,
+    digits: std::ops::RangeInclusive<usize>,
+    what: &str,
+    example: &str,
+) -> Result<Vec<String>> {
     let mut ids: Vec<String> = Vec::new();
     for item in split_list(text) {
-        let hex = item.strip_prefix("pl-").unwrap_or_default();
-        if hex.is_empty() || hex.len() > 17 || !hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
-            return Err(invalid(
-                "VPCE_GUARD_CLIENT_PREFIX_LISTS",
-                text,
-                format!("{item:?} is not a managed prefix list id; expected ids such as pl-0123456789abcdef0"),
-            ));
+        let hex = item.strip_prefix(prefix).unwrap_or_default();
+        if !digits.contains(&hex.len()) || !hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+            return Err(invalid(variable, text, format!("{item:?} is not {what}; expected ids such as {example}")));
         }
         if !ids.contains(&item) {
             ids.push(item);

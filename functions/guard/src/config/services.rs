@@ -110,6 +110,12 @@ pub fn notebook_service(region: &str) -> String {
     format!("aws.sagemaker.{region}.notebook")
 }
 
+/// The SageMaker Studio UI service name in `region` (the `aws.sagemaker` prefix, like the
+/// notebook service's).
+pub fn studio_service(region: &str) -> String {
+    format!("aws.sagemaker.{region}.studio")
+}
+
 /// True for the SageMaker API service of any region and partition (recognised by suffix).
 pub fn is_api_service(name: &str) -> bool {
     name.ends_with(".sagemaker.api")
@@ -118,4 +124,9 @@ pub fn is_api_service(name: &str) -> bool {
 /// True for the SageMaker notebook service of any region and partition.
 pub fn is_notebook_service(name: &str) -> bool {
     name.starts_with("aws.sagemaker.") && name.ends_with(".notebook")
+}
+
+/// True for the SageMaker Studio UI service of any region and partition.
+pub fn is_studio_service(name: &str) -> bool {
+    name.starts_with("aws.sagemaker.") && name.ends_with(".studio")
 }

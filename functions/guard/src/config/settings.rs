@@ -135,6 +135,17 @@ pub const SETTINGS: &[Setting] = &[
         apply: |config, _, text| set(&mut config.iam_guardrail, parse_guardrail_name(text).map(Some)),
     },
     Setting {
+        variable: "VPCE_GUARD_GUARDRAIL_SOURCE_VPCES",
+        flag: "guardrail-source-vpces",
+        parameter: Some("GuardrailSourceVpces"),
+        default: "",
+        value_name: "LIST",
+        help: "VPC endpoint ids (vpce-…) the IAM guardrail and iam-policy admit besides this account's, e.g. a hub account's that serve its VPCs, comma-separated",
+        flag_alone: None,
+        in_plan: true,
+        apply: |config, _, text| set(&mut config.guardrail_source_vpces, parse_source_vpces(text)),
+    },
+    Setting {
         variable: "VPCE_GUARD_DRY_RUN",
         flag: "dry-run",
         parameter: Some("DryRun"),

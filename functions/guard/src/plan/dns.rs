@@ -10,7 +10,7 @@
 //! DNS is turned on again without a human step.
 
 use super::Planner;
-use crate::config::OnDnsConflict;
+use crate::config::{is_api_service, is_notebook_service, is_studio_service, OnDnsConflict};
 use crate::model::{Endpoint, EndpointState, HostedZone};
 use crate::report::{Code, Problem};
 
@@ -36,12 +36,31 @@ pub(super) struct DnsDecision {
 }
 
 impl<'a> Planner<'a> {
+    /// True when a hosted zone serving `service`'s name means requests the IAM guardrail judges
+    /// by `aws:SourceVpce` come through endpoints it does not list (no configured sources), and
+    /// the VPC has not been warned of it yet.
+    fn guardrail_misses_zones(&self, service: &str) -> bool {
+        let guarded = is_api_service(service) || is_notebook_service(service) || is_studio_service(service);
+        guarded
+            && self.config.iam_guardrail.is_some()
+            && self.config.guardrail_source_vpces.is_empty()
+            && !self.plan.problems.iter().any(|p| p.code == Code::GuardrailSourcesMissing)
+    }
+
     /// Decides private DNS for `service`; `None` when the plan must stop for this service (its
     /// name is served centrally and nothing is to be created, or the hosted zones must be read).
     pub(super) fn private_dns_for(&mut self, service: &str, adopted: Option<&Endpoint>) -> Option<DnsDecision> {
         let holder = self.name_holder(service, adopted);
         let report_zones = self.config.on_dns_conflict == OnDnsConflict::Report;
         let vpc_id = self.obs.vpc.id.clone();
+        if matches!(holder, Holder::Zone(_)) && self.guardrail_misses_zones(service) {
+            self.plan.problems.push(Problem::warning(
+                Code::GuardrailSourcesMissing,
+                format!(
+                    "VPC {vpc_id} reaches {service} through the endpoints a private hosted zone serves (a hub's), not this account's: its requests carry their ids as aws:SourceVpce, which the IAM guardrail does not list, so the guardrail denies the principals it is attached to there; set VPCE_GUARD_GUARDRAIL_SOURCE_VPCES to those endpoints' ids"
+                ),
+            ));
+        }
         let decision = match holder {
             Holder::NotRead => {
                 self.plan.needs_hosted_zones = true;

@@ -56,6 +56,9 @@ pub enum Code {
     GuardrailFallback,
     /// The guardrail could not be synced this run.
     GuardrailError,
+    /// A VPC reaches SageMaker through endpoints a private hosted zone serves (a hub's), whose
+    /// ids the guardrail does not list: `VPCE_GUARD_GUARDRAIL_SOURCE_VPCES` is empty.
+    GuardrailSourcesMissing,
     /// The Organization's id could not be read where a policy mode needs it.
     OrganizationUnknown,
     /// The VPC was still conflicted after every round of a run.
@@ -78,7 +81,7 @@ pub enum Code {
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 27] = [
+    pub const ALL: [Code; 28] = [
         Code::Error,
         Code::ServiceNotInAz,
         Code::ServiceUnavailable,
@@ -97,6 +100,7 @@ impl Code {
         Code::PolicyFallback,
         Code::GuardrailFallback,
         Code::GuardrailError,
+        Code::GuardrailSourcesMissing,
         Code::OrganizationUnknown,
         Code::ConflictUnresolved,
         Code::VpcNotFound,
@@ -129,6 +133,7 @@ impl Code {
             Code::PolicyFallback => "policy_fallback",
             Code::GuardrailFallback => "guardrail_fallback",
             Code::GuardrailError => "guardrail_error",
+            Code::GuardrailSourcesMissing => "guardrail_sources_missing",
             Code::OrganizationUnknown => "organization_unknown",
             Code::ConflictUnresolved => "conflict_unresolved",
             Code::VpcNotFound => "vpc_not_found",

@@ -191,3 +191,30 @@ pub fn filter_matches(pattern: &str, value: &str) -> bool {
     let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
     matches(&p, &v)
 }
+
+/// A request of a Studio user (a role of this account) to the Studio app of `user` in domain
+/// `domain`, made through endpoint `through` (`None`: from the internet or the console).
+///
+/// It is `sagemaker:CreatePresignedDomainUrl` on the user profile both when the URL is asked
+/// for (through the SageMaker API endpoint) and for every request the browser then sends to the
+/// app: "IAM authorization policies for this API are also enforced for every HTTP request and
+/// WebSocket frame that attempts to connect to the app"
+/// (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreatePresignedDomainUrl.html>).
+/// The browser's requests go through the Studio endpoint (`aws.sagemaker.{region}.studio`), so
+/// they carry *its* id as `aws:SourceVpce`, which is why the example policy of "Connect to
+/// Studio through an interface VPC endpoint" lists the API and the Studio endpoints
+/// (<https://docs.aws.amazon.com/sagemaker/latest/dg/studio-interface-endpoint.html>);
+/// `aws:SourceVpce` is the id of the endpoint a request came through
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourcevpce>).
+pub fn open_studio_request(domain: &str, user: &str, through: Option<&str>) -> iam::Request {
+    let request = iam::Request::new(
+        &format!("arn:aws:iam::{ACCOUNT}:role/StudioUser"),
+        "sagemaker:CreatePresignedDomainUrl",
+        &format!("arn:aws:sagemaker:{REGION}:{ACCOUNT}:user-profile/{domain}/{user}"),
+    )
+    .with("aws:PrincipalAccount", ACCOUNT);
+    match through {
+        Some(endpoint_id) => request.with("aws:SourceVpce", endpoint_id),
+        None => request,
+    }
+}
