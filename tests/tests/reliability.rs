@@ -604,24 +604,39 @@ const FUNCTION_READS: Duration = Duration::from_secs(8);
 /// The deadline margin the function binaries keep (`Guard`'s default).
 const FUNCTION_MARGIN: Duration = Duration::from_secs(10);
 
+/// An in-process run of notebook `nb-1`'s event with a deadline [`READS`] + `margin` away,
+/// started with every write held by the proxy, once its first write is held.
+struct HeldRun {
+    run: tokio::task::JoinHandle<vpce_guard::Result<Report>>,
+    started: Instant,
+    deadline: Instant,
+}
+
+impl World {
+    async fn run_until_first_write_is_held(&self, margin: Duration, subnet: &str) -> Result<HeldRun> {
+        self.proxy.hold(Hold::of(&WRITES));
+        let guard = self.guard_with(margin);
+        let started = Instant::now();
+        let deadline = started + READS + margin;
+        let options = RunOptions { deadline: Some(deadline), ..RunOptions::default() };
+        let event = notebook_event("nb-1", subnet);
+        let mut run = tokio::spawn(async move { guard.run_with(event, &options).await });
+        tokio::select! {
+            held = self.proxy.until_held(1) => held?,
+            report = &mut run => panic!("the run ended before its first write: {}", report??.to_text()),
+        }
+        Ok(HeldRun { run, started, deadline })
+    }
+}
+
 #[tokio::test]
 async fn invocation_near_its_deadline_stops_before_the_next_write_and_reports_pending() -> Result<()> {
     let w = World::start(0x5eed_0008).await?;
     let Arranged { vpc, subnets, .. } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
     // Writes may start during the first READS; the first one is held until they are over.
     let margin = Duration::from_secs(10);
-    w.proxy.hold(Hold::of(&WRITES));
-    let guard = w.guard_with(margin);
     w.moto.reset_calls().await?;
-    let started = Instant::now();
-    let deadline = started + READS + margin;
-    let options = RunOptions { deadline: Some(deadline), ..RunOptions::default() };
-    let event = notebook_event("nb-1", &subnets[0]);
-    let mut run = tokio::spawn(async move { guard.run_with(event, &options).await });
-    tokio::select! {
-        held = w.proxy.until_held(1) => held?,
-        report = &mut run => panic!("the run ended before its first write: {}", report??.to_text()),
-    }
+    let HeldRun { run, started, deadline } = w.run_until_first_write_is_held(margin, &subnets[0]).await?;
     while Instant::now() < deadline - margin {
         tokio::time::sleep_until((deadline - margin).into()).await;
     }
@@ -647,6 +662,42 @@ async fn invocation_near_its_deadline_stops_before_the_next_write_and_reports_pe
         "RELIABILITY deadline in-process: the first write released at the margin, returned {returned:?} into a \
          {:?} budget with 1 write of 5; next run finished",
         READS + margin
+    );
+    Ok(())
+}
+
+/// A write AWS is slow to answer (held by the proxy, and not released before the deadline):
+/// an SDK call may last longer than the deadline margin (its operation timeout is 25 s), and
+/// Lambda ends the process at the deadline. The run gives the write up just before the deadline
+/// and answers `pending`; the next run finishes, with no duplicate whatever became of the write.
+#[tokio::test]
+async fn a_write_still_in_flight_at_the_deadline_is_given_up_and_the_run_answers_in_time() -> Result<()> {
+    let w = World::start(0x5eed_0010).await?;
+    let Arranged { vpc, subnets, .. } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
+    let margin = Duration::from_secs(10);
+    let HeldRun { run, started, deadline } = w.run_until_first_write_is_held(margin, &subnets[0]).await?;
+    // Not released: the run must give the write up on its own (waited for a little past the
+    // deadline, where Lambda would have ended the process).
+    let report = match tokio::time::timeout_at((deadline + Duration::from_secs(5)).into(), run).await {
+        Ok(report) => report??,
+        Err(_) => panic!("no answer by the deadline: the run waited on the write in flight"),
+    };
+    let returned = started.elapsed();
+    assert!(Instant::now() < deadline, "returned after the deadline: {returned:?} of {:?}", READS + margin);
+    let ours = &report.vpcs[0];
+    assert_eq!(ours.outcome, Outcome::Pending, "{}", report.to_text());
+    assert!(ours.reason.as_deref().is_some_and(|r| r.contains("deadline")), "{:?}", ours.reason);
+    assert!(ours.actions.is_empty(), "the write given up is not reported as made: {}", report.to_text());
+
+    w.proxy.release();
+    let report = w.guard().run(notebook_event("nb-1", &subnets[0])).await?;
+    assert!(converged(&report), "{}", report.to_text());
+    assert_converged(&w.seed, &vpc, &AZS).await?;
+    println!(
+        "RELIABILITY write in flight at the deadline: given up, answered in {returned:?} of a {:?} budget \
+         (cut {:?} before the deadline), pending; next run finished",
+        READS + margin,
+        vpce_guard::guard::CUT_MARGIN
     );
     Ok(())
 }

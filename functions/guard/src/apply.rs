@@ -137,130 +137,43 @@ fn managed_tags(name: &str) -> Tags {
     Tags::from([(TAG_MANAGED.to_string(), "true".to_string()), ("Name".to_string(), name.to_string())])
 }
 
-/// Executes `plan` against `account`, starting no write after `stop_by`.
+/// Executes `plan` against `account`, starting no write after `window.stop_by` and cutting a
+/// write still in flight at `window.cut_at`.
 pub async fn apply<A: Account>(
     account: &A,
     obs: &Observation,
     plan: &Plan,
-    stop_by: Option<std::time::Instant>,
+    window: Option<WriteWindow>,
 ) -> Result<Applied> {
     let vpc_id = obs.vpc.id.as_str();
     let mut actions = Vec::new();
     let mut created_group: Option<String> = None;
-    let resolve = |group: &GroupRef, created: &Option<String>| -> String {
-        match group {
-            GroupRef::Existing(id) => id.clone(),
-            GroupRef::Planned => created.clone().unwrap_or_default(),
-        }
-    };
     for write in &plan.writes {
-        if stop_by.is_some_and(|t| std::time::Instant::now() >= t) {
+        if window.is_some_and(|w| std::time::Instant::now() >= w.stop_by) {
             return Ok(Applied::Deferred(actions));
         }
-        let outcome: Result<Vec<Action>> = match write {
-            Write::EnableDnsSupport => account
-                .enable_vpc_dns(vpc_id, DnsAttribute::Support)
-                .await
-                .map(|()| vec![Action::EnableDnsSupport { vpc_id: vpc_id.into() }]),
-            Write::EnableDnsHostnames => account
-                .enable_vpc_dns(vpc_id, DnsAttribute::Hostnames)
-                .await
-                .map(|()| vec![Action::EnableDnsHostnames { vpc_id: vpc_id.into() }]),
-            Write::CreateGroup => match create_group(account, vpc_id).await {
-                Ok(id) => {
-                    created_group = Some(id.clone());
-                    Ok(vec![Action::CreateSecurityGroup { group_id: Some(id), group_name: MANAGED_GROUP_NAME.into() }])
+        let attempt = write_one(account, vpc_id, write, &mut created_group);
+        let outcome = match window {
+            Some(w) => match tokio::time::timeout_at(w.cut_at.into(), attempt).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // Lambda ends the process at its deadline: give the write up first, so that
+                    // the run still answers. AWS may have carried it out; the next run observes
+                    // the account and finishes (creates are idempotent by their tokens).
+                    tracing::warn!(vpc = vpc_id, write = ?write, "write still in flight at the deadline; given up");
+                    return Ok(Applied::Deferred(actions));
                 }
-                Err(error) => Err(error),
             },
-            Write::AuthorizeHttps { group, sources } => {
-                let group_id = resolve(group, &created_group);
-                authorize(account, &group_id, sources)
-                    .await
-                    .map(|()| vec![Action::AuthorizeHttps { group_id: Some(group_id), cidrs: sources.clone() }])
+            None => attempt.await,
+        };
+        let outcome = match outcome {
+            Ok(Wrote::Actions(done)) => Ok(done),
+            Ok(Wrote::HandedBack(reason, endpoint_id)) => {
+                let mut hints = Hints::default();
+                hints.stale_endpoint_ids.insert(endpoint_id);
+                return Ok(Applied::Conflict { actions, hints, reason });
             }
-            Write::RevokeHttps { group_id, sources } => revoke(account, group_id, sources)
-                .await
-                .map(|()| vec![Action::RevokeHttps { group_id: group_id.clone(), cidrs: sources.clone() }]),
-            Write::CreateEndpoint { service, subnet_ids, group, policy, private_dns, client_token, dns_conflict } => {
-                let mut tags = managed_tags(&format!("vpce-guard {service}"));
-                if *dns_conflict {
-                    tags.insert(TAG_PRIVATE_DNS.to_string(), "conflict".to_string());
-                }
-                let request = NewEndpoint {
-                    vpc_id: vpc_id.into(),
-                    service: service.clone(),
-                    subnet_ids: subnet_ids.clone(),
-                    group_ids: vec![resolve(group, &created_group)],
-                    policy: policy.clone(),
-                    private_dns: *private_dns,
-                    client_token: client_token.clone(),
-                    tags,
-                };
-                match account.create_endpoint(&request).await {
-                    Ok(endpoint) if !endpoint.state.is_live() => {
-                        return Ok(handed_back(actions, client_token, &endpoint.id, endpoint.state.as_str()));
-                    }
-                    Ok(endpoint) => {
-                        info!(vpc = vpc_id, service = %service, endpoint = %endpoint.id, "created endpoint");
-                        Ok(vec![Action::CreateEndpoint {
-                            service: service.clone(),
-                            endpoint_id: Some(endpoint.id),
-                            subnet_ids: subnet_ids.clone(),
-                            private_dns: *private_dns,
-                        }])
-                    }
-                    Err(error) => Err(error),
-                }
-            }
-            Write::ModifyEndpoint { endpoint_id, add_subnet_ids, add_group, policy, enable_private_dns, .. } => {
-                let group_id = add_group.as_ref().map(|g| resolve(g, &created_group));
-                let change = EndpointChange {
-                    endpoint_id: endpoint_id.clone(),
-                    add_subnet_ids: add_subnet_ids.clone(),
-                    add_group_ids: group_id.iter().cloned().collect(),
-                    policy: policy.clone(),
-                    private_dns: enable_private_dns.then_some(true),
-                };
-                account.modify_endpoint(&change).await.map(|()| {
-                    info!(vpc = vpc_id, endpoint = %endpoint_id, subnets = add_subnet_ids.len(), "modified endpoint");
-                    modify_actions(
-                        endpoint_id,
-                        add_subnet_ids,
-                        group_id.map(Some),
-                        policy.is_some(),
-                        *enable_private_dns,
-                    )
-                })
-            }
-            Write::S3Gateway { endpoint_id: Some(endpoint_id), route_table_ids, .. } => {
-                account.add_route_tables(endpoint_id, route_table_ids).await.map(|()| {
-                    info!(vpc = vpc_id, endpoint = %endpoint_id, route_tables = ?route_table_ids, "extended the S3 gateway endpoint");
-                    vec![Action::S3Gateway {
-                        endpoint_id: Some(endpoint_id.clone()),
-                        extended: true,
-                        route_table_ids: route_table_ids.clone(),
-                    }]
-                })
-            }
-            Write::S3Gateway { endpoint_id: None, service, route_table_ids, client_token } => {
-                let tags = managed_tags("vpce-guard-s3");
-                match account.create_s3_gateway(vpc_id, service, route_table_ids, client_token, &tags).await {
-                    Ok(endpoint) if !endpoint.live => {
-                        return Ok(handed_back(actions, client_token, &endpoint.id, "not live"));
-                    }
-                    Ok(endpoint) => {
-                        let id = endpoint.id;
-                        info!(vpc = vpc_id, endpoint = %id, route_tables = ?route_table_ids, "created the S3 gateway endpoint");
-                        Ok(vec![Action::S3Gateway {
-                            endpoint_id: Some(id),
-                            extended: false,
-                            route_table_ids: route_table_ids.clone(),
-                        }])
-                    }
-                    Err(error) => Err(error),
-                }
-            }
+            Err(error) => Err(error),
         };
         match outcome {
             Ok(done) => actions.extend(done),
@@ -295,14 +208,150 @@ pub async fn apply<A: Account>(
     Ok(Applied::Done(actions))
 }
 
-/// A create whose `ClientToken` EC2 answered with an endpoint that is gone (`state`): the
-/// token was used before, by an endpoint deleted since. The endpoint's id salts the next
+/// When a round may write: no write starts at or after `stop_by` (the deadline less the
+/// margin), and one still in flight at `cut_at` (just before the deadline) is given up.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteWindow {
+    /// No write starts from here on.
+    pub stop_by: std::time::Instant,
+    /// A write still in flight here is given up.
+    pub cut_at: std::time::Instant,
+}
+
+/// One write's result, before the round decides what it means.
+enum Wrote {
+    /// Made: what was done.
+    Actions(Vec<Action>),
+    /// A create whose token EC2 answered with an endpoint that is gone: why, and its id.
+    HandedBack(String, String),
+}
+
+/// Makes one write of the plan.
+async fn write_one<A: Account>(
+    account: &A,
+    vpc_id: &str,
+    write: &Write,
+    created_group: &mut Option<String>,
+) -> Result<Wrote> {
+    let resolve = |group: &GroupRef, created: &Option<String>| -> String {
+        match group {
+            GroupRef::Existing(id) => id.clone(),
+            GroupRef::Planned => created.clone().unwrap_or_default(),
+        }
+    };
+    let done: Result<Vec<Action>> = match write {
+        Write::EnableDnsSupport => account
+            .enable_vpc_dns(vpc_id, DnsAttribute::Support)
+            .await
+            .map(|()| vec![Action::EnableDnsSupport { vpc_id: vpc_id.into() }]),
+        Write::EnableDnsHostnames => account
+            .enable_vpc_dns(vpc_id, DnsAttribute::Hostnames)
+            .await
+            .map(|()| vec![Action::EnableDnsHostnames { vpc_id: vpc_id.into() }]),
+        Write::CreateGroup => match create_group(account, vpc_id).await {
+            Ok(id) => {
+                *created_group = Some(id.clone());
+                Ok(vec![Action::CreateSecurityGroup { group_id: Some(id), group_name: MANAGED_GROUP_NAME.into() }])
+            }
+            Err(error) => Err(error),
+        },
+        Write::AuthorizeHttps { group, sources } => {
+            let group_id = resolve(group, created_group);
+            authorize(account, &group_id, sources)
+                .await
+                .map(|()| vec![Action::AuthorizeHttps { group_id: Some(group_id), cidrs: sources.clone() }])
+        }
+        Write::RevokeHttps { group_id, sources } => revoke(account, group_id, sources)
+            .await
+            .map(|()| vec![Action::RevokeHttps { group_id: group_id.clone(), cidrs: sources.clone() }]),
+        Write::CreateEndpoint { service, subnet_ids, group, policy, private_dns, client_token, dns_conflict } => {
+            let mut tags = managed_tags(&format!("vpce-guard {service}"));
+            if *dns_conflict {
+                tags.insert(TAG_PRIVATE_DNS.to_string(), "conflict".to_string());
+            }
+            let request = NewEndpoint {
+                vpc_id: vpc_id.into(),
+                service: service.clone(),
+                subnet_ids: subnet_ids.clone(),
+                group_ids: vec![resolve(group, created_group)],
+                policy: policy.clone(),
+                private_dns: *private_dns,
+                client_token: client_token.clone(),
+                tags,
+            };
+            match account.create_endpoint(&request).await {
+                Ok(endpoint) if !endpoint.state.is_live() => {
+                    return Ok(Wrote::HandedBack(handed_back_reason(client_token, &endpoint.id, endpoint.state.as_str()), endpoint.id));
+                }
+                Ok(endpoint) => {
+                    info!(vpc = vpc_id, service = %service, endpoint = %endpoint.id, "created endpoint");
+                    Ok(vec![Action::CreateEndpoint {
+                        service: service.clone(),
+                        endpoint_id: Some(endpoint.id),
+                        subnet_ids: subnet_ids.clone(),
+                        private_dns: *private_dns,
+                    }])
+                }
+                Err(error) => Err(error),
+            }
+        }
+        Write::ModifyEndpoint { endpoint_id, add_subnet_ids, add_group, policy, enable_private_dns, .. } => {
+            let group_id = add_group.as_ref().map(|g| resolve(g, created_group));
+            let change = EndpointChange {
+                endpoint_id: endpoint_id.clone(),
+                add_subnet_ids: add_subnet_ids.clone(),
+                add_group_ids: group_id.iter().cloned().collect(),
+                policy: policy.clone(),
+                private_dns: enable_private_dns.then_some(true),
+            };
+            account.modify_endpoint(&change).await.map(|()| {
+                info!(vpc = vpc_id, endpoint = %endpoint_id, subnets = add_subnet_ids.len(), "modified endpoint");
+                modify_actions(
+                    endpoint_id,
+                    add_subnet_ids,
+                    group_id.map(Some),
+                    policy.is_some(),
+                    *enable_private_dns,
+                )
+            })
+        }
+        Write::S3Gateway { endpoint_id: Some(endpoint_id), route_table_ids, .. } => {
+            account.add_route_tables(endpoint_id, route_table_ids).await.map(|()| {
+                info!(vpc = vpc_id, endpoint = %endpoint_id, route_tables = ?route_table_ids, "extended the S3 gateway endpoint");
+                vec![Action::S3Gateway {
+                    endpoint_id: Some(endpoint_id.clone()),
+                    extended: true,
+                    route_table_ids: route_table_ids.clone(),
+                }]
+            })
+        }
+        Write::S3Gateway { endpoint_id: None, service, route_table_ids, client_token } => {
+            let tags = managed_tags("vpce-guard-s3");
+            match account.create_s3_gateway(vpc_id, service, route_table_ids, client_token, &tags).await {
+                Ok(endpoint) if !endpoint.live => {
+                    return Ok(Wrote::HandedBack(handed_back_reason(client_token, &endpoint.id, "not live"), endpoint.id));
+                }
+                Ok(endpoint) => {
+                    let id = endpoint.id;
+                    info!(vpc = vpc_id, endpoint = %id, route_tables = ?route_table_ids, "created the S3 gateway endpoint");
+                    Ok(vec![Action::S3Gateway {
+                        endpoint_id: Some(id),
+                        extended: false,
+                        route_table_ids: route_table_ids.clone(),
+                    }])
+                }
+                Err(error) => Err(error),
+            }
+        }
+    };
+    done.map(Wrote::Actions)
+}
+
+/// Why a create is retried: its `ClientToken` EC2 answered with an endpoint that is gone
+/// (`state`), used before by an endpoint deleted since. The endpoint's id salts the next
 /// round's token, so the re-plan creates a new one.
-fn handed_back(actions: Vec<Action>, client_token: &str, endpoint_id: &str, state: &str) -> Applied {
-    let mut hints = Hints::default();
-    hints.stale_endpoint_ids.insert(endpoint_id.to_string());
-    let reason = format!("client token {client_token} returned {endpoint_id} in state {state}");
-    Applied::Conflict { actions, hints, reason }
+fn handed_back_reason(client_token: &str, endpoint_id: &str, state: &str) -> String {
+    format!("client token {client_token} returned {endpoint_id} in state {state}")
 }
 
 /// Creates the managed group; if it already exists (a concurrent run), finds it.

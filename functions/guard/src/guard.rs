@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 use crate::model::{AccountIdentity, Notebook};
 use crate::report::Report;
 
+/// What a run keeps of its time after giving up a write still in flight at its deadline:
+/// enough to build and send its report (capped by the deadline margin).
+pub const CUT_MARGIN: Duration = Duration::from_secs(2);
+
 /// What a warm process remembers of a notebook: creation time, subnet, direct internet access.
 pub(crate) type NotebookFacts = (Option<i64>, Option<String>, bool);
 

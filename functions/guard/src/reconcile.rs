@@ -7,9 +7,9 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use crate::account::{Account, VpcSelector};
-use crate::apply::{apply, planned_actions, Applied};
+use crate::apply::{apply, planned_actions, Applied, WriteWindow};
 use crate::error::{Error, Result};
-use crate::guard::{Guard, RunContext};
+use crate::guard::{Guard, RunContext, CUT_MARGIN};
 use crate::model::{Notebook, Observation};
 use crate::plan::{enrolment, plan, Enrolment, Plan, Write};
 use crate::report::{Action, Code, EndpointReport, Outcome, Problem, Report, Severity, VpcReport};
@@ -116,9 +116,7 @@ impl<A: Account> Guard<A> {
                 }
                 return Ok(vpc_report(obs, &current, actions, run.dry_run));
             }
-            let deadline =
-                run.deadline.map(|d| d - self.deadline_margin.min(d.saturating_duration_since(Instant::now())));
-            match apply(self.account(), obs, &current, deadline).await? {
+            match apply(self.account(), obs, &current, self.write_window(run.deadline)).await? {
                 Applied::Done(done) => {
                     actions.extend(done);
                     let mut after = self.after_writes(obs, &current).await?;
@@ -177,6 +175,21 @@ impl<A: Account> Guard<A> {
         ));
         report.outcome = Outcome::NonCompliant;
         Ok(report)
+    }
+
+    /// When this run may write before `deadline`: no write starts within the deadline margin,
+    /// and a write still in flight [`CUT_MARGIN`] before the deadline is given up. An SDK call
+    /// may take longer than the margin (its operation timeout is 25 s), and Lambda ends the
+    /// process at the deadline: a call cut by the process's end would leave the run without an
+    /// answer.
+    fn write_window(&self, deadline: Option<Instant>) -> Option<WriteWindow> {
+        deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            WriteWindow {
+                stop_by: d - self.deadline_margin.min(left),
+                cut_at: d - CUT_MARGIN.min(self.deadline_margin).min(left),
+            }
+        })
     }
 
     /// Adds the private-DNS conflicts learnt for this VPC within [`DNS_CONFLICT_MEMORY`] to
