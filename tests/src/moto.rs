@@ -131,6 +131,18 @@ impl Moto {
         self.control("POST", "/_fixture/hosted-zone", &body).await.map(drop)
     }
 
+    /// Shares a private hosted zone named `zone` with `vpc_id` through the VPC's Route 53 Profile
+    /// (made if need be), as a hub does; `zone` is a service name (its private DNS domain) or a
+    /// domain name. `ListHostedZonesByVPC` does not list such a zone (fixture gap p). Returns the
+    /// Profile's id.
+    pub async fn route53_profile_zone(&self, vpc_id: &str, zone: &str) -> Result<String> {
+        let key =
+            if zone.starts_with("com.amazonaws.") || zone.starts_with("aws.") { "service_name" } else { "domain" };
+        let body = serde_json::json!({"vpc_id": vpc_id, key: zone});
+        let reply = self.control("POST", "/_fixture/route53-profile", &body).await?;
+        reply["profile_id"].as_str().map(str::to_string).context("the fixture names the Profile")
+    }
+
     /// Forces an endpoint's state (`available` releases it).
     pub async fn force_state(&self, endpoint_id: &str, state: &str) -> Result<()> {
         let body = serde_json::json!({"endpoint_id": endpoint_id, "state": state});

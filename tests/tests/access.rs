@@ -152,6 +152,26 @@ async fn client_sources_are_allowed_marked_and_revoked_when_dropped() -> Result<
     Ok(())
 }
 
+/// The run `report` on `vpc`, whose API name a hub serves: a `served_centrally` warning (its
+/// message returned), no error, no local API endpoint (none a client would resolve to, none
+/// shadowing the hub's), the notebook endpoint the only create (none refused), and a replay that
+/// is compliant and writes nothing.
+async fn served_centrally(w: &World, vpc: &str, report: &Report) -> Result<String> {
+    let vpc_report = &report.vpcs[0];
+    let served = vpc_report.problems.iter().find(|p| p.code == "served_centrally" && p.severity == Severity::Warning);
+    let served = served.with_context(|| format!("served_centrally expected: {}", report.to_text()))?;
+    assert!(!vpc_report.problems.iter().any(|p| p.severity == Severity::Error), "{}", report.to_text());
+    let endpoints = w.live(vpc).await?;
+    assert!(!endpoints.contains_key(API), "no local API endpoint: {}", report.to_text());
+    assert_eq!(endpoints[NOTEBOOK].len(), 1);
+    let calls = w.moto.calls().await?;
+    assert_eq!(calls.get("CreateVpcEndpoint"), Some(&1), "the notebook endpoint only, none refused: {calls:?}");
+    let replay = manual(&w.guard(Config::default())?, vpc).await?;
+    assert_eq!(replay.vpcs[0].outcome, Outcome::Compliant, "{}", replay.to_text());
+    assert_eq!(replay.api_calls.write, 0);
+    Ok(served.message.clone())
+}
+
 #[tokio::test]
 async fn a_name_served_by_a_private_hosted_zone_is_served_centrally() -> Result<()> {
     let w = World::start().await?;
@@ -159,21 +179,43 @@ async fn a_name_served_by_a_private_hosted_zone_is_served_centrally() -> Result<
     w.moto.hosted_zone(&vpc, API).await?;
     w.moto.reset_calls().await?;
     let report = manual(&w.guard(Config::default())?, &vpc).await?;
-    let vpc_report = &report.vpcs[0];
-    assert!(
-        vpc_report.problems.iter().any(|p| p.code == "served_centrally" && p.severity == Severity::Warning),
-        "{}",
-        report.to_text()
-    );
-    assert!(!vpc_report.problems.iter().any(|p| p.severity == Severity::Error), "{}", report.to_text());
-    let endpoints = w.live(&vpc).await?;
-    assert!(!endpoints.contains_key(API), "no endpoint no client would resolve to");
-    assert_eq!(endpoints[NOTEBOOK].len(), 1);
+    served_centrally(&w, &vpc, &report).await.map(drop)
+}
+
+#[tokio::test]
+async fn a_name_served_by_a_zone_of_the_vpcs_route53_profile_is_served_centrally() -> Result<()> {
+    let w = World::start().await?;
+    let vpc = w.client_vpc().await?;
+    // A hub's Profile with two zones (the second an unrelated corporate one), a page each.
+    let profile = w.moto.route53_profile_zone(&vpc, API).await?;
+    w.moto.route53_profile_zone(&vpc, "corp.example.internal").await?;
+    w.moto.configure(serde_json::json!({"route53_profiles_page_size": 1})).await?;
+    w.moto.reset_calls().await?;
+    let report = manual(&w.guard(Config::default())?, &vpc).await?;
     let calls = w.moto.calls().await?;
-    assert_eq!(calls.get("CreateVpcEndpoint"), Some(&1), "no refused attempt: {calls:?}");
-    let replay = manual(&w.guard(Config::default())?, &vpc).await?;
-    assert_eq!(replay.vpcs[0].outcome, Outcome::Compliant, "{}", replay.to_text());
-    assert_eq!(replay.api_calls.write, 0);
+    assert_eq!(calls.get("ListProfileAssociations"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("ListProfileResourceAssociations"), Some(&2), "two pages: {calls:?}");
+    let message = served_centrally(&w, &vpc, &report).await?;
+    assert!(message.contains(&profile), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn route53_profiles_refused_to_the_role_are_a_warning_and_the_run_goes_on() -> Result<()> {
+    let w = World::start().await?;
+    let vpc = w.client_vpc().await?;
+    w.moto.configure(serde_json::json!({"route53_profiles_refusal": "AccessDeniedException"})).await?;
+    let report = manual(&w.guard(Config::default())?, &vpc).await?;
+    let vpc_report = &report.vpcs[0];
+    assert_eq!(vpc_report.outcome, Outcome::Changed, "{}", report.to_text());
+    let warning = vpc_report.problems.iter().find(|p| p.code == "route53_profiles_unreadable");
+    let warning = warning.with_context(|| format!("route53_profiles_unreadable expected: {}", report.to_text()))?;
+    assert_eq!(warning.severity, Severity::Warning);
+    assert!(warning.message.contains("AccessDeniedException"), "{}", warning.message);
+    let endpoints = w.live(&vpc).await?;
+    assert!(endpoints[API].iter().all(|e| e.private_dns_enabled() == Some(true)), "{endpoints:?}");
+    let calls = w.moto.calls().await?;
+    assert_eq!(calls.get("ListProfileAssociations"), Some(&1), "a refusal is not retried: {calls:?}");
     Ok(())
 }
 

@@ -98,7 +98,8 @@ pub struct EndpointChange {
     pub private_dns: Option<bool>,
 }
 
-/// The VPCs, their subnets and DNS attributes (EC2), and the private hosted zones associated with them (Route 53).
+/// The VPCs, their subnets and DNS attributes (EC2), and the private hosted zones associated with them
+/// (Route 53, directly or through Route 53 Profiles).
 pub trait Network: Send + Sync {
     /// `DescribeVpcs`, every page; unknown ids are absent. DNS attributes are left `None`.
     fn describe_vpcs(&self, selector: &VpcSelector) -> impl Future<Output = Result<Vec<Vpc>>> + Send;
@@ -110,8 +111,13 @@ pub trait Network: Send + Sync {
     fn subnets_by_id(&self, subnet_ids: &[String]) -> impl Future<Output = Result<Vec<Subnet>>> + Send;
     /// `ModifyVpcAttribute` turning one DNS attribute on.
     fn enable_vpc_dns(&self, vpc_id: &str, attribute: DnsAttribute) -> impl Future<Output = Result<()>> + Send;
-    /// `route53:ListHostedZonesByVPC`, every page: the private hosted zones associated with the VPC.
+    /// `route53:ListHostedZonesByVPC`, every page: the private hosted zones associated with the
+    /// VPC directly (not those it gets through a Route 53 Profile).
     fn hosted_zones(&self, vpc_id: &str) -> impl Future<Output = Result<Vec<HostedZone>>> + Send;
+    /// `route53profiles:ListProfileAssociations` of the VPC, then
+    /// `ListProfileResourceAssociations` of each Profile associated with it, every page: the
+    /// private hosted zones the VPC gets through its Route 53 Profile.
+    fn profile_zones(&self, vpc_id: &str) -> impl Future<Output = Result<Vec<HostedZone>>> + Send;
 }
 
 /// Interface endpoints and the services they connect to (EC2).

@@ -382,14 +382,16 @@ pub fn fingerprint(obs: &Observation) -> String {
         service_azs,
         service_dns,
         hosted_zones,
+        route53_profiles_unread,
         hints: _,
     } = obs;
     let AccountIdentity { account_id, partition, region, org_id } = identity;
     let group = group.as_ref().map(|SecurityGroup { id, vpc_id, https_sources, managed_sources }| {
         json!([id, vpc_id, https_sources, managed_sources])
     });
-    let zones =
-        hosted_zones.as_ref().map(|zones| sorted_by_id(zones.iter().map(|HostedZone { id, name }| json!([id, name]))));
+    let zones = hosted_zones.as_ref().map(|zones| {
+        sorted_by_id(zones.iter().map(|HostedZone { id, name, route53_profile }| json!([id, name, route53_profile])))
+    });
     let canonical = json!({
         "identity": [account_id, partition, region, org_id],
         "vpc": vpc_value(vpc),
@@ -402,6 +404,7 @@ pub fn fingerprint(obs: &Observation) -> String {
         "service_azs": service_azs,
         "service_dns": service_dns,
         "hosted_zones": zones,
+        "route53_profiles_unread": route53_profiles_unread,
     });
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -312,13 +312,17 @@ pub struct DomainSummary {
     pub modified: Option<i64>,
 }
 
-/// A Route 53 private hosted zone associated with a VPC.
+/// A Route 53 private hosted zone associated with a VPC, directly or through a Route 53
+/// Profile associated with the VPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostedZone {
     /// Zone id.
     pub id: String,
     /// Its domain name, without the trailing dot.
     pub name: String,
+    /// The Route 53 Profile (`rp-…`) that associates it with the VPC; `None` for a zone
+    /// associated directly (`ListHostedZonesByVPC`).
+    pub route53_profile: Option<String>,
 }
 
 impl HostedZone {
@@ -366,9 +370,14 @@ pub struct Observation {
     pub service_azs: BTreeMap<String, BTreeSet<String>>,
     /// Private DNS name of each configured service that has one (`*.notebook.…` included).
     pub service_dns: BTreeMap<String, String>,
-    /// Private hosted zones associated with the VPC; `None` until read (only a plan that would
-    /// create an endpoint or turn private DNS on needs them).
+    /// Private hosted zones associated with the VPC, directly or through its Route 53 Profile;
+    /// `None` until read (only a plan that would create an endpoint or turn private DNS on
+    /// needs them).
     pub hosted_zones: Option<Vec<HostedZone>>,
+    /// Why the zones of the VPC's Route 53 Profile could not be read with `hosted_zones` (the
+    /// API refused or is not offered in the region): `hosted_zones` then holds only the zones
+    /// associated directly, and the plan warns.
+    pub route53_profiles_unread: Option<String>,
     /// What earlier rounds learned from AWS.
     pub hints: Hints,
 }

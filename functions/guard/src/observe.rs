@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::account::{Account, ServiceOffer, VpcSelector};
 use crate::config::ServiceAzs;
-use crate::error::Result;
+use crate::error::{ErrorClass, Result};
 use crate::guard::Guard;
 use crate::model::{Domain, Hints, Notebook, Observation};
 
@@ -76,6 +76,7 @@ impl<A: Account> Guard<A> {
                 service_azs: service_azs.clone(),
                 service_dns: service_dns.clone(),
                 hosted_zones: None,
+                route53_profiles_unread: None,
                 hints: Hints::default(),
                 vpc,
             })
@@ -151,9 +152,24 @@ impl<A: Account> Guard<A> {
         Ok(())
     }
 
-    /// Reads the private hosted zones associated with the observed VPC into the observation.
+    /// Reads the private hosted zones associated with the observed VPC into the observation:
+    /// those associated directly (`ListHostedZonesByVPC`) and those of its Route 53 Profile,
+    /// which `ListHostedZonesByVPC` does not list. When the Profiles API refuses (a role
+    /// without its permissions, an SCP) or cannot be reached (not offered in the region), the
+    /// run goes on with the direct zones and `route53_profiles_unread` says why; throttling
+    /// and server faults that outlast the retries fail the run as any read does, rather than
+    /// risk a local endpoint shadowing a hub's.
     pub async fn read_hosted_zones(&self, obs: &mut Observation) -> Result<()> {
-        obs.hosted_zones = Some(self.account().hosted_zones(&obs.vpc.id).await?);
+        let mut zones = self.account().hosted_zones(&obs.vpc.id).await?;
+        match self.account().profile_zones(&obs.vpc.id).await {
+            Ok(shared) => zones.extend(shared),
+            Err(error) if error.class() == ErrorClass::Permanent || error.aws_code() == Some("Unreachable") => {
+                tracing::warn!(vpc = %obs.vpc.id, error = %error, "the zones of the VPC's Route 53 Profile are unread");
+                obs.route53_profiles_unread = Some(error.to_string());
+            }
+            Err(error) => return Err(error),
+        }
+        obs.hosted_zones = Some(zones);
         Ok(())
     }
 

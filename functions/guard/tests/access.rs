@@ -5,7 +5,7 @@
 //! and the IAM guardrail with IAM's limits.
 
 use serde_json::Value;
-use vpce_guard::account::{Account, VpcSelector};
+use vpce_guard::account::{Account, Network, VpcSelector};
 use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Profile};
 use vpce_guard::events::{Parsed, Trigger};
 use vpce_guard::fake::FakeAccount;
@@ -207,6 +207,52 @@ async fn a_name_served_by_a_hosted_zone_is_reported_and_costs_nothing() {
     let replay = run_manual(&guard).await;
     assert_eq!(replay.vpcs[0].outcome, Outcome::Compliant, "{}", replay.to_text());
     assert_eq!(replay.api_calls.write, 0);
+}
+
+/// A hub's Route 53 Profile, shared with the account.
+const HUB_PROFILE: &str = "rp-0a1b2c3d4e5f6a7b8";
+
+#[tokio::test]
+async fn a_name_served_by_a_zone_of_the_vpcs_route53_profile_is_served_centrally() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    client_vpc(fake);
+    fake.share_zone_through_profile(HUB_PROFILE, VPC, &api_service(REGION));
+    assert!(fake.hosted_zones(VPC).await.unwrap().is_empty(), "ListHostedZonesByVPC does not list it, as in AWS");
+
+    let report = run_manual(&guard).await;
+
+    let vpc = &report.vpcs[0];
+    let creates = fake.snapshot().writes.iter().filter(|w| *w == "CreateVpcEndpoint").count();
+    assert_eq!(creates, 1, "the notebook endpoint only, no create AWS refuses: {}", report.to_text());
+    assert!(live(fake, &api_service(REGION)).is_empty(), "no local endpoint shadowing the hub's");
+    assert_eq!(live(fake, &notebook_service(REGION)).len(), 1);
+    let served = vpc.problems.iter().find(|p| p.code == "served_centrally");
+    let served = served.unwrap_or_else(|| panic!("served_centrally expected: {}", report.to_text()));
+    assert!(served.message.contains(HUB_PROFILE), "{}", served.message);
+    assert!(!vpc.problems.iter().any(|p| p.severity == Severity::Error), "{}", report.to_text());
+    let replay = run_manual(&guard).await;
+    assert_eq!(replay.vpcs[0].outcome, Outcome::Compliant, "{}", replay.to_text());
+    assert_eq!(replay.api_calls.write, 0);
+}
+
+#[tokio::test]
+async fn route53_profiles_the_role_may_not_read_are_a_warning_not_a_failed_run() {
+    let guard = guard_with(Config::default());
+    let fake = guard.account();
+    client_vpc(fake);
+    fake.with_state(|s| s.route53_profiles_refusal = Some("AccessDeniedException".into()));
+
+    let report = run_manual(&guard).await;
+
+    let vpc = &report.vpcs[0];
+    assert_eq!(vpc.outcome, Outcome::Changed, "{}", report.to_text());
+    let warning = vpc.problems.iter().find(|p| p.code == "route53_profiles_unreadable");
+    let warning = warning.unwrap_or_else(|| panic!("route53_profiles_unreadable expected: {}", report.to_text()));
+    assert_eq!(warning.severity, Severity::Warning);
+    assert!(warning.message.contains("AccessDeniedException"), "{}", warning.message);
+    assert!(warning.message.contains("route53profiles:ListProfileAssociations"), "{}", warning.message);
+    assert!(live(fake, &api_service(REGION)).iter().all(|e| e.private_dns), "the zones read directly still decide");
 }
 
 #[tokio::test]

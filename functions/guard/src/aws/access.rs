@@ -40,6 +40,7 @@ impl SdkAccount {
             zones.extend(out.hosted_zone_summaries().iter().map(|zone| HostedZone {
                 id: zone.hosted_zone_id().trim_start_matches("/hostedzone/").to_string(),
                 name: zone.name().trim_end_matches('.').to_string(),
+                route53_profile: None,
             }));
             match out.next_token() {
                 Some(next) if !next.is_empty() => token = Some(next.to_string()),

@@ -1,9 +1,9 @@
 //! [`Findings`] with Security Hub's REST-JSON API, signed by hand (`super::signed`): the SDK
 //! crate would add more to the bootstrap than the two calls are worth.
 
-use super::SdkAccount;
+use super::{signed, SdkAccount};
 use crate::account::Findings;
-use crate::error::{Error, ErrorClass, Result};
+use crate::error::Result;
 
 impl Findings for SdkAccount {
     async fn findings(&self, filters: &serde_json::Value) -> Result<Vec<serde_json::Value>> {
@@ -15,16 +15,9 @@ impl Findings for SdkAccount {
                 body["NextToken"] = token.clone().into();
             }
             let page = self.security_hub().post("GetFindings", "/findings", &body).await?;
-            let Some(found) = page["Findings"].as_array() else {
-                return Err(Error::Aws {
-                    operation: "GetFindings",
-                    code: "InvalidResponse".into(),
-                    message: format!("the answer has no Findings list: {:.200}", page.to_string()),
-                    class: ErrorClass::Transient,
-                });
-            };
-            findings.extend(found.iter().cloned());
-            token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+            let (found, next) = signed::page_items("GetFindings", &page, "Findings")?;
+            findings.extend(found);
+            token = next;
             if token.is_none() {
                 return Ok(findings);
             }

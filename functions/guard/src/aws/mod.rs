@@ -1,7 +1,8 @@
 //! The AWS SDK adapter: [`SdkAccount`] implements [`Account`] and its capability traits, one
 //! file each: `network` (VPCs, subnets, DNS attributes), `endpoints` (interface endpoints, the
 //! S3 gateway, paced writes), `groups` (the managed security group), `sagemaker`, `access`
-//! (IAM, Route 53, Organizations) and `findings` (Security Hub, signed by hand in `signed`).
+//! (IAM, Route 53, Organizations), `profiles` (the hosted zones of Route 53 Profiles) and
+//! `findings` (Security Hub); the last two signed by hand in `signed`.
 //! Here: the clients, the SDK configuration, the call counter, and the error mapping.
 
 mod access;
@@ -10,6 +11,7 @@ mod findings;
 mod groups;
 mod network;
 mod pacer;
+mod profiles;
 mod sagemaker;
 mod signed;
 
@@ -69,7 +71,7 @@ impl Intercept for CountCalls {
 
 /// The account as the AWS SDK sees it. Build once per process; clients are reused. EC2 and
 /// SageMaker, which every run calls, are built at once; the clients of calls only some runs or
-/// settings make (STS once per process, Route 53 for private DNS, IAM for the guardrail,
+/// settings make (STS once per process, Route 53 and Route 53 Profiles for private DNS, IAM for the guardrail,
 /// Organizations for the `org` modes, Security Hub) on first use, so that a start pays for none
 /// of them.
 #[derive(Debug, Clone)]
@@ -92,6 +94,9 @@ struct LazyClients {
     organizations: OnceLock<aws_sdk_organizations::Client>,
     /// Security Hub's REST-JSON API, signed by hand ([`signed`]).
     security_hub: OnceLock<signed::JsonApi>,
+    /// Route 53 Profiles' REST-JSON API, signed by hand ([`signed`]): built when a VPC's
+    /// hosted zones are first read.
+    route53_profiles: OnceLock<signed::JsonApi>,
 }
 
 impl SdkAccount {
@@ -119,6 +124,11 @@ impl SdkAccount {
     fn security_hub(&self) -> &signed::JsonApi {
         let build = || signed::JsonApi::new(&self.lazy.config, "securityhub", &self.region, self.counter.clone());
         self.lazy.security_hub.get_or_init(build)
+    }
+
+    fn route53_profiles(&self) -> &signed::JsonApi {
+        let build = || signed::JsonApi::new(&self.lazy.config, "route53profiles", &self.region, self.counter.clone());
+        self.lazy.route53_profiles.get_or_init(build)
     }
 
     /// The interceptor that counts this account's calls.
@@ -170,6 +180,7 @@ impl SdkAccount {
             route53: OnceLock::new(),
             organizations: OnceLock::new(),
             security_hub: OnceLock::new(),
+            route53_profiles: OnceLock::new(),
         };
         Ok(Self {
             ec2: aws_sdk_ec2::Client::from_conf(ec2),

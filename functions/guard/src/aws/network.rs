@@ -1,5 +1,5 @@
-//! [`Network`] with EC2 (VPCs, subnets, DNS attributes) and Route 53 (hosted zones, in
-//! `access`).
+//! [`Network`] with EC2 (VPCs, subnets, DNS attributes), Route 53 (hosted zones, in `access`)
+//! and Route 53 Profiles (the hosted zones of a VPC's Profile, in `profiles`).
 
 use aws_sdk_ec2::types::AttributeBooleanValue;
 
@@ -70,6 +70,10 @@ impl Network for SdkAccount {
 
     async fn hosted_zones(&self, vpc_id: &str) -> Result<Vec<HostedZone>> {
         self.hosted_zones_of_vpc(vpc_id).await
+    }
+
+    async fn profile_zones(&self, vpc_id: &str) -> Result<Vec<HostedZone>> {
+        self.route53_profile_zones(vpc_id).await
     }
 }
 

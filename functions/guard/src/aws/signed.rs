@@ -1,12 +1,14 @@
 //! Signed calls to an AWS REST-JSON API without its SDK crate. vpce-guard makes two Security Hub
-//! calls (`GetFindings`, `BatchImportFindings`), and only when findings are turned on; the
-//! generated Security Hub crate (the whole ASFF model) would be among the largest of the build
-//! and grow every bootstrap. These calls use the same credential chain, endpoint overrides
-//! (`AWS_ENDPOINT_URL_SECURITYHUB`, then `AWS_ENDPOINT_URL`) and TLS stack as the SDK clients
-//! (hyper with rustls), SigV4 from `aws-sigv4` (AWS General Reference, "Signature Version 4
-//! signing process"; tested against botocore's `SigV4Auth`), and retry throttling and server
-//! errors twice with backoff. A success whose body is not JSON is an error, never an empty
-//! answer.
+//! calls (`GetFindings`, `BatchImportFindings`), and only when findings are turned on, and two
+//! Route 53 Profiles calls (`ListProfileAssociations`, `ListProfileResourceAssociations`), only
+//! when it reads a VPC's hosted zones; the generated crates (the whole ASFF model for Security
+//! Hub) would grow every bootstrap for a handful of calls. These calls use the same credential
+//! chain, endpoint overrides (`AWS_ENDPOINT_URL_<SERVICE>`, e.g. `AWS_ENDPOINT_URL_SECURITYHUB`
+//! or `AWS_ENDPOINT_URL_ROUTE53PROFILES`, then `AWS_ENDPOINT_URL`) and TLS stack as the SDK
+//! clients (hyper with rustls), SigV4 from `aws-sigv4` (AWS General Reference, "Signature
+//! Version 4 signing process"; tested against botocore's `SigV4Auth`, a POST with a body and a
+//! GET with a query string), and retry throttling and server errors twice with backoff. A
+//! success whose body is not JSON is an error, never an empty answer.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,11 +72,22 @@ impl JsonApi {
     /// and in the read/write counts.
     pub(crate) async fn post(&self, operation: &'static str, path: &str, body: &Value) -> Result<Value> {
         let payload = serde_json::to_vec(body).map_err(|e| unreachable(operation, e.to_string()))?;
-        let counter = if operation.starts_with("Get") { &self.counter.read } else { &self.counter.write };
+        self.call(operation, "POST", path, &payload).await
+    }
+
+    /// GETs `path` (which may end in a query string built with [`query`]) and returns the JSON
+    /// answer; `operation` names the call in errors and in the read/write counts.
+    pub(crate) async fn get(&self, operation: &'static str, path: &str) -> Result<Value> {
+        self.call(operation, "GET", path, &[]).await
+    }
+
+    async fn call(&self, operation: &'static str, method: &'static str, path: &str, payload: &[u8]) -> Result<Value> {
+        let is_read = ["Get", "List", "Describe"].iter().any(|prefix| operation.starts_with(prefix));
+        let counter = if is_read { &self.counter.read } else { &self.counter.write };
         let mut wait = Duration::from_millis(200);
         for attempt in 1..=ATTEMPTS {
             counter.fetch_add(1, Ordering::Relaxed);
-            match self.attempt(operation, path, &payload).await {
+            match self.attempt(operation, method, path, payload).await {
                 Err(error) if error.class() == ErrorClass::Transient && attempt < ATTEMPTS => {
                     tracing::debug!(operation, error = %error, "retrying");
                     tokio::time::sleep(wait).await;
@@ -86,7 +99,13 @@ impl JsonApi {
         unreachable!("the last attempt returns")
     }
 
-    async fn attempt(&self, operation: &'static str, path: &str, payload: &[u8]) -> Result<Value> {
+    async fn attempt(
+        &self,
+        operation: &'static str,
+        method: &'static str,
+        path: &str,
+        payload: &[u8],
+    ) -> Result<Value> {
         let uri = format!("{}{path}", self.endpoint);
         let provider = self
             .credentials
@@ -94,7 +113,7 @@ impl JsonApi {
             .ok_or_else(|| unreachable(operation, "no credentials provider configured".into()))?;
         let credentials =
             provider.provide_credentials().await.map_err(|e| unreachable(operation, format!("credentials: {e}")))?;
-        let request = self.signed_request(operation, &uri, payload, &credentials.into(), SystemTime::now())?;
+        let request = self.signed_request(operation, method, &uri, payload, &credentials.into(), SystemTime::now())?;
         let client =
             self.client.get_or_try_init(|| async { https_client() }).await.map_err(|e| unreachable(operation, e))?;
         let response = tokio::time::timeout(ATTEMPT_TIMEOUT, client.request(request))
@@ -107,17 +126,22 @@ impl JsonApi {
         answer(operation, &uri, status, error_type, &body)
     }
 
-    /// The POST of `payload` to `uri`, signed with SigV4 for `identity` at `time`.
+    /// The `method` request of `uri` (a POST carries `payload` as JSON; a GET has no body),
+    /// signed with SigV4 for `identity` at `time`.
     fn signed_request(
         &self,
         operation: &'static str,
+        method: &'static str,
         uri: &str,
         payload: &[u8],
         identity: &Identity,
         time: SystemTime,
     ) -> Result<http::Request<Full<Bytes>>> {
         let host = uri.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default().to_string();
-        let headers = [("content-type", "application/json"), ("host", host.as_str())];
+        let mut headers = vec![("host", host.as_str())];
+        if method != "GET" {
+            headers.insert(0, ("content-type", "application/json"));
+        }
         let params = v4::SigningParams::builder()
             .identity(identity)
             .region(&self.region)
@@ -127,11 +151,11 @@ impl JsonApi {
             .build()
             .map_err(|e| unreachable(operation, format!("signing: {e}")))?
             .into();
-        let signable = SignableRequest::new("POST", uri, headers.into_iter(), SignableBody::Bytes(payload))
+        let signable = SignableRequest::new(method, uri, headers.iter().copied(), SignableBody::Bytes(payload))
             .map_err(|e| unreachable(operation, format!("signing: {e}")))?;
         let (instructions, _) =
             sign(signable, &params).map_err(|e| unreachable(operation, format!("signing: {e}")))?.into_parts();
-        let mut request = http::Request::builder().method("POST").uri(uri);
+        let mut request = http::Request::builder().method(method).uri(uri);
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -141,6 +165,43 @@ impl JsonApi {
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
     }
+}
+
+/// The `list` member of a page of `operation` (a list call's answer) and its `NextToken` (`None`
+/// on the last page); a page without the list is an `InvalidResponse` error, never an empty list.
+pub(crate) fn page_items(operation: &'static str, page: &Value, list: &str) -> Result<(Vec<Value>, Option<String>)> {
+    let Some(items) = page[list].as_array() else {
+        return Err(Error::Aws {
+            operation,
+            code: "InvalidResponse".into(),
+            message: format!("the answer has no {list} list: {:.200}", page.to_string()),
+            class: ErrorClass::Transient,
+        });
+    };
+    let token = page["NextToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+    Ok((items.clone(), token))
+}
+
+/// A query string (`?name=value&…`, empty for no pair) with names and values [`encode`]d.
+pub(crate) fn query(pairs: &[(&str, &str)]) -> String {
+    let pairs: Vec<String> = pairs.iter().map(|(name, value)| format!("{}={}", encode(name), encode(value))).collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
+}
+
+/// `text` percent-encoded but for SigV4's unreserved characters (`A-Z a-z 0-9 - _ . ~`), as
+/// SigV4's canonical request encodes query values and path segments: a pagination token's `+`,
+/// `/` and `=` reach the service as sent, and the signature covers what is sent.
+pub(crate) fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The service's answer (`status`, its `x-amzn-ErrorType` header, `body`): its JSON on success,
@@ -176,7 +237,8 @@ fn answer(
 }
 
 /// The base URL of `service` in `region`, as the SDKs choose it (AWS SDKs and Tools Reference
-/// Guide, "Service-specific endpoints"): the service's variable (`AWS_ENDPOINT_URL_SECURITYHUB`),
+/// Guide, "Service-specific endpoints"): the service's variable (`AWS_ENDPOINT_URL_SECURITYHUB`,
+/// `AWS_ENDPOINT_URL_ROUTE53PROFILES`),
 /// else the configuration's endpoint (`AWS_ENDPOINT_URL`), else the regional endpoint of the
 /// region's partition (`amazonaws.com.cn` in China: "Amazon Web Services in China" endpoints
 /// list; `amazonaws.com` in `aws` and `aws-us-gov`).

@@ -40,7 +40,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 case = json.load(sys.stdin)
 credentials = Credentials(case["access_key"], case["secret_key"], case["token"])
-request = AWSRequest(method="POST", url=case["url"], data=bytes.fromhex(case["body_hex"]), headers=case["headers"])
+request = AWSRequest(method=case["method"], url=case["url"], data=bytes.fromhex(case["body_hex"]), headers=case["headers"])
 now = datetime.datetime.fromtimestamp(case["time"], datetime.timezone.utc).replace(tzinfo=None)
 with mock.patch.object(botocore.auth, "get_current_datetime", return_value=now):
     botocore.auth.SigV4Auth(credentials, case["service"], case["region"]).add_auth(request)
@@ -75,11 +75,13 @@ fn signatures_match_botocores_sigv4_with_and_without_a_session_token() {
             None,
             "test",
         );
-        let request = api.signed_request("BatchImportFindings", &uri, &body, &credentials.into(), time).unwrap();
+        let request =
+            api.signed_request("BatchImportFindings", "POST", &uri, &body, &credentials.into(), time).unwrap();
         let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap().to_string());
         assert_eq!(header("x-amz-date").as_deref(), Some("20261130T020000Z"));
         assert_eq!(header("x-amz-security-token").as_deref(), token);
         let case = json!({
+            "method": "POST",
             "access_key": "AKIDEXAMPLE",
             "secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
             "token": token,
@@ -102,6 +104,50 @@ fn signatures_match_botocores_sigv4_with_and_without_a_session_token() {
 }
 
 #[test]
+fn a_get_with_a_query_string_and_a_path_parameter_is_signed_as_botocore_signs_it() {
+    // Route 53 Profiles' list calls: REST-JSON GETs whose pagination token may hold `+`, `/`, `=`.
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_TIME);
+    let api = JsonApi::new(&config("eu-west-1", None), "route53profiles", "eu-west-1", Arc::default());
+    let token = "AAEAAX+page/2==";
+    for path in [
+        format!(
+            "/profileassociations{}",
+            query(&[("maxResults", "100"), ("resourceId", "vpc-0a1b"), ("nextToken", token)])
+        ),
+        format!(
+            "/profileresourceassociations/profileid/{}{}",
+            encode("rp-4987774726example"),
+            query(&[("maxResults", "100")])
+        ),
+    ] {
+        let uri = format!("{}{path}", api.endpoint);
+        let credentials =
+            Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "test");
+        let request =
+            api.signed_request("ListProfileAssociations", "GET", &uri, &[], &credentials.into(), time).unwrap();
+        assert_eq!(request.method(), "GET");
+        assert_eq!(request.uri().to_string(), uri, "sent as signed");
+        let case = json!({
+            "method": "GET",
+            "access_key": "AKIDEXAMPLE",
+            "secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "token": null,
+            "url": uri,
+            "body_hex": "",
+            "headers": {"host": "route53profiles.eu-west-1.amazonaws.com"},
+            "time": FIXED_TIME,
+            "service": "route53profiles",
+            "region": "eu-west-1",
+        });
+        let ours = request.headers().get("authorization").unwrap().to_str().unwrap().to_string();
+        assert_eq!(ours, botocore_authorization(&case), "{path}");
+        assert!(ours.contains("SignedHeaders=host;x-amz-date,"), "{ours}");
+    }
+    assert_eq!(query(&[]), "");
+    assert_eq!(query(&[("nextToken", "a+b/c=")]), "?nextToken=a%2Bb%2Fc%3D");
+}
+
+#[test]
 fn endpoints_follow_the_partition_and_the_endpoint_variables() {
     let none = |_: &str| None;
     for (region, expected) in [
@@ -115,9 +161,21 @@ fn endpoints_follow_the_partition_and_the_endpoint_variables() {
     let general = config("us-west-2", Some("http://127.0.0.1:4566/"));
     assert_eq!(endpoint_url(&general, "securityhub", "us-west-2", none), "http://127.0.0.1:4566");
     let specific = |name: &str| (name == "AWS_ENDPOINT_URL_SECURITYHUB").then(|| "http://127.0.0.1:9443/".to_string());
-    for config in [config("us-west-2", None), general] {
+    for config in [config("us-west-2", None), general.clone()] {
         assert_eq!(endpoint_url(&config, "securityhub", "us-west-2", specific), "http://127.0.0.1:9443");
     }
+    // Route 53 Profiles: its own variable first, the general one, else the partition's endpoint.
+    for (region, expected) in [
+        ("us-west-2", "https://route53profiles.us-west-2.amazonaws.com"),
+        ("cn-north-1", "https://route53profiles.cn-north-1.amazonaws.com.cn"),
+        ("us-gov-west-1", "https://route53profiles.us-gov-west-1.amazonaws.com"),
+    ] {
+        assert_eq!(endpoint_url(&config(region, None), "route53profiles", region, none), expected);
+    }
+    let profiles =
+        |name: &str| (name == "AWS_ENDPOINT_URL_ROUTE53PROFILES").then(|| "http://127.0.0.1:9553".to_string());
+    assert_eq!(endpoint_url(&general, "route53profiles", "us-west-2", profiles), "http://127.0.0.1:9553");
+    assert_eq!(endpoint_url(&general, "route53profiles", "us-west-2", specific), "http://127.0.0.1:4566");
 }
 
 #[test]

@@ -285,8 +285,9 @@ impl FakeState {
                 && (e.state.is_live() || e.state == EndpointState::Deleting)
                 && Some(e.id.as_str()) != except
         });
-        let zone =
-            self.zones_of(vpc_id).into_iter().any(|z| self.service_dns.get(service).is_some_and(|n| z.serves(n)));
+        // A zone shared through the VPC's Route 53 Profile holds the name as well.
+        let zones = self.zones_of(vpc_id).into_iter().chain(self.profile_zones_of(vpc_id));
+        let zone = zones.into_iter().any(|z| self.service_dns.get(service).is_some_and(|n| z.serves(n)));
         let hidden = self.hidden_dns_holders.contains(&(vpc_id.to_string(), service.to_string()));
         if taken || zone || hidden {
             return Err(rejected(

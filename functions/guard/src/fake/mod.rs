@@ -38,6 +38,16 @@ pub struct FakeGroup {
     pub tags: Tags,
 }
 
+/// A Route 53 Profile of the fake account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeRoute53Profile {
+    /// VPCs associated with the Profile (a VPC has at most one Profile: Route 53 API
+    /// reference, `AssociateProfile`).
+    pub vpcs: BTreeSet<String>,
+    /// Services whose private DNS domain names a private hosted zone of the Profile.
+    pub zone_services: BTreeSet<String>,
+}
+
 /// Everything the fake account holds; public so tests can arrange and inspect it.
 #[derive(Debug, Clone, Default)]
 pub struct FakeState {
@@ -61,6 +71,16 @@ pub struct FakeState {
     /// (VPC, service) pairs whose private DNS name something holds that `hosted_zones` does not
     /// list (a zone of another account's association, say): only AWS's refusal reveals it.
     pub hidden_dns_holders: BTreeSet<(String, String)>,
+    /// Route 53 Profiles by id (`rp-…`), e.g. a hub's, shared with this account. A private
+    /// hosted zone of a Profile serves the VPCs associated with the Profile, but
+    /// `ListHostedZonesByVPC` does not list it ("does not reflect the hosted zone associations
+    /// to VPCs via Route 53 Profiles": Route 53 API reference, `ListHostedZonesByVPC`); only
+    /// the Profiles API does (`ListProfileAssociations`, `ListProfileResourceAssociations`).
+    /// Its zones hold their names as a directly associated zone does (EC2 refuses private DNS).
+    pub route53_profiles: BTreeMap<String, FakeRoute53Profile>,
+    /// `Some(code)`: every Route 53 Profiles call is refused with this error code (e.g.
+    /// `AccessDeniedException`: a role without the `route53profiles` permissions).
+    pub route53_profiles_refusal: Option<String>,
     /// Managed prefix lists that exist (security group rules may reference only these).
     pub prefix_lists: BTreeSet<String>,
     /// The Organization the account is in (`None`: not in one).
@@ -244,6 +264,16 @@ impl FakeAccount {
         self.with_state(|s| s.notebooks.insert(name.into(), notebook));
     }
 
+    /// Shares a private hosted zone named after `service`'s private DNS domain with `vpc_id`
+    /// through the Route 53 Profile `profile_id` (created if need be), as a hub does.
+    pub fn share_zone_through_profile(&self, profile_id: &str, vpc_id: &str, service: &str) {
+        self.with_state(|s| {
+            let profile = s.route53_profiles.entry(profile_id.into()).or_default();
+            profile.vpcs.insert(vpc_id.into());
+            profile.zone_services.insert(service.into());
+        });
+    }
+
     /// Live endpoints of `vpc_id`.
     pub fn live_endpoints(&self, vpc_id: &str) -> Vec<Endpoint> {
         self.with_state(|s| s.endpoints.values().filter(|e| e.vpc_id == vpc_id && e.state.is_live()).cloned().collect())
@@ -320,20 +350,29 @@ impl FakeState {
         format!("{prefix}-{:017x}", self.next_id)
     }
 
-    /// The private hosted zones associated with `vpc_id`.
+    /// The private hosted zones associated with `vpc_id` directly (what `ListHostedZonesByVPC`
+    /// lists).
     fn zones_of(&self, vpc_id: &str) -> Vec<HostedZone> {
-        self.hosted_zones
-            .iter()
-            .filter(|(vpc, _)| vpc == vpc_id)
-            .filter_map(|(_, service)| self.service_dns.get(service))
-            .map(|name| {
-                let name = name.trim_start_matches("*.").to_string();
-                HostedZone {
-                    id: format!("Z{:012X}", name.len() * 7919 + name.bytes().map(usize::from).sum::<usize>()),
-                    name,
-                }
-            })
+        let services = self.hosted_zones.iter().filter(|(vpc, _)| vpc == vpc_id).map(|(_, service)| service);
+        services.filter_map(|service| self.zone_of(service, None)).collect()
+    }
+
+    /// The private hosted zones `vpc_id` gets through the Route 53 Profiles associated with it.
+    fn profile_zones_of(&self, vpc_id: &str) -> Vec<HostedZone> {
+        let profiles = self.route53_profiles.iter().filter(|(_, p)| p.vpcs.contains(vpc_id));
+        profiles
+            .flat_map(|(id, p)| p.zone_services.iter().filter_map(move |service| self.zone_of(service, Some(id))))
             .collect()
+    }
+
+    /// The private hosted zone named after `service`'s private DNS domain.
+    fn zone_of(&self, service: &str, route53_profile: Option<&String>) -> Option<HostedZone> {
+        let name = self.service_dns.get(service)?.trim_start_matches("*.").to_string();
+        Some(HostedZone {
+            id: format!("Z{:012X}", name.len() * 7919 + name.bytes().map(usize::from).sum::<usize>()),
+            name,
+            route53_profile: route53_profile.cloned(),
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The fake account's [`Network`]: VPCs, subnets, their DNS attributes and the private hosted
-//! zones associated with them.
+//! zones associated with them, directly or through a Route 53 Profile.
 
 use super::{rejected, selected, FakeAccount};
 use crate::account::{DnsAttribute, Network, VpcSelector};
@@ -50,5 +50,24 @@ impl Network for FakeAccount {
     async fn hosted_zones(&self, vpc_id: &str) -> Result<Vec<HostedZone>> {
         self.read();
         Ok(self.with_state(|s| s.zones_of(vpc_id)))
+    }
+
+    /// One `ListProfileAssociations`, then one `ListProfileResourceAssociations` per Profile
+    /// associated with the VPC (every list fits one page here).
+    async fn profile_zones(&self, vpc_id: &str) -> Result<Vec<HostedZone>> {
+        self.read();
+        if let Some(code) = self.with_state(|s| s.route53_profiles_refusal.clone()) {
+            let message =
+                format!("User is not authorized to perform: route53profiles:ListProfileAssociations ({vpc_id})");
+            return Err(rejected("ListProfileAssociations", &code, message));
+        }
+        let (profiles, zones) = self.with_state(|s| {
+            let profiles = s.route53_profiles.values().filter(|p| p.vpcs.contains(vpc_id)).count();
+            (profiles, s.profile_zones_of(vpc_id))
+        });
+        for _ in 0..profiles {
+            self.read();
+        }
+        Ok(zones)
     }
 }

@@ -218,7 +218,8 @@ fn hosted_zones_are_read_only_when_an_endpoint_would_be_created() {
 #[test]
 fn a_name_served_by_a_hosted_zone_gets_no_local_endpoint_unless_configured() {
     let mut obs = observation(&AZS, 1);
-    let zone = HostedZone { id: "Z0HUB".into(), name: format!("api.sagemaker.{REGION}.amazonaws.com") };
+    let zone =
+        HostedZone { id: "Z0HUB".into(), name: format!("api.sagemaker.{REGION}.amazonaws.com"), route53_profile: None };
     obs.hosted_zones = Some(vec![zone]);
     let reported = plan(&obs, &Config::default());
     let created: Vec<&String> = reported
@@ -239,7 +240,8 @@ fn a_name_served_by_a_hosted_zone_gets_no_local_endpoint_unless_configured() {
     assert_eq!(local.writes.iter().filter(|w| matches!(w, Write::CreateEndpoint { .. })).count(), 2);
 
     // A parent-domain zone serves the notebook's wildcard name too.
-    obs.hosted_zones = Some(vec![HostedZone { id: "Z0AWS".into(), name: "sagemaker.aws".into() }]);
+    obs.hosted_zones =
+        Some(vec![HostedZone { id: "Z0AWS".into(), name: "sagemaker.aws".into(), route53_profile: None }]);
     let parent = plan(&obs, &Config::default());
     assert!(parent
         .writes
@@ -266,7 +268,11 @@ fn an_endpoint_without_private_dns_under_a_serving_zone_is_kept_in_line_without_
     api_endpoint.private_dns = false;
     api_endpoint.tags.insert(crate::model::TAG_PRIVATE_DNS.into(), "conflict".into());
     api_endpoint.policy = None;
-    obs.hosted_zones = Some(vec![HostedZone { id: "Z0HUB".into(), name: format!("sagemaker.{REGION}.amazonaws.com") }]);
+    obs.hosted_zones = Some(vec![HostedZone {
+        id: "Z0HUB".into(),
+        name: format!("sagemaker.{REGION}.amazonaws.com"),
+        route53_profile: None,
+    }]);
     let plan = plan(&obs, &Config::default());
     assert_eq!(codes(&plan), ["served_centrally"], "{:?}", plan.problems);
     let [Write::ModifyEndpoint { policy: Some(_), enable_private_dns: false, .. }] = plan.writes.as_slice() else {

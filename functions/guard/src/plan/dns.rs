@@ -3,7 +3,8 @@
 //!
 //! The name can be held by (1) the chosen endpoint itself (all is well); (2) another endpoint
 //! of the service that is being deleted, which keeps its name until it is gone; (3) a private
-//! hosted zone associated with the VPC (centralised endpoints, or someone's own zone); or (4)
+//! hosted zone associated with the VPC, directly or through its Route 53 Profile (centralised
+//! endpoints, or someone's own zone); or (4)
 //! something vpce-guard cannot see, which only AWS's refusal reveals (a hint of this round, or
 //! remembered for an hour by a warm process). An endpoint tagged `vpce-guard:private-dns=conflict`
 //! by an earlier run is re-checked against (2)–(3): when nothing holds the name any more, private
@@ -13,6 +14,15 @@ use super::Planner;
 use crate::config::{is_api_service, is_notebook_service, is_studio_service, OnDnsConflict};
 use crate::model::{Endpoint, EndpointState, HostedZone};
 use crate::report::{Code, Problem};
+
+/// A zone as reports name it: its domain, its id and, when shared through one, its Route 53
+/// Profile.
+fn describe(zone: &HostedZone) -> String {
+    match &zone.route53_profile {
+        Some(profile) => format!("{} ({}, shared through Route 53 Profile {profile})", zone.name, zone.id),
+        None => format!("{} ({})", zone.name, zone.id),
+    }
+}
 
 /// Who holds a service's private DNS name, besides the chosen endpoint.
 enum Holder<'a> {
@@ -70,11 +80,11 @@ impl<'a> Planner<'a> {
                 self.plan.problems.push(Problem::warning(
                     Code::ServedCentrally,
                     format!(
-                        "the private hosted zone {} ({}) associated with VPC {vpc_id} already serves {service}'s name; {}",
-                        zone.name,
-                        zone.id,
+                        "the private hosted zone {} associated with VPC {vpc_id} already serves {service}'s name; {}",
+                        describe(zone),
                         match adopted {
-                            None => "no local endpoint is created (VPCE_GUARD_ON_DNS_CONFLICT=create creates one anyway)",
+                            None =>
+                                "no local endpoint is created (VPCE_GUARD_ON_DNS_CONFLICT=create creates one anyway)",
                             Some(_) => "the local endpoint is kept in line without private DNS",
                         }
                     ),
@@ -83,7 +93,7 @@ impl<'a> Planner<'a> {
                 DnsDecision { enable: false, conflict: false }
             }
             Holder::Zone(zone) => {
-                self.conflict(service, &format!("the private hosted zone {} ({})", zone.name, zone.id));
+                self.conflict(service, &format!("the private hosted zone {}", describe(zone)));
                 DnsDecision { enable: false, conflict: true }
             }
             Holder::Deleting(old) => {
@@ -110,7 +120,26 @@ impl<'a> Planner<'a> {
                 DnsDecision { enable: self.private_dns_possible && !refused, conflict: refused }
             }
         };
+        self.report_unread_profiles();
         Some(decision)
+    }
+
+    /// Warns (once) that the zones of the VPC's Route 53 Profile were not read with its hosted
+    /// zones: a hub's zone shared that way may hold a name vpce-guard thinks free.
+    fn report_unread_profiles(&mut self) {
+        let Some(why) = self.obs.route53_profiles_unread.as_deref() else { return };
+        if self.obs.hosted_zones.is_none()
+            || self.plan.problems.iter().any(|p| p.code == Code::Route53ProfilesUnreadable)
+        {
+            return;
+        }
+        self.plan.problems.push(Problem::warning(
+            Code::Route53ProfilesUnreadable,
+            format!(
+                "the private hosted zones of VPC {}'s Route 53 Profile could not be read ({why}); a hub's zone shared through a Profile is not seen, and AWS refuses private DNS for a name it holds (then reported as private_dns_conflict). Grant route53profiles:ListProfileAssociations and route53profiles:ListProfileResourceAssociations (the template's roles have them)",
+                self.obs.vpc.id
+            ),
+        ));
     }
 
     fn conflict(&mut self, service: &str, holder: &str) {

@@ -359,8 +359,11 @@ fn endpoint_marked_with_a_dns_conflict_is_rechecked_against_what_holds_the_name(
     api_endpoint.tags.insert(crate::model::TAG_PRIVATE_DNS.into(), "conflict".into());
     let create = Config { on_dns_conflict: crate::config::OnDnsConflict::Create, ..Config::default() };
     // A zone holds the name: no write AWS would refuse, the conflict names the zone.
-    obs.hosted_zones =
-        Some(vec![crate::model::HostedZone { id: "Z9".into(), name: "api.sagemaker.us-west-2.amazonaws.com".into() }]);
+    obs.hosted_zones = Some(vec![crate::model::HostedZone {
+        id: "Z9".into(),
+        name: "api.sagemaker.us-west-2.amazonaws.com".into(),
+        route53_profile: None,
+    }]);
     let held = plan(&obs, &create);
     assert!(held.writes.is_empty(), "no write AWS would refuse: {:?}", held.writes);
     assert_eq!(codes(&held), ["private_dns_conflict"]);

@@ -77,11 +77,14 @@ pub enum Code {
     FindingRefused,
     /// Security Hub findings could not be synced this run.
     SecurityHubError,
+    /// The hosted zones of the VPC's Route 53 Profile could not be read (refused, or the API
+    /// is not offered in the region): a hub's zone shared that way is not seen.
+    Route53ProfilesUnreadable,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 29] = [
         Code::Error,
         Code::ServiceNotInAz,
         Code::ServiceUnavailable,
@@ -110,6 +113,7 @@ impl Code {
         Code::Throttled,
         Code::FindingRefused,
         Code::SecurityHubError,
+        Code::Route53ProfilesUnreadable,
     ];
 
     /// The code as the JSON contract spells it.
@@ -143,6 +147,7 @@ impl Code {
             Code::Throttled => "throttled",
             Code::FindingRefused => "finding_refused",
             Code::SecurityHubError => "security_hub_error",
+            Code::Route53ProfilesUnreadable => "route53_profiles_unreadable",
         }
     }
 }

@@ -155,6 +155,7 @@ pub fn observation(azs: &[&str], per_az: usize) -> Observation {
         service_azs: service_azs(&["us-west-2a", "us-west-2b", "us-west-2c", "us-west-2d"]),
         service_dns: service_dns(),
         hosted_zones: Some(Vec::new()),
+        route53_profiles_unread: None,
         hints: Hints::default(),
     }
 }
