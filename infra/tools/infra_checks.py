@@ -264,6 +264,57 @@ def break_log_key_deleted(t):
         key.pop("UpdateReplacePolicy", None)
 
 
+def log_group(t, logical_id):
+    return t["Resources"][logical_id]
+
+
+def break_log_group_fixed_name(t):
+    # The name of releases before issue 19: a kept copy makes every later create fail.
+    log_group(t, "RemediateLogGroup")["Properties"]["LogGroupName"] = {"Fn::Sub": "/aws/lambda/${NamePrefix}-remediate"}
+
+
+def break_log_group_name_not_stack_id(t):
+    # A suffix, but one that the next stack shares (the stack's name is reused by a redeploy).
+    log_group(t, "SubnetCreatedLogGroup")["Properties"]["LogGroupName"]["Fn::Sub"][1]["StackUuid"] = {
+        "Ref": "AWS::StackName"}
+
+
+def break_domain_log_group_fixed_name(t):
+    log_group(t, "DomainCreatedLogGroup")["Properties"]["LogGroupName"] = {
+        "Fn::Sub": "/aws/lambda/${NamePrefix}-on-domain-created"}
+
+
+def break_domain_log_group_stack_id_name(t):
+    # Unique per stack, but the studio profile turned off and on again meets the kept copy.
+    log_group(t, "DomainCreatedLogGroup")["Properties"]["LogGroupName"] = {"Fn::Sub": [
+        "/aws/lambda/${NamePrefix}-on-domain-created-${StackUuid}",
+        {"StackUuid": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}}]}
+
+
+def break_log_group_retained_on_rollback(t):
+    # Retain: a rolled-back first create leaves the group, and the retry fails on it.
+    log_group(t, "NotebookCreatedLogGroup")["DeletionPolicy"] = "Retain"
+
+
+def break_log_key_retained_on_rollback(t):
+    for _, key in resources_of(t, "AWS::KMS::Key"):
+        key["DeletionPolicy"] = "Retain"
+
+
+def break_queue_named(t):
+    # A fixed queue name: refused for 60 s after the queue of a deleted or rolled-back stack.
+    t["Resources"]["DriftDeadLetterQueue"]["Properties"]["QueueName"] = {"Fn::Sub": "${NamePrefix}-drift-dead-letters"}
+
+
+def break_kept_bucket_named(t):
+    first(t, "AWS::S3::Bucket")["BucketName"] = {"Fn::Sub": "${NamePrefix}-trail-${AWS::AccountId}"}
+
+
+def break_kept_alias(t):
+    for name, _ in resources_of(t, "AWS::KMS::Alias"):
+        t["Resources"][name]["DeletionPolicy"] = "Retain"
+
+
 def dns_attribute_statements(t):
     return statements_allowing(t, "ec2:ModifyVpcAttribute")
 
@@ -723,6 +774,15 @@ BREAKS = {
     "log-group-deleted": ("log_groups_and_their_keys_retained", break_log_group_deleted),
     "log-group-replaced": ("log_groups_and_their_keys_retained", break_log_group_replaced),
     "log-key-deleted": ("log_groups_and_their_keys_retained", break_log_key_deleted),
+    "log-group-fixed-name": ("redeploy_names_cannot_collide", break_log_group_fixed_name),
+    "log-group-name-not-stack-id": ("redeploy_names_cannot_collide", break_log_group_name_not_stack_id),
+    "domain-log-group-fixed-name": ("redeploy_names_cannot_collide", break_domain_log_group_fixed_name),
+    "domain-log-group-stack-id-name": ("redeploy_names_cannot_collide", break_domain_log_group_stack_id_name),
+    "log-group-retained-on-rollback": ("redeploy_names_cannot_collide", break_log_group_retained_on_rollback),
+    "log-key-retained-on-rollback": ("redeploy_names_cannot_collide", break_log_key_retained_on_rollback),
+    "queue-named": ("redeploy_names_cannot_collide", break_queue_named),
+    "kept-bucket-named": ("redeploy_names_cannot_collide", break_kept_bucket_named),
+    "kept-alias": ("redeploy_names_cannot_collide", break_kept_alias),
     "drift-rule-own-calls": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_own_calls),
     "drift-rule-anything-but-only": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_anything_but_only),
     "drift-rule-one-role-missing": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_one_role_missing),
