@@ -1,5 +1,5 @@
 """infra/template.yaml at Organization scale (issue 19): redeploys that need no cleanup, central
-alerting that creates reliably, alarms that mean something (this file: redeploys). Offline, with the repo's .venv:
+alerting that creates reliably, alarms that mean something (this file: redeploys, alerting). Offline, with the repo's .venv:
 
     .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_template_reliability.py
 
@@ -269,3 +269,50 @@ def test_the_fixed_names_of_earlier_releases_fail_the_second_create():
         group["Properties"]["LogGroupName"] = {"Fn::Sub": f"/aws/lambda/{fixed}"}
     with pytest.raises(Exception, match="already exists"):
         delete_create_cycle(retained_part(template))
+
+
+# ------------------------------------------------------------------ item 2: central alerting creates reliably
+
+@pytest.mark.parametrize("central", ["", CENTRAL_BUS])
+@pytest.mark.parametrize("profiles", ["notebook-instances", "notebook-instances,studio"])
+def test_success_destination_exactly_with_central_alerting(central, profiles):
+    """Alerting off: no on-success destination at all (no key, not an empty string). On: this
+    account's default bus."""
+    resources = Deployed(load_template(), CentralEventBusArn=central, Profiles=profiles).resources()
+    functions = of_type(resources, "AWS::Serverless::Function")
+    configs = of_type(resources, "AWS::Lambda::EventInvokeConfig")
+    assert sorted(c["Properties"]["FunctionName"]["Ref"] for c in configs.values()) == sorted(functions)
+    for name, config in configs.items():
+        destinations = config["Properties"]["DestinationConfig"]
+        assert destinations["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}, name
+        if central:
+            assert destinations["OnSuccess"] == {"Destination": {"Fn::Sub": DEFAULT_BUS}}, name
+        else:
+            assert "OnSuccess" not in destinations, name
+    for name, function in functions.items():
+        assert "EventInvokeConfig" not in function["Properties"], f"{name}: SAM would add a second invoke config"
+
+
+@pytest.mark.parametrize("profiles", ["notebook-instances", "notebook-instances,studio"])
+def test_the_permission_exists_before_the_invoke_config_is_written(profiles):
+    """Lambda checks the execution role's permission for a destination when the invoke config is
+    written: each config depends (transitively) on the role of its function, and that role holds
+    events:PutEvents on the default bus itself; no separate policy that nothing waits for."""
+    resources = Deployed(load_template(), CentralEventBusArn=CENTRAL_BUS, Profiles=profiles).resources()
+    for name, config in of_type(resources, "AWS::Lambda::EventInvokeConfig").items():
+        function = resources[config["Properties"]["FunctionName"]["Ref"]]
+        role_name = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert role_name in dependencies(resources, name), f"{name} does not wait for {role_name}"
+        statements = [s for p in resources[role_name]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        grants = [s for s in statements if s.get("Action") == "events:PutEvents" and s.get("Effect") == "Allow"]
+        assert [g["Resource"] for g in grants] == [{"Fn::Sub": DEFAULT_BUS}], f"{role_name}: {grants}"
+        failure_queue = [s for s in statements if s.get("Action") == "sqs:SendMessage"]
+        assert failure_queue and failure_queue[0]["Resource"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}, role_name
+    for name, policy in resources.items():
+        if policy["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            assert DEFAULT_BUS not in json.dumps(policy), f"{name}: the destination permission outside the roles"
+
+
+def test_without_central_alerting_the_roles_cannot_put_events():
+    resources = Deployed(load_template(), CentralEventBusArn="", Profiles="notebook-instances,studio").resources()
+    assert "events:PutEvents" not in json.dumps(resources)

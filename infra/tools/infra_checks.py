@@ -191,6 +191,8 @@ def statements_allowing(t, action):
     for _, role in resources_of(t, "AWS::IAM::Role"):
         for inline in role["Properties"].get("Policies", []):
             found.extend(inline["PolicyDocument"]["Statement"])
+    # A statement present under a condition (!If [cond, statement, AWS::NoValue]): its "on" branch.
+    found = [s["Fn::If"][1] if isinstance(s, dict) and set(s) == {"Fn::If"} else s for s in found]
     found = [s for s in found if s.get("Effect") == "Allow" and action in as_list(s.get("Action"))]
     if not found:
         sys.exit(f"no statement allows {action} to break")
@@ -394,7 +396,62 @@ def break_alarm_actions(t):
 
 
 def break_failure_destination(t):
-    first(t, "AWS::Serverless::Function").pop("EventInvokeConfig")
+    first(t, "AWS::Lambda::EventInvokeConfig")["DestinationConfig"].pop("OnFailure")
+
+
+def invoke_configs(t):
+    found = [r["Properties"] for _, r in resources_of(t, "AWS::Lambda::EventInvokeConfig")]
+    if not found:
+        sys.exit("no EventInvokeConfig to break")
+    return found
+
+
+def break_empty_success_destination(t):
+    # The form SAM's EventInvokeConfig property needed: an empty-string destination when alerting is off.
+    for config in invoke_configs(t):
+        config["DestinationConfig"]["OnSuccess"] = {"Destination": {"Fn::If": [
+            "CentralAlertingOn",
+            {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}, ""]}}
+
+
+def break_unconditional_success_destination(t):
+    config = invoke_configs(t)[0]
+    config["DestinationConfig"]["OnSuccess"] = config["DestinationConfig"]["OnSuccess"]["Fn::If"][1]
+
+
+def default_bus_statements(t):
+    found = [s for s in statements_allowing(t, "events:PutEvents")
+             if s["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}]
+    if not found:
+        sys.exit("no default-bus statement to break")
+    return found
+
+
+def break_success_permission_in_managed_policy(t):
+    # The permission back in a managed policy of its own, which no invoke config waits for.
+    statement = copy.deepcopy(default_bus_statements(t)[0])
+    for _, role in resources_of(t, "AWS::IAM::Role"):
+        for inline in role["Properties"].get("Policies", []):
+            inline["PolicyDocument"]["Statement"] = [
+                s for s in inline["PolicyDocument"]["Statement"] if not (isinstance(s, dict) and "Fn::If" in s)]
+    roles = [{"Ref": name} for name, role in resources_of(t, "AWS::IAM::Role")
+             if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+             and "Condition" not in role]
+    t["Resources"]["SuccessDestinationPolicy"] = {
+        "Type": "AWS::IAM::ManagedPolicy", "Condition": "CentralAlertingOn",
+        "Properties": {"Roles": roles, "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}}}
+
+
+def break_success_destination_any_bus(t):
+    for statement in default_bus_statements(t):
+        statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/*"}
+
+
+def break_conditional_write_on_star(t):
+    # Another grant hidden in an Fn::If, where the IAM rules that read plain statements do not look.
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Fn::If": ["CentralAlertingOn", {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}, {"Ref": "AWS::NoValue"}]})
 
 
 def break_queue_encryption(t):
@@ -602,7 +659,9 @@ def break_domain_function_runtime(t):
 
 
 def break_domain_function_failure_destination(t):
-    studio_resource(t, "DomainCreatedFunction")["Properties"].pop("EventInvokeConfig")
+    # on-domain-created without its invoke config: one function fewer with an on-failure destination.
+    studio_resource(t, "DomainCreatedFunctionEventInvokeConfig")
+    del t["Resources"]["DomainCreatedFunctionEventInvokeConfig"]
 
 
 def break_domain_log_group_deleted(t):
@@ -796,6 +855,11 @@ BREAKS = {
     "drift-consumer-unbounded": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_unbounded),
     "put-events-any-bus": ("put_events_only_on_configured_buses", break_put_events_any_bus),
     "put-events-wildcard": ("put_events_only_on_configured_buses", break_put_events_wildcard),
+    "empty-success-destination": ("success_destination_only_with_central_alerting", break_empty_success_destination),
+    "unconditional-success-destination": ("success_destination_only_with_central_alerting", break_unconditional_success_destination),
+    "success-permission-in-managed-policy": ("success_destination_only_with_central_alerting", break_success_permission_in_managed_policy),
+    "conditional-write-on-star": ("success_destination_only_with_central_alerting", break_conditional_write_on_star),
+    "success-destination-any-bus": ("put_events_only_on_configured_buses", break_success_destination_any_bus),
     "central-target-without-role": ("central_bus_targets_use_a_role", break_central_target_without_role),
     "no-dashboard": ("dashboard_exists", break_no_dashboard),
     "security-hub-import-on-star": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_import_on_star),
