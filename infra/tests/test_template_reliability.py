@@ -1,5 +1,5 @@
 """infra/template.yaml at Organization scale (issue 19): redeploys that need no cleanup, central
-alerting that creates reliably, alarms that mean something (this file: redeploys, alerting). Offline, with the repo's .venv:
+alerting that creates reliably, alarms that mean something. Offline, with the repo's .venv:
 
     .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_template_reliability.py
 
@@ -316,3 +316,133 @@ def test_the_permission_exists_before_the_invoke_config_is_written(profiles):
 def test_without_central_alerting_the_roles_cannot_put_events():
     resources = Deployed(load_template(), CentralEventBusArn="", Profiles="notebook-instances,studio").resources()
     assert "events:PutEvents" not in json.dumps(resources)
+
+
+# ------------------------------------------------------------------ item 6: alarms that mean something
+
+def alarms(template):
+    return of_type(template["Resources"], "AWS::CloudWatch::Alarm")
+
+
+def queue_metrics(alarm):
+    props = alarm["Properties"]
+    stats = [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+    return [s for s in stats if s.get("Namespace") == "AWS/SQS"]
+
+
+def test_every_queue_has_an_alarm_that_keeps_its_state_on_missing_data():
+    """SQS publishes nothing for an inactive queue: an alarm reading that as notBreaching went OK
+    while messages waited (SQS guide, "Available CloudWatch metrics for Amazon SQS")."""
+    template = load_template()
+    queue_alarms = {n: a for n, a in alarms(template).items() if queue_metrics(a)}
+    watched = {d["Value"]["Fn::GetAtt"][0] for a in queue_alarms.values() for m in queue_metrics(a)
+               for d in m["Dimensions"]}
+    assert watched == set(of_type(template["Resources"], "AWS::SQS::Queue"))
+    for name, alarm in queue_alarms.items():
+        assert alarm["Properties"]["TreatMissingData"] == "ignore", name
+
+
+def test_drift_backlog_reads_zero_for_an_empty_queue_and_nothing_for_an_idle_one():
+    """The age metric is absent when the queue is empty: the alarm counts it only where the visible
+    count says there are messages, so a drained queue reads 0 (OK) and an idle one keeps the state."""
+    props = load_template()["Resources"]["DriftBacklogAlarm"]["Properties"]
+    metrics = {m["Id"]: m for m in props["Metrics"]}
+    assert [m["Id"] for m in props["Metrics"] if m.get("ReturnData")] == ["backlog"]
+    assert metrics["backlog"]["Expression"].replace(" ", "") == "IF(visible>0,age,0)"
+    assert metrics["visible"]["MetricStat"]["Metric"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert metrics["age"]["MetricStat"]["Metric"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    visibility = load_template()["Resources"]["DriftQueue"]["Properties"]["VisibilityTimeout"]
+    assert props["Threshold"] > visibility and props["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def sweep_metric():
+    """The metric a finished scheduled sweep always writes, as the functions define it."""
+    source = (ROOT / "functions" / "guard" / "src" / "lambda.rs").read_text(encoding="utf-8")
+    name = re.search(r'pub const SWEEP_METRIC: &str = "([A-Za-z]+)";', source).group(1)
+    namespace = re.search(r'pub const METRICS_NAMESPACE: &str = "([A-Za-z]+)";', source).group(1)
+    # Written for every report of a scheduled run that finished (Ok), whatever it found.
+    assert re.search(r'filter\(\|r\| r\.trigger == "Scheduled"\)', source), "SWEEP_METRIC is no longer written per finished sweep"
+    return namespace, name
+
+
+def schedule_hours(expression):
+    number, unit = re.fullmatch(r"rate\((\d+) (minutes?|hours?|days?)\)", expression).groups()
+    return int(number) * {"minute": 1 / 60, "hour": 1, "day": 24}[unit.rstrip("s")]
+
+
+def test_sweep_heartbeat_fires_when_no_sweep_finished_within_twice_the_schedule():
+    template = load_template()
+    namespace, metric = sweep_metric()
+    props = template["Resources"]["SweepHeartbeatAlarm"]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == (namespace, metric)
+    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "RemediateFunction"}}]
+    # each hour without a sweep record breaches; all of them must
+    assert props["Statistic"] == "SampleCount" and props["Threshold"] == 1 and props["ComparisonOperator"] == "LessThanThreshold"
+    assert props["TreatMissingData"] == "breaching"
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == {"Ref": "SweepHeartbeatHours"}
+    hours = template["Parameters"]["SweepHeartbeatHours"]
+    default_window = props["Period"] * hours["Default"]
+    assert default_window == 2 * schedule_hours(template["Parameters"]["SweepSchedule"]["Default"]) * 3600
+    # PutMetricAlarm: Period x EvaluationPeriods <= 7 days for periods of an hour or more
+    assert props["Period"] >= 3600 and props["Period"] * hours["MaxValue"] <= 604800
+    assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}] and props["OKActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def evaluate_rule_function(expression, parameters):
+    """The rule functions the Rules sections use, as CloudFormation evaluates them."""
+    if isinstance(expression, str):
+        return expression
+    if isinstance(expression, list):
+        return [evaluate_rule_function(e, parameters) for e in expression]
+    (function, argument), = expression.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Not":
+        return not evaluate_rule_function(argument[0], parameters)
+    if function == "Fn::Contains":
+        return evaluate_rule_function(argument[1], parameters) in evaluate_rule_function(argument[0], parameters)
+    if function == "Fn::Equals":
+        return evaluate_rule_function(argument[0], parameters) == evaluate_rule_function(argument[1], parameters)
+    if function in ("Fn::And", "Fn::Or"):
+        results = [evaluate_rule_function(a, parameters) for a in argument]
+        return all(results) if function == "Fn::And" else any(results)
+    raise ValueError(f"{function} is not a rule function evaluated here")
+
+
+def refused(template, **given):
+    """The AssertDescriptions of the assertions that fail for these parameters (defaults otherwise)."""
+    parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    parameters.update(given)
+    for name, value in given.items():
+        pattern = template["Parameters"][name].get("AllowedPattern")
+        assert pattern is None or re.fullmatch(pattern, value), f"{name}={value!r} is refused by its AllowedPattern already"
+    failed = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not evaluate_rule_function(rule["RuleCondition"], parameters):
+            continue
+        failed += [a["AssertDescription"] for a in rule["Assertions"] if not evaluate_rule_function(a["Assert"], parameters)]
+    return failed
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, STACKSET], ids=["template", "stackset"])
+def test_reserved_concurrency_below_3_is_refused_with_the_reason(path):
+    template = load_template(path)
+    for value in ("", "3", "4", "10", "9999"):
+        assert refused(template, ReservedConcurrency=value) == [], value
+    for value in ("1", "2"):
+        (message,) = refused(template, ReservedConcurrency=value)
+        assert "at least 3" in message and "MaximumConcurrency" in message, message
+
+
+def test_stackset_repeats_the_template_rules():
+    assert load_template(STACKSET)["Rules"] == load_template()["Rules"]
+
+
+def test_the_floor_covers_the_drift_consumer_and_one_more():
+    """The 3 of the rule: remediate's drift queue consumer's MaximumConcurrency plus the sweep."""
+    template = load_template()
+    remediate = template["Resources"]["RemediateFunction"]["Properties"]
+    consumers = [e["Properties"]["ScalingConfig"]["MaximumConcurrency"] for e in remediate["Events"].values() if e["Type"] == "SQS"]
+    floor = sum(consumers) + 1
+    assert floor == 3
+    assert refused(template, ReservedConcurrency=str(floor - 1)) and not refused(template, ReservedConcurrency=str(floor))

@@ -391,6 +391,42 @@ def break_errored_vpcs_alarm(t):
     drop_alarms(t, lambda p: p.get("MetricName") == "VpcsErrored")
 
 
+def break_queue_alarm_not_breaching(t):
+    # The old treatment: an idle dead-letter queue publishes nothing, and the alarm went OK.
+    t["Resources"]["EventDeadLetterAlarm"]["Properties"]["TreatMissingData"] = "notBreaching"
+
+
+def break_drift_backlog_not_breaching(t):
+    for alarm in drift_backlog_alarms(t):
+        alarm["TreatMissingData"] = "notBreaching"
+
+
+def sweep_heartbeat_alarms(t):
+    found = [name for name, a in resources_of(t, "AWS::CloudWatch::Alarm")
+             if a["Properties"].get("MetricName") == "SweepVpcsNonCompliant"
+             and a["Properties"].get("ComparisonOperator") == "LessThanThreshold"]
+    if not found:
+        sys.exit("no sweep heartbeat alarm to break")
+    return found
+
+
+def break_no_sweep_heartbeat(t):
+    for name in sweep_heartbeat_alarms(t):
+        del t["Resources"][name]
+
+
+def break_sweep_heartbeat_missing_not_breaching(t):
+    # Missing data not breaching: a sweep that never runs leaves the heartbeat OK.
+    for name in sweep_heartbeat_alarms(t):
+        t["Resources"][name]["Properties"]["TreatMissingData"] = "notBreaching"
+
+
+def break_sweep_heartbeat_on_value(t):
+    # The maximum of the value instead of the count of records: 0 non-compliant VPCs read as no sweep.
+    for name in sweep_heartbeat_alarms(t):
+        t["Resources"][name]["Properties"]["Statistic"] = "Maximum"
+
+
 def break_alarm_actions(t):
     first(t, "AWS::CloudWatch::Alarm").pop("AlarmActions")
 
@@ -533,9 +569,10 @@ def break_drift_queue_short_visibility(t):
 
 def drift_backlog_alarms(t):
     found = [a["Properties"] for _, a in resources_of(t, "AWS::CloudWatch::Alarm")
-             if a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
-             and any(d.get("Value") in ({"Fn::GetAtt": ["DriftQueue", "QueueName"]}, {"Fn::GetAtt": "DriftQueue.QueueName"})
-                     for d in a["Properties"].get("Dimensions", []))]
+             if any(m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "ApproximateAgeOfOldestMessage"
+                    and any(d.get("Value") in ({"Fn::GetAtt": ["DriftQueue", "QueueName"]}, {"Fn::GetAtt": "DriftQueue.QueueName"})
+                            for d in m["MetricStat"]["Metric"].get("Dimensions", []))
+                    for m in a["Properties"].get("Metrics", []))]
     if not found:
         sys.exit("no drift backlog alarm to break")
     return found
@@ -824,6 +861,11 @@ BREAKS = {
     "no-compliance-alarm": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm),
     "compliance-alarm-on-every-run": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm_on_every_run),
     "no-errored-vpcs-alarm": ("alarms_cover_queues_errors_and_compliance", break_errored_vpcs_alarm),
+    "queue-alarm-not-breaching": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_queue_alarm_not_breaching),
+    "drift-backlog-not-breaching": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_drift_backlog_not_breaching),
+    "no-sweep-heartbeat": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_no_sweep_heartbeat),
+    "sweep-heartbeat-missing-not-breaching": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_sweep_heartbeat_missing_not_breaching),
+    "sweep-heartbeat-on-value": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_sweep_heartbeat_on_value),
     "silent-alarm": ("alarms_cover_queues_errors_and_compliance", break_alarm_actions),
     "no-failure-destination": ("functions_have_failure_destination", break_failure_destination),
     "plain-queue": ("data_encrypted_and_private", break_queue_encryption),
