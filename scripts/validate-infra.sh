@@ -246,6 +246,10 @@ check "scripts/publish-stackset.py against moto (pytest infra/tests/test_publish
     .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_publish_stackset.py
 check "EventBridge patterns against events/ (pytest infra/tests/test_event_patterns.py, moto cross-check)" \
     .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_event_patterns.py
+# The template at Organization scale (issue 19): redeploys without cleanup (a delete -> create cycle
+# in moto), central alerting's dependency, the alarms and the Rules section, evaluated.
+check "redeploys, alerting, alarms, Rules (pytest infra/tests/test_template_reliability.py, moto)" \
+    .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_template_reliability.py
 check "checkov --skip-download -d infra" checkov --skip-download -d infra --compact --quiet
 prepare all-resources all_variants infra/template.yaml "$work/all-resources/template.json"
 check "sam validate --lint --region us-west-2" sam validate --lint --region us-west-2 -t infra/template.yaml

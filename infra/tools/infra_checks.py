@@ -191,6 +191,8 @@ def statements_allowing(t, action):
     for _, role in resources_of(t, "AWS::IAM::Role"):
         for inline in role["Properties"].get("Policies", []):
             found.extend(inline["PolicyDocument"]["Statement"])
+    # A statement present under a condition (!If [cond, statement, AWS::NoValue]): its "on" branch.
+    found = [s["Fn::If"][1] if isinstance(s, dict) and set(s) == {"Fn::If"} else s for s in found]
     found = [s for s in found if s.get("Effect") == "Allow" and action in as_list(s.get("Action"))]
     if not found:
         sys.exit(f"no statement allows {action} to break")
@@ -262,6 +264,57 @@ def break_log_key_deleted(t):
     for _, key in resources_of(t, "AWS::KMS::Key"):
         key.pop("DeletionPolicy", None)
         key.pop("UpdateReplacePolicy", None)
+
+
+def log_group(t, logical_id):
+    return t["Resources"][logical_id]
+
+
+def break_log_group_fixed_name(t):
+    # The name of releases before issue 19: a kept copy makes every later create fail.
+    log_group(t, "RemediateLogGroup")["Properties"]["LogGroupName"] = {"Fn::Sub": "/aws/lambda/${NamePrefix}-remediate"}
+
+
+def break_log_group_name_not_stack_id(t):
+    # A suffix, but one that the next stack shares (the stack's name is reused by a redeploy).
+    log_group(t, "SubnetCreatedLogGroup")["Properties"]["LogGroupName"]["Fn::Sub"][1]["StackUuid"] = {
+        "Ref": "AWS::StackName"}
+
+
+def break_domain_log_group_fixed_name(t):
+    log_group(t, "DomainCreatedLogGroup")["Properties"]["LogGroupName"] = {
+        "Fn::Sub": "/aws/lambda/${NamePrefix}-on-domain-created"}
+
+
+def break_domain_log_group_stack_id_name(t):
+    # Unique per stack, but the studio profile turned off and on again meets the kept copy.
+    log_group(t, "DomainCreatedLogGroup")["Properties"]["LogGroupName"] = {"Fn::Sub": [
+        "/aws/lambda/${NamePrefix}-on-domain-created-${StackUuid}",
+        {"StackUuid": {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}}]}
+
+
+def break_log_group_retained_on_rollback(t):
+    # Retain: a rolled-back first create leaves the group, and the retry fails on it.
+    log_group(t, "NotebookCreatedLogGroup")["DeletionPolicy"] = "Retain"
+
+
+def break_log_key_retained_on_rollback(t):
+    for _, key in resources_of(t, "AWS::KMS::Key"):
+        key["DeletionPolicy"] = "Retain"
+
+
+def break_queue_named(t):
+    # A fixed queue name: refused for 60 s after the queue of a deleted or rolled-back stack.
+    t["Resources"]["DriftDeadLetterQueue"]["Properties"]["QueueName"] = {"Fn::Sub": "${NamePrefix}-drift-dead-letters"}
+
+
+def break_kept_bucket_named(t):
+    first(t, "AWS::S3::Bucket")["BucketName"] = {"Fn::Sub": "${NamePrefix}-trail-${AWS::AccountId}"}
+
+
+def break_kept_alias(t):
+    for name, _ in resources_of(t, "AWS::KMS::Alias"):
+        t["Resources"][name]["DeletionPolicy"] = "Retain"
 
 
 def dns_attribute_statements(t):
@@ -338,12 +391,103 @@ def break_errored_vpcs_alarm(t):
     drop_alarms(t, lambda p: p.get("MetricName") == "VpcsErrored")
 
 
+def break_queue_alarm_not_breaching(t):
+    # The old treatment: an idle dead-letter queue publishes nothing, and the alarm went OK.
+    t["Resources"]["EventDeadLetterAlarm"]["Properties"]["TreatMissingData"] = "notBreaching"
+
+
+def break_drift_backlog_not_breaching(t):
+    for alarm in drift_backlog_alarms(t):
+        alarm["TreatMissingData"] = "notBreaching"
+
+
+def sweep_heartbeat_alarms(t):
+    found = [name for name, a in resources_of(t, "AWS::CloudWatch::Alarm")
+             if a["Properties"].get("MetricName") == "SweepVpcsNonCompliant"
+             and a["Properties"].get("ComparisonOperator") == "LessThanThreshold"]
+    if not found:
+        sys.exit("no sweep heartbeat alarm to break")
+    return found
+
+
+def break_no_sweep_heartbeat(t):
+    for name in sweep_heartbeat_alarms(t):
+        del t["Resources"][name]
+
+
+def break_sweep_heartbeat_missing_not_breaching(t):
+    # Missing data not breaching: a sweep that never runs leaves the heartbeat OK.
+    for name in sweep_heartbeat_alarms(t):
+        t["Resources"][name]["Properties"]["TreatMissingData"] = "notBreaching"
+
+
+def break_sweep_heartbeat_on_value(t):
+    # The maximum of the value instead of the count of records: 0 non-compliant VPCs read as no sweep.
+    for name in sweep_heartbeat_alarms(t):
+        t["Resources"][name]["Properties"]["Statistic"] = "Maximum"
+
+
 def break_alarm_actions(t):
     first(t, "AWS::CloudWatch::Alarm").pop("AlarmActions")
 
 
 def break_failure_destination(t):
-    first(t, "AWS::Serverless::Function").pop("EventInvokeConfig")
+    first(t, "AWS::Lambda::EventInvokeConfig")["DestinationConfig"].pop("OnFailure")
+
+
+def invoke_configs(t):
+    found = [r["Properties"] for _, r in resources_of(t, "AWS::Lambda::EventInvokeConfig")]
+    if not found:
+        sys.exit("no EventInvokeConfig to break")
+    return found
+
+
+def break_empty_success_destination(t):
+    # The form SAM's EventInvokeConfig property needed: an empty-string destination when alerting is off.
+    for config in invoke_configs(t):
+        config["DestinationConfig"]["OnSuccess"] = {"Destination": {"Fn::If": [
+            "CentralAlertingOn",
+            {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}, ""]}}
+
+
+def break_unconditional_success_destination(t):
+    config = invoke_configs(t)[0]
+    config["DestinationConfig"]["OnSuccess"] = config["DestinationConfig"]["OnSuccess"]["Fn::If"][1]
+
+
+def default_bus_statements(t):
+    found = [s for s in statements_allowing(t, "events:PutEvents")
+             if s["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}]
+    if not found:
+        sys.exit("no default-bus statement to break")
+    return found
+
+
+def break_success_permission_in_managed_policy(t):
+    # The permission back in a managed policy of its own, which no invoke config waits for.
+    statement = copy.deepcopy(default_bus_statements(t)[0])
+    for _, role in resources_of(t, "AWS::IAM::Role"):
+        for inline in role["Properties"].get("Policies", []):
+            inline["PolicyDocument"]["Statement"] = [
+                s for s in inline["PolicyDocument"]["Statement"] if not (isinstance(s, dict) and "Fn::If" in s)]
+    roles = [{"Ref": name} for name, role in resources_of(t, "AWS::IAM::Role")
+             if role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+             and "Condition" not in role]
+    t["Resources"]["SuccessDestinationPolicy"] = {
+        "Type": "AWS::IAM::ManagedPolicy", "Condition": "CentralAlertingOn",
+        "Properties": {"Roles": roles, "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}}}
+
+
+def break_success_destination_any_bus(t):
+    for statement in default_bus_statements(t):
+        statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/*"}
+
+
+def break_conditional_write_on_star(t):
+    # Another grant hidden in an Fn::If, where the IAM rules that read plain statements do not look.
+    role = first(t, "AWS::IAM::Role")
+    role["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Fn::If": ["CentralAlertingOn", {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}, {"Ref": "AWS::NoValue"}]})
 
 
 def break_queue_encryption(t):
@@ -425,9 +569,10 @@ def break_drift_queue_short_visibility(t):
 
 def drift_backlog_alarms(t):
     found = [a["Properties"] for _, a in resources_of(t, "AWS::CloudWatch::Alarm")
-             if a["Properties"].get("MetricName") == "ApproximateAgeOfOldestMessage"
-             and any(d.get("Value") in ({"Fn::GetAtt": ["DriftQueue", "QueueName"]}, {"Fn::GetAtt": "DriftQueue.QueueName"})
-                     for d in a["Properties"].get("Dimensions", []))]
+             if any(m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == "ApproximateAgeOfOldestMessage"
+                    and any(d.get("Value") in ({"Fn::GetAtt": ["DriftQueue", "QueueName"]}, {"Fn::GetAtt": "DriftQueue.QueueName"})
+                            for d in m["MetricStat"]["Metric"].get("Dimensions", []))
+                    for m in a["Properties"].get("Metrics", []))]
     if not found:
         sys.exit("no drift backlog alarm to break")
     return found
@@ -551,7 +696,9 @@ def break_domain_function_runtime(t):
 
 
 def break_domain_function_failure_destination(t):
-    studio_resource(t, "DomainCreatedFunction")["Properties"].pop("EventInvokeConfig")
+    # on-domain-created without its invoke config: one function fewer with an on-failure destination.
+    studio_resource(t, "DomainCreatedFunctionEventInvokeConfig")
+    del t["Resources"]["DomainCreatedFunctionEventInvokeConfig"]
 
 
 def break_domain_log_group_deleted(t):
@@ -714,6 +861,11 @@ BREAKS = {
     "no-compliance-alarm": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm),
     "compliance-alarm-on-every-run": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm_on_every_run),
     "no-errored-vpcs-alarm": ("alarms_cover_queues_errors_and_compliance", break_errored_vpcs_alarm),
+    "queue-alarm-not-breaching": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_queue_alarm_not_breaching),
+    "drift-backlog-not-breaching": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_drift_backlog_not_breaching),
+    "no-sweep-heartbeat": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_no_sweep_heartbeat),
+    "sweep-heartbeat-missing-not-breaching": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_sweep_heartbeat_missing_not_breaching),
+    "sweep-heartbeat-on-value": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_sweep_heartbeat_on_value),
     "silent-alarm": ("alarms_cover_queues_errors_and_compliance", break_alarm_actions),
     "no-failure-destination": ("functions_have_failure_destination", break_failure_destination),
     "plain-queue": ("data_encrypted_and_private", break_queue_encryption),
@@ -723,6 +875,15 @@ BREAKS = {
     "log-group-deleted": ("log_groups_and_their_keys_retained", break_log_group_deleted),
     "log-group-replaced": ("log_groups_and_their_keys_retained", break_log_group_replaced),
     "log-key-deleted": ("log_groups_and_their_keys_retained", break_log_key_deleted),
+    "log-group-fixed-name": ("redeploy_names_cannot_collide", break_log_group_fixed_name),
+    "log-group-name-not-stack-id": ("redeploy_names_cannot_collide", break_log_group_name_not_stack_id),
+    "domain-log-group-fixed-name": ("redeploy_names_cannot_collide", break_domain_log_group_fixed_name),
+    "domain-log-group-stack-id-name": ("redeploy_names_cannot_collide", break_domain_log_group_stack_id_name),
+    "log-group-retained-on-rollback": ("redeploy_names_cannot_collide", break_log_group_retained_on_rollback),
+    "log-key-retained-on-rollback": ("redeploy_names_cannot_collide", break_log_key_retained_on_rollback),
+    "queue-named": ("redeploy_names_cannot_collide", break_queue_named),
+    "kept-bucket-named": ("redeploy_names_cannot_collide", break_kept_bucket_named),
+    "kept-alias": ("redeploy_names_cannot_collide", break_kept_alias),
     "drift-rule-own-calls": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_own_calls),
     "drift-rule-anything-but-only": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_anything_but_only),
     "drift-rule-one-role-missing": ("drift_rules_skip_own_calls_and_use_the_queue", break_drift_rule_one_role_missing),
@@ -736,6 +897,11 @@ BREAKS = {
     "drift-consumer-unbounded": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_unbounded),
     "put-events-any-bus": ("put_events_only_on_configured_buses", break_put_events_any_bus),
     "put-events-wildcard": ("put_events_only_on_configured_buses", break_put_events_wildcard),
+    "empty-success-destination": ("success_destination_only_with_central_alerting", break_empty_success_destination),
+    "unconditional-success-destination": ("success_destination_only_with_central_alerting", break_unconditional_success_destination),
+    "success-permission-in-managed-policy": ("success_destination_only_with_central_alerting", break_success_permission_in_managed_policy),
+    "conditional-write-on-star": ("success_destination_only_with_central_alerting", break_conditional_write_on_star),
+    "success-destination-any-bus": ("put_events_only_on_configured_buses", break_success_destination_any_bus),
     "central-target-without-role": ("central_bus_targets_use_a_role", break_central_target_without_role),
     "no-dashboard": ("dashboard_exists", break_no_dashboard),
     "security-hub-import-on-star": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_import_on_star),

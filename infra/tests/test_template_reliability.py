@@ -1,0 +1,448 @@
+"""infra/template.yaml at Organization scale (issue 19): redeploys that need no cleanup, central
+alerting that creates reliably, alarms that mean something. Offline, with the repo's .venv:
+
+    .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_template_reliability.py
+
+The template is evaluated as CloudFormation would for given parameters (conditions, Fn::If,
+AWS::NoValue, the Rules section), and the resources a deleted stack keeps go through a delete ->
+create cycle in moto. VPCE_GUARD_TEMPLATE=<path> runs the same tests on another copy (an older
+release, to see them fail).
+"""
+
+import copy
+import json
+import os
+import pathlib
+import re
+import sys
+
+import boto3
+import pytest
+from moto import mock_aws
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+import cfn_yaml  # noqa: E402  (infra/tools: the template as data)
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = pathlib.Path(os.environ.get("VPCE_GUARD_TEMPLATE", ROOT / "infra" / "template.yaml"))
+STACKSET = ROOT / "infra" / "stackset.yaml"
+REGION = "us-west-2"
+DEFAULT_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+CENTRAL_BUS = "arn:aws:events:us-east-1:111122223333:event-bus/central"
+
+NO_VALUE = object()  # AWS::NoValue: the key or list item that holds it is dropped
+
+
+def load_template(path=TEMPLATE):
+    return cfn_yaml.load_template(path)
+
+
+class Deployed:
+    """The template as CloudFormation deploys it for given parameters: conditions evaluated,
+    resources whose condition is false left out, Fn::If resolved and AWS::NoValue dropped; every
+    other intrinsic (Ref, GetAtt, Sub...) is left as it is."""
+
+    def __init__(self, template, **parameters):
+        self.template = template
+        self.parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+        self.parameters.update({"AWS::Partition": "aws", "AWS::Region": REGION})
+        self.parameters.update(parameters)
+        self.memo = {}
+
+    def condition(self, name):
+        if name not in self.memo:
+            self.memo[name] = self.test(self.template["Conditions"][name])
+        return self.memo[name]
+
+    def value(self, value):
+        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in self.parameters:
+            return self.parameters[value["Ref"]]
+        return value
+
+    def test(self, expression):
+        (function, argument), = expression.items()
+        if function == "Condition":
+            return self.condition(argument)
+        if function == "Fn::Equals":
+            return self.value(argument[0]) == self.value(argument[1])
+        if function == "Fn::Not":
+            return not self.test(argument[0])
+        if function == "Fn::And":
+            return all(self.test(a) for a in argument)
+        if function == "Fn::Or":
+            return any(self.test(a) for a in argument)
+        raise ValueError(f"condition function {function} is not evaluated here")
+
+    def resolve(self, value):
+        if isinstance(value, list):
+            return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
+        if isinstance(value, dict):
+            if value == {"Ref": "AWS::NoValue"}:
+                return NO_VALUE
+            if set(value) == {"Fn::If"}:
+                name, yes, no = value["Fn::If"]
+                return self.resolve(yes if self.condition(name) else no)
+            return {k: v for k, v in ((k, self.resolve(v)) for k, v in value.items()) if v is not NO_VALUE}
+        return value
+
+    def resources(self):
+        return {name: self.resolve({k: v for k, v in r.items() if k != "Condition"})
+                for name, r in self.template["Resources"].items()
+                if "Condition" not in r or self.condition(r["Condition"])}
+
+
+def of_type(resources, kind):
+    return {name: r for name, r in resources.items() if r["Type"] == kind}
+
+
+def references(value):
+    """The logical ids a value names (Ref, Fn::GetAtt, ${X} and ${X.Attr} in Fn::Sub)."""
+    found = set()
+    if isinstance(value, list):
+        for v in value:
+            found |= references(v)
+    elif isinstance(value, dict):
+        for key, v in value.items():
+            if key == "Ref" and isinstance(v, str):
+                found.add(v)
+            elif key == "Fn::GetAtt":
+                found.add(v[0] if isinstance(v, list) else v.split(".")[0])
+            elif key == "Fn::Sub":
+                text, variables = (v, {}) if isinstance(v, str) else v
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text) if m not in variables}
+                found |= references(variables)
+            else:
+                found |= references(v)
+    return found
+
+
+def dependencies(resources, name):
+    """Every resource that CloudFormation completes before `name`: its references and DependsOn,
+    transitively."""
+    seen, todo = set(), [name]
+    while todo:
+        resource = resources[todo.pop()]
+        depends = resource.get("DependsOn", [])
+        direct = references(resource.get("Properties", {})) | set([depends] if isinstance(depends, str) else depends)
+        for other in direct & set(resources) - seen:
+            seen.add(other)
+            todo.append(other)
+    return seen
+
+
+# ------------------------------------------------------------------ item 1: redeploys need no cleanup
+
+NAME_PROPERTIES = {
+    "AWS::Logs::LogGroup": "LogGroupName", "AWS::S3::Bucket": "BucketName", "AWS::SQS::Queue": "QueueName",
+    "AWS::KMS::Alias": "AliasName", "AWS::SNS::Topic": "TopicName", "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName", "AWS::Lambda::Function": "FunctionName",
+    "AWS::Serverless::Function": "FunctionName", "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::Dashboard": "DashboardName", "AWS::CloudTrail::Trail": "TrailName", "AWS::Events::Rule": "Name",
+}
+STACK_UUID = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+KEPT = ("Retain", "RetainExceptOnCreate")
+
+
+def test_what_a_deleted_stack_keeps_has_a_name_the_next_stack_does_not_use():
+    """Every kept resource (DeletionPolicy Retain or RetainExceptOnCreate) has a generated name or
+    one ending in this stack's id; so does nothing else need to be kept under a fixed name."""
+    template = load_template()
+    kept = {n: r for n, r in template["Resources"].items() if r.get("DeletionPolicy") in KEPT}
+    assert {r["Type"] for r in kept.values()} >= {"AWS::Logs::LogGroup", "AWS::KMS::Key"}
+    for name, resource in kept.items():
+        prop = NAME_PROPERTIES.get(resource["Type"])
+        value = resource.get("Properties", {}).get(prop) if prop else None
+        if value is None:
+            continue
+        assert isinstance(value, dict) and isinstance(value.get("Fn::Sub"), list), f"{name}: fixed {prop} {value!r}"
+        text, variables = value["Fn::Sub"]
+        assert text.endswith("-${StackUuid}") and variables == {"StackUuid": STACK_UUID}, f"{name}: {prop} {value!r}"
+
+
+def test_a_kept_resource_that_a_condition_can_remove_has_a_generated_name():
+    """The studio profile turned off keeps on-domain-created's log group; turned on again in the
+    same stack (same id), a stack-id name would meet that copy."""
+    for name, resource in load_template()["Resources"].items():
+        if resource.get("DeletionPolicy") in KEPT and "Condition" in resource:
+            prop = NAME_PROPERTIES.get(resource["Type"])
+            assert prop not in resource.get("Properties", {}), f"{name}: {prop} under condition {resource['Condition']}"
+
+
+def test_log_groups_and_key_are_kept_except_when_their_own_create_rolls_back():
+    template = load_template()
+    for kind in ("AWS::Logs::LogGroup", "AWS::KMS::Key"):
+        found = of_type(template["Resources"], kind)
+        assert found, kind
+        for name, resource in found.items():
+            assert resource.get("DeletionPolicy") == "RetainExceptOnCreate", name
+            assert resource.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_queues_have_generated_names():
+    """SQS refuses a queue name for 60 s after a queue of that name was deleted."""
+    for name, queue in of_type(load_template()["Resources"], "AWS::SQS::Queue").items():
+        assert "QueueName" not in queue["Properties"], name
+
+
+def test_functions_use_the_log_groups_by_reference():
+    """The functions, their roles and the outputs follow the new names; nothing spells one out."""
+    template = load_template()
+    text = TEMPLATE.read_text(encoding="utf-8")
+    assert not re.search(r"/aws/lambda/\$\{NamePrefix\}-[a-z-]+\"", text), "a log group name spelt out"
+    for name, function in of_type(template["Resources"], "AWS::Serverless::Function").items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]
+        assert group == {"Ref": name.replace("Function", "LogGroup")}, name
+
+
+def retained_part(template, **parameters):
+    """The resources of the template that outlive a stack or carry a name: the keys and aliases,
+    log groups, queues and buckets, as deployed (plain CloudFormation types, which moto creates)."""
+    resources = Deployed(template, **parameters).resources()
+    keep = {n: r for n, r in resources.items() if r["Type"] in (
+        "AWS::KMS::Key", "AWS::KMS::Alias", "AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::S3::Bucket")}
+    for resource in keep.values():
+        # For a delete of a stack whose create completed, RetainExceptOnCreate is Retain ("behaves
+        # like Retain for stack operations, except for the stack operation that initially created
+        # the resource", DeletionPolicy attribute); moto knows Retain only.
+        if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
+            resource["DeletionPolicy"] = "Retain"
+    parameters_used = {"NamePrefix", "LogRetentionDays"}
+    return {"AWSTemplateFormatVersion": "2010-09-09",
+            "Parameters": {k: v for k, v in template["Parameters"].items() if k in parameters_used},
+            "Resources": keep}
+
+
+def delete_create_cycle(body):
+    """Create, delete, create, delete the same stack name in moto; what is left after each step."""
+    with mock_aws():
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        logs = boto3.client("logs", region_name=REGION)
+        kms = boto3.client("kms", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        s3 = boto3.client("s3", region_name=REGION)
+
+        def left():
+            return {"log groups": sorted(g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]),
+                    "keys": len(kms.list_keys()["Keys"]),
+                    "aliases": sorted(a["AliasName"] for a in kms.list_aliases()["Aliases"] if not a["AliasName"].startswith("alias/aws/")),
+                    "queues": sqs.list_queues().get("QueueUrls", []),
+                    "buckets": [b["Name"] for b in s3.list_buckets()["Buckets"]]}
+
+        states = []
+        for _ in range(2):
+            stack = cfn.create_stack(StackName="vpce-guard", TemplateBody=json.dumps(body))["StackId"]
+            assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+            states.append(("created", left()))
+            cfn.delete_stack(StackName=stack)
+            assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+            states.append(("deleted", left()))
+        return states
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_delete_then_create_again_succeeds_and_keeps_the_audit_trail():
+    """The documented cycle (infra/README.md, "Delete and create again"), with every optional log
+    group and the trail's bucket: a delete keeps the log groups, the key and the bucket and removes
+    the queues and the alias; a create with the same stack name afterwards succeeds, next to them."""
+    template = load_template()
+    body = retained_part(template, Profiles="notebook-instances,studio", CreateTrail="true")
+    (_, first), (_, after_delete), (_, second), (_, after_second_delete) = delete_create_cycle(body)
+    groups = len(of_type(body["Resources"], "AWS::Logs::LogGroup"))
+    assert groups == 4
+    assert len(first["log groups"]) == groups and first["keys"] == 1 and first["aliases"] == ["alias/vpce-guard"]
+    assert len(first["queues"]) == len(of_type(body["Resources"], "AWS::SQS::Queue"))
+    assert after_delete == {"log groups": first["log groups"], "keys": 1, "aliases": [], "queues": [],
+                            "buckets": first["buckets"]}
+    assert len(second["log groups"]) == 2 * groups and second["keys"] == 2 and len(second["buckets"]) == 2
+    assert set(first["log groups"]) < set(second["log groups"])
+    assert len(after_second_delete["log groups"]) == 2 * groups and after_second_delete["queues"] == []
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_fixed_names_of_earlier_releases_fail_the_second_create():
+    """The same cycle with the log group names of releases before issue 19 fails where a StackSet
+    instance of a rejoining account failed: on the kept groups (so the test above can fail)."""
+    template = copy.deepcopy(load_template())
+    for name, group in of_type(template["Resources"], "AWS::Logs::LogGroup").items():
+        function = name.replace("LogGroup", "Function")
+        fixed = template["Resources"][function]["Properties"]["FunctionName"]["Fn::Sub"]
+        group["Properties"]["LogGroupName"] = {"Fn::Sub": f"/aws/lambda/{fixed}"}
+    with pytest.raises(Exception, match="already exists"):
+        delete_create_cycle(retained_part(template))
+
+
+# ------------------------------------------------------------------ item 2: central alerting creates reliably
+
+@pytest.mark.parametrize("central", ["", CENTRAL_BUS])
+@pytest.mark.parametrize("profiles", ["notebook-instances", "notebook-instances,studio"])
+def test_success_destination_exactly_with_central_alerting(central, profiles):
+    """Alerting off: no on-success destination at all (no key, not an empty string). On: this
+    account's default bus."""
+    resources = Deployed(load_template(), CentralEventBusArn=central, Profiles=profiles).resources()
+    functions = of_type(resources, "AWS::Serverless::Function")
+    configs = of_type(resources, "AWS::Lambda::EventInvokeConfig")
+    assert sorted(c["Properties"]["FunctionName"]["Ref"] for c in configs.values()) == sorted(functions)
+    for name, config in configs.items():
+        destinations = config["Properties"]["DestinationConfig"]
+        assert destinations["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}, name
+        if central:
+            assert destinations["OnSuccess"] == {"Destination": {"Fn::Sub": DEFAULT_BUS}}, name
+        else:
+            assert "OnSuccess" not in destinations, name
+    for name, function in functions.items():
+        assert "EventInvokeConfig" not in function["Properties"], f"{name}: SAM would add a second invoke config"
+
+
+@pytest.mark.parametrize("profiles", ["notebook-instances", "notebook-instances,studio"])
+def test_the_permission_exists_before_the_invoke_config_is_written(profiles):
+    """Lambda checks the execution role's permission for a destination when the invoke config is
+    written: each config depends (transitively) on the role of its function, and that role holds
+    events:PutEvents on the default bus itself; no separate policy that nothing waits for."""
+    resources = Deployed(load_template(), CentralEventBusArn=CENTRAL_BUS, Profiles=profiles).resources()
+    for name, config in of_type(resources, "AWS::Lambda::EventInvokeConfig").items():
+        function = resources[config["Properties"]["FunctionName"]["Ref"]]
+        role_name = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert role_name in dependencies(resources, name), f"{name} does not wait for {role_name}"
+        statements = [s for p in resources[role_name]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        grants = [s for s in statements if s.get("Action") == "events:PutEvents" and s.get("Effect") == "Allow"]
+        assert [g["Resource"] for g in grants] == [{"Fn::Sub": DEFAULT_BUS}], f"{role_name}: {grants}"
+        failure_queue = [s for s in statements if s.get("Action") == "sqs:SendMessage"]
+        assert failure_queue and failure_queue[0]["Resource"] == {"Fn::GetAtt": ["FailureQueue", "Arn"]}, role_name
+    for name, policy in resources.items():
+        if policy["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            assert DEFAULT_BUS not in json.dumps(policy), f"{name}: the destination permission outside the roles"
+
+
+def test_without_central_alerting_the_roles_cannot_put_events():
+    resources = Deployed(load_template(), CentralEventBusArn="", Profiles="notebook-instances,studio").resources()
+    assert "events:PutEvents" not in json.dumps(resources)
+
+
+# ------------------------------------------------------------------ item 6: alarms that mean something
+
+def alarms(template):
+    return of_type(template["Resources"], "AWS::CloudWatch::Alarm")
+
+
+def queue_metrics(alarm):
+    props = alarm["Properties"]
+    stats = [props] + [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+    return [s for s in stats if s.get("Namespace") == "AWS/SQS"]
+
+
+def test_every_queue_has_an_alarm_that_keeps_its_state_on_missing_data():
+    """SQS publishes nothing for an inactive queue: an alarm reading that as notBreaching went OK
+    while messages waited (SQS guide, "Available CloudWatch metrics for Amazon SQS")."""
+    template = load_template()
+    queue_alarms = {n: a for n, a in alarms(template).items() if queue_metrics(a)}
+    watched = {d["Value"]["Fn::GetAtt"][0] for a in queue_alarms.values() for m in queue_metrics(a)
+               for d in m["Dimensions"]}
+    assert watched == set(of_type(template["Resources"], "AWS::SQS::Queue"))
+    for name, alarm in queue_alarms.items():
+        assert alarm["Properties"]["TreatMissingData"] == "ignore", name
+
+
+def test_drift_backlog_reads_zero_for_an_empty_queue_and_nothing_for_an_idle_one():
+    """The age metric is absent when the queue is empty: the alarm counts it only where the visible
+    count says there are messages, so a drained queue reads 0 (OK) and an idle one keeps the state."""
+    props = load_template()["Resources"]["DriftBacklogAlarm"]["Properties"]
+    metrics = {m["Id"]: m for m in props["Metrics"]}
+    assert [m["Id"] for m in props["Metrics"] if m.get("ReturnData")] == ["backlog"]
+    assert metrics["backlog"]["Expression"].replace(" ", "") == "IF(visible>0,age,0)"
+    assert metrics["visible"]["MetricStat"]["Metric"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert metrics["age"]["MetricStat"]["Metric"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+    visibility = load_template()["Resources"]["DriftQueue"]["Properties"]["VisibilityTimeout"]
+    assert props["Threshold"] > visibility and props["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def sweep_metric():
+    """The metric a finished scheduled sweep always writes, as the functions define it."""
+    source = (ROOT / "functions" / "guard" / "src" / "lambda.rs").read_text(encoding="utf-8")
+    name = re.search(r'pub const SWEEP_METRIC: &str = "([A-Za-z]+)";', source).group(1)
+    namespace = re.search(r'pub const METRICS_NAMESPACE: &str = "([A-Za-z]+)";', source).group(1)
+    # Written for every report of a scheduled run that finished (Ok), whatever it found.
+    assert re.search(r'filter\(\|r\| r\.trigger == "Scheduled"\)', source), "SWEEP_METRIC is no longer written per finished sweep"
+    return namespace, name
+
+
+def schedule_hours(expression):
+    number, unit = re.fullmatch(r"rate\((\d+) (minutes?|hours?|days?)\)", expression).groups()
+    return int(number) * {"minute": 1 / 60, "hour": 1, "day": 24}[unit.rstrip("s")]
+
+
+def test_sweep_heartbeat_fires_when_no_sweep_finished_within_twice_the_schedule():
+    template = load_template()
+    namespace, metric = sweep_metric()
+    props = template["Resources"]["SweepHeartbeatAlarm"]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == (namespace, metric)
+    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "RemediateFunction"}}]
+    # each hour without a sweep record breaches; all of them must
+    assert props["Statistic"] == "SampleCount" and props["Threshold"] == 1 and props["ComparisonOperator"] == "LessThanThreshold"
+    assert props["TreatMissingData"] == "breaching"
+    assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == {"Ref": "SweepHeartbeatHours"}
+    hours = template["Parameters"]["SweepHeartbeatHours"]
+    default_window = props["Period"] * hours["Default"]
+    assert default_window == 2 * schedule_hours(template["Parameters"]["SweepSchedule"]["Default"]) * 3600
+    # PutMetricAlarm: Period x EvaluationPeriods <= 7 days for periods of an hour or more
+    assert props["Period"] >= 3600 and props["Period"] * hours["MaxValue"] <= 604800
+    assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}] and props["OKActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def evaluate_rule_function(expression, parameters):
+    """The rule functions the Rules sections use, as CloudFormation evaluates them."""
+    if isinstance(expression, str):
+        return expression
+    if isinstance(expression, list):
+        return [evaluate_rule_function(e, parameters) for e in expression]
+    (function, argument), = expression.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Not":
+        return not evaluate_rule_function(argument[0], parameters)
+    if function == "Fn::Contains":
+        return evaluate_rule_function(argument[1], parameters) in evaluate_rule_function(argument[0], parameters)
+    if function == "Fn::Equals":
+        return evaluate_rule_function(argument[0], parameters) == evaluate_rule_function(argument[1], parameters)
+    if function in ("Fn::And", "Fn::Or"):
+        results = [evaluate_rule_function(a, parameters) for a in argument]
+        return all(results) if function == "Fn::And" else any(results)
+    raise ValueError(f"{function} is not a rule function evaluated here")
+
+
+def refused(template, **given):
+    """The AssertDescriptions of the assertions that fail for these parameters (defaults otherwise)."""
+    parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    parameters.update(given)
+    for name, value in given.items():
+        pattern = template["Parameters"][name].get("AllowedPattern")
+        assert pattern is None or re.fullmatch(pattern, value), f"{name}={value!r} is refused by its AllowedPattern already"
+    failed = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not evaluate_rule_function(rule["RuleCondition"], parameters):
+            continue
+        failed += [a["AssertDescription"] for a in rule["Assertions"] if not evaluate_rule_function(a["Assert"], parameters)]
+    return failed
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, STACKSET], ids=["template", "stackset"])
+def test_reserved_concurrency_below_3_is_refused_with_the_reason(path):
+    template = load_template(path)
+    for value in ("", "3", "4", "10", "9999"):
+        assert refused(template, ReservedConcurrency=value) == [], value
+    for value in ("1", "2"):
+        (message,) = refused(template, ReservedConcurrency=value)
+        assert "at least 3" in message and "MaximumConcurrency" in message, message
+
+
+def test_stackset_repeats_the_template_rules():
+    assert load_template(STACKSET)["Rules"] == load_template()["Rules"]
+
+
+def test_the_floor_covers_the_drift_consumer_and_one_more():
+    """The 3 of the rule: remediate's drift queue consumer's MaximumConcurrency plus the sweep."""
+    template = load_template()
+    remediate = template["Resources"]["RemediateFunction"]["Properties"]
+    consumers = [e["Properties"]["ScalingConfig"]["MaximumConcurrency"] for e in remediate["Events"].values() if e["Type"] == "SQS"]
+    floor = sum(consumers) + 1
+    assert floor == 3
+    assert refused(template, ReservedConcurrency=str(floor - 1)) and not refused(template, ReservedConcurrency=str(floor))
