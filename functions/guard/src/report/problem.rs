@@ -77,11 +77,18 @@ pub enum Code {
     FindingRefused,
     /// Security Hub findings could not be synced this run.
     SecurityHubError,
+    /// An endpoint of a service that vpce-guard did not create (not tagged
+    /// `vpce-guard:managed=true`) differs from the wanted state; without
+    /// `VPCE_GUARD_ADOPT_EXISTING=true` it is left alone and none is created beside it.
+    UnmanagedEndpoint,
+    /// The VPC's `vpce-guard-endpoints` security group is not tagged `vpce-guard:managed=true`:
+    /// vpce-guard writes neither its rules nor endpoints that would use it.
+    UnmanagedGroup,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 30] = [
         Code::Error,
         Code::ServiceNotInAz,
         Code::ServiceUnavailable,
@@ -110,6 +117,8 @@ impl Code {
         Code::Throttled,
         Code::FindingRefused,
         Code::SecurityHubError,
+        Code::UnmanagedEndpoint,
+        Code::UnmanagedGroup,
     ];
 
     /// The code as the JSON contract spells it.
@@ -143,6 +152,8 @@ impl Code {
             Code::Throttled => "throttled",
             Code::FindingRefused => "finding_refused",
             Code::SecurityHubError => "security_hub_error",
+            Code::UnmanagedEndpoint => "unmanaged_endpoint",
+            Code::UnmanagedGroup => "unmanaged_group",
         }
     }
 }
