@@ -483,7 +483,7 @@ class Deployed:
     def __init__(self, template, **parameters):
         self.template = template
         self.parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
-        self.parameters.update({"AWS::Partition": "aws", "AWS::Region": "us-west-2"})
+        self.parameters.update({"AWS::Partition": "aws", "AWS::Region": "us-west-2", "AWS::AccountId": ACCOUNT})
         self.parameters.update(parameters)
 
     def condition(self, name):
@@ -508,7 +508,11 @@ class Deployed:
             return [v for v in (self.value(v) for v in value) if v is not NO_VALUE]
         if not isinstance(value, dict):
             return value
+        if len(value) != 1 or not next(iter(value)).startswith(("Fn::", "Ref")):
+            return {k: self.value(v) for k, v in value.items()}  # a plain mapping (a statement)
         (function, argument), = value.items()
+        if function == "Ref" and argument in self.template["Resources"]:
+            return value  # a resource (a role of a policy's Roles): kept as the reference
         if function == "Ref":
             return NO_VALUE if argument == "AWS::NoValue" else self.parameters[argument]
         if function == "Fn::If":
@@ -517,6 +521,8 @@ class Deployed:
             return self.value(argument[0]).join(self.value(argument[1]))
         if function == "Fn::Split":
             return self.value(argument[1]).split(self.value(argument[0]))
+        if function == "Fn::Sub" and isinstance(argument, str):
+            return re.sub(r"\$\{([^!}][^}]*)\}", lambda m: self.parameters[m.group(1)], argument)
         raise ValueError(f"intrinsic {function} is not evaluated here")
 
 
@@ -655,6 +661,107 @@ def test_s3_gateway_service_is_the_functions_and_the_setting_reaches_them():
     readers = [path for path in GUARD_SRC.rglob("*.rs") if '"VPCE_GUARD_S3_GATEWAY"' in path.read_text(encoding="utf-8")]
     assert readers, f"no source under {GUARD_SRC.relative_to(ROOT)} reads VPCE_GUARD_S3_GATEWAY"
     assert code.group(1).replace("{region}", "${AWS::Region}") == service["Fn::Sub"]
+
+
+# ------------------------------------------------ what the roles may modify (AdoptExisting, issue 18)
+
+ROLES = ("NotebookCreatedRole", "SubnetCreatedRole", "RemediateRole", "DomainCreatedRole")
+
+
+def role_statements(deployed, role):
+    """The Allow statements of the managed policies deployed for these parameters and attached to
+    `role`, their intrinsics resolved."""
+    statements = []
+    for name, resource in deployed.template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::ManagedPolicy":
+            continue
+        if "Condition" in resource and not deployed.condition(resource["Condition"]):
+            continue
+        if {"Ref": role} not in deployed.value(resource["Properties"]["Roles"]):
+            continue
+        statements += [(name, deployed.value(s)) for s in resource["Properties"]["PolicyDocument"]["Statement"]]
+    return statements
+
+
+def condition_holds(operator, key, wanted, context):
+    """IAM's string condition operators the write policies use (IAM User Guide, "String condition
+    operators"; a negated operator matches a request without the key, a positive one does not).
+    Any other operator raises: it must be taught here first."""
+    wanted = wanted if isinstance(wanted, list) else [wanted]
+    value = context.get(key)
+    if operator == "StringEquals":
+        return value is not None and value in wanted
+    if operator == "StringEqualsIgnoreCase":
+        return value is not None and value.lower() in [w.lower() for w in wanted]
+    if operator == "StringNotEqualsIgnoreCase":
+        return value is None or value.lower() not in [w.lower() for w in wanted]
+    if operator == "StringLike":
+        return value is not None and string_like(wanted, value)
+    raise ValueError(f"condition operator {operator} is not evaluated here")
+
+
+def allowed(deployed, role, action, resource, context):
+    """Whether `role` may call `action` on `resource` with these condition keys: some Allow
+    statement names the action and the resource and all its conditions hold (no statement of
+    these policies denies)."""
+    for _, statement in role_statements(deployed, role):
+        assert statement["Effect"] == "Allow", statement
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in resources):
+            continue
+        if all(condition_holds(operator, key, wanted, context)
+               for operator, keys in statement.get("Condition", {}).items() for key, wanted in keys.items()):
+            return True
+    return False
+
+
+ENDPOINT_ARN = f"arn:aws:ec2:us-west-2:{ACCOUNT}:vpc-endpoint/vpce-0123456789abcdef0"
+
+
+def resource_tags(**tags):
+    return {f"aws:ResourceTag/vpce-guard:{key}": value for key, value in tags.items()}
+
+
+@pytest.mark.parametrize("profiles,s3_gateway", [("notebook-instances", "false"), ("studio", "true")])
+def test_modify_vpc_endpoint_reaches_managed_endpoints_only_unless_adopt_existing(profiles, s3_gateway):
+    template = load_template()
+    managed, unmanaged = resource_tags(managed="true"), {"aws:ResourceTag/Name": "platform-team-api"}
+    ignored = resource_tags(ignore="true")
+    roles = ROLES if profiles == "studio" else ROLES[:3]
+    for role in roles:
+        default = Deployed(template, Profiles=profiles, S3Gateway=s3_gateway)
+        assert allowed(default, role, "ec2:ModifyVpcEndpoint", ENDPOINT_ARN, managed), role
+        assert not allowed(default, role, "ec2:ModifyVpcEndpoint", ENDPOINT_ARN, unmanaged), role
+        assert not allowed(default, role, "ec2:ModifyVpcEndpoint", ENDPOINT_ARN, {}), role
+        assert not allowed(default, role, "ec2:ModifyVpcEndpoint", ENDPOINT_ARN, {**managed, **ignored}), role
+        adopting = Deployed(template, Profiles=profiles, S3Gateway=s3_gateway, AdoptExisting="true")
+        assert allowed(adopting, role, "ec2:ModifyVpcEndpoint", ENDPOINT_ARN, managed), role
+        assert allowed(adopting, role, "ec2:ModifyVpcEndpoint", ENDPOINT_ARN, unmanaged), role
+        assert not allowed(adopting, role, "ec2:ModifyVpcEndpoint", ENDPOINT_ARN, ignored), role
+        dry = Deployed(template, Profiles=profiles, S3Gateway=s3_gateway, AdoptExisting="true", DryRun="true")
+        assert not allowed(dry, role, "ec2:ModifyVpcEndpoint", ENDPOINT_ARN, managed), role
+
+
+@pytest.mark.parametrize("adopt_existing", ["false", "true"])
+def test_security_group_rules_are_written_on_managed_groups_only_whatever_adopt_existing(adopt_existing):
+    template = load_template()
+    deployed = Deployed(template, AdoptExisting=adopt_existing)
+    group = f"arn:aws:ec2:us-west-2:{ACCOUNT}:security-group/sg-0123456789abcdef0"
+    for action in ("ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress", "ec2:ModifyVpcEndpoint",
+                   "ec2:CreateVpcEndpoint"):
+        assert allowed(deployed, "RemediateRole", action, group, resource_tags(managed="true")), action
+        assert not allowed(deployed, "RemediateRole", action, group, {"aws:ResourceTag/Name": "theirs"}), action
+
+
+def test_adopt_existing_reaches_the_functions_and_is_a_setting_of_the_library():
+    template = load_template()
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["VPCE_GUARD_ADOPT_EXISTING"] == {"Ref": "AdoptExisting"}
+    assert template["Parameters"]["AdoptExisting"]["Default"] == "false"
+    guard_definition(r'variable: "VPCE_GUARD_ADOPT_EXISTING",\s*flag: "adopt-existing",\s*parameter: Some\("AdoptExisting"\)')
 
 
 # ------------------------------------------------------------------------------ the matcher itself

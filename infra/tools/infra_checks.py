@@ -817,7 +817,7 @@ def break_s3_gateway_untagged(t):
 
 
 def break_s3_gateway_modify_ignored_endpoints(t):
-    # Modify next to create, without ModifyEndpointsNotIgnored's condition: endpoints tagged
+    # Modify next to create, without ModifyManagedEndpointsOnly's conditions: endpoints tagged
     # vpce-guard:ignore=true become modifiable.
     s3_gateway_statement(t, "CreateEndpointForS3Only")["Action"] = ["ec2:CreateVpcEndpoint", "ec2:ModifyVpcEndpoint"]
 

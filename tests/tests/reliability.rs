@@ -76,6 +76,14 @@ impl World {
         )
     }
 
+    /// [`World::guard`] with `VPCE_GUARD_ADOPT_EXISTING=true`: for the scenarios whose subject
+    /// is adopting an endpoint made by hand.
+    fn adopting_guard(&self) -> Guard<SdkAccount> {
+        let config =
+            Config { notebook_policy: NotebookPolicy::VpcNotebooks, adopt_existing: true, ..Config::default() };
+        self.guard_configured(config, Duration::from_secs(10))
+    }
+
     fn guard_configured(&self, config: Config, deadline_margin: Duration) -> Guard<SdkAccount> {
         let account = SdkAccount::new(&self.proxy.sdk_config(sdk_retries()))
             .expect("region is set")
@@ -251,13 +259,14 @@ async fn core_scenarios_converge_under_30_percent_faults() -> Result<()> {
     let mut tally = Tally::default();
 
     // 1. A notebook in a 3-AZ VPC.
-    let report = tally.until_done(|| async { w.guard().run(notebook_event("nb-1", &subnets[0])).await }).await?;
+    let report =
+        tally.until_done(|| async { w.adopting_guard().run(notebook_event("nb-1", &subnets[0])).await }).await?;
     assert!(converged(&report), "{}", report.to_text());
     assert_converged(&w.seed, &vpc, &AZS).await?;
 
     // 2. A subnet in a new AZ.
     let new_az = w.seed.subnet(&vpc, "10.0.100.0/24", "us-west-2d").await?;
-    let event = || async { w.guard().run(subnet_event(&new_az, &vpc, "us-west-2d")).await };
+    let event = || async { w.adopting_guard().run(subnet_event(&new_az, &vpc, "us-west-2d")).await };
     let report = tally.until_done(event).await?;
     assert!(converged(&report), "{}", report.to_text());
     assert_converged(&w.seed, &vpc, &FOUR_AZS).await?;
@@ -265,7 +274,8 @@ async fn core_scenarios_converge_under_30_percent_faults() -> Result<()> {
     // 3. Both events again (EventBridge delivers at least once): no write reaches the account.
     let writes_before = w.moto.writes().await?;
     for _ in 0..2 {
-        let report = tally.until_done(|| async { w.guard().run(notebook_event("nb-1", &subnets[0])).await }).await?;
+        let report =
+            tally.until_done(|| async { w.adopting_guard().run(notebook_event("nb-1", &subnets[0])).await }).await?;
         assert_eq!(report.vpcs[0].outcome, Outcome::Compliant, "{}", report.to_text());
         let report = tally.until_done(event).await?;
         assert_eq!(report.vpcs[0].outcome, Outcome::Compliant, "{}", report.to_text());
@@ -274,14 +284,16 @@ async fn core_scenarios_converge_under_30_percent_faults() -> Result<()> {
 
     // 4. A second notebook: both ARNs in the notebook endpoint's policy.
     w.seed.notebook("nb-2", &subnets[3], &group).await?;
-    let report = tally.until_done(|| async { w.guard().run(notebook_event("nb-2", &subnets[3])).await }).await?;
+    let report =
+        tally.until_done(|| async { w.adopting_guard().run(notebook_event("nb-2", &subnets[3])).await }).await?;
     assert!(converged(&report), "{}", report.to_text());
     let endpoints = assert_converged(&w.seed, &vpc, &FOUR_AZS).await?;
     assert_eq!(policy_resources(&endpoints[NOTEBOOK]), [arn("nb-1"), arn("nb-2")]);
 
     // 5. The hand-made endpoint is adopted, not duplicated.
-    let report =
-        tally.until_done(|| async { w.guard().run(notebook_event("nb-other", &other_subnets[0])).await }).await?;
+    let report = tally
+        .until_done(|| async { w.adopting_guard().run(notebook_event("nb-other", &other_subnets[0])).await })
+        .await?;
     assert!(converged(&report), "{}", report.to_text());
     let endpoints = assert_converged(&w.seed, &adopting, &AZS).await?;
     assert_eq!(endpoints[API].vpc_endpoint_id(), Some(theirs.as_str()), "theirs adopted");
@@ -292,7 +304,7 @@ async fn core_scenarios_converge_under_30_percent_faults() -> Result<()> {
     let calls: u64 = w.proxy.calls().values().sum();
     w.proxy.set(FaultConfig::default());
     let writes_before = w.moto.writes().await?;
-    let report = w.guard().run(sweep()).await?;
+    let report = w.adopting_guard().run(sweep()).await?;
     let ours: Vec<_> = report.vpcs.iter().filter(|v| v.vpc_id == vpc || v.vpc_id == adopting).collect();
     assert_eq!(ours.len(), 2);
     assert!(ours.iter().all(|v| v.outcome == Outcome::Compliant), "{}", report.to_text());
@@ -531,9 +543,13 @@ async fn private_dns_held_by_a_hosted_zone_is_reported_without_loop_or_duplicate
 /// `CreateVpcEndpoint` is on its way (the proxy holds it until theirs exists): AWS refuses ours
 /// with its conflicting-DNS error. Returns the report of that invocation, the report of the same
 /// event again on the same (warm) process, and the hand-made endpoint's id.
-async fn race_for_the_dns_name(w: &World, vpc: &str, subnet: &str) -> Result<(Report, Report, String)> {
+async fn race_for_the_dns_name(
+    w: &World,
+    guard: Guard<SdkAccount>,
+    vpc: &str,
+    subnet: &str,
+) -> Result<(Report, Report, String)> {
     w.proxy.hold(Hold::of(&["CreateVpcEndpoint"]));
-    let guard = w.guard();
     let event = notebook_event("nb-1", subnet);
     let run = tokio::spawn(async move {
         let report = guard.run(event).await;
@@ -561,10 +577,10 @@ async fn race_for_the_dns_name(w: &World, vpc: &str, subnet: &str) -> Result<(Re
 }
 
 #[tokio::test]
-async fn endpoint_made_by_hand_during_an_invocation_is_adopted_not_duplicated() -> Result<()> {
+async fn endpoint_made_by_hand_during_an_invocation_is_adopted_not_duplicated_with_the_opt_in() -> Result<()> {
     let w = World::start(0x5eed_0007).await?;
     let Arranged { vpc, subnets, .. } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
-    let (report, again, theirs) = race_for_the_dns_name(&w, &vpc, &subnets[0]).await?;
+    let (report, again, theirs) = race_for_the_dns_name(&w, w.adopting_guard(), &vpc, &subnets[0]).await?;
     assert!(!report.vpcs[0].actions.is_empty(), "{}", report.to_text());
     let endpoints = assert_converged(&w.seed, &vpc, &AZS).await?;
     assert_eq!(endpoints[API].vpc_endpoint_id(), Some(theirs.as_str()), "theirs adopted, not duplicated");
@@ -572,11 +588,33 @@ async fn endpoint_made_by_hand_during_an_invocation_is_adopted_not_duplicated() 
     Ok(())
 }
 
+/// By default the endpoint that won the race is someone else's: reported with what differs
+/// (`unmanaged_endpoint`, not a `private_dns_conflict`), never modified, never duplicated.
+#[tokio::test]
+async fn endpoint_made_by_hand_during_an_invocation_is_reported_not_duplicated_by_default() -> Result<()> {
+    let w = World::start(0x5eed_000b).await?;
+    let Arranged { vpc, subnets, .. } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
+    let (report, again, theirs) = race_for_the_dns_name(&w, w.guard(), &vpc, &subnets[0]).await?;
+    for report in [&report, &again] {
+        let vpc_report = &report.vpcs[0];
+        assert_eq!(vpc_report.outcome, Outcome::NonCompliant, "{}", report.to_text());
+        let codes: Vec<&str> = vpc_report.problems.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(codes, ["unmanaged_endpoint"], "{}", report.to_text());
+        assert!(vpc_report.problems[0].message.contains(&theirs), "{}", report.to_text());
+    }
+    assert_eq!(again.api_calls.write, 0, "{}", again.to_text());
+    assert_eq!(w.moto.calls().await?.get("ModifyVpcEndpoint").copied().unwrap_or(0), 0);
+    let endpoints = w.seed.live_endpoints(&vpc).await?;
+    assert_eq!(endpoints[API].len(), 1, "no duplicate");
+    assert_eq!(endpoints[API][0].vpc_endpoint_id(), Some(theirs.as_str()));
+    Ok(())
+}
+
 #[tokio::test]
 async fn conflict_lost_to_an_endpoint_that_is_then_adopted_is_not_reported() -> Result<()> {
     let w = World::start(0x5eed_000a).await?;
     let Arranged { vpc, subnets, .. } = w.vpc_with_notebook(0, &AZS, 2, "nb-1").await?;
-    let (report, again, _) = race_for_the_dns_name(&w, &vpc, &subnets[0]).await?;
+    let (report, again, _) = race_for_the_dns_name(&w, w.adopting_guard(), &vpc, &subnets[0]).await?;
     assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
     assert_eq!(again.vpcs[0].outcome, Outcome::Compliant, "warm process: {}", again.to_text());
     for report in [&report, &again] {

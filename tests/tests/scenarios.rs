@@ -170,9 +170,9 @@ async fn replaying_an_event_writes_nothing() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn existing_unmanaged_api_endpoint_with_private_dns_is_adopted() -> Result<()> {
-    let w = world().await?;
+/// An API endpoint made by hand (private DNS on, their group, one subnet) in an enrolled VPC
+/// with DNS hostnames on; returns the VPC, its subnets and the endpoint's id.
+async fn vpc_with_their_api_endpoint(w: &World) -> Result<(String, Vec<String>, String)> {
     let (vpc, subnets, group) = w.enrolled_vpc().await?;
     w.seed.set_dns_hostnames(&vpc, true).await?;
     let theirs = w
@@ -191,6 +191,42 @@ async fn existing_unmanaged_api_endpoint_with_private_dns_is_adopted() -> Result
         .and_then(|e| e.vpc_endpoint_id())
         .unwrap()
         .to_string();
+    Ok((vpc, subnets, theirs))
+}
+
+/// By default (issue 18) the hand-made endpoint is vpce-guard's to report, not to write: it
+/// lacks two AZs and the API policy, so the VPC is `non_compliant` with `unmanaged_endpoint`
+/// naming both; no `ModifyVpcEndpoint` reaches the fixture and no second API endpoint is made.
+#[tokio::test]
+async fn existing_unmanaged_api_endpoint_is_reported_and_left_alone_by_default() -> Result<()> {
+    let w = world().await?;
+    let (vpc, subnets, theirs) = vpc_with_their_api_endpoint(&w).await?;
+
+    let report = w.notebook_event("nb-1", &subnets[0]).await?;
+
+    assert_eq!(report.vpcs[0].outcome, Outcome::NonCompliant, "{}", report.to_text());
+    let problem = report.vpcs[0].problems.iter().find(|p| p.code == "unmanaged_endpoint").expect("unmanaged_endpoint");
+    for part in [theirs.as_str(), "us-west-2b", "us-west-2c", "policy"] {
+        assert!(problem.message.contains(part), "{part} missing from {}", problem.message);
+    }
+    assert_eq!(w.moto.calls().await?.get("ModifyVpcEndpoint").copied().unwrap_or(0), 0);
+    let endpoints = w.seed.live_endpoints(&vpc).await?;
+    assert_eq!(endpoints[API].len(), 1, "no duplicate api endpoint");
+    assert_eq!(endpoints[API][0].vpc_endpoint_id(), Some(theirs.as_str()));
+    assert_eq!(endpoints[API][0].subnet_ids().len(), 1, "theirs untouched");
+    assert_eq!(endpoints[API][0].groups().len(), 1, "no group added");
+    assert_eq!(endpoints[NOTEBOOK].len(), 1, "the notebook endpoint is vpce-guard's");
+    let before = w.moto.writes().await?;
+    let replay = w.notebook_event("nb-1", &subnets[0]).await?;
+    assert_eq!((replay.api_calls.write, w.moto.writes().await?), (0, before), "{}", replay.to_text());
+    Ok(())
+}
+
+/// With `VPCE_GUARD_ADOPT_EXISTING=true` the hand-made endpoint is adopted as before.
+#[tokio::test]
+async fn existing_unmanaged_api_endpoint_with_private_dns_is_adopted_with_the_opt_in() -> Result<()> {
+    let w = world_with(Config { adopt_existing: true, ..strict() }).await?;
+    let (vpc, subnets, theirs) = vpc_with_their_api_endpoint(&w).await?;
 
     let report = w.notebook_event("nb-1", &subnets[0]).await?;
     assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());

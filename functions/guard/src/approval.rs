@@ -386,8 +386,8 @@ pub fn fingerprint(obs: &Observation) -> String {
         hints: _,
     } = obs;
     let AccountIdentity { account_id, partition, region, org_id } = identity;
-    let group = group.as_ref().map(|SecurityGroup { id, vpc_id, https_sources, managed_sources }| {
-        json!([id, vpc_id, https_sources, managed_sources])
+    let group = group.as_ref().map(|SecurityGroup { id, vpc_id, https_sources, managed_sources, managed }| {
+        json!([id, vpc_id, https_sources, managed_sources, managed])
     });
     let zones = hosted_zones.as_ref().map(|zones| {
         sorted_by_id(zones.iter().map(|HostedZone { id, name, route53_profile }| json!([id, name, route53_profile])))
@@ -417,9 +417,9 @@ fn s3_value(view: &S3View) -> serde_json::Value {
         route_tables.iter().map(|RouteTable { id, subnet_ids, main }| json!([id, sorted(subnet_ids), main])),
     );
     let endpoints = sorted_by_id(endpoints.iter().map(|endpoint| {
-        let S3Endpoint { id, gateway, live, route_table_ids, ignored, private_dns, private_dns_inbound_only } =
+        let S3Endpoint { id, gateway, live, route_table_ids, ignored, managed, private_dns, private_dns_inbound_only } =
             endpoint;
-        json!([id, gateway, live, sorted(route_table_ids), ignored, private_dns, private_dns_inbound_only])
+        json!([id, gateway, live, sorted(route_table_ids), ignored, managed, private_dns, private_dns_inbound_only])
     }));
     json!([tables, endpoints])
 }

@@ -201,6 +201,10 @@ pub struct SecurityGroup {
     /// Those of `https_sources` whose rule vpce-guard added (its description marks them):
     /// the only rules it ever revokes.
     pub managed_sources: BTreeSet<String>,
+    /// Tagged `vpce-guard:managed=true` (vpce-guard created it). A group of the managed name
+    /// without the tag is someone else's: vpce-guard writes neither its rules nor endpoints
+    /// that would use it (the roles may write managed groups only).
+    pub managed: bool,
 }
 
 /// Description that marks the security group rules vpce-guard adds (and so may revoke).
@@ -270,6 +274,9 @@ pub struct S3Endpoint {
     pub route_table_ids: Vec<String>,
     /// Tagged `vpce-guard:ignore=true`: its routes count, but vpce-guard never modifies it.
     pub ignored: bool,
+    /// Tagged `vpce-guard:managed=true` (vpce-guard created it): the only S3 gateway endpoint
+    /// it extends unless `VPCE_GUARD_ADOPT_EXISTING=true`.
+    pub managed: bool,
     /// Private DNS is on (an interface endpoint): S3's regional names resolve to it.
     pub private_dns: bool,
     /// Its private DNS answers only queries that come through an inbound Resolver endpoint

@@ -280,19 +280,69 @@ async fn second_notebook_in_the_vpc_adds_its_arn_to_the_policy_in_one_modify() {
     assert_eq!(api_before.policy, only_endpoint(fake, &api_service(REGION)).policy, "API policy untouched");
 }
 
-#[tokio::test]
-async fn existing_unmanaged_api_endpoint_with_private_dns_is_adopted_not_duplicated() {
-    let guard = guard();
-    let fake = guard.account();
+/// An API endpoint someone else made (a Terraform stack, say) in us-west-2a only, with
+/// private DNS, the full-access policy and none of vpce-guard's tags; DNS attributes on.
+const THEIRS: &str = "vpce-0aaaaaaaaaaaaaaa1";
+
+fn vpc_with_their_api_endpoint(fake: &FakeAccount) {
     three_az_vpc_with_notebook(fake);
     set_dns(fake, true, true);
-    let existing_id = "vpce-0aaaaaaaaaaaaaaa1";
     fake.with_state(|s| {
-        let mut existing = testing::endpoint(existing_id, VPC, &api_service(REGION), &[&subnet_id('a', 1)]);
+        let mut existing = testing::endpoint(THEIRS, VPC, &api_service(REGION), &[&subnet_id('a', 1)]);
         existing.private_dns = true;
         existing.tags = testing::tags(&[("Name", "platform-team-api")]);
-        s.endpoints.insert(existing_id.into(), existing);
+        s.endpoints.insert(THEIRS.into(), existing);
     });
+}
+
+/// By default vpce-guard writes only what it manages (issue 18): an endpoint of a service that
+/// it did not create is reported with what differs from the wanted state and left alone, and no
+/// second endpoint is made beside it. The fake's role is the template's default one, which
+/// refuses `ModifyVpcEndpoint` on an endpoint not tagged `vpce-guard:managed=true`.
+#[tokio::test]
+async fn existing_unmanaged_endpoint_is_reported_with_what_differs_and_left_alone_by_default() {
+    let guard = guard();
+    let fake = guard.account();
+    vpc_with_their_api_endpoint(fake);
+    fake.with_state(|s| s.role_adopts_existing = Some(false));
+    let theirs_before = fake.snapshot().endpoints[THEIRS].clone();
+
+    let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::NonCompliant, "{}", report.to_text());
+    let problem = vpc.problems.iter().find(|p| p.code == "unmanaged_endpoint").expect("unmanaged_endpoint");
+    assert_eq!(problem.severity, Severity::Error);
+    for part in [THEIRS, "us-west-2b", "us-west-2c", "policy", "VPCE_GUARD_ADOPT_EXISTING"] {
+        assert!(problem.message.contains(part), "{part} missing from {}", problem.message);
+    }
+    assert!(!problem.message.contains("private DNS"), "private DNS is on already: {}", problem.message);
+    assert!(!writes(fake).contains(&WRITE_MODIFY.to_string()), "{:?}", writes(fake));
+    assert_eq!(fake.snapshot().endpoints[THEIRS], theirs_before, "theirs untouched");
+    assert_eq!(only_endpoint(fake, &api_service(REGION)).id, THEIRS, "no second API endpoint");
+    assert!(only_endpoint(fake, &notebook_service(REGION)).private_dns, "the notebook endpoint is vpce-guard's");
+
+    let replay = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+    assert_eq!(replay.api_calls.write, 0, "{}", replay.to_text());
+    assert_eq!(problem_codes(one_vpc(&replay)), ["unmanaged_endpoint"], "{}", replay.to_text());
+
+    // Private DNS off on theirs: named as a difference too.
+    fake.with_state(|s| s.endpoints.get_mut(THEIRS).unwrap().private_dns = false);
+    let off = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+    let problem = one_vpc(&off).problems.iter().find(|p| p.code == "unmanaged_endpoint").expect("unmanaged_endpoint");
+    assert!(problem.message.contains("private DNS"), "{}", problem.message);
+    assert_eq!(off.api_calls.write, 0, "{}", off.to_text());
+}
+
+/// With `VPCE_GUARD_ADOPT_EXISTING=true` (and the role of `AdoptExisting=true`), the endpoint
+/// someone else made is adopted as before: modified in place, never duplicated.
+#[tokio::test]
+async fn existing_unmanaged_api_endpoint_with_private_dns_is_adopted_not_duplicated_with_the_opt_in() {
+    let guard = guard_with(Config { adopt_existing: true, ..strict() });
+    let fake = guard.account();
+    vpc_with_their_api_endpoint(fake);
+    fake.with_state(|s| s.role_adopts_existing = Some(true));
+    let existing_id = THEIRS;
 
     let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
 
@@ -315,6 +365,41 @@ async fn existing_unmanaged_api_endpoint_with_private_dns_is_adopted_not_duplica
     let replay = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
     assert_eq!(replay.api_calls.write, 0, "{}", replay.to_text());
     assert_eq!(one_vpc(&replay).outcome, Outcome::Compliant);
+}
+
+/// A security group named `vpce-guard-endpoints` that is not tagged `vpce-guard:managed=true`
+/// is someone else's: the roles may write managed groups only, so vpce-guard reports it and
+/// writes neither its rules nor an endpoint that would carry it (a new group of the name cannot
+/// be made beside it: the name is taken).
+#[tokio::test]
+async fn a_group_of_the_managed_name_not_tagged_managed_is_reported_and_not_written() {
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    fake.with_state(|s| s.role_adopts_existing = Some(false));
+    fake.with_state(|s| {
+        let group = vpce_guard::model::SecurityGroup {
+            id: "sg-0000000000000hand".into(),
+            vpc_id: VPC.into(),
+            https_sources: BTreeSet::new(),
+            managed_sources: BTreeSet::new(),
+            managed: false,
+        };
+        let tags = testing::tags(&[("Name", "made by hand")]);
+        s.groups.insert(group.id.clone(), vpce_guard::fake::FakeGroup { group, name: MANAGED_GROUP_NAME.into(), tags });
+    });
+
+    let report = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &guard).await.unwrap();
+
+    let vpc = one_vpc(&report);
+    assert_eq!(vpc.outcome, Outcome::NonCompliant, "{}", report.to_text());
+    let problem = vpc.problems.iter().find(|p| p.code == "unmanaged_group").expect("unmanaged_group");
+    assert!(problem.message.contains("sg-0000000000000hand"), "{}", problem.message);
+    let written = writes(fake);
+    for refused in [WRITE_RULES, WRITE_CREATE, WRITE_MODIFY, WRITE_GROUP] {
+        assert!(!written.contains(&refused.to_string()), "{refused} in {written:?}");
+    }
+    assert!(vpc.problems.iter().all(|p| p.code != "error"), "{}", report.to_text());
 }
 
 #[tokio::test]

@@ -63,6 +63,8 @@ struct ConfigSpec {
     api_policy: ApiPolicy,
     fix_vpc_dns: bool,
     scope: Scope,
+    /// `VPCE_GUARD_ADOPT_EXISTING`, and the fake's role rendered with `AdoptExisting` so.
+    adopt_existing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -152,12 +154,13 @@ fn config_spec() -> impl Strategy<Value = ConfigSpec> {
     ];
     let api_policy = prop_oneof![Just(ApiPolicy::Account), Just(ApiPolicy::Org), Just(ApiPolicy::None)];
     let scope = prop_oneof![3 => Just(Scope::Enrolled), 1 => Just(Scope::All)];
-    (notebook_policy, api_policy, prop::bool::weighted(0.8), scope).prop_map(
-        |(notebook_policy, api_policy, fix_vpc_dns, scope)| ConfigSpec {
+    (notebook_policy, api_policy, prop::bool::weighted(0.8), scope, any::<bool>()).prop_map(
+        |(notebook_policy, api_policy, fix_vpc_dns, scope, adopt_existing)| ConfigSpec {
             notebook_policy,
             api_policy,
             fix_vpc_dns,
             scope,
+            adopt_existing,
         },
     )
 }
@@ -236,6 +239,7 @@ fn config(spec: &ConfigSpec) -> Config {
         // The layouts' hosted zones model a name that only AWS's refusal reveals (the table
         // and handler tests cover zones that ListHostedZonesByVPC shows).
         on_dns_conflict: OnDnsConflict::Create,
+        adopt_existing: spec.adopt_existing,
         ..Config::default()
     }
 }
@@ -255,6 +259,7 @@ fn subnet_ids_by_az(layout: &Layout) -> Vec<Vec<String>> {
 fn arrange(layout: &Layout) -> Guard<FakeAccount> {
     let guard = Guard::new(FakeAccount::new(), config(&layout.config)).with_visibility_retries(Vec::new());
     guard.account().with_state(|s| fill(s, layout));
+    guard.account().with_state(|s| s.role_adopts_existing = Some(layout.config.adopt_existing));
     guard
 }
 
@@ -320,6 +325,7 @@ fn fill(s: &mut FakeState, layout: &Layout) {
                         vpc_id: VPC.into(),
                         managed_sources: sources.clone(),
                         https_sources: sources,
+                        managed: true,
                     }
                 },
                 name: MANAGED_GROUP_NAME.into(),
@@ -611,6 +617,35 @@ proptest! {
         }
     }
 
+    /// (g) Without `VPCE_GUARD_ADOPT_EXISTING` (the default), an endpoint vpce-guard did not
+    /// create is never written — the fake's role, as the template renders it by default, would
+    /// refuse the call (`UnauthorizedOperation`) — and (`check_aws_rules`) none is created
+    /// beside it.
+    #[test]
+    fn unmanaged_endpoints_are_never_written_without_the_opt_in(layout in layout()) {
+        let mut layout = layout;
+        layout.config.adopt_existing = false;
+        let rt = runtime();
+        let guard = arrange(&layout);
+        let fake = guard.account();
+        // Everything a write could change of an endpoint, state aside (AWS settles that).
+        let unmanaged = |s: &FakeState| -> Vec<Endpoint> {
+            s.endpoints
+                .values()
+                .filter(|e| !tag_is(&e.tags, TAG_MANAGED, "true"))
+                .map(|e| Endpoint { state: EndpointState::Available, ..e.clone() })
+                .collect()
+        };
+        let before = unmanaged(&fake.snapshot());
+        for _ in 0..2 {
+            let report = run_as(&rt, &guard, &layout);
+            let text = report.to_text();
+            prop_assert!(!text.contains("UnauthorizedOperation"), "a write the role refuses: {}", text);
+            fake.settle();
+        }
+        prop_assert_eq!(before, unmanaged(&fake.snapshot()));
+    }
+
     /// (d) The same observation gives the same plan; the order in which AWS lists subnets and
     /// endpoints does not change the writes.
     #[test]
@@ -679,6 +714,11 @@ proptest! {
             let Some(id) = &endpoint_report.endpoint_id else { continue };
             let endpoint = &state.endpoints[id];
             if endpoint.state != EndpointState::Available || tag_is(&endpoint.tags, TAG_IGNORE, "true") {
+                continue;
+            }
+            // Without the opt-in an endpoint vpce-guard did not create is left alone (and
+            // reported when it differs, see `unmanaged_endpoints_are_reported_and_never_written`).
+            if !layout.config.adopt_existing && !tag_is(&endpoint.tags, TAG_MANAGED, "true") {
                 continue;
             }
             let offered = &state.service_azs[&endpoint.service];
@@ -753,6 +793,7 @@ fn layouts_cover_the_interesting_cases() {
         "enable_private_dns",
         "enable_dns_support",
         "authorize_https",
+        "unmanaged_endpoint",
     ];
     for wanted in wanted {
         assert!(seen.get(wanted).copied().unwrap_or(0) > 0, "never saw {wanted}: {seen:?}");

@@ -131,6 +131,7 @@ fn every_configuration_field_is_set_by_a_setting() {
         studio_projects: _,
         studio_public_domains: _,
         s3_gateway: _,
+        adopt_existing: _,
     } = Config::default();
     // A non-default value of every setting changes the configuration.
     let changes = [
@@ -149,6 +150,7 @@ fn every_configuration_field_is_set_by_a_setting() {
         ("VPCE_GUARD_STUDIO_PROJECTS", "true"),
         ("VPCE_GUARD_STUDIO_PUBLIC_DOMAINS", "enforce"),
         ("VPCE_GUARD_S3_GATEWAY", "true"),
+        ("VPCE_GUARD_ADOPT_EXISTING", "true"),
         ("VPCE_GUARD_SECURITY_HUB", "true"),
     ];
     assert_eq!(changes.len(), SETTINGS.len(), "one change per setting");

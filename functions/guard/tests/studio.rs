@@ -234,6 +234,21 @@ fn with_route_tables(guard: &Guard<FakeAccount>) {
     fake.add_route_table(VPC, "rtb-00000000000000a0", &["subnet-00000000000000a0"], false);
 }
 
+/// An S3 gateway endpoint someone else made (not tagged managed) on `tables`; `ignored`: tagged
+/// `vpce-guard:ignore=true`.
+fn their_s3_gateway(tables: &[&str], ignored: bool) -> vpce_guard::model::S3Endpoint {
+    vpce_guard::model::S3Endpoint {
+        id: "vpce-00000000000000s3".into(),
+        gateway: true,
+        live: true,
+        route_table_ids: tables.iter().map(|t| t.to_string()).collect(),
+        ignored,
+        managed: false,
+        private_dns: false,
+        private_dns_inbound_only: false,
+    }
+}
+
 fn s3_gateways(fake: &FakeAccount) -> Vec<Vec<String>> {
     fake.snapshot().s3_endpoints.values().filter(|(_, e)| e.gateway).map(|(_, e)| e.route_table_ids.clone()).collect()
 }
@@ -271,6 +286,7 @@ fn with_s3_interface_endpoint(guard: &Guard<FakeAccount>, private_dns: bool, inb
             live: true,
             route_table_ids: Vec::new(),
             ignored: false,
+            managed: false,
             private_dns,
             private_dns_inbound_only: inbound_only,
         };
@@ -341,20 +357,13 @@ async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_exist
     let replay = domain_event(&guard, "create-domain.json").await;
     assert_eq!((replay.vpcs[0].outcome, replay.api_calls.write), (Outcome::Compliant, 0), "{}", replay.to_text());
 
-    // Someone else's gateway endpoint routes the main table: vpce-guard adds the missing table
-    // to it and removes nothing.
-    let other = account(Config { s3_gateway: true, ..studio_config() }, true);
+    // Someone else's gateway endpoint routes the main table: with the opt-in
+    // (VPCE_GUARD_ADOPT_EXISTING=true) vpce-guard adds the missing table to it and removes nothing.
+    let other = account(Config { s3_gateway: true, adopt_existing: true, ..studio_config() }, true);
+    other.account().with_state(|s| s.role_adopts_existing = Some(true));
     with_route_tables(&other);
     other.account().with_state(|s| {
-        let endpoint = vpce_guard::model::S3Endpoint {
-            id: "vpce-00000000000000s3".into(),
-            gateway: true,
-            live: true,
-            route_table_ids: vec!["rtb-0000000000000main".into(), "rtb-0000000000000else".into()],
-            ignored: false,
-            private_dns: false,
-            private_dns_inbound_only: false,
-        };
+        let endpoint = their_s3_gateway(&["rtb-0000000000000main", "rtb-0000000000000else"], false);
         s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
     });
     domain_event(&other, "create-domain.json").await;
@@ -369,15 +378,7 @@ async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_exist
     let ignored = account(Config { s3_gateway: true, ..studio_config() }, true);
     with_route_tables(&ignored);
     ignored.account().with_state(|s| {
-        let endpoint = vpce_guard::model::S3Endpoint {
-            id: "vpce-00000000000000s3".into(),
-            gateway: true,
-            live: true,
-            route_table_ids: vec!["rtb-0000000000000main".into()],
-            ignored: true,
-            private_dns: false,
-            private_dns_inbound_only: false,
-        };
+        let endpoint = their_s3_gateway(&["rtb-0000000000000main"], true);
         s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
     });
     domain_event(&ignored, "create-domain.json").await;
@@ -385,6 +386,33 @@ async fn with_s3_gateway_on_the_route_tables_get_a_gateway_endpoint_and_an_exist
     tables.sort();
     assert_eq!(tables, [vec!["rtb-00000000000000a0".to_string()], vec!["rtb-0000000000000main".into()]]);
     assert!(!ignored.account().snapshot().writes.contains(&"ModifyVpcEndpoint".to_string()));
+}
+
+/// By default (issue 18) an S3 gateway endpoint vpce-guard did not create is not extended: the
+/// route tables it lacks are reported with it (`unmanaged_endpoint`), nothing is written, and no
+/// second gateway is made beside it. The fake's role is the template's default one.
+#[tokio::test]
+async fn an_s3_gateway_vpce_guard_did_not_create_is_reported_not_extended_by_default() {
+    let guard = account(Config { s3_gateway: true, ..studio_config() }, true);
+    guard.account().with_state(|s| s.role_adopts_existing = Some(false));
+    with_route_tables(&guard);
+    guard.account().with_state(|s| {
+        let endpoint = their_s3_gateway(&["rtb-0000000000000main"], false);
+        s.s3_endpoints.insert(endpoint.id.clone(), (VPC.into(), endpoint));
+    });
+
+    let report = domain_event(&guard, "create-domain.json").await;
+
+    let vpc = &report.vpcs[0];
+    assert_eq!(vpc.outcome, Outcome::NonCompliant, "{}", report.to_text());
+    let problem = vpc.problems.iter().find(|p| p.code == "unmanaged_endpoint").expect("unmanaged_endpoint");
+    for part in ["vpce-00000000000000s3", "rtb-00000000000000a0", "VPCE_GUARD_ADOPT_EXISTING"] {
+        assert!(problem.message.contains(part), "{part} missing from {}", problem.message);
+    }
+    assert!(vpc.problems.iter().all(|p| p.code != "error"), "{}", report.to_text());
+    assert_eq!(s3_gateways(guard.account()), [vec!["rtb-0000000000000main".to_string()]], "untouched, no second one");
+    let writes = guard.account().snapshot().writes;
+    assert!(!writes.contains(&"ModifyVpcEndpoint".to_string()), "{writes:?}");
 }
 
 /// China names most endpoint services `cn.com.amazonaws.{region}.…` (EC2's service list of

@@ -269,6 +269,7 @@ fn to_s3_endpoint(e: &aws_sdk_ec2::types::VpcEndpoint) -> S3Endpoint {
     let inbound_only = e.dns_options().and_then(|o| o.private_dns_only_for_inbound_resolver_endpoint());
     S3Endpoint {
         ignored: crate::model::tag_is(&endpoint.tags, crate::model::TAG_IGNORE, "true"),
+        managed: crate::model::tag_is(&endpoint.tags, crate::model::TAG_MANAGED, "true"),
         gateway: endpoint.endpoint_type.eq_ignore_ascii_case("gateway"),
         live: endpoint.state.is_live(),
         route_table_ids: e.route_table_ids().to_vec(),

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, Resourc
 use super::{aws_error, filter, tag_specification, vpc_chunks, SdkAccount, FILTER_CHUNK};
 use crate::account::{Groups, VpcSelector};
 use crate::error::Result;
-use crate::model::{SecurityGroup, Tags, MANAGED_GROUP_NAME, RULE_DESCRIPTION};
+use crate::model::{SecurityGroup, Tags, MANAGED_GROUP_NAME, RULE_DESCRIPTION, TAG_MANAGED};
 
 impl Groups for SdkAccount {
     async fn managed_groups(&self, selector: &VpcSelector) -> Result<Vec<SecurityGroup>> {
@@ -82,6 +82,9 @@ impl SdkAccount {
                     vpc_id: g.vpc_id().unwrap_or_default().to_string(),
                     https_sources,
                     managed_sources,
+                    managed: g.tags().iter().any(|t| {
+                        t.key() == Some(TAG_MANAGED) && t.value().is_some_and(|v| v.eq_ignore_ascii_case("true"))
+                    }),
                 }
             }));
         }

@@ -145,6 +145,10 @@ pub struct Config {
     /// Create or extend an S3 gateway endpoint to the route tables of VPC-only domains'
     /// subnets that lack one (else report them).
     pub s3_gateway: bool,
+    /// Adopt endpoints vpce-guard did not create (not tagged `vpce-guard:managed=true`): modify
+    /// an interface endpoint of a service, extend an S3 gateway endpoint. Off: such an endpoint
+    /// is reported (`unmanaged_endpoint`) and left alone, and none is created beside it.
+    pub adopt_existing: bool,
 }
 
 impl Default for Config {
@@ -182,6 +186,7 @@ impl Config {
             studio_projects: false,
             studio_public_domains: PublicDomains::Report,
             s3_gateway: false,
+            adopt_existing: false,
         }
     }
 

@@ -212,6 +212,17 @@ pub const SETTINGS: &[Setting] = &[
         apply: |config, variable, text| set(&mut config.s3_gateway, parse_bool(variable, text)),
     },
     Setting {
+        variable: "VPCE_GUARD_ADOPT_EXISTING",
+        flag: "adopt-existing",
+        parameter: Some("AdoptExisting"),
+        default: "false",
+        value_name: "BOOL",
+        help: "Adopt endpoints vpce-guard did not create (modify them, extend an S3 gateway): true, false (default: report them, write only what it manages)",
+        flag_alone: None,
+        in_plan: true,
+        apply: |config, variable, text| set(&mut config.adopt_existing, parse_bool(variable, text)),
+    },
+    Setting {
         variable: "VPCE_GUARD_SECURITY_HUB",
         flag: "security-hub",
         parameter: Some("SecurityHubFindings"),

@@ -81,6 +81,7 @@ impl Endpoints for FakeAccount {
                     format!("The security group '{missing}' does not exist"),
                 ));
             }
+            s.may_write_groups(OP, &request.group_ids)?;
             s.check_subnets(OP, &request.vpc_id, &request.service, &request.subnet_ids)?;
             check_policy(OP, &request.policy)?;
             if request.private_dns {
@@ -116,6 +117,8 @@ impl Endpoints for FakeAccount {
                     format!("The Vpc Endpoint Id '{}' does not exist", change.endpoint_id),
                 )
             })?;
+            s.may_modify_endpoint(OP, &endpoint.id, &endpoint.tags)?;
+            s.may_write_groups(OP, &change.add_group_ids)?;
             if endpoint.state != EndpointState::Available {
                 return Err(rejected(
                     OP,
@@ -168,7 +171,7 @@ impl Gateways for FakeAccount {
         _service: &str,
         route_table_ids: &[String],
         client_token: &str,
-        _tags: &Tags,
+        tags: &Tags,
     ) -> Result<S3Endpoint> {
         const OP: &str = "CreateVpcEndpoint";
         self.with_state(|s| {
@@ -198,6 +201,7 @@ impl Gateways for FakeAccount {
                 live: true,
                 route_table_ids: route_table_ids.to_vec(),
                 ignored: false,
+                managed: crate::model::tag_is(tags, crate::model::TAG_MANAGED, "true"),
                 private_dns: false,
                 private_dns_inbound_only: false,
             };
@@ -212,6 +216,19 @@ impl Gateways for FakeAccount {
         const OP: &str = "ModifyVpcEndpoint";
         self.with_state(|s| {
             self.endpoint_write(s, OP)?;
+            let tags = s.s3_endpoints.get(endpoint_id).map(|(_, e)| {
+                let mut tags = Tags::new();
+                if e.managed {
+                    tags.insert(crate::model::TAG_MANAGED.into(), "true".into());
+                }
+                if e.ignored {
+                    tags.insert(crate::model::TAG_IGNORE.into(), "true".into());
+                }
+                tags
+            });
+            if let Some(tags) = tags {
+                s.may_modify_endpoint(OP, endpoint_id, &tags)?;
+            }
             let (_, endpoint) = s.s3_endpoints.get_mut(endpoint_id).ok_or_else(|| {
                 rejected(
                     OP,

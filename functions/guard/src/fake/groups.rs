@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::{rejected, selected, FakeAccount, FakeGroup};
 use crate::account::{Groups, VpcSelector};
 use crate::error::Result;
-use crate::model::{SecurityGroup, Tags, MANAGED_GROUP_NAME};
+use crate::model::{tag_is, SecurityGroup, Tags, MANAGED_GROUP_NAME, TAG_MANAGED};
 
 impl Groups for FakeAccount {
     async fn managed_groups(&self, selector: &VpcSelector) -> Result<Vec<SecurityGroup>> {
@@ -47,6 +47,7 @@ impl Groups for FakeAccount {
                 vpc_id: vpc_id.into(),
                 https_sources: BTreeSet::new(),
                 managed_sources: BTreeSet::new(),
+                managed: tag_is(tags, TAG_MANAGED, "true"),
             };
             s.groups.insert(id.clone(), FakeGroup { group, name: name.into(), tags: tags.clone() });
             Ok(id)
@@ -57,6 +58,7 @@ impl Groups for FakeAccount {
         const OP: &str = "AuthorizeSecurityGroupIngress";
         self.with_state(|s| {
             self.write(s, OP);
+            s.may_write_groups(OP, &[group_id.to_string()])?;
             if let Some(unknown) = sources.iter().find(|p| p.starts_with("pl-") && !s.prefix_lists.contains(*p)) {
                 return Err(rejected(OP, "InvalidPrefixListID.NotFound", format!("The prefix list ID '{unknown}' does not exist")));
             }
@@ -82,6 +84,7 @@ impl Groups for FakeAccount {
         const OP: &str = "RevokeSecurityGroupIngress";
         self.with_state(|s| {
             self.write(s, OP);
+            s.may_write_groups(OP, &[group_id.to_string()])?;
             let group = s.groups.get_mut(group_id).ok_or_else(|| {
                 rejected(OP, "InvalidGroup.NotFound", format!("The security group '{group_id}' does not exist"))
             })?;

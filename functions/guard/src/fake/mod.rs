@@ -115,6 +115,14 @@ pub struct FakeState {
     /// past it, `RequestLimitExceeded`). `None`: never throttled; `Some(n)`: n more of these calls
     /// go through, then each is refused until a test refills it (other writers spent the rest).
     pub endpoint_write_tokens: Option<u32>,
+    /// The functions' IAM role as infra/template.yaml renders it (`None`: not modelled, every
+    /// write is allowed). `Some(adopt_existing)`: the template's endpoint write policies with
+    /// `AdoptExisting` so — `ModifyVpcEndpoint` only on endpoints tagged
+    /// `vpce-guard:managed=true` (with `true`: on any not tagged `vpce-guard:ignore=true`),
+    /// S3 gateways included; security groups (their rules, and as a group of an endpoint
+    /// created or modified) only when tagged managed, whatever `AdoptExisting` says. Anything
+    /// else is refused as EC2 refuses a call IAM denies, `UnauthorizedOperation`.
+    pub role_adopts_existing: Option<bool>,
     next_id: u64,
 }
 
@@ -129,6 +137,46 @@ pub struct FakeAccount {
 
 fn rejected(operation: &'static str, code: &str, message: impl Into<String>) -> Error {
     Error::Aws { operation, code: code.into(), message: message.into(), class: ErrorClass::Permanent }
+}
+
+/// EC2's answer to a call IAM denies (the encoded authorization message left out).
+fn unauthorized(operation: &'static str, resource: &str) -> Error {
+    rejected(
+        operation,
+        "UnauthorizedOperation",
+        format!("You are not authorized to perform this operation. (ec2:{operation} on {resource})"),
+    )
+}
+
+impl FakeState {
+    /// Whether the modelled role may write endpoint `tags` (`ModifyVpcEndpoint`).
+    fn may_modify_endpoint(&self, operation: &'static str, endpoint_id: &str, tags: &Tags) -> Result<()> {
+        use crate::model::{tag_is, TAG_IGNORE, TAG_MANAGED};
+        let Some(adopt) = self.role_adopts_existing else { return Ok(()) };
+        let allowed = match adopt {
+            true => !tag_is(tags, TAG_IGNORE, "true"),
+            false => tag_is(tags, TAG_MANAGED, "true") && !tag_is(tags, TAG_IGNORE, "true"),
+        };
+        match allowed {
+            true => Ok(()),
+            false => Err(unauthorized(operation, &format!("vpc-endpoint/{endpoint_id}"))),
+        }
+    }
+
+    /// Whether the modelled role may write security groups `group_ids` (their rules, or as
+    /// the groups of an endpoint): tagged managed only.
+    fn may_write_groups(&self, operation: &'static str, group_ids: &[String]) -> Result<()> {
+        use crate::model::{tag_is, TAG_MANAGED};
+        if self.role_adopts_existing.is_none() {
+            return Ok(());
+        }
+        let denied =
+            group_ids.iter().find(|g| self.groups.get(*g).is_some_and(|g| !tag_is(&g.tags, TAG_MANAGED, "true")));
+        match denied {
+            None => Ok(()),
+            Some(id) => Err(unauthorized(operation, &format!("security-group/{id}"))),
+        }
+    }
 }
 
 fn selected(selector: &VpcSelector, vpc_id: &str) -> bool {

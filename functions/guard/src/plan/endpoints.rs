@@ -44,6 +44,12 @@ impl Planner<'_> {
         let subnets = self.subnets_to_add(service, supported, adopted);
         let wanted_policy = self.wanted_policy(service);
         let (private_dns, conflict) = (dns.enable, dns.conflict);
+        if let Some(theirs) = adopted.filter(|e| !self.config.adopt_existing && !tag_is(&e.tags, TAG_MANAGED, "true")) {
+            self.report_unmanaged(theirs, &subnets, wanted_policy.flatten(), private_dns);
+            status.endpoint = Some(theirs.clone());
+            self.plan.services.push(status);
+            return;
+        }
         match adopted {
             None => self.plan_create(service, &ours, subnets, wanted_policy, private_dns, conflict),
             Some(endpoint) if matches!(endpoint.state, EndpointState::Partial | EndpointState::PendingAcceptance) => {
@@ -67,6 +73,50 @@ impl Planner<'_> {
             }
         }
         self.plan.services.push(status);
+    }
+
+    /// An endpoint of `service` that vpce-guard did not create, without
+    /// `VPCE_GUARD_ADOPT_EXISTING`: left alone (the roles may not modify it), none created beside
+    /// it, and reported with what differs from the wanted state — the AZs it lacks, its policy,
+    /// private DNS. In line, it is no problem.
+    fn report_unmanaged(
+        &mut self,
+        endpoint: &Endpoint,
+        add_subnet_ids: &[String],
+        wanted_policy: Option<String>,
+        private_dns: bool,
+    ) {
+        let mut differences = Vec::new();
+        if !add_subnet_ids.is_empty() {
+            let azs: Vec<&str> = add_subnet_ids
+                .iter()
+                .filter_map(|id| self.obs.subnets.iter().find(|s| &s.id == id))
+                .map(|s| s.az.as_str())
+                .collect();
+            differences.push(format!("no subnet in {} (wanted: {})", azs.join(", "), add_subnet_ids.join(", ")));
+        }
+        if let Some(text) = wanted_policy {
+            let wanted: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if !policy::same_policy(endpoint.policy.as_deref(), &wanted) {
+                differences.push("its policy is not the one the configuration wants".to_string());
+            }
+        }
+        if private_dns && !endpoint.private_dns {
+            differences.push("private DNS is off".to_string());
+        }
+        if differences.is_empty() {
+            return;
+        }
+        self.plan.problems.push(Problem::error(
+            Code::UnmanagedEndpoint,
+            format!(
+                "endpoint {} of {} in VPC {} was not created by vpce-guard (it is not tagged {TAG_MANAGED}=true) and differs from the wanted state: {}; vpce-guard leaves it alone and creates none beside it. Bring it in line with its owner, tag it {TAG_MANAGED}=true to hand it over, or set VPCE_GUARD_ADOPT_EXISTING=true (template parameter AdoptExisting) to let vpce-guard adopt it",
+                endpoint.id,
+                endpoint.service,
+                self.obs.vpc.id,
+                differences.join("; ")
+            ),
+        ));
     }
 
     pub(super) fn plan_create(
@@ -100,6 +150,10 @@ impl Planner<'_> {
             self.plan.needs_notebooks = true;
             return;
         };
+        if self.group_unmanaged() {
+            // Reported once for the VPC (`unmanaged_group`): an endpoint would carry that group.
+            return;
+        }
         let group = self.group();
         let client_token = client_token(
             &self.obs.vpc.id,
@@ -138,10 +192,12 @@ impl Planner<'_> {
             _ => None,
         };
         let enable_private_dns = private_dns && !endpoint.private_dns;
-        if add_subnet_ids.is_empty() && has_group && policy.is_none() && !enable_private_dns {
+        // A group of the managed name that is not tagged managed is never put on an endpoint.
+        let wants_group = !has_group && !self.group_unmanaged();
+        if add_subnet_ids.is_empty() && !wants_group && policy.is_none() && !enable_private_dns {
             return;
         }
-        let add_group = (!has_group).then(|| self.group());
+        let add_group = wants_group.then(|| self.group());
         self.plan.writes.push(Write::ModifyEndpoint {
             endpoint_id: endpoint.id.clone(),
             service: endpoint.service.clone(),

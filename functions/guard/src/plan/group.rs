@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::model::{MANAGED_GROUP_NAME, TAG_MANAGED};
 use crate::report::{Code, Problem};
 
 impl Planner<'_> {
@@ -35,6 +36,16 @@ impl Planner<'_> {
     /// revoked; rules added by anyone else are left alone.
     pub(super) fn plan_group_rules(&mut self) {
         let Some(group) = &self.obs.group else { return };
+        if !group.managed {
+            self.plan.problems.push(Problem::error(
+                Code::UnmanagedGroup,
+                format!(
+                    "security group {} in VPC {} is named {MANAGED_GROUP_NAME} but not tagged {TAG_MANAGED}=true: vpce-guard writes neither its rules nor endpoints that would use it. Tag it {TAG_MANAGED}=true to hand it over (vpce-guard then keeps its TCP 443 rules), or delete or rename it so that vpce-guard creates its own",
+                    group.id, self.obs.vpc.id
+                ),
+            ));
+            return;
+        }
         let wanted = self.wanted_sources();
         let missing: Vec<String> = wanted.difference(&group.https_sources).cloned().collect();
         let unwanted: Vec<String> = group.managed_sources.difference(&wanted).cloned().collect();
@@ -46,6 +57,12 @@ impl Planner<'_> {
         if !unwanted.is_empty() {
             self.plan.writes.push(Write::RevokeHttps { group_id: group.id.clone(), sources: unwanted });
         }
+    }
+
+    /// The VPC's group of the managed name exists and is not tagged managed: nothing that
+    /// writes it or puts it on an endpoint is planned.
+    pub(super) fn group_unmanaged(&self) -> bool {
+        self.obs.group.as_ref().is_some_and(|g| !g.managed)
     }
 
     /// Every source the managed group must allow on 443.

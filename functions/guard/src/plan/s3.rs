@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::config::s3_service;
-use crate::model::{Domain, S3Endpoint};
+use crate::model::{Domain, S3Endpoint, TAG_MANAGED};
 use crate::report::{Code, Problem};
 
 impl Planner<'_> {
@@ -33,7 +33,11 @@ impl Planner<'_> {
         let needed: BTreeSet<String> = domains.iter().flat_map(|d| &d.subnet_ids).filter_map(table_of).collect();
         // An endpoint tagged vpce-guard:ignore keeps its routes but is never modified: the
         // missing tables then get a gateway endpoint of their own.
-        let gateway = s3.endpoints.iter().find(|e| e.live && e.gateway && !e.ignored);
+        // Without VPCE_GUARD_ADOPT_EXISTING only a gateway vpce-guard created (tagged managed) is
+        // extended; one it did not create is reported with the tables it lacks and left alone.
+        let candidates = s3.endpoints.iter().filter(|e| e.live && e.gateway && !e.ignored);
+        let gateway = candidates.clone().filter(|e| e.managed || self.config.adopt_existing).min_by_key(|e| !e.managed);
+        let theirs = candidates.clone().find(|e| !e.managed);
         let covered: BTreeSet<&String> =
             s3.endpoints.iter().filter(|e| e.live && e.gateway).flat_map(|e| &e.route_table_ids).collect();
         let missing: Vec<String> = needed.into_iter().filter(|t| !covered.contains(t)).collect();
@@ -41,6 +45,17 @@ impl Planner<'_> {
             return;
         }
         let service = s3_service(&self.obs.identity.region);
+        if let (true, None, Some(theirs)) = (self.config.s3_gateway, gateway, theirs) {
+            self.plan.problems.push(Problem::error(
+                Code::UnmanagedEndpoint,
+                format!(
+                    "S3 gateway endpoint {} in VPC {vpc_id} was not created by vpce-guard (it is not tagged {TAG_MANAGED}=true) and lacks route table(s) {} of VPC-only Studio domains' subnets; vpce-guard leaves it alone and creates none beside it. Add the route tables to it, tag it {TAG_MANAGED}=true to hand it over, or set VPCE_GUARD_ADOPT_EXISTING=true (template parameter AdoptExisting) to let vpce-guard extend it",
+                    theirs.id,
+                    missing.join(", ")
+                ),
+            ));
+            return;
+        }
         if self.config.s3_gateway {
             // The interface endpoints' token scheme: it changes once an endpoint was made,
             // deleted or handed back stale, so a deleted gateway is never answered again.

@@ -51,6 +51,7 @@ pub(super) fn compliant_under(config: &Config) -> Observation {
         vpc_id: "vpc-1".into(),
         https_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
         managed_sources: BTreeSet::from(["10.0.0.0/16".to_string()]),
+        managed: true,
     });
     let first = plan(&obs, config);
     for write in first.writes {
@@ -154,13 +155,36 @@ fn unsupported_az_is_skipped_with_a_warning() {
     assert!(plan.problems.iter().all(|p| p.severity == crate::report::Severity::Warning));
 }
 
-#[test]
-fn existing_unmanaged_endpoint_with_private_dns_is_adopted() {
+/// Three AZs, one subnet each, and an API endpoint someone else made in us-west-2a with private
+/// DNS (not tagged managed).
+fn with_their_api_endpoint() -> Observation {
     let mut obs = observation(&AZS, 1);
     let mut existing = endpoint("vpce-theirs", "vpc-1", &api(), &["subnet-00"]);
     existing.private_dns = true;
     obs.endpoints.push(existing);
+    obs
+}
+
+#[test]
+fn existing_unmanaged_endpoint_is_reported_and_left_alone_by_default() {
+    let obs = with_their_api_endpoint();
     let plan = plan(&obs, &Config::default());
+    let created = creates(&plan);
+    assert_eq!(created.len(), 1, "only the notebook endpoint is created");
+    assert_eq!(created[0].0, nb());
+    assert!(!plan.writes.iter().any(|w| matches!(w, Write::ModifyEndpoint { .. })), "{:?}", plan.writes);
+    assert_eq!(codes(&plan), ["unmanaged_endpoint"]);
+    let message = &plan.problems[0].message;
+    assert!(
+        message.contains("vpce-theirs") && message.contains("us-west-2b") && message.contains("policy"),
+        "{message}"
+    );
+}
+
+#[test]
+fn existing_unmanaged_endpoint_with_private_dns_is_adopted_with_the_opt_in() {
+    let obs = with_their_api_endpoint();
+    let plan = plan(&obs, &Config { adopt_existing: true, ..Config::default() });
     let created = creates(&plan);
     assert_eq!(created.len(), 1, "only the notebook endpoint is created");
     assert_eq!(created[0].0, nb());

@@ -80,11 +80,18 @@ pub enum Code {
     /// The hosted zones of the VPC's Route 53 Profile could not be read (refused, or the API
     /// is not offered in the region): a hub's zone shared that way is not seen.
     Route53ProfilesUnreadable,
+    /// An endpoint of a service that vpce-guard did not create (not tagged
+    /// `vpce-guard:managed=true`) differs from the wanted state; without
+    /// `VPCE_GUARD_ADOPT_EXISTING=true` it is left alone and none is created beside it.
+    UnmanagedEndpoint,
+    /// The VPC's `vpce-guard-endpoints` security group is not tagged `vpce-guard:managed=true`:
+    /// vpce-guard writes neither its rules nor endpoints that would use it.
+    UnmanagedGroup,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 31] = [
         Code::Error,
         Code::ServiceNotInAz,
         Code::ServiceUnavailable,
@@ -114,6 +121,8 @@ impl Code {
         Code::FindingRefused,
         Code::SecurityHubError,
         Code::Route53ProfilesUnreadable,
+        Code::UnmanagedEndpoint,
+        Code::UnmanagedGroup,
     ];
 
     /// The code as the JSON contract spells it.
@@ -148,6 +157,8 @@ impl Code {
             Code::FindingRefused => "finding_refused",
             Code::SecurityHubError => "security_hub_error",
             Code::Route53ProfilesUnreadable => "route53_profiles_unreadable",
+            Code::UnmanagedEndpoint => "unmanaged_endpoint",
+            Code::UnmanagedGroup => "unmanaged_group",
         }
     }
 }
