@@ -15,8 +15,9 @@ use crate::model::{AccountIdentity, Notebook};
 use crate::report::Report;
 
 /// What a run keeps of its time after giving up a write still in flight at its deadline:
-/// enough to build and send its report (capped by the deadline margin).
-pub const CUT_MARGIN: Duration = Duration::from_secs(2);
+/// enough to build and send its report. At most a tenth of the deadline margin, so that a write
+/// started just before the margin has nearly all of it to finish.
+pub const CUT_MARGIN: Duration = Duration::from_secs(1);
 
 /// What a warm process remembers of a notebook: creation time, subnet, direct internet access.
 pub(crate) type NotebookFacts = (Option<i64>, Option<String>, bool);

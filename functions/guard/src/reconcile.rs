@@ -178,7 +178,8 @@ impl<A: Account> Guard<A> {
     }
 
     /// When this run may write before `deadline`: no write starts within the deadline margin,
-    /// and a write still in flight [`CUT_MARGIN`] before the deadline is given up. An SDK call
+    /// and a write still in flight [`CUT_MARGIN`] (at most a tenth of the margin) before the
+    /// deadline is given up. An SDK call
     /// may take longer than the margin (its operation timeout is 25 s), and Lambda ends the
     /// process at the deadline: a call cut by the process's end would leave the run without an
     /// answer.
@@ -187,7 +188,7 @@ impl<A: Account> Guard<A> {
             let left = d.saturating_duration_since(Instant::now());
             WriteWindow {
                 stop_by: d - self.deadline_margin.min(left),
-                cut_at: d - CUT_MARGIN.min(self.deadline_margin).min(left),
+                cut_at: d - CUT_MARGIN.min(self.deadline_margin / 10).min(left),
             }
         })
     }
