@@ -1,5 +1,6 @@
 """infra/template.yaml at Organization scale (issue 19): redeploys that need no cleanup, central
-alerting that creates reliably, alarms that mean something. Offline, with the repo's .venv:
+alerting that creates reliably, alarms that mean something; and the KMS key pinned to its users
+(issue 18, item 3). Offline, with the repo's .venv:
 
     .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_template_reliability.py
 
@@ -446,3 +447,272 @@ def test_the_floor_covers_the_drift_consumer_and_one_more():
     floor = sum(consumers) + 1
     assert floor == 3
     assert refused(template, ReservedConcurrency=str(floor - 1)) and not refused(template, ReservedConcurrency=str(floor))
+
+
+# ------------------------------------------------------------------ issue 18, item 3: KMS pinned to its users
+#
+# The key policy and every role statement that grants a KMS action, evaluated as IAM would for the
+# requests each user of the key makes (CloudWatch Logs for the log groups, EventBridge for the drift
+# queue, CloudWatch alarms for the topic, the remediate role through SQS) and for the same requests
+# from somewhere else. The intrinsics are rendered for one stack with fixed pseudo parameters; a
+# generated name is <stack name>-<logical id>-<suffix>, as CloudFormation makes it.
+
+import fnmatch  # noqa: E402
+
+ACCOUNT = "123456789012"
+OTHER_ACCOUNT = "210987654321"
+STACK_NAME = "StackSet-vpce-guard-5e0c8a4e-6f0b-4d7e-9c1a-0b8f3e2d7c61"
+STACK_UUID_VALUE = "8a7b6c5d-1111-2222-3333-444455556666"
+PSEUDO = {
+    "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com",
+    "AWS::StackName": STACK_NAME,
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK_NAME}/{STACK_UUID_VALUE}",
+}
+# The parameter combinations that change who uses the key: the studio profile (on-domain-created's
+# log group), central alerting (rules and destinations), the drift rules (vpc-notebooks), dry run
+# (the write policies), the trail; and a NamePrefix other than the default.
+KMS_COMBINATIONS = {
+    "defaults": {},
+    "studio": {"Profiles": "notebook-instances,studio"},
+    "central-bus": {"CentralEventBusArn": CENTRAL_BUS},
+    "everything": {"Profiles": "notebook-instances,studio", "CentralEventBusArn": CENTRAL_BUS,
+                   "NotebookPolicy": "vpc-notebooks", "S3Gateway": "true", "SecurityHubFindings": "true",
+                   "IamGuardrail": "vpce-guard-guardrail", "CreateTrail": "true", "AdoptExisting": "true"},
+    "dry-run": {"Profiles": "notebook-instances,studio", "DryRun": "true"},
+    "other-prefix": {"NamePrefix": "guard2", "Profiles": "studio"},
+}
+
+
+class Rendered:
+    """A deployed template's values with Ref, Fn::Sub, Fn::GetAtt (Arn), Fn::Select and Fn::Split
+    worked out for one stack."""
+
+    def __init__(self, deployed):
+        self.deployed = deployed
+        self.resources = deployed.resources()
+
+    def name(self, logical_id):
+        resource = self.resources[logical_id]
+        prop = NAME_PROPERTIES.get(resource["Type"])
+        given = resource.get("Properties", {}).get(prop) if prop else None
+        return self(given) if given is not None else f"{STACK_NAME}-{logical_id}-1A2B3C4D5E6F"
+
+    def arn(self, logical_id):
+        kind = self.resources[logical_id]["Type"]
+        if kind == "AWS::Logs::LogGroup":
+            return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{self.name(logical_id)}"
+        if kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.name(logical_id)}"
+        if kind == "AWS::KMS::Key":
+            return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0f1e2d3c-{logical_id.lower()}"
+        raise ValueError(f"no ARN rendered for {logical_id} ({kind})")
+
+    def ref(self, name):
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if name in self.deployed.parameters:
+            return self.deployed.parameters[name]
+        return f"ref-of-{name}"
+
+    def __call__(self, value, variables=None):
+        variables = variables or {}
+        if isinstance(value, list):
+            return [self(v, variables) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self.ref(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            target, attribute = value["Fn::GetAtt"] if isinstance(value["Fn::GetAtt"], list) else value["Fn::GetAtt"].split(".", 1)
+            assert attribute == "Arn", value
+            return self.arn(target)
+        if set(value) == {"Fn::Select"}:
+            index, items = value["Fn::Select"]
+            return self(items, variables)[int(index)]
+        if set(value) == {"Fn::Split"}:
+            separator, text = value["Fn::Split"]
+            return self(text, variables).split(separator)
+        if set(value) == {"Fn::Sub"}:
+            text, own = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+            own = {k: self(v) for k, v in own.items()}
+
+            def one(match):
+                name = match.group(1)
+                if name in own:
+                    return own[name]
+                if "." in name:
+                    return self({"Fn::GetAtt": name})
+                return self.ref(name)
+            return re.sub(r"\$\{([^!}][^}]*)\}", one, text)
+        return {k: self(v, variables) for k, v in value.items()}
+
+
+def iam_match(operator, pattern, value):
+    base = operator.removesuffix("IfExists")
+    if base in ("StringEquals", "ArnEquals"):
+        return value == pattern
+    if base in ("StringLike", "ArnLike"):
+        return fnmatch.fnmatchcase(value, pattern)
+    raise ValueError(f"condition operator {operator} is not evaluated here")
+
+
+def conditions_hold(condition, context):
+    """IAM's rule: every operator and every key of a Condition must hold (AND); a key with several
+    values holds when one of them matches (OR); a key absent from the request does not hold unless
+    the operator ends in IfExists."""
+    for operator, keys in (condition or {}).items():
+        for key, patterns in keys.items():
+            if key not in context:
+                if not operator.endswith("IfExists"):
+                    return False
+                continue
+            patterns = patterns if isinstance(patterns, list) else [patterns]
+            if not any(iam_match(operator, p, context[key]) for p in patterns):
+                return False
+    return True
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def action_matches(statement, action):
+    return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in as_list(statement.get("Action", [])))
+
+
+def key_policy(rendered):
+    (key,) = of_type(rendered.resources, "AWS::KMS::Key").values()
+    return rendered(key["Properties"]["KeyPolicy"]["Statement"])
+
+
+def key_allows(statements, service, action, context):
+    return any(s["Effect"] == "Allow" and service in as_list(s.get("Principal", {}).get("Service", []))
+               and action_matches(s, action) and conditions_hold(s.get("Condition"), context) for s in statements)
+
+
+def role_kms_statements(rendered):
+    """Every identity-policy statement (roles' inline policies, managed policies, SAM Policies)
+    that allows a KMS action, by where it is."""
+    found = {}
+    for name, resource in rendered.resources.items():
+        props = resource.get("Properties", {})
+        documents = [p.get("PolicyDocument", p) for p in props.get("Policies", []) if isinstance(p, dict)]
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            for statement in as_list(document.get("Statement", [])):
+                if statement.get("Effect") == "Allow" and any(
+                        a == "*" or a.lower().startswith("kms:") for a in as_list(statement.get("Action", []))):
+                    found.setdefault(name, []).append(rendered(statement))
+    return found
+
+
+def log_groups_of(rendered):
+    return {name: rendered.arn(name) for name in of_type(rendered.resources, "AWS::Logs::LogGroup")}
+
+
+def logs_context(arn):
+    return {"kms:EncryptionContext:aws:logs:arn": arn}
+
+
+@pytest.mark.parametrize("combination", KMS_COMBINATIONS)
+def test_cloudwatch_logs_may_use_the_key_for_this_stacks_log_groups_only(combination):
+    """CloudWatch Logs sends the log group's ARN as kms:EncryptionContext:aws:logs:arn: the key
+    serves this stack's groups (also those kept after a NamePrefix change or the studio profile
+    turned off, whose logs must stay readable), no other group of the account, region or Organization."""
+    rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
+    statements = key_policy(rendered)
+    service = f"logs.{REGION}.amazonaws.com"
+    groups = log_groups_of(rendered)
+    assert len(groups) == (4 if "studio" in rendered.deployed.parameters["Profiles"] else 3), groups
+    kept = {  # an earlier NamePrefix's groups, and on-domain-created's from before the profile went off
+        "old-prefix": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/vpce-guard-old-remediate-{STACK_UUID_VALUE}",
+        "domain-kept": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{STACK_NAME}-DomainCreatedLogGroup-9Z8Y7X6W5V4U",
+    }
+    for name, arn in {**groups, **kept}.items():
+        for action in ("kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt", "kms:ReEncryptFrom", "kms:DescribeKey"):
+            assert key_allows(statements, service, action, logs_context(arn)), f"{name} {action} {arn}"
+    others = {
+        "another function of the account": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/payroll",
+        "another stack's vpce-guard group": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/vpce-guard-remediate-00000000-aaaa-bbbb-cccc-000000000000",
+        "the same group in another account": groups["RemediateLogGroup"].replace(ACCOUNT, OTHER_ACCOUNT),
+        "the same group in another region": groups["RemediateLogGroup"].replace(REGION, "eu-west-1"),
+        "another stack's domain group": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:other-stack-DomainCreatedLogGroup-1A2B3C",
+    }
+    for what, arn in others.items():
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert not key_allows(statements, service, action, logs_context(arn)), f"{what}: {action} {arn}"
+    assert not key_allows(statements, service, "kms:Decrypt", {}), "a request without the log group's context"
+
+
+def sqs_context(arn):
+    return {"kms:EncryptionContext:aws:sqs:arn": arn}
+
+
+@pytest.mark.parametrize("combination", KMS_COMBINATIONS)
+def test_eventbridge_may_use_the_key_for_this_accounts_queues_only(combination):
+    """EventBridge encrypts for the drift queue (GenerateDataKey, Decrypt); a request naming a queue
+    of another account or region is refused. (Which rules may send is DriftQueuePolicy's
+    aws:SourceArn; the key policy cannot name the queue, which names the key.)"""
+    rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
+    statements = key_policy(rendered)
+    drift_queue = rendered.arn("DriftQueue")
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert key_allows(statements, "events.amazonaws.com", action, sqs_context(drift_queue)), action
+        for other in (drift_queue.replace(ACCOUNT, OTHER_ACCOUNT), drift_queue.replace(REGION, "eu-west-1")):
+            assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(other)), f"{action} {other}"
+    for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant", "kms:PutKeyPolicy"):
+        assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(drift_queue)), action
+
+
+@pytest.mark.parametrize("combination", KMS_COMBINATIONS)
+def test_cloudwatch_alarms_may_use_the_key_for_this_accounts_alarms_only(combination):
+    rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
+    statements = key_policy(rendered)
+    alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{rendered.deployed.parameters['NamePrefix']}-remediate-errors"
+    own = {"aws:SourceAccount": ACCOUNT, "aws:SourceArn": alarm}
+    assert key_allows(statements, "cloudwatch.amazonaws.com", "kms:GenerateDataKey", own)
+    assert key_allows(statements, "cloudwatch.amazonaws.com", "kms:Decrypt", own)
+    foreign = {"aws:SourceAccount": OTHER_ACCOUNT, "aws:SourceArn": alarm.replace(ACCOUNT, OTHER_ACCOUNT)}
+    assert not key_allows(statements, "cloudwatch.amazonaws.com", "kms:GenerateDataKey", foreign)
+    assert not key_allows(statements, "cloudwatch.amazonaws.com", "kms:GenerateDataKey", {})
+
+
+@pytest.mark.parametrize("combination", KMS_COMBINATIONS)
+def test_every_key_policy_statement_is_pinned(combination):
+    """No statement for a service without a condition; the only AWS principal is this account."""
+    rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
+    services = set()
+    for statement in key_policy(rendered):
+        principal = statement["Principal"]
+        if "AWS" in principal:
+            assert as_list(principal["AWS"]) == [f"arn:aws:iam::{ACCOUNT}:root"], statement
+            continue
+        assert statement.get("Condition"), f"{statement.get('Sid')}: a service statement without a condition"
+        services |= set(as_list(principal["Service"]))
+    assert services == {"cloudwatch.amazonaws.com", f"logs.{REGION}.amazonaws.com", "events.amazonaws.com"}
+
+
+@pytest.mark.parametrize("combination", KMS_COMBINATIONS)
+def test_only_remediate_may_decrypt_and_only_the_drift_queue_through_sqs(combination):
+    """The drift queue's consumer (remediate's event source mapping polls with its role) decrypts
+    through SQS (kms:ViaService) for the drift queue (the encryption context); not by calling KMS
+    itself, not for another queue. No other role or policy grants a KMS action."""
+    rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
+    grants = role_kms_statements(rendered)
+    assert set(grants) == {"RemediateRole"}, grants
+    key = rendered.arn("Key")
+    via_sqs = {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}
+    drift_queue = rendered.arn("DriftQueue")
+
+    def allows(action, resource, context):
+        return any(action_matches(s, action) and resource in as_list(s["Resource"]) and conditions_hold(s.get("Condition"), context)
+                   for s in grants["RemediateRole"])
+    assert allows("kms:Decrypt", key, {**via_sqs, **sqs_context(drift_queue)})
+    assert not allows("kms:Decrypt", key, sqs_context(drift_queue)), "a direct kms:Decrypt, not through SQS"
+    assert not allows("kms:Decrypt", key, {"kms:ViaService": f"logs.{REGION}.amazonaws.com", **sqs_context(drift_queue)})
+    for other in (rendered.arn("DriftDeadLetterQueue"), f"arn:aws:sqs:{REGION}:{ACCOUNT}:payroll",
+                  drift_queue.replace(ACCOUNT, OTHER_ACCOUNT)):
+        assert not allows("kms:Decrypt", key, {**via_sqs, **sqs_context(other)}), other
+    for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
+        assert not allows(action, key, {**via_sqs, **sqs_context(drift_queue)}), action

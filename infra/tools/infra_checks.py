@@ -834,6 +834,79 @@ def break_no_dashboard(t):
         del t["Resources"][name]
 
 
+
+def key_statement(t, predicate):
+    """The key policy statement of the stack's KMS key that predicate picks (by its principal)."""
+    for statement in first(t, "AWS::KMS::Key")["KeyPolicy"]["Statement"]:
+        if predicate(statement.get("Principal", {})):
+            return statement
+    sys.exit("no such key policy statement to break")
+
+
+def logs_principal(principal):
+    service = principal.get("Service")
+    return isinstance(service, dict) and str(service.get("Fn::Sub", "")).startswith("logs.")
+
+
+def break_kms_logs_every_group(t):
+    # The form before issue 18: every log group of the account and region.
+    statement = key_statement(t, logs_principal)
+    statement["Condition"] = {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": {
+        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"}}}
+
+
+def break_kms_logs_unconditional(t):
+    key_statement(t, logs_principal).pop("Condition")
+
+
+def break_kms_events_unpinned(t):
+    # The form before issue 18: EventBridge may use the key for any queue of any account.
+    key_statement(t, lambda p: p.get("Service") == "events.amazonaws.com").pop("Condition")
+
+
+def break_kms_alarms_any_account(t):
+    statement = key_statement(t, lambda p: p.get("Service") == "cloudwatch.amazonaws.com")
+    statement["Condition"].pop("StringEquals")
+
+
+def break_kms_new_service_unpinned(t):
+    first(t, "AWS::KMS::Key")["KeyPolicy"]["Statement"].append({
+        "Sid": "SnsUsesTheKey", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "*"})
+
+
+def break_kms_other_account(t):
+    first(t, "AWS::KMS::Key")["KeyPolicy"]["Statement"].append({
+        "Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+        "Action": "kms:Decrypt", "Resource": "*"})
+
+
+def kms_role_statements(t):
+    found = [s for _, role in resources_of(t, "AWS::IAM::Role") for p in role["Properties"].get("Policies", [])
+             for s in p["PolicyDocument"]["Statement"]
+             if isinstance(s, dict) and any(str(a).lower().startswith("kms:") for a in as_list(s.get("Action", [])))]
+    if not found:
+        sys.exit("no role statement with a KMS action to break")
+    return found
+
+
+def break_kms_role_direct(t):
+    # kms:Decrypt callable by the function's own code, not only through SQS.
+    for statement in kms_role_statements(t):
+        statement["Condition"].pop("StringEquals")
+
+
+def break_kms_role_any_queue(t):
+    # The form before issue 18: the key's every use, for any queue.
+    for statement in kms_role_statements(t):
+        statement.pop("Condition")
+
+
+def break_kms_managed_policy_unpinned(t):
+    first(t, "AWS::IAM::ManagedPolicy")["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Fn::GetAtt": ["Key", "Arn"]}})
+
+
 # rule file stem -> (rule name that must FAIL, mutation); one rule may have several mutations.
 BREAKS = {
     "event-rule-dead-letter": ("event_rules_have_dead_letter_and_retry", break_rule_dead_letter),
@@ -934,6 +1007,15 @@ BREAKS = {
     "s3-gateway-untagged": ("s3_gateway_endpoint_only_for_s3", break_s3_gateway_untagged),
     "s3-gateway-modify-ignored-endpoints": ("s3_gateway_endpoint_only_for_s3", break_s3_gateway_modify_ignored_endpoints),
     "create-endpoint-any-service": ("s3_gateway_endpoint_only_for_s3", break_create_endpoint_any_service),
+    "kms-logs-every-group": ("kms_key_policy_statements_pinned", break_kms_logs_every_group),
+    "kms-logs-unconditional": ("kms_key_policy_statements_pinned", break_kms_logs_unconditional),
+    "kms-events-unpinned": ("kms_key_policy_statements_pinned", break_kms_events_unpinned),
+    "kms-alarms-any-account": ("kms_key_policy_statements_pinned", break_kms_alarms_any_account),
+    "kms-new-service-unpinned": ("kms_key_policy_statements_pinned", break_kms_new_service_unpinned),
+    "kms-other-account": ("kms_key_policy_statements_pinned", break_kms_other_account),
+    "kms-role-direct": ("kms_role_grants_pinned", break_kms_role_direct),
+    "kms-role-any-queue": ("kms_role_grants_pinned", break_kms_role_any_queue),
+    "kms-managed-policy-unpinned": ("kms_role_grants_pinned", break_kms_managed_policy_unpinned),
 }
 
 
