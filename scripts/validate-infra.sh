@@ -250,6 +250,10 @@ check "EventBridge patterns against events/ (pytest infra/tests/test_event_patte
 # in moto), central alerting's dependency, the alarms and the Rules section, evaluated.
 check "redeploys, alerting, alarms, Rules (pytest infra/tests/test_template_reliability.py, moto)" \
     .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_template_reliability.py
+# The permissions contract's evaluator, mapper and role rendering (the contract itself needs the
+# built binaries: tests/tests/permissions.rs, run by scripts/test.sh).
+check "permissions contract: evaluator, mapper, roles (pytest infra/tests/test_permissions_contract.py)" \
+    .venv/bin/python -m pytest -q -p no:cacheprovider infra/tests/test_permissions_contract.py
 check "checkov --skip-download -d infra" checkov --skip-download -d infra --compact --quiet
 prepare all-resources all_variants infra/template.yaml "$work/all-resources/template.json"
 check "sam validate --lint --region us-west-2" sam validate --lint --region us-west-2 -t infra/template.yaml

@@ -61,18 +61,7 @@ class Deployed:
         return value
 
     def test(self, expression):
-        (function, argument), = expression.items()
-        if function == "Condition":
-            return self.condition(argument)
-        if function == "Fn::Equals":
-            return self.value(argument[0]) == self.value(argument[1])
-        if function == "Fn::Not":
-            return not self.test(argument[0])
-        if function == "Fn::And":
-            return all(self.test(a) for a in argument)
-        if function == "Fn::Or":
-            return any(self.test(a) for a in argument)
-        raise ValueError(f"condition function {function} is not evaluated here")
+        return cfn_yaml.condition_holds(expression, self.condition, self.value)
 
     def resolve(self, value):
         if isinstance(value, list):

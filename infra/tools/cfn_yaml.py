@@ -43,3 +43,20 @@ def load_template(path):
         return json.loads(text)
     except ValueError:
         return yaml.load(text, Loader=CfnLoader)
+
+
+def condition_holds(expression, condition, value):
+    """A template condition's expression evaluated (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition),
+    with `condition(name)` for a named condition and `value(v)` for an operand of Fn::Equals."""
+    (function, argument), = expression.items()
+    if function == "Condition":
+        return condition(argument)
+    if function == "Fn::Equals":
+        return value(argument[0]) == value(argument[1])
+    if function == "Fn::Not":
+        return not condition_holds(argument[0], condition, value)
+    if function == "Fn::And":
+        return all(condition_holds(a, condition, value) for a in argument)
+    if function == "Fn::Or":
+        return any(condition_holds(a, condition, value) for a in argument)
+    raise ValueError(f"condition function {function} is not evaluated here")

@@ -26,11 +26,23 @@ pub struct Moto {
 impl Moto {
     /// Starts the fixture with the repo's `.venv` (made by `scripts/setup-venv.sh`).
     pub async fn start() -> Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts the fixture recording every AWS call it serves into the JSONL file `record`
+    /// (`VPCE_GUARD_FIXTURE_RECORD`: action, access key, parameters, the tags of the EC2
+    /// resources named), for the permissions contract test.
+    pub async fn start_recording(record: &std::path::Path) -> Result<Self> {
+        Self::start_with(&[("VPCE_GUARD_FIXTURE_RECORD", record.to_string_lossy().as_ref())]).await
+    }
+
+    async fn start_with(env: &[(&str, &str)]) -> Result<Self> {
         let python = repo_root().join(".venv/bin/python");
         if !python.exists() {
             bail!("{} is missing: run scripts/setup-venv.sh first", python.display());
         }
         let mut child = Command::new(python)
+            .envs(env.iter().copied())
             .arg(repo_root().join("tests/fixture/moto_strict.py"))
             .args(["--host", "127.0.0.1", "--port", "0"])
             .stdout(Stdio::piped())
