@@ -196,6 +196,10 @@ def retained_part(template, **parameters):
         # the resource", DeletionPolicy attribute); moto knows Retain only.
         if resource.get("DeletionPolicy") == "RetainExceptOnCreate":
             resource["DeletionPolicy"] = "Retain"
+        # moto 5.2.1 creates a key's CloudFormation Tags with the KMS API's TagKey/TagValue form and
+        # fails on Key/Value; tags play no part in what a delete keeps.
+        if resource["Type"] == "AWS::KMS::Key":
+            resource["Properties"].pop("Tags", None)
     parameters_used = {"NamePrefix", "LogRetentionDays"}
     return {"AWSTemplateFormatVersion": "2010-09-09",
             "Parameters": {k: v for k, v in template["Parameters"].items() if k in parameters_used},
@@ -705,3 +709,107 @@ def test_only_remediate_may_decrypt_and_only_the_drift_queue_through_sqs(combina
         assert not allows("kms:Decrypt", key, {**via_sqs, **sqs_context(other)}), other
     for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
         assert not allows(action, key, {**via_sqs, **sqs_context(drift_queue)}), action
+
+
+# ------------------------------------------------------------------ issue 18, item 6: a landing zone's conventions
+
+BOUNDARY_ARN = "arn:aws:iam::111122223333:policy/landing-zone/LandingZoneBoundary"
+# Every option that adds a role on: the central bus role, on-domain-created's role.
+ALL_ROLES = {"CentralEventBusArn": CENTRAL_BUS, "Profiles": "notebook-instances,studio"}
+
+
+def deployed_roles(**parameters):
+    deployed = Deployed(load_template(), **parameters)
+    roles = of_type(deployed.resources(), "AWS::IAM::Role")
+    globals_function = deployed.resolve(deployed.template.get("Globals", {}).get("Function", {}))
+    # The boundary as CloudFormation passes it: the parameter's value.
+    for properties in [r["Properties"] for r in roles.values()] + [globals_function]:
+        if "PermissionsBoundary" in properties:
+            properties["PermissionsBoundary"] = deployed.value(properties["PermissionsBoundary"])
+    return roles, globals_function
+
+
+@pytest.mark.parametrize("options", [{}, ALL_ROLES], ids=["defaults", "every-role"])
+def test_without_a_boundary_no_role_has_the_key_at_all(options):
+    """PermissionsBoundaryArn empty (the default): the key is absent (AWS::NoValue), not empty,
+    from every role and from SAM's Globals (CreateRole refuses an empty boundary ARN)."""
+    roles, globals_function = deployed_roles(**options)
+    assert len(roles) >= (5 if options else 3), sorted(roles)
+    for name, resource in roles.items():
+        assert "PermissionsBoundary" not in resource["Properties"], name
+    assert "PermissionsBoundary" not in globals_function
+
+
+@pytest.mark.parametrize("options", [{}, ALL_ROLES], ids=["defaults", "every-role"])
+def test_with_a_boundary_every_role_has_it(options):
+    roles, globals_function = deployed_roles(PermissionsBoundaryArn=BOUNDARY_ARN, **options)
+    assert set(roles) >= {"NotebookCreatedRole", "SubnetCreatedRole", "RemediateRole"}
+    if options:
+        assert set(roles) >= {"DomainCreatedRole", "CentralBusRole"}
+    for name, resource in roles.items():
+        assert resource["Properties"].get("PermissionsBoundary") == BOUNDARY_ARN, name
+    assert globals_function.get("PermissionsBoundary") == BOUNDARY_ARN
+    # Every SAM function names a role of this template, so none gets a SAM-generated role instead.
+    functions = of_type(Deployed(load_template(), **options).resources(), "AWS::Serverless::Function")
+    for name, function in functions.items():
+        assert references(function["Properties"]["Role"]) <= set(roles), name
+
+
+@pytest.mark.parametrize("path", [TEMPLATE, STACKSET], ids=["template", "stackset"])
+def test_the_boundary_parameter_takes_empty_or_a_policy_arn(path):
+    spec = load_template(path)["Parameters"]["PermissionsBoundaryArn"]
+    assert spec["Default"] == ""
+    pattern = re.compile(spec["AllowedPattern"])
+    for good in ("", BOUNDARY_ARN, "arn:aws:iam::111122223333:policy/Boundary",
+                 "arn:aws:iam::aws:policy/PowerUserAccess", "arn:aws-us-gov:iam::111122223333:policy/a/b/B_1",
+                 "arn:aws-cn:iam::111122223333:policy/Boundary"):
+        assert pattern.fullmatch(good), good
+    for bad in (" ", "Boundary", "arn:aws:iam::111122223333:role/Boundary", "arn:aws:iam::1111:policy/Boundary",
+                "arn:aws:iam::111122223333:policy/", "arn:aws:iam::111122223333:policy/a b",
+                "arn:aws:s3:::bucket", f"{BOUNDARY_ARN},{BOUNDARY_ARN}"):
+        assert not pattern.fullmatch(bad), bad
+
+
+def taggable_types():
+    """The resource types whose CloudFormation schema has a Tags property (cfn-lint's copy of the
+    registry schemas, us-east-1)."""
+    import cfnlint.data.schemas.providers
+    base = pathlib.Path(list(cfnlint.data.schemas.providers.__path__)[0])
+    index = json.loads((base / "us-east-1.json").read_text(encoding="utf-8"))
+    schemas = base.parent / "resources"
+
+    def taggable(kind):
+        schema = json.loads((schemas / f"{index[kind]}.json").read_text(encoding="utf-8"))
+        return "Tags" in schema["properties"]
+    return taggable
+
+
+def has_managed_tag(properties):
+    tags = properties.get("Tags")
+    if isinstance(tags, dict):
+        return tags.get("vpce-guard:managed") == "true"
+    return any(t.get("Key") == "vpce-guard:managed" and t.get("Value") == "true" for t in tags or [])
+
+
+def test_every_taggable_resource_carries_the_managed_tag_and_the_others_are_documented():
+    """Every resource whose type CloudFormation can tag has vpce-guard:managed=true (SAM functions
+    through Globals); every type it cannot tag is named in infra/README.md's landing zone section.
+    All resources, whatever their condition."""
+    template = load_template()
+    taggable = taggable_types()
+    globals_function = template["Globals"]["Function"]
+    assert has_managed_tag(globals_function) and globals_function.get("PropagateTags") is True
+    untaggable = set()
+    for name, resource in template["Resources"].items():
+        kind = resource["Type"]
+        if kind == "AWS::Serverless::Function":
+            assert "Tags" not in resource["Properties"] or has_managed_tag(resource["Properties"]), name
+        elif taggable(kind):
+            assert has_managed_tag(resource["Properties"]), f"{name} ({kind}): no vpce-guard:managed=true"
+        else:
+            untaggable.add(kind)
+    readme = (ROOT / "infra" / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Landing zone conventions", 1)[1].split("\n## ", 1)[0]
+    # The event source mapping SAM generates for the drift queue: taggable, but SAM passes no Tags.
+    for kind in sorted(untaggable | {"AWS::Lambda::EventSourceMapping"}):
+        assert f"`{kind}`" in section, f"{kind} is not listed in infra/README.md"

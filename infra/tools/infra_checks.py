@@ -907,6 +907,93 @@ def break_kms_managed_policy_unpinned(t):
         {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Fn::GetAtt": ["Key", "Arn"]}})
 
 
+
+# ---- landing zone conventions (issue 18, item 6)
+BOUNDARY = {"Fn::If": ["HasBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}
+
+
+def role(t, name):
+    return t["Resources"][name]["Properties"]
+
+
+def break_role_without_boundary(t):
+    role(t, "RemediateRole").pop("PermissionsBoundary")
+
+
+def break_conditional_role_without_boundary(t):
+    # A role that exists only with an option (the central bus role) is a role all the same.
+    role(t, "CentralBusRole").pop("PermissionsBoundary")
+
+
+def break_role_boundary_unconditional(t):
+    # Empty parameter: CreateRole with an empty boundary ARN fails the stack.
+    role(t, "NotebookCreatedRole")["PermissionsBoundary"] = {"Ref": "PermissionsBoundaryArn"}
+
+
+def break_role_boundary_fixed_policy(t):
+    role(t, "SubnetCreatedRole")["PermissionsBoundary"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/SomeOtherBoundary"}
+
+
+def break_boundary_condition_always(t):
+    t["Conditions"]["HasBoundary"] = {"Fn::Equals": ["x", "x"]}
+
+
+def break_new_role_without_boundary(t):
+    t["Resources"]["ExtraRole"] = {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": copy.deepcopy(role(t, "RemediateRole")["AssumeRolePolicyDocument"]),
+        "Tags": [{"Key": "vpce-guard:managed", "Value": "true"}]}}
+
+
+def break_sam_boundary_not_global(t):
+    t["Globals"]["Function"].pop("PermissionsBoundary")
+
+
+def break_sam_function_boundary_override(t):
+    t["Resources"]["RemediateFunction"]["Properties"]["PermissionsBoundary"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/SomeOtherBoundary"}
+
+
+def break_sam_function_foreign_role(t):
+    t["Resources"]["SubnetCreatedFunction"]["Properties"]["Role"] = {
+        "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/made-elsewhere"}
+
+
+def break_queue_untagged(t):
+    t["Resources"]["DriftQueue"]["Properties"].pop("Tags")
+
+
+def break_alarm_managed_false(t):
+    for tag in t["Resources"]["SweepHeartbeatAlarm"]["Properties"]["Tags"]:
+        if tag["Key"] == "vpce-guard:managed":
+            tag["Value"] = "false"
+
+
+def break_role_untagged(t):
+    role(t, "DomainCreatedRole").pop("Tags")
+
+
+def break_bucket_other_tag_only(t):
+    t["Resources"]["TrailBucket"]["Properties"]["Tags"] = [{"Key": "team", "Value": "platform"}]
+
+
+def break_new_resource_untagged(t):
+    # A new resource of a type that can be tagged, without the tag: not exempt by default.
+    t["Resources"]["ExtraTopic"] = {"Type": "AWS::SNS::Topic", "Properties": {"KmsMasterKeyId": {"Ref": "Key"}}}
+
+
+def break_functions_untagged(t):
+    t["Globals"]["Function"].pop("Tags")
+
+
+def break_function_tag_override(t):
+    t["Resources"]["NotebookCreatedFunction"]["Properties"]["Tags"] = {"vpce-guard:managed": "false"}
+
+
+def break_functions_tags_not_propagated(t):
+    t["Globals"]["Function"]["PropagateTags"] = False
+
+
 # rule file stem -> (rule name that must FAIL, mutation); one rule may have several mutations.
 BREAKS = {
     "event-rule-dead-letter": ("event_rules_have_dead_letter_and_retry", break_rule_dead_letter),
@@ -1016,6 +1103,23 @@ BREAKS = {
     "kms-role-direct": ("kms_role_grants_pinned", break_kms_role_direct),
     "kms-role-any-queue": ("kms_role_grants_pinned", break_kms_role_any_queue),
     "kms-managed-policy-unpinned": ("kms_role_grants_pinned", break_kms_managed_policy_unpinned),
+    "role-without-boundary": ("roles_have_the_permissions_boundary", break_role_without_boundary),
+    "conditional-role-without-boundary": ("roles_have_the_permissions_boundary", break_conditional_role_without_boundary),
+    "role-boundary-unconditional": ("roles_have_the_permissions_boundary", break_role_boundary_unconditional),
+    "role-boundary-fixed-policy": ("roles_have_the_permissions_boundary", break_role_boundary_fixed_policy),
+    "boundary-condition-always": ("roles_have_the_permissions_boundary", break_boundary_condition_always),
+    "new-role-without-boundary": ("roles_have_the_permissions_boundary", break_new_role_without_boundary),
+    "sam-boundary-not-global": ("roles_have_the_permissions_boundary", break_sam_boundary_not_global),
+    "sam-function-boundary-override": ("roles_have_the_permissions_boundary", break_sam_function_boundary_override),
+    "sam-function-foreign-role": ("roles_have_the_permissions_boundary", break_sam_function_foreign_role),
+    "queue-untagged": ("resources_carry_the_managed_tag", break_queue_untagged),
+    "alarm-managed-false": ("resources_carry_the_managed_tag", break_alarm_managed_false),
+    "role-untagged": ("resources_carry_the_managed_tag", break_role_untagged),
+    "bucket-other-tag-only": ("resources_carry_the_managed_tag", break_bucket_other_tag_only),
+    "new-resource-untagged": ("resources_carry_the_managed_tag", break_new_resource_untagged),
+    "functions-untagged": ("resources_carry_the_managed_tag", break_functions_untagged),
+    "function-tag-override": ("resources_carry_the_managed_tag", break_function_tag_override),
+    "functions-tags-not-propagated": ("resources_carry_the_managed_tag", break_functions_tags_not_propagated),
 }
 
 
