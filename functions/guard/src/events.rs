@@ -83,6 +83,9 @@ pub struct Drift {
     pub group_ids: Vec<String>,
     /// Subnet ids of tagged resources.
     pub subnet_ids: Vec<String>,
+    /// The `messageId` of the SQS record it came in (a drift-queue delivery), so that the
+    /// record can be handed back when its VPC is left unfinished.
+    pub record: Option<String>,
 }
 
 impl Drift {
@@ -432,7 +435,9 @@ fn parse_drift_batch(records: &Value, region: &str) -> Result<Parsed> {
             })
             .and_then(|event| parse_drift_event(&event, region));
         match parsed {
-            Ok(Parsed::Run(Trigger::Drift(drift))) => batch.drifts.push(drift),
+            Ok(Parsed::Run(Trigger::Drift(drift))) => {
+                batch.drifts.push(Drift { record: Some(message_id.to_string()), ..drift })
+            }
             Ok(Parsed::Ignore { reason, .. }) => batch.ignored.push(reason),
             Ok(Parsed::Run(other)) => batch
                 .unreadable
