@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::events::{Drift, DriftBatch};
 use crate::guard::{ignored, Guard, RunContext};
 use crate::observe::missing_vpcs;
-use crate::report::{BatchItemFailure, BatchSummary, Report, VpcReport};
+use crate::report::{BatchSummary, Report, VpcReport};
 
 impl<A: Account> Guard<A> {
     /// Drift events: the VPCs their ids resolve to are reconciled, once each. An endpoint
@@ -67,6 +67,7 @@ impl<A: Account> Guard<A> {
             ignored_events: batch.ignored.len(),
             unreadable_events: batch.unreadable.len(),
             sweep: resolved.sweep,
+            creation_events: 0,
         });
         let unfinished: BTreeSet<&str> =
             report.vpcs.iter().filter(|v| v.unfinished()).map(|v| v.vpc_id.as_str()).collect();
@@ -78,7 +79,7 @@ impl<A: Account> Guard<A> {
             drift.record.as_deref().filter(|_| named || swept)
         });
         let unreadable = batch.unreadable.iter().map(|(id, _)| id.as_str());
-        report.batch_item_failures = Some(batch_item_failures(retried, unreadable));
+        report.batch_item_failures = Some(crate::report::batch_item_failures(retried, unreadable));
         for failure in report.batch_item_failures.iter().flatten() {
             info!(message_id = %failure.item_identifier, "record handed back to SQS");
         }
@@ -146,20 +147,6 @@ fn sweep_for(drift: &Drift, endpoints: &[crate::model::Endpoint], lists_notebook
         }
         _ => None,
     }
-}
-
-/// The `batchItemFailures` of a delivery: each record once, in delivery order (those of
-/// unfinished VPCs, then those that could not be read).
-fn batch_item_failures<'a>(
-    retried: impl Iterator<Item = &'a str>,
-    unreadable: impl Iterator<Item = &'a str>,
-) -> Vec<BatchItemFailure> {
-    let mut seen = BTreeSet::new();
-    retried
-        .chain(unreadable)
-        .filter(|id| seen.insert(*id))
-        .map(|id| BatchItemFailure { item_identifier: id.to_string() })
-        .collect()
 }
 
 /// What each drift of a run named, by index: the VPCs its ids resolved to, whether it asked

@@ -291,6 +291,13 @@ pub struct BatchSummary {
     /// Whether the run was one sweep of every VPC in scope (some event named no VPC that
     /// could be found) rather than a pass over the VPCs the events named.
     pub sweep: bool,
+    /// A creation queue's delivery: records that named a subnet, notebook or domain.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creation_events: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One SQS message to deliver again.
@@ -299,6 +306,20 @@ pub struct BatchItemFailure {
     /// The record's `messageId`.
     #[serde(rename = "itemIdentifier")]
     pub item_identifier: String,
+}
+
+/// The `batchItemFailures` of a delivery: each record once, in delivery order (those of
+/// unfinished VPCs, then those that could not be read).
+pub fn batch_item_failures<'a>(
+    retried: impl Iterator<Item = &'a str>,
+    unreadable: impl Iterator<Item = &'a str>,
+) -> Vec<BatchItemFailure> {
+    let mut seen = std::collections::BTreeSet::new();
+    retried
+        .chain(unreadable)
+        .filter(|id| seen.insert(*id))
+        .map(|id| BatchItemFailure { item_identifier: id.to_string() })
+        .collect()
 }
 
 /// Where the IAM guardrail policy stands after a run.
