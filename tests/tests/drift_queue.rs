@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard_tests::moto::{is_write, Moto};
+use vpce_guard_tests::proxy::{FaultConfig, FaultKind, Proxy};
 use vpce_guard_tests::runtime::Function;
 use vpce_guard_tests::seed::Seed;
 use vpce_guard_tests::{binary, events};
@@ -25,12 +26,15 @@ struct World {
     seed: Seed,
     remediate: Function,
     vpcs: Vec<String>,
+    /// Between the function and the fixture (transparent until a test sets faults).
+    proxy: Proxy,
 }
 
 impl World {
     /// Five VPCs with a notebook each, brought into line by one sweep.
     async fn start(env: &[(&str, &str)]) -> Result<Self> {
         let moto = Moto::start().await?;
+        let proxy = Proxy::in_front_of(&moto, 19).await?;
         let seed = Seed::new(&moto.sdk_config());
         let mut vpcs = Vec::new();
         for n in 0..VPCS {
@@ -39,20 +43,48 @@ impl World {
             seed.notebook(&format!("nb-{n}"), &subnets[AZS[0]][0], &group).await?;
             vpcs.push(vpc);
         }
-        let mut vars = moto.env();
+        let mut vars = proxy.env(&moto);
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let remediate = Function::start(&binary("remediate"), &vars).await?;
-        let world = Self { moto, seed, remediate, vpcs };
+        let world = Self { moto, seed, remediate, vpcs, proxy };
         let first = world.invoke(json!({})).await?;
         assert_eq!(first.count(Outcome::Changed), VPCS as usize, "{}", first.to_text());
         Ok(world)
     }
 
     async fn invoke(&self, payload: Value) -> Result<Report> {
+        Ok(serde_json::from_value(self.invoke_raw(payload).await?)?)
+    }
+
+    /// The function's answer as Lambda reads it.
+    async fn invoke_raw(&self, payload: Value) -> Result<Value> {
         match self.remediate.invoke(payload).await? {
-            Ok(value) => Ok(serde_json::from_value(value)?),
+            Ok(value) => Ok(value),
             Err(error) => bail!("{}: {}", error.error_type, error.error_message),
         }
+    }
+
+    /// Someone revokes VPC 0's managed rule and deletes VPC 1's notebook endpoint.
+    async fn drift(&self) -> Result<Drifted> {
+        let group = self.seed.managed_group(&self.vpcs[0]).await?;
+        self.seed
+            .ec2
+            .revoke_security_group_ingress()
+            .group_id(&group)
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .cidr_ip("10.20.0.0/16")
+            .send()
+            .await?;
+        let notebook_endpoint =
+            self.seed.live_endpoints(&self.vpcs[1]).await?[NOTEBOOK][0].vpc_endpoint_id().unwrap().to_string();
+        self.seed.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&notebook_endpoint).send().await?;
+        let mut revoke = events::load("revoke-security-group-ingress.json");
+        revoke["detail"]["requestParameters"]["groupId"] = json!(group);
+        let delete = events::drift("delete-vpc-endpoints.json", &self.vpcs[1], &notebook_endpoint);
+        let dns_on = events::drift("modify-vpc-attribute-dns-on.json", &self.vpcs[2], "");
+        Ok(Drifted { group, revoke, delete, dns_on })
     }
 
     /// Delivers `bodies` as one SQS delivery, or one invocation each; returns the reports and
@@ -61,7 +93,14 @@ impl World {
         self.moto.reset_calls().await?;
         let mut reports = Vec::new();
         if batched {
-            reports.push(self.invoke(sqs_delivery(bodies)).await?);
+            let answer = self.invoke_raw(sqs_delivery(bodies)).await?;
+            // Lambda reads `batchItemFailures` from the answer (SqsBatchResponse's shape): present
+            // for every delivery, empty when every record is done.
+            assert!(
+                answer.get("batchItemFailures").is_some_and(Value::is_array),
+                "a delivery is answered as a partial batch response: {answer}"
+            );
+            reports.push(serde_json::from_value(answer)?);
         } else {
             for body in bodies {
                 reports.push(self.invoke(body.clone()).await?);
@@ -74,16 +113,39 @@ impl World {
     }
 }
 
+/// What [`World::drift`] did, and the events that record it.
+struct Drifted {
+    /// VPC 0's managed group, its rule revoked.
+    group: String,
+    /// The revoke's event.
+    revoke: Value,
+    /// The deletion's event (VPC 1's notebook endpoint).
+    delete: Value,
+    /// VPC 2's DNS support turned on: needs nothing.
+    dns_on: Value,
+}
+
 /// What Lambda's SQS event source hands the function: one record per message, the body the
 /// EventBridge event as the rule sent it (no input transformer).
 fn sqs_delivery(bodies: &[Value]) -> Value {
+    let ids: Vec<String> = (0..bodies.len()).map(message_id).collect();
+    sqs_records(bodies, &ids)
+}
+
+/// The `messageId` [`sqs_delivery`] gives its `i`-th record.
+fn message_id(i: usize) -> String {
+    format!("4f1b7a52-0000-4000-8000-{i:012}")
+}
+
+/// [`sqs_delivery`] with the given message ids.
+fn sqs_records(bodies: &[Value], ids: &[String]) -> Value {
     let template = events::load("sqs-drift-batch.json")["Records"][0].clone();
     let records: Vec<Value> = bodies
         .iter()
         .enumerate()
         .map(|(i, body)| {
             let mut record = template.clone();
-            record["messageId"] = json!(format!("4f1b7a52-0000-4000-8000-{i:012}"));
+            record["messageId"] = json!(ids[i]);
             record["body"] = json!(body.to_string());
             record
         })
@@ -106,24 +168,7 @@ async fn a_burst_of_100_drift_events_is_one_pass_over_the_vpcs_they_name() -> Re
     let mut figures = Vec::new();
     for batched in [true, false] {
         let w = World::start(&[]).await?;
-        let group = w.seed.managed_group(&w.vpcs[0]).await?;
-        w.seed
-            .ec2
-            .revoke_security_group_ingress()
-            .group_id(&group)
-            .ip_protocol("tcp")
-            .from_port(443)
-            .to_port(443)
-            .cidr_ip("10.20.0.0/16")
-            .send()
-            .await?;
-        let notebook_endpoint =
-            w.seed.live_endpoints(&w.vpcs[1]).await?[NOTEBOOK][0].vpc_endpoint_id().unwrap().to_string();
-        w.seed.ec2.delete_vpc_endpoints().vpc_endpoint_ids(&notebook_endpoint).send().await?;
-        let mut revoke = events::load("revoke-security-group-ingress.json");
-        revoke["detail"]["requestParameters"]["groupId"] = json!(group);
-        let delete = events::drift("delete-vpc-endpoints.json", &w.vpcs[1], &notebook_endpoint);
-        let dns_on = events::drift("modify-vpc-attribute-dns-on.json", &w.vpcs[2], "");
+        let Drifted { group, revoke, delete, dns_on } = w.drift().await?;
         let bodies: Vec<Value> = (0..100)
             .map(|i| match i % 10 {
                 0..=4 => revoke.clone(),
@@ -226,5 +271,40 @@ async fn an_unknown_id_does_not_hide_the_endpoints_and_groups_that_exist() -> Re
         groups.iter().map(|g| (g.id.as_str(), g.vpc_id.as_str())).collect::<Vec<_>>(),
         [(group.as_str(), w.vpcs[1].as_str())]
     );
+    Ok(())
+}
+
+/// Lambda's partial batch response (`ReportBatchItemFailures`): a delivery naming two VPCs,
+/// one of which cannot be written (every `AuthorizeSecurityGroupIngress` fails, after the SDK's
+/// retries): exactly the records that named that VPC come back in `batchItemFailures`, with the
+/// unreadable one; those of the VPC brought into line, and the one that needed nothing, do not.
+/// Delivered again once AWS answers, the returned records converge and nothing comes back.
+#[tokio::test]
+async fn the_records_of_a_vpc_that_failed_come_back_to_the_queue_and_the_others_do_not() -> Result<()> {
+    let w = World::start(&[]).await?;
+    let Drifted { group, revoke, delete, dns_on } = w.drift().await?;
+    let bodies = [revoke.clone(), delete.clone(), revoke.clone(), dns_on, delete, revoke, json!("{not json")];
+    w.proxy.set(
+        FaultConfig::faults(1.0).with_kinds(&[FaultKind::InternalError]).targeting("AuthorizeSecurityGroupIngress"),
+    );
+
+    let answer = w.invoke_raw(sqs_delivery(&bodies)).await?;
+
+    let returned: Vec<&str> = answer["batchItemFailures"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|item| item["itemIdentifier"].as_str()).collect())
+        .unwrap_or_default();
+    let expected = [message_id(0), message_id(2), message_id(5), message_id(6)];
+    assert_eq!(returned, expected, "the revokes of the failed VPC and the unreadable record: {answer}");
+    let report: Report = serde_json::from_value(answer)?;
+    assert_eq!(w.seed.live_endpoints(&w.vpcs[1]).await?[NOTEBOOK].len(), 1, "the other VPC was brought into line");
+    assert!(!w.seed.https_sources(&group).await?.contains("10.20.0.0/16"), "{}", report.to_text());
+
+    w.proxy.set(FaultConfig::default());
+    let again: Vec<Value> = [0, 2, 5].iter().map(|&i| bodies[i].clone()).collect();
+    let ids: Vec<String> = [0, 2, 5].into_iter().map(message_id).collect();
+    let retry = w.invoke_raw(sqs_records(&again, &ids)).await?;
+    assert_eq!(retry["batchItemFailures"], json!([]), "{retry}");
+    assert!(w.seed.https_sources(&group).await?.contains("10.20.0.0/16"), "the rule is back on the retry");
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Drift: CloudTrail events that may have undone vpce-guard's work (one, or a delivery of the
 //! drift queue) resolved to the VPCs they touch, or to one sweep, or to nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::{info, warn};
 
@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::events::{Drift, DriftBatch};
 use crate::guard::{ignored, Guard, RunContext};
 use crate::observe::missing_vpcs;
-use crate::report::{BatchItemFailure, BatchSummary, Report, VpcReport};
+use crate::report::{BatchSummary, Report, VpcReport};
 
 impl<A: Account> Guard<A> {
     /// Drift events: the VPCs their ids resolve to are reconciled, once each. An endpoint
@@ -24,14 +24,15 @@ impl<A: Account> Guard<A> {
         Ok(self.drift_run(drifts, run).await?.0)
     }
 
-    /// The run of [`Guard::on_drift`] and whether it was a sweep.
-    async fn drift_run(&self, drifts: &[Drift], mut run: RunContext<'_>) -> Result<(Report, bool)> {
-        let vpcs = match self.drift_scope(drifts).await? {
+    /// The run of [`Guard::on_drift`], whether it was a sweep, and the VPCs each drift named.
+    async fn drift_run(&self, drifts: &[Drift], mut run: RunContext<'_>) -> Result<(Report, Resolved)> {
+        let (scope, resolved) = self.drift_scope(drifts).await?;
+        let vpcs = match scope {
             DriftScope::Sweep(reason) => {
                 info!(trigger = run.trigger, reason = %reason, "drift: sweeping every VPC in scope");
-                return Ok((self.reconcile(&VpcSelector::All, true, run).await?, true));
+                return Ok((self.reconcile(&VpcSelector::All, true, run).await?, resolved));
             }
-            DriftScope::Nothing(reason) => return Ok((ignored(&run, reason), false)),
+            DriftScope::Nothing(reason) => return Ok((ignored(&run, reason), resolved)),
             DriftScope::Vpcs(vpcs) => vpcs,
         };
         let selector = VpcSelector::Ids(vpcs);
@@ -39,23 +40,24 @@ impl<A: Account> Guard<A> {
         let missing = missing_vpcs(&selector, &observations);
         if observations.is_empty() {
             let reason = format!("VPC {} no longer exists; nothing to do", missing.join(", "));
-            return Ok((ignored(&run, reason), false));
+            return Ok((ignored(&run, reason), resolved));
         }
         run.single = observations.len() == 1;
         let mut report = self.reconcile_observed(observations, run).await?;
         report.vpcs.extend(missing.iter().map(|id| VpcReport::skipped(id, "the VPC no longer exists; nothing to do")));
-        Ok((report, false))
+        Ok((report, resolved))
     }
 
-    /// A delivery of the drift queue: its drift events as one run; the records that could not
-    /// be read are handed back to SQS.
+    /// A delivery of the drift queue: its drift events as one run. The records that could not
+    /// be read, and those that named a VPC the run left unfinished (failed, or deferred by the
+    /// deadline or AWS's throttle), are handed back to SQS (`batchItemFailures`).
     pub(crate) async fn on_drift_batch(&self, batch: &DriftBatch, run: RunContext<'_>) -> Result<Report> {
         for (message_id, why) in &batch.unreadable {
             warn!(message_id, why = %why, "drift record not readable; SQS will deliver it again, then keep it in the dead-letter queue");
         }
-        let (mut report, sweep) = if batch.drifts.is_empty() {
+        let (mut report, resolved) = if batch.drifts.is_empty() {
             let reason = format!("none of the {} record(s) named possible drift", batch.records);
-            (ignored(&run, reason), false)
+            (ignored(&run, reason), Resolved::default())
         } else {
             self.drift_run(&batch.drifts, run).await?
         };
@@ -64,55 +66,96 @@ impl<A: Account> Guard<A> {
             drift_events: batch.drifts.len(),
             ignored_events: batch.ignored.len(),
             unreadable_events: batch.unreadable.len(),
-            sweep,
+            sweep: resolved.sweep,
+            creation_events: 0,
         });
-        report.batch_item_failures =
-            batch.unreadable.iter().map(|(id, _)| BatchItemFailure { item_identifier: id.clone() }).collect();
+        let unfinished: BTreeSet<&str> =
+            report.vpcs.iter().filter(|v| v.unfinished()).map(|v| v.vpc_id.as_str()).collect();
+        let retried = batch.drifts.iter().enumerate().filter_map(|(index, drift)| {
+            let named =
+                resolved.vpcs.get(index).is_some_and(|vpcs| vpcs.iter().any(|v| unfinished.contains(v.as_str())));
+            // A record that asked for the sweep asked for every VPC.
+            let swept = resolved.sweep && resolved.asked_sweep.get(index) == Some(&true) && !unfinished.is_empty();
+            drift.record.as_deref().filter(|_| named || swept)
+        });
+        let unreadable = batch.unreadable.iter().map(|(id, _)| id.as_str());
+        report.batch_item_failures = Some(crate::report::batch_item_failures(retried, unreadable));
+        for failure in report.batch_item_failures.iter().flatten() {
+            info!(message_id = %failure.item_identifier, "record handed back to SQS");
+        }
         Ok(report)
     }
 
-    /// What drift events ask for: the VPCs their ids resolve to, a sweep, or nothing.
-    async fn drift_scope(&self, drifts: &[Drift]) -> Result<DriftScope> {
+    /// What drift events ask for: the VPCs their ids resolve to, a sweep, or nothing; and the
+    /// VPCs each one named.
+    async fn drift_scope(&self, drifts: &[Drift]) -> Result<(DriftScope, Resolved)> {
         let all = |pick: fn(&Drift) -> &Vec<String>| -> Vec<String> {
             let ids: BTreeSet<&String> = drifts.iter().flat_map(pick).collect();
             ids.into_iter().cloned().collect()
         };
-        let mut vpcs: BTreeSet<String> = all(|d| &d.vpc_ids).into_iter().collect();
         let endpoint_ids = all(|d| &d.endpoint_ids);
         let endpoints = match endpoint_ids.is_empty() {
             true => Vec::new(),
             false => self.account.endpoints_by_id(&endpoint_ids).await?,
         };
-        vpcs.extend(endpoints.iter().map(|e| e.vpc_id.clone()));
+        // Each id that resolves, with its VPC.
+        let mut owner: BTreeMap<String, String> = endpoints.iter().map(|e| (e.id.clone(), e.vpc_id.clone())).collect();
         let group_ids = all(|d| &d.group_ids);
         if !group_ids.is_empty() {
-            vpcs.extend(self.account.groups_by_id(&group_ids).await?.into_iter().map(|g| g.vpc_id));
+            owner.extend(self.account.groups_by_id(&group_ids).await?.into_iter().map(|g| (g.id, g.vpc_id)));
         }
         let subnet_ids = all(|d| &d.subnet_ids);
         if !subnet_ids.is_empty() {
-            vpcs.extend(self.account.subnets_by_id(&subnet_ids).await?.into_iter().map(|s| s.vpc_id));
+            owner.extend(self.account.subnets_by_id(&subnet_ids).await?.into_iter().map(|s| (s.id, s.vpc_id)));
         }
         let lists_notebooks = self.config.notebook_policy == NotebookPolicy::VpcNotebooks;
-        let sweep_for = drifts.iter().find_map(|drift| match drift.event_name {
-            "DeleteNotebookInstance" if lists_notebooks => {
-                Some("a notebook was deleted and the notebook policy lists each VPC's notebooks".to_string())
-            }
-            "DeleteNotebookInstance" => None,
-            _ if drift.names_nothing() => Some(format!("a {} event named no resource", drift.event_name)),
-            "DeleteVpcEndpoints" | "ModifyVpcEndpoint"
-                if drift.vpc_ids.is_empty()
-                    && !drift.endpoint_ids.iter().any(|id| endpoints.iter().any(|e| &e.id == id)) =>
-            {
-                Some(format!("endpoint {} is gone, so its VPC is unknown", drift.endpoint_ids.join(", ")))
-            }
-            _ => None,
-        });
-        Ok(match (sweep_for, vpcs.is_empty()) {
+        let mut resolved = Resolved::default();
+        for drift in drifts {
+            let named = [&drift.endpoint_ids, &drift.group_ids, &drift.subnet_ids]
+                .into_iter()
+                .flatten()
+                .filter_map(|id| owner.get(id))
+                .chain(&drift.vpc_ids);
+            resolved.vpcs.push(named.cloned().collect());
+            resolved.asked_sweep.push(sweep_for(drift, &endpoints, lists_notebooks).is_some());
+        }
+        let vpcs: BTreeSet<String> = resolved.vpcs.iter().flatten().cloned().collect();
+        let scope = match (drifts.iter().find_map(|d| sweep_for(d, &endpoints, lists_notebooks)), vpcs.is_empty()) {
             (Some(reason), _) => DriftScope::Sweep(reason),
             (None, false) => DriftScope::Vpcs(vpcs.into_iter().collect()),
             (None, true) => DriftScope::Nothing(drift_ignored_reason(drifts, lists_notebooks)),
-        })
+        };
+        resolved.sweep = matches!(scope, DriftScope::Sweep(_));
+        Ok((scope, resolved))
     }
+}
+
+/// Why a drift event asks for a sweep of every VPC in scope, if it does: a deleted notebook
+/// under `vpc-notebooks`, an event that names no resource, an endpoint gone (its VPC unknown).
+fn sweep_for(drift: &Drift, endpoints: &[crate::model::Endpoint], lists_notebooks: bool) -> Option<String> {
+    match drift.event_name {
+        "DeleteNotebookInstance" if lists_notebooks => {
+            Some("a notebook was deleted and the notebook policy lists each VPC's notebooks".to_string())
+        }
+        "DeleteNotebookInstance" => None,
+        _ if drift.names_nothing() => Some(format!("a {} event named no resource", drift.event_name)),
+        "DeleteVpcEndpoints" | "ModifyVpcEndpoint"
+            if drift.vpc_ids.is_empty()
+                && !drift.endpoint_ids.iter().any(|id| endpoints.iter().any(|e| &e.id == id)) =>
+        {
+            Some(format!("endpoint {} is gone, so its VPC is unknown", drift.endpoint_ids.join(", ")))
+        }
+        _ => None,
+    }
+}
+
+/// What each drift of a run named, by index: the VPCs its ids resolved to, whether it asked
+/// for a sweep; and whether the run was one.
+#[derive(Debug, Default)]
+struct Resolved {
+    vpcs: Vec<BTreeSet<String>>,
+    asked_sweep: Vec<bool>,
+    sweep: bool,
 }
 
 /// What drift events resolve to.

@@ -45,6 +45,9 @@ pub enum Trigger {
     /// Drift events delivered together by the drift queue (SQS): reconciled as one run, so a
     /// burst costs one pass over the VPCs it names (or one sweep), not one per event.
     DriftBatch(DriftBatch),
+    /// Creation events (`CreateSubnet`, `CreateNotebookInstance`, `CreateDomain`) delivered
+    /// together by a function's creation queue (SQS): the subnets' VPCs are reconciled once.
+    CreationBatch(CreationBatch),
     /// A manual invocation of `remediate`.
     Manual {
         /// The VPCs to look at; `None` for every VPC in scope.
@@ -64,6 +67,7 @@ impl Trigger {
             Trigger::Scheduled => "Scheduled",
             Trigger::Drift(drift) => drift.event_name,
             Trigger::DriftBatch(_) => "DriftBatch",
+            Trigger::CreationBatch(batch) => batch.event_name,
             Trigger::Manual { .. } => "Manual",
         }
     }
@@ -83,6 +87,9 @@ pub struct Drift {
     pub group_ids: Vec<String>,
     /// Subnet ids of tagged resources.
     pub subnet_ids: Vec<String>,
+    /// The `messageId` of the SQS record it came in (a drift-queue delivery), so that the
+    /// record can be handed back when its VPC is left unfinished.
+    pub record: Option<String>,
 }
 
 impl Drift {
@@ -112,6 +119,21 @@ pub struct DriftBatch {
     /// Records that could not be read: `(messageId, why)`. Returned as `batchItemFailures`, so
     /// SQS delivers them again and, after the queue's receive limit, keeps them in its
     /// dead-letter queue: nothing is lost.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// The records of one SQS delivery from a creation queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreationBatch {
+    /// The event the function takes (`CreateSubnet`, …): the report's `trigger`.
+    pub event_name: &'static str,
+    /// Records delivered.
+    pub records: usize,
+    /// Each readable record that needs a look: `(messageId, trigger)`, in delivery order.
+    pub events: Vec<(String, Trigger)>,
+    /// Why each other well-formed record needs nothing (a failed call, another region).
+    pub ignored: Vec<String>,
+    /// Records that could not be read: `(messageId, why)`, handed back as for the drift queue.
     pub unreadable: Vec<(String, String)>,
 }
 
@@ -409,30 +431,14 @@ pub fn parse_remediate(event: &Value) -> Result<Parsed> {
 /// event. A record that cannot be read fails alone (`batchItemFailures`); a delivery that is
 /// not an SQS event at all is a bad event.
 fn parse_drift_batch(records: &Value, region: &str) -> Result<Parsed> {
-    let records = records
-        .as_array()
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| Error::bad_event("Records must be a non-empty list of SQS records from the drift queue"))?;
+    let records = sqs_records(records, "the drift queue")?;
     let mut batch = DriftBatch { records: records.len(), ..DriftBatch::default() };
-    for (index, record) in records.iter().enumerate() {
-        let message_id = record.get("messageId").and_then(Value::as_str).filter(|id| !id.is_empty());
-        let from_sqs = record.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
-        let Some(message_id) = message_id.filter(|_| from_sqs) else {
-            return Err(Error::bad_event(format!(
-                "Records[{index}] is not an SQS record (eventSource \"aws:sqs\" and a messageId expected)"
-            )));
-        };
-        let parsed = record
-            .get("body")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::bad_event("the record has no body"))
-            .and_then(|body| {
-                serde_json::from_str::<Value>(body)
-                    .map_err(|e| Error::bad_event(format!("the record's body is not JSON: {e}")))
-            })
-            .and_then(|event| parse_drift_event(&event, region));
-        match parsed {
-            Ok(Parsed::Run(Trigger::Drift(drift))) => batch.drifts.push(drift),
+    for (message_id, body) in records {
+        let message_id = message_id.as_str();
+        match body.and_then(|event| parse_drift_event(&event, region)) {
+            Ok(Parsed::Run(Trigger::Drift(drift))) => {
+                batch.drifts.push(Drift { record: Some(message_id.to_string()), ..drift })
+            }
             Ok(Parsed::Ignore { reason, .. }) => batch.ignored.push(reason),
             Ok(Parsed::Run(other)) => batch
                 .unreadable
@@ -441,6 +447,55 @@ fn parse_drift_batch(records: &Value, region: &str) -> Result<Parsed> {
         }
     }
     Ok(Parsed::Run(Trigger::DriftBatch(batch)))
+}
+
+/// The records of an SQS delivery from `queue`: each `messageId` with its body, the
+/// EventBridge event as the rule sent it (or why it cannot be read). A delivery that is not a
+/// non-empty list of SQS records is a bad event as a whole.
+fn sqs_records(records: &Value, queue: &str) -> Result<Vec<(String, Result<Value>)>> {
+    let records = records
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Error::bad_event(format!("Records must be a non-empty list of SQS records from {queue}")))?;
+    let mut bodies = Vec::with_capacity(records.len());
+    for (index, record) in records.iter().enumerate() {
+        let message_id = record.get("messageId").and_then(Value::as_str).filter(|id| !id.is_empty());
+        let from_sqs = record.get("eventSource").and_then(Value::as_str) == Some("aws:sqs");
+        let Some(message_id) = message_id.filter(|_| from_sqs) else {
+            return Err(Error::bad_event(format!(
+                "Records[{index}] is not an SQS record (eventSource \"aws:sqs\" and a messageId expected)"
+            )));
+        };
+        let body = record.get("body").and_then(Value::as_str).ok_or_else(|| Error::bad_event("the record has no body"));
+        let event = body.and_then(|body| {
+            serde_json::from_str::<Value>(body)
+                .map_err(|e| Error::bad_event(format!("the record's body is not JSON: {e}")))
+        });
+        bodies.push((message_id.to_string(), event));
+    }
+    Ok(bodies)
+}
+
+/// What a creation function receives: one EventBridge event (parsed by `parse`, as always:
+/// manual use, `cargo lambda invoke`, tests), or a delivery of its creation queue (SQS
+/// `Records`, each body such an event) as one [`CreationBatch`] named `event_name`.
+pub fn parse_delivery(
+    event: &Value,
+    region: &str,
+    event_name: &'static str,
+    parse: fn(&Value, &str) -> Result<Parsed>,
+) -> Result<Parsed> {
+    let Some(records) = event.get("Records") else { return parse(event, region) };
+    let records = sqs_records(records, &format!("the {event_name} queue"))?;
+    let mut batch = CreationBatch { event_name, records: records.len(), ..CreationBatch::default() };
+    for (message_id, body) in records {
+        match body.and_then(|event| parse(&event, region)) {
+            Ok(Parsed::Run(trigger)) => batch.events.push((message_id, trigger)),
+            Ok(Parsed::Ignore { reason, .. }) => batch.ignored.push(reason),
+            Err(error) => batch.unreadable.push((message_id, error.to_string())),
+        }
+    }
+    Ok(Parsed::Run(Trigger::CreationBatch(batch)))
 }
 
 /// One drift event from the drift queue: a CloudTrail event `remediate` treats as drift.

@@ -183,7 +183,7 @@ pub fn run_options(context: &lambda_runtime::Context) -> RunOptions {
 async fn handle<A: Account>(
     event: LambdaEvent<Value>,
     guard: &Guard<A>,
-    parse: fn(&Value, &str) -> Result<events::Parsed>,
+    parse: impl Fn(&Value, &str) -> Result<events::Parsed>,
 ) -> Result<Report> {
     let result = match parse(&event.payload, guard.account().region()) {
         Ok(parsed) => {
@@ -197,19 +197,26 @@ async fn handle<A: Account>(
     result
 }
 
-/// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event.
+/// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event, or a
+/// delivery of its creation queue (answered with `batchItemFailures`).
 pub async fn on_notebook_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    handle(event, guard, events::parse_notebook_created).await
+    let parse =
+        |e: &Value, r: &str| events::parse_delivery(e, r, "CreateNotebookInstance", events::parse_notebook_created);
+    handle(event, guard, parse).await
 }
 
-/// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event.
+/// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event, or a delivery of its
+/// creation queue (answered with `batchItemFailures`).
 pub async fn on_subnet_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    handle(event, guard, events::parse_subnet_created).await
+    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, "CreateSubnet", events::parse_subnet_created);
+    handle(event, guard, parse).await
 }
 
-/// Handler of `on-domain-created`: a `CreateDomain` or `UpdateDomain` CloudTrail event.
+/// Handler of `on-domain-created`: a `CreateDomain` or `UpdateDomain` CloudTrail event, or a
+/// delivery of its creation queue (answered with `batchItemFailures`).
 pub async fn on_domain_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    handle(event, guard, events::parse_domain_changed).await
+    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, "CreateDomain", events::parse_domain_changed);
+    handle(event, guard, parse).await
 }
 
 /// Handler of `remediate`: the scheduled event, a drift event or a manual payload.

@@ -5,10 +5,10 @@ use tracing::warn;
 
 use crate::account::{Account, VpcSelector};
 use crate::error::{Error, Result};
-use crate::events::Trigger;
+use crate::events::{CreationBatch, Trigger};
 use crate::guard::{ignored, Guard, RunContext, RunOptions};
 use crate::observe::missing_vpcs;
-use crate::report::{Code, Problem, Report, VpcReport};
+use crate::report::{BatchSummary, Code, Problem, Report, VpcReport};
 
 impl<A: Account> Guard<A> {
     pub(crate) async fn run_trigger(&self, trigger: &Trigger, options: &RunOptions) -> Result<Report> {
@@ -24,8 +24,9 @@ impl<A: Account> Guard<A> {
         match trigger {
             Trigger::NotebookCreated { name } => self.on_notebook_created(name, context(trigger.name(), true)).await,
             Trigger::SubnetCreated { subnet_id, vpc_id } => {
-                self.on_subnet_created(subnet_id, vpc_id, context(trigger.name(), true)).await
+                self.on_subnets_created(&[(subnet_id.as_str(), vpc_id.as_str())], context(trigger.name(), true)).await
             }
+            Trigger::CreationBatch(batch) => self.on_creation_batch(batch, context(trigger.name(), false)).await,
             Trigger::DomainChanged { domain_id, .. } => {
                 self.on_domain_changed(domain_id, context(trigger.name(), true)).await
             }
@@ -157,28 +158,128 @@ impl<A: Account> Guard<A> {
         self.reconcile_observed(observations, run).await
     }
 
-    /// A subnet was created: its VPC is reconciled if in scope. The VPC's observation is
-    /// read again briefly until it shows the new subnet (EC2 is eventually consistent); a VPC
-    /// that does not show up by then is gone and the event is ignored.
-    pub(crate) async fn on_subnet_created(&self, subnet_id: &str, vpc_id: &str, run: RunContext<'_>) -> Result<Report> {
-        let selector = VpcSelector::Ids(vec![vpc_id.to_string()]);
-        let shows_subnet = |observations: &[crate::model::Observation]| {
-            observations.iter().any(|o| o.subnets.iter().any(|s| s.id == subnet_id))
+    /// Subnets were created: their VPCs are reconciled once each, if in scope. The VPCs'
+    /// observation is read again briefly until it shows every new subnet (EC2 is eventually
+    /// consistent); a VPC that does not show up by then is gone and its subnets' events are
+    /// ignored.
+    pub(crate) async fn on_subnets_created(&self, subnets: &[(&str, &str)], mut run: RunContext<'_>) -> Result<Report> {
+        let vpcs: std::collections::BTreeSet<&str> = subnets.iter().map(|(_, vpc)| *vpc).collect();
+        let selector = VpcSelector::Ids(vpcs.iter().map(|v| v.to_string()).collect());
+        let shows_subnets = |observations: &[crate::model::Observation]| {
+            subnets.iter().all(|(subnet_id, vpc_id)| {
+                let vpc = observations.iter().find(|o| o.vpc.id == *vpc_id);
+                vpc.is_none_or(|o| o.subnets.iter().any(|s| s.id == *subnet_id))
+            })
         };
         let mut observations = self.observe(&selector, false, None).await?;
         for wait in &self.visibility_retries {
-            if shows_subnet(&observations) {
+            if shows_subnets(&observations) && observations.len() == vpcs.len() {
                 break;
             }
             tokio::time::sleep(*wait).await;
             observations = self.observe(&selector, false, None).await?;
         }
+        let missing = missing_vpcs(&selector, &observations);
         if observations.is_empty() {
-            return Ok(ignored(&run, format!("VPC {vpc_id} of subnet {subnet_id} no longer exists; nothing to do")));
+            let subnet_ids: Vec<&str> = subnets.iter().map(|(subnet, _)| *subnet).collect();
+            return Ok(ignored(
+                &run,
+                format!(
+                    "VPC {} of subnet {} no longer exists; nothing to do",
+                    missing.join(", "),
+                    subnet_ids.join(", ")
+                ),
+            ));
         }
-        if !shows_subnet(&observations) {
-            warn!(subnet = subnet_id, "subnet not visible (deleted since?); reconciling its VPC anyway");
+        if !shows_subnets(&observations) {
+            warn!(subnets = ?subnets, "subnet not visible (deleted since?); reconciling its VPC anyway");
         }
-        self.reconcile_observed(observations, run).await
+        run.single = run.single || observations.len() == 1;
+        let mut report = self.reconcile_observed(observations, run).await?;
+        report.vpcs.extend(missing.iter().map(|id| VpcReport::skipped(id, "the VPC no longer exists; nothing to do")));
+        Ok(report)
+    }
+
+    /// A delivery of a creation queue: the subnets' VPCs reconciled once each in one run, each
+    /// notebook or domain by its own run (each names its VPC only once described). The records
+    /// that could not be read, those whose run failed, and those that named a VPC left
+    /// unfinished come back to SQS (`batchItemFailures`).
+    pub(crate) async fn on_creation_batch(&self, batch: &CreationBatch, run: RunContext<'_>) -> Result<Report> {
+        for (message_id, why) in &batch.unreadable {
+            warn!(message_id, why = %why, "record not readable; SQS will deliver it again, then keep it in the dead-letter queue");
+        }
+        let context = || RunContext { pinned: None, ..run };
+        let mut report = Report::new(run.trigger, run.dry_run);
+        let mut ignored_reasons = batch.ignored.clone();
+        // Each record's VPCs, and the records whose run failed as a whole.
+        let mut named: Vec<(&str, Vec<String>)> = Vec::new();
+        let mut failed: Vec<&str> = Vec::new();
+        let subnets: Vec<(&str, &str)> = batch
+            .events
+            .iter()
+            .filter_map(|(_, t)| match t {
+                Trigger::SubnetCreated { subnet_id, vpc_id } => Some((subnet_id.as_str(), vpc_id.as_str())),
+                _ => None,
+            })
+            .collect();
+        let mut parts = Vec::new();
+        if !subnets.is_empty() {
+            let records: Vec<&str> = batch
+                .events
+                .iter()
+                .filter(|(_, t)| matches!(t, Trigger::SubnetCreated { .. }))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            let result = self.on_subnets_created(&subnets, context()).await;
+            for (record, (_, vpc)) in records.iter().zip(&subnets) {
+                named.push((record, vec![vpc.to_string()]));
+            }
+            parts.push((records, result));
+        }
+        for (record, trigger) in &batch.events {
+            let result = match trigger {
+                Trigger::NotebookCreated { name } => self.on_notebook_created(name, context()).await,
+                Trigger::DomainChanged { domain_id, .. } => self.on_domain_changed(domain_id, context()).await,
+                _ => continue,
+            };
+            if let Ok(part) = &result {
+                named.push((record, part.vpcs.iter().map(|v| v.vpc_id.clone()).collect()));
+            }
+            parts.push((vec![record.as_str()], result));
+        }
+        for (records, result) in parts {
+            match result {
+                Ok(part) => {
+                    ignored_reasons.extend(part.ignored);
+                    report.vpcs.extend(part.vpcs);
+                }
+                Err(error) => {
+                    warn!(records = ?records, error = %error, "run failed; its records go back to SQS");
+                    failed.extend(records);
+                }
+            }
+        }
+        if report.vpcs.is_empty() && failed.is_empty() && !ignored_reasons.is_empty() {
+            report.ignored = Some(ignored_reasons.join("; "));
+        }
+        report.batch = Some(BatchSummary {
+            records: batch.records,
+            drift_events: 0,
+            ignored_events: batch.ignored.len(),
+            unreadable_events: batch.unreadable.len(),
+            sweep: false,
+            creation_events: batch.events.len(),
+        });
+        let unfinished: std::collections::BTreeSet<&str> =
+            report.vpcs.iter().filter(|v| v.unfinished()).map(|v| v.vpc_id.as_str()).collect();
+        let retried = batch.events.iter().map(|(id, _)| id.as_str()).filter(|id| {
+            failed.contains(id)
+                || named
+                    .iter()
+                    .any(|(record, vpcs)| record == id && vpcs.iter().any(|v| unfinished.contains(v.as_str())))
+        });
+        let unreadable = batch.unreadable.iter().map(|(id, _)| id.as_str());
+        report.batch_item_failures = Some(crate::report::batch_item_failures(retried, unreadable));
+        Ok(report)
     }
 }

@@ -573,6 +573,38 @@ async fn replayed_subnet_event_writes_nothing() {
     assert_eq!((writes(fake), holdings(fake)), before);
 }
 
+/// A delivery of the creation queue (issue 19 item 3): ten `CreateSubnet` records for one VPC
+/// are one pass over it, costing the reads of one event, and answer with
+/// `batchItemFailures` (the unreadable record only); the same handler still takes one event.
+#[tokio::test]
+async fn a_delivery_of_subnet_events_is_one_pass_over_their_vpc() {
+    let guard = guard();
+    let fake = guard.account();
+    enforced_vpc(&guard).await;
+    let writes_before = writes(fake).len();
+    fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+    let event = subnet_event(NEW_SUBNET, VPC, "us-west-2d").payload;
+    let mut bodies = vec![event.clone(); 10];
+    bodies.push(Value::Null);
+    let mut delivery = drift_delivery(&bodies);
+    delivery.payload["Records"][10]["body"] = "{not json".into();
+
+    let report = on_subnet_created(delivery, &guard).await.unwrap();
+
+    assert_eq!(report.trigger, "CreateSubnet");
+    assert_eq!(one_vpc(&report).outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(writes(fake)[writes_before..], [WRITE_MODIFY, WRITE_MODIFY], "one pass, not ten");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["batchItemFailures"], serde_json::json!([{"itemIdentifier": "message-010"}]));
+    assert_eq!(json["batch"]["creation_events"], 10);
+    let one = guard_with(strict());
+    enforced_vpc(&one).await;
+    one.account().add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+    let single = on_subnet_created(subnet_event(NEW_SUBNET, VPC, "us-west-2d"), &one).await.unwrap();
+    assert_eq!(report.api_calls.read, single.api_calls.read, "the reads of one event");
+    assert!(serde_json::to_value(&single).unwrap().get("batchItemFailures").is_none());
+}
+
 #[tokio::test]
 async fn subnet_event_in_a_vpc_not_enrolled_is_skipped() {
     let guard = guard();
@@ -899,12 +931,18 @@ async fn a_burst_of_drift_events_costs_one_pass_over_the_vpc_it_names() {
             let batch = report.batch.clone().expect("batch summary");
             assert_eq!((batch.records, batch.drift_events, batch.ignored_events, batch.sweep), (100, 60, 40, false));
             assert_eq!(report.vpcs.len(), 1, "{}", report.to_text());
-            assert!(report.batch_item_failures.is_empty());
+            assert_eq!(
+                report.batch_item_failures,
+                Some(Vec::new()),
+                "a delivery is answered as a partial batch response"
+            );
             reads += report.api_calls.read;
             runs += 1;
         } else {
             for event in events {
                 let report = remediate(invocation(event), &guard).await.unwrap();
+                let json = serde_json::to_value(&report).unwrap();
+                assert!(json.get("batchItemFailures").is_none(), "only an SQS delivery answers with it: {json}");
                 reads += report.api_calls.read;
                 runs += u64::from(!report.vpcs.is_empty());
             }

@@ -28,8 +28,8 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use serde_json::{json, Map, Value};
 use vpce_guard::config::{api_service, notebook_service, Config, NotebookPolicy};
 use vpce_guard::events::{
-    drift_event_names, is_domain_id, is_notebook_name, is_resource_id, parse_domain_changed, parse_notebook_created,
-    parse_remediate, parse_remediate_in, parse_subnet_created, Drift, Parsed, Trigger,
+    drift_event_names, is_domain_id, is_notebook_name, is_resource_id, parse_delivery, parse_domain_changed,
+    parse_notebook_created, parse_remediate, parse_remediate_in, parse_subnet_created, Drift, Parsed, Trigger,
 };
 use vpce_guard::fake::FakeAccount;
 use vpce_guard::lambda::{on_notebook_created, on_subnet_created, remediate};
@@ -264,10 +264,11 @@ type Parse = fn(&Value) -> vpce_guard::Result<Parsed>;
 /// The entry points' parsers: (name, parser).
 fn parsers() -> [(&'static str, Parse); 5] {
     [
-        ("parse_notebook_created", |v| parse_notebook_created(v, REGION)),
-        ("parse_subnet_created", |v| parse_subnet_created(v, REGION)),
+        // The creation functions take one event or a delivery of their queue (parse_delivery).
+        ("parse_notebook_created", |v| parse_delivery(v, REGION, "CreateNotebookInstance", parse_notebook_created)),
+        ("parse_subnet_created", |v| parse_delivery(v, REGION, "CreateSubnet", parse_subnet_created)),
         ("parse_remediate_in", |v| parse_remediate_in(v, REGION)),
-        ("parse_domain_changed", |v| parse_domain_changed(v, REGION)),
+        ("parse_domain_changed", |v| parse_delivery(v, REGION, "CreateDomain", parse_domain_changed)),
         ("parse_remediate", parse_remediate),
     ]
 }
@@ -288,6 +289,10 @@ fn well_formed(trigger: &Trigger) -> Result<(), String> {
             batch.drifts.iter().all(well_formed_drift)
                 && batch.drifts.len() + batch.ignored.len() + batch.unreadable.len() == batch.records
                 && batch.unreadable.iter().all(|(id, why)| !id.is_empty() && !why.is_empty())
+        }
+        Trigger::CreationBatch(batch) => {
+            batch.events.iter().all(|(id, t)| !id.is_empty() && well_formed(t).is_ok())
+                && batch.events.len() + batch.ignored.len() + batch.unreadable.len() == batch.records
         }
         Trigger::Manual { vpc_ids, .. } => {
             vpc_ids.as_ref().is_none_or(|ids| !ids.is_empty() && ids.iter().all(|id| is_resource_id(id, "vpc-")))

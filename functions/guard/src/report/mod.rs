@@ -227,6 +227,17 @@ impl VpcReport {
     pub fn deferred(vpc_id: &str, reason: impl Into<String>) -> Self {
         Self { outcome: Outcome::Pending, ..Self::skipped(vpc_id, reason) }
     }
+
+    /// Whether the run left this VPC unfinished for a reason a later try can clear: deferred
+    /// (`pending` with a reason: the deadline, AWS's throttle), failed inside the run (problem
+    /// `error`), or still conflicted after its rounds (`conflict_unresolved`). A queue delivery
+    /// hands the records that named such a VPC back to SQS. A VPC merely waiting on AWS
+    /// (`pending` without a reason: an endpoint still `pending`) and one with problems a retry
+    /// cannot fix (`non_compliant` for a configuration reason) are finished.
+    pub fn unfinished(&self) -> bool {
+        (self.outcome == Outcome::Pending && self.reason.is_some())
+            || self.problems.iter().any(|p| matches!(p.code, Code::Error | Code::ConflictUnresolved))
+    }
 }
 
 /// The one value an invocation returns.
@@ -252,11 +263,18 @@ pub struct Report {
     /// A delivery of the drift queue: how its events were coalesced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSummary>,
-    /// Records of a drift-queue delivery that could not be read, in the shape Lambda's SQS
-    /// event source reads (`ReportBatchItemFailures`): SQS delivers them again and then keeps
-    /// them in the dead-letter queue.
-    #[serde(rename = "batchItemFailures", default, skip_serializing_if = "Vec::is_empty")]
-    pub batch_item_failures: Vec<BatchItemFailure>,
+    /// An SQS delivery's records to deliver again, in the shape Lambda's SQS event source reads
+    /// with `ReportBatchItemFailures` (`SqsBatchResponse`: `{"batchItemFailures":
+    /// [{"itemIdentifier": messageId}]}`; the report's other fields are more keys of the same
+    /// object): the records that could not be read, and those that named a VPC the run left
+    /// unfinished ([`VpcReport::unfinished`]). SQS delivers them again after the queue's
+    /// visibility timeout and, after its `maxReceiveCount`, keeps them in the dead-letter queue.
+    /// Present (empty when all is done) for every delivery, absent for any other invocation.
+    /// Lambda Developer Guide, "Handling errors for an SQS event source in Lambda", section
+    /// "Implementing partial batch responses":
+    /// <https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting>
+    #[serde(rename = "batchItemFailures", default, skip_serializing_if = "Option::is_none")]
+    pub batch_item_failures: Option<Vec<BatchItemFailure>>,
 }
 
 /// How one delivery of the drift queue was coalesced into one run.
@@ -273,6 +291,13 @@ pub struct BatchSummary {
     /// Whether the run was one sweep of every VPC in scope (some event named no VPC that
     /// could be found) rather than a pass over the VPCs the events named.
     pub sweep: bool,
+    /// A creation queue's delivery: records that named a subnet, notebook or domain.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub creation_events: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One SQS message to deliver again.
@@ -281,6 +306,20 @@ pub struct BatchItemFailure {
     /// The record's `messageId`.
     #[serde(rename = "itemIdentifier")]
     pub item_identifier: String,
+}
+
+/// The `batchItemFailures` of a delivery: each record once, in delivery order (those of
+/// unfinished VPCs, then those that could not be read).
+pub fn batch_item_failures<'a>(
+    retried: impl Iterator<Item = &'a str>,
+    unreadable: impl Iterator<Item = &'a str>,
+) -> Vec<BatchItemFailure> {
+    let mut seen = std::collections::BTreeSet::new();
+    retried
+        .chain(unreadable)
+        .filter(|id| seen.insert(*id))
+        .map(|id| BatchItemFailure { item_identifier: id.to_string() })
+        .collect()
 }
 
 /// Where the IAM guardrail policy stands after a run.
@@ -312,7 +351,7 @@ impl Report {
             guardrail: None,
             security_hub: None,
             batch: None,
-            batch_item_failures: Vec::new(),
+            batch_item_failures: None,
         }
     }
 
@@ -325,6 +364,22 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deferred_failed_and_conflicted_vpcs_are_unfinished_others_are_not() {
+        let waiting = VpcReport { outcome: Outcome::Pending, reason: None, ..VpcReport::skipped("vpc-1", "") };
+        let mut failed = VpcReport { outcome: Outcome::NonCompliant, reason: None, ..VpcReport::skipped("vpc-1", "") };
+        failed.problems.push(Problem::error(Code::Error, "AWS failed"));
+        let mut conflicted = waiting.clone();
+        conflicted.problems.push(Problem::error(Code::ConflictUnresolved, "still conflicted"));
+        let mut misconfigured = VpcReport { outcome: Outcome::NonCompliant, ..waiting.clone() };
+        misconfigured.problems.push(Problem::error(Code::NoFreeIp, "no free address"));
+        assert!(VpcReport::deferred("vpc-1", "deadline").unfinished());
+        assert!(failed.unfinished() && conflicted.unfinished());
+        assert!(!waiting.unfinished(), "an endpoint still pending: AWS finishes it, a retry adds nothing");
+        assert!(!misconfigured.unfinished(), "a retry cannot fix it");
+        assert!(!VpcReport::skipped("vpc-1", "out of scope").unfinished());
+    }
 
     #[test]
     fn json_matches_the_contract() {
