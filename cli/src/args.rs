@@ -61,15 +61,21 @@ pub enum Command {
         plan: Option<PathBuf>,
     },
     /// Print the IAM policy that lets notebooks be opened only through the VPCs' endpoints.
+    ///
+    /// --style scp prints a service control policy instead, minified, for AWS Organizations
+    /// (at most 5,120 characters, whitespace included; exit 1 naming the size when the ids do
+    /// not fit). An SCP applies to every principal of the member accounts it is attached to,
+    /// but not to the management account nor to service-linked roles.
     IamPolicy {
         /// `guardrail`: the deny policy VPCE_GUARD_IAM_GUARDRAIL keeps in sync (every endpoint
-        /// of the account); `allow`: the SageMaker guide's allow-style example.
+        /// of the account); `allow`: the SageMaker guide's allow-style example; `scp`: the
+        /// Organization-wide deny, as a service control policy.
         #[arg(long, value_enum, default_value_t = PolicyStyle::Guardrail)]
         style: PolicyStyle,
-        /// VPCs whose endpoints the allow-style policy names (default: every VPC with SageMaker endpoints).
+        /// VPCs whose endpoints the allow-style policy or the SCP names (default: every VPC with SageMaker endpoints).
         #[arg(long = "vpc-id", value_name = "ID")]
         vpc_ids: Vec<String>,
-        /// The allow-style condition key: endpoint ids (`aws:SourceVpce`) or VPC ids (`aws:SourceVpc`).
+        /// The allow-style or SCP condition key: endpoint ids (`aws:SourceVpce`) or VPC ids (`aws:SourceVpc`).
         #[arg(long, value_enum, default_value_t = Condition::SourceVpce)]
         condition: Condition,
     },
@@ -93,6 +99,10 @@ pub enum PolicyStyle {
     Guardrail,
     /// Allow opening notebooks only through the endpoints (attach instead of broader grants).
     Allow,
+    /// A service control policy denying presigned notebook and Studio URLs in this region not
+    /// made through the endpoints (or VPCs), for every member account it is attached to; not
+    /// the management account, not service-linked roles.
+    Scp,
 }
 
 /// IAM condition keys for `iam-policy`.

@@ -26,8 +26,8 @@ use vpce_guard::approval::{Approval, Approver, Difference, Verdict};
 use vpce_guard::aws::{sdk_loader, SdkAccount};
 use vpce_guard::config::Config;
 use vpce_guard::events::{is_resource_id, Parsed, Trigger};
-use vpce_guard::guardrail::{allow_document, guardrail_document};
-use vpce_guard::policy::{AccessKey, GuardrailScope};
+use vpce_guard::guardrail::{access_sources, allow_document, guardrail_document};
+use vpce_guard::policy::{self, AccessKey, GuardrailScope};
 use vpce_guard::report::{Outcome, Report};
 use vpce_guard::{Error, Guard, RunOptions};
 
@@ -176,6 +176,11 @@ async fn run(cli: Cli) -> Result<u8> {
         (Command::IamPolicy { style: PolicyStyle::Allow, vpc_ids, condition }, _) => {
             let policy = iam_policy(&guard, vpc_ids, *condition).await?;
             println!("{}", serde_json::to_string_pretty(&policy)?);
+            0
+        }
+        (Command::IamPolicy { style: PolicyStyle::Scp, vpc_ids, condition }, _) => {
+            // Minified: Organizations counts whitespace saved through the API or the CLI.
+            println!("{}", scp(&guard, vpc_ids, *condition).await?);
             0
         }
     };
@@ -370,14 +375,33 @@ fn print(report: &Report, format: Output) -> Result<()> {
     Ok(())
 }
 
-/// The SageMaker guide's IAM policy for the selected VPCs' endpoints.
-async fn iam_policy(guard: &Guard<SdkAccount>, vpc_ids: &[String], condition: Condition) -> Result<serde_json::Value> {
+/// The VPCs `--vpc-id` names and the condition key of `--condition`.
+fn access_target(vpc_ids: &[String], condition: Condition) -> Result<(VpcSelector, AccessKey)> {
     check_ids(vpc_ids)?;
     let selector = if vpc_ids.is_empty() { VpcSelector::All } else { VpcSelector::Ids(vpc_ids.to_vec()) };
     let key = match condition {
         Condition::SourceVpce => AccessKey::SourceVpce,
         Condition::SourceVpc => AccessKey::SourceVpc,
     };
+    Ok((selector, key))
+}
+
+/// The service control policy for the selected VPCs' endpoints, minified; an error naming
+/// Organizations' limit when it does not fit.
+async fn scp(guard: &Guard<SdkAccount>, vpc_ids: &[String], condition: Condition) -> Result<String> {
+    let (selector, key) = access_target(vpc_ids, condition)?;
+    let identity = guard.identity().await.context("reading the account's identity")?;
+    let sources =
+        access_sources(guard.account(), &selector, key, guard.config()).await.context("reading the endpoints")?;
+    if sources.all().is_empty() {
+        bail!("no SageMaker interface endpoint found in {}; run `vpce-guard apply` first", describe(&selector));
+    }
+    Ok(policy::scp_policy(key, &sources, &identity)?.to_string())
+}
+
+/// The SageMaker guide's IAM policy for the selected VPCs' endpoints.
+async fn iam_policy(guard: &Guard<SdkAccount>, vpc_ids: &[String], condition: Condition) -> Result<serde_json::Value> {
+    let (selector, key) = access_target(vpc_ids, condition)?;
     // The endpoints are all the policy needs: one paginated DescribeVpcEndpoints.
     let policy =
         allow_document(guard.account(), &selector, key, guard.config()).await.context("reading the endpoints")?;

@@ -151,6 +151,51 @@ async fn iam_policy_names_both_endpoints_or_the_vpc() -> Result<()> {
 }
 
 #[tokio::test]
+async fn iam_policy_style_scp_is_one_minified_document_within_the_scp_limit_or_a_clear_error() -> Result<()> {
+    let moto = Moto::start().await?;
+    let seed = Seed::new(&moto.sdk_config());
+    let vpc = enforced_vpc(&seed, 9).await?;
+    let apply = cli(&moto, &["apply", "--yes", "--vpc-id", &vpc]).await?;
+    assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
+    let ids: Vec<String> =
+        seed.live_endpoints(&vpc).await?.values().flatten().map(|e| e.vpc_endpoint_id().unwrap().to_string()).collect();
+
+    let output = cli(&moto, &["iam-policy", "--style", "scp"]).await?;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    assert!(!text.contains(char::is_whitespace), "minified, as Organizations counts every character: {text}");
+    assert!(text.len() <= 5_120, "{}", text.len());
+    let scp: Value = serde_json::from_str(text)?;
+    use vpce_guard::testing::iam::{evaluate_with_scps, Decision};
+    let allow_all = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let presign = |through: Option<&str>| {
+        let request = vpce_guard::testing::open_notebook_request("210987654321", None, "nb-1");
+        let request = match through {
+            Some(id) => request.with("aws:SourceVpce", id),
+            None => request,
+        };
+        evaluate_with_scps(&[allow_all.clone(), scp.clone()], &allow_all, &request)
+    };
+    for id in &ids {
+        assert_eq!(presign(Some(id)), Decision::Allow, "{scp}");
+    }
+    assert_eq!(presign(Some("vpce-0123456789abcdef0")), Decision::ExplicitDeny);
+    assert_eq!(presign(None), Decision::ExplicitDeny);
+
+    // Hub endpoints besides the account's two, more than an SCP can list.
+    let hub: Vec<String> = (0..250).map(|i| format!("vpce-{i:017x}")).collect();
+    let too_many = cli(&moto, &["--guardrail-source-vpces", &hub.join(","), "iam-policy", "--style", "scp"]).await?;
+    assert_eq!(too_many.status.code(), Some(1), "{}", stdout(&too_many));
+    assert!(stdout(&too_many).is_empty(), "no document that AWS would refuse");
+    let message = stderr(&too_many);
+    for needle in ["5,120", "252 endpoint id", "--condition source-vpc", "split"] {
+        assert!(message.contains(needle), "{needle:?} in {message}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn refusals_are_one_clear_sentence_and_change_nothing() -> Result<()> {
     let (moto, seed, vpc) = fixture_with_enforced_vpc(4).await?;
 

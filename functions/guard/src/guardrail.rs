@@ -3,7 +3,8 @@
 //! opening notebooks (`CreatePresignedNotebookInstanceUrl`) other than through them, and with
 //! the studio profile opening Studio (`CreatePresignedDomainUrl`) other than through the API
 //! and Studio endpoints. It closes the internet door the SageMaker guide warns about.
-//! vpce-guard never attaches it. Also the documents `vpce-guard iam-policy` prints.
+//! vpce-guard never attaches it. Also the endpoint lists of the documents `vpce-guard
+//! iam-policy` prints (the guardrail, the allow-style policy and the SCP).
 
 use tracing::info;
 
@@ -78,21 +79,32 @@ pub async fn guardrail_document<A: Account>(
     Ok((document, scope, sources.all()))
 }
 
+/// What each door admits of the live endpoints of the VPCs `selector` names (`key`: their ids
+/// or their VPCs), and the configured endpoints besides, read with one paginated
+/// `DescribeVpcEndpoints`: what `iam-policy --style allow` and `--style scp` list.
+pub async fn access_sources<A: Account>(
+    account: &A,
+    selector: &VpcSelector,
+    key: AccessKey,
+    config: &Config,
+) -> Result<AccessSources> {
+    let endpoints = access_endpoints(account, selector, config).await?;
+    let value: fn(&Endpoint) -> String = match key {
+        AccessKey::SourceVpce => |e| e.id.clone(),
+        AccessKey::SourceVpc => |e| e.vpc_id.clone(),
+    };
+    Ok(sources(&endpoints, config, value))
+}
+
 /// What `vpce-guard iam-policy --style allow` prints: the SageMaker guide's identity policy
-/// for the live endpoints of the VPCs `selector` names, read with one paginated
-/// `DescribeVpcEndpoints`; `None` when there is no endpoint to name.
+/// for the live endpoints of the VPCs `selector` names; `None` when there is no endpoint to name.
 pub async fn allow_document<A: Account>(
     account: &A,
     selector: &VpcSelector,
     key: AccessKey,
     config: &Config,
 ) -> Result<Option<serde_json::Value>> {
-    let endpoints = access_endpoints(account, selector, config).await?;
-    let value: fn(&Endpoint) -> String = match key {
-        AccessKey::SourceVpce => |e| e.id.clone(),
-        AccessKey::SourceVpc => |e| e.vpc_id.clone(),
-    };
-    let sources = sources(&endpoints, config, value);
+    let sources = access_sources(account, selector, key, config).await?;
     Ok((!sources.all().is_empty()).then(|| policy::notebook_access_policy(key, &sources)))
 }
 

@@ -288,6 +288,117 @@ pub fn notebook_access_policy(key: AccessKey, sources: &AccessSources) -> Value 
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// AWS Organizations' limit on a service control policy, in characters. Whitespace counts
+/// when the policy is saved through the API or the CLI (only the console strips it), so
+/// `iam-policy --style scp` prints it minified (Organizations User Guide, "Quotas and service
+/// limits for AWS Organizations": <https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html>).
+pub const MAX_SCP_CHARS: usize = 5_120;
+
+/// An SCP's size as Organizations counts it through the API: every character of the minified text.
+pub fn scp_size(policy: &Value) -> usize {
+    policy.to_string().chars().count()
+}
+
+/// The SCP would exceed [`MAX_SCP_CHARS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScpTooLarge {
+    /// Its size, minified.
+    pub size: usize,
+    /// The distinct ids it lists.
+    pub ids: usize,
+    /// The condition key of the ids.
+    pub key: AccessKey,
+}
+
+impl std::fmt::Display for ScpTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.key {
+            AccessKey::SourceVpce => "endpoint ids",
+            AccessKey::SourceVpc => "VPC and endpoint ids",
+        };
+        let fewer = match self.key {
+            AccessKey::SourceVpce => "use --condition source-vpc (one id per VPC instead of one per endpoint) or ",
+            AccessKey::SourceVpc => "",
+        };
+        write!(
+            f,
+            "the SCP would be {} characters with {} {what}, over AWS Organizations' limit of {} characters for a service control policy (minified; whitespace counts); {fewer}split it: one SCP per OU or account, each listing only the endpoints its accounts use (--vpc-id), since two SCPs that each deny what they do not list deny everything",
+            thousands(self.size),
+            self.ids,
+            thousands(MAX_SCP_CHARS)
+        )
+    }
+}
+
+impl std::error::Error for ScpTooLarge {}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The Organization-wide alternative to the guardrail (`iam-policy --style scp`): a service
+/// control policy denying `CreatePresignedNotebookInstanceUrl` on every account's notebooks in
+/// this region unless the request comes through one of `sources.notebooks`, and with the
+/// studio profile `CreatePresignedDomainUrl` on every account's user profiles in this region
+/// unless through one of `sources.studio`; either also through `sources.configured` (always by
+/// `aws:SourceVpce`). `StringNotEquals` holds when the key is absent, so requests through no
+/// endpoint (the console, the internet) are denied as well. A door with nothing to admit is
+/// denied outright. `Err` when the document exceeds [`MAX_SCP_CHARS`]: an SCP has no fallback,
+/// the caller says what to do instead.
+pub fn scp_policy(key: AccessKey, sources: &AccessSources, identity: &AccountIdentity) -> Result<Value, ScpTooLarge> {
+    let AccountIdentity { partition, region, .. } = identity;
+    let condition = |values: &Vec<String>| -> Option<Value> {
+        let mut not_through = Map::new();
+        let (listed, configured) = match key {
+            AccessKey::SourceVpce => (sorted(values.iter().chain(&sources.configured).cloned().collect()), Vec::new()),
+            AccessKey::SourceVpc => (sorted(values.clone()), sorted(sources.configured.clone())),
+        };
+        if !listed.is_empty() {
+            not_through.insert(key.name().into(), listed.into());
+        }
+        if !configured.is_empty() {
+            not_through.insert(AccessKey::SourceVpce.name().into(), configured.into());
+        }
+        (!not_through.is_empty()).then(|| json!({"StringNotEquals": not_through}))
+    };
+    let deny = |sid: &str, action: &str, resource: String, values: &Vec<String>| {
+        let mut statement = json!({"Sid": sid, "Effect": "Deny", "Action": action, "Resource": resource});
+        if let Some(condition) = condition(values) {
+            statement["Condition"] = condition;
+        }
+        statement
+    };
+    let mut statements = vec![deny(
+        "NotebooksOnlyThroughListedVpcEndpoints",
+        PRESIGNED_URL_ACTION,
+        format!("arn:{partition}:sagemaker:{region}:*:notebook-instance/*"),
+        &sources.notebooks,
+    )];
+    if let Some(studio) = &sources.studio {
+        statements.push(deny(
+            "StudioOnlyThroughListedVpcEndpoints",
+            PRESIGNED_DOMAIN_URL_ACTION,
+            format!("arn:{partition}:sagemaker:{region}:*:user-profile/*/*"),
+            studio,
+        ));
+    }
+    let document = json!({"Version": "2012-10-17", "Statement": statements});
+    let size = scp_size(&document);
+    if size <= MAX_SCP_CHARS {
+        Ok(document)
+    } else {
+        Err(ScpTooLarge { size, ids: sources.all().len(), key })
+    }
+}
+
 /// True when the policy text `current` grants the same as `wanted`: statement order, `Sid`s,
 /// single values vs lists, action case and whitespace do not count. Unparsable text differs.
 pub fn same_policy(current: Option<&str>, wanted: &Value) -> bool {
@@ -471,5 +582,124 @@ mod tests {
     fn api_policy_pins_the_account() {
         let policy = account_api_policy(&identity());
         assert_eq!(policy["Statement"][0]["Condition"]["StringEquals"]["aws:PrincipalAccount"], "123456789012");
+    }
+}
+
+#[cfg(test)]
+mod scp_tests {
+    use super::*;
+    use crate::testing::iam::{evaluate_with_scps, Decision, Request};
+    use crate::testing::identity;
+
+    const LISTED: &str = "vpce-0aaaaaaaaaaaaaaaa";
+    const STUDIO: &str = "vpce-0cccccccccccccccc";
+    const HUB: &str = "vpce-0dddddddddddddddd";
+    const UNLISTED: &str = "vpce-0bbbbbbbbbbbbbbbb";
+
+    /// A member account's principal with an Allow-all identity policy, under FullAWSAccess and `scp`.
+    fn decision(scp: &Value, request: Request) -> Decision {
+        let allow_all =
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+        evaluate_with_scps(&[allow_all.clone(), scp.clone()], &allow_all, &request)
+    }
+
+    /// A request from another account of the Organization, in `region`, through `vpce`.
+    fn request(action: &str, resource: &str, vpce: Option<&str>, vpc: Option<&str>) -> Request {
+        let mut request = Request::new("arn:aws:iam::210987654321:role/DataScientist", action, resource);
+        if let Some(id) = vpce {
+            request = request.with("aws:SourceVpce", id);
+        }
+        if let Some(id) = vpc {
+            request = request.with("aws:SourceVpc", id);
+        }
+        request
+    }
+
+    fn notebook(vpce: Option<&str>) -> Request {
+        let arn = "arn:aws:sagemaker:us-west-2:210987654321:notebook-instance/nb-1";
+        request(PRESIGNED_URL_ACTION, arn, vpce, None)
+    }
+
+    fn studio(vpce: Option<&str>) -> Request {
+        let arn = "arn:aws:sagemaker:us-west-2:210987654321:user-profile/d-0a1b2c3d4e5f/alice";
+        request(PRESIGNED_DOMAIN_URL_ACTION, arn, vpce, None)
+    }
+
+    fn sources() -> AccessSources {
+        AccessSources {
+            notebooks: vec![LISTED.into()],
+            studio: Some(vec![LISTED.into(), STUDIO.into()]),
+            configured: vec![HUB.into()],
+        }
+    }
+
+    #[test]
+    fn the_scp_denies_presigned_urls_not_made_through_the_listed_endpoints() {
+        let scp = scp_policy(AccessKey::SourceVpce, &sources(), &identity()).expect("fits");
+        assert_eq!(decision(&scp, notebook(Some(LISTED))), Decision::Allow);
+        assert_eq!(decision(&scp, notebook(Some(HUB))), Decision::Allow, "configured sources are admitted");
+        assert_eq!(decision(&scp, notebook(Some(UNLISTED))), Decision::ExplicitDeny);
+        assert_eq!(decision(&scp, notebook(None)), Decision::ExplicitDeny, "no SourceVpce: the internet door");
+        assert_eq!(
+            decision(&scp, notebook(Some(STUDIO))),
+            Decision::ExplicitDeny,
+            "the Studio endpoint is Studio's door"
+        );
+        for through in [LISTED, STUDIO, HUB] {
+            assert_eq!(decision(&scp, studio(Some(through))), Decision::Allow, "Studio through {through}");
+        }
+        assert_eq!(decision(&scp, studio(Some(UNLISTED))), Decision::ExplicitDeny);
+        assert_eq!(decision(&scp, studio(None)), Decision::ExplicitDeny);
+        // Endpoints are regional: another region's notebooks are that region's SCP's business.
+        let elsewhere =
+            request(PRESIGNED_URL_ACTION, "arn:aws:sagemaker:eu-west-1:210987654321:notebook-instance/nb", None, None);
+        assert_eq!(decision(&scp, elsewhere), Decision::Allow);
+        assert_eq!(decision(&scp, request("sagemaker:ListNotebookInstances", "*", None, None)), Decision::Allow);
+        assert!(!scp.to_string().contains(char::is_whitespace), "minified: {scp}");
+
+        let without_studio = AccessSources { studio: None, ..sources() };
+        let scp = scp_policy(AccessKey::SourceVpce, &without_studio, &identity()).expect("fits");
+        assert_eq!(decision(&scp, studio(None)), Decision::Allow, "no studio profile, no Studio statement");
+    }
+
+    #[test]
+    fn the_source_vpc_scp_admits_the_vpcs_and_the_configured_endpoints() {
+        let vpcs = AccessSources {
+            notebooks: vec!["vpc-0c11e47c11e47c11e".into()],
+            studio: None,
+            configured: vec![HUB.into()],
+        };
+        let scp = scp_policy(AccessKey::SourceVpc, &vpcs, &identity()).expect("fits");
+        let from = |vpc: &str, vpce: &str| {
+            let arn = "arn:aws:sagemaker:us-west-2:210987654321:notebook-instance/nb-1";
+            request(PRESIGNED_URL_ACTION, arn, Some(vpce), Some(vpc))
+        };
+        assert_eq!(decision(&scp, from("vpc-0c11e47c11e47c11e", UNLISTED)), Decision::Allow);
+        assert_eq!(decision(&scp, from("vpc-0ffffffffffffffff", HUB)), Decision::Allow, "a spoke through the hub");
+        assert_eq!(decision(&scp, from("vpc-0ffffffffffffffff", UNLISTED)), Decision::ExplicitDeny);
+        assert_eq!(decision(&scp, notebook(None)), Decision::ExplicitDeny);
+    }
+
+    #[test]
+    fn the_scp_fits_organizations_limit_or_says_how_far_over_it_is() {
+        let ids = |n: usize| (0..n).map(|i| format!("vpce-{i:017x}")).collect::<Vec<_>>();
+        for studio in [false, true] {
+            let sources =
+                |n: usize| AccessSources { notebooks: ids(n), studio: studio.then(|| ids(n)), configured: Vec::new() };
+            let fits = (1..1_000).take_while(|&n| scp_policy(AccessKey::SourceVpce, &sources(n), &identity()).is_ok());
+            let most = fits.last().expect("one endpoint fits");
+            let document = scp_policy(AccessKey::SourceVpce, &sources(most), &identity()).unwrap();
+            assert!(scp_size(&document) <= MAX_SCP_CHARS);
+            assert_eq!(scp_size(&document), document.to_string().len(), "every character counts, as printed");
+            let error = scp_policy(AccessKey::SourceVpce, &sources(most + 1), &identity()).unwrap_err();
+            assert!(error.size > MAX_SCP_CHARS, "{error:?}");
+            assert_eq!(error.ids, most + 1);
+            let message = error.to_string();
+            for needle in ["5,120", &thousands(error.size), &(most + 1).to_string(), "--condition source-vpc", "split"]
+            {
+                assert!(message.contains(needle), "{needle:?} in {message}");
+            }
+            println!("SCP endpoints that fit (studio {studio}): {most}");
+        }
     }
 }

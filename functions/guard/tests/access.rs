@@ -9,11 +9,11 @@ use vpce_guard::account::{Account, Network, VpcSelector};
 use vpce_guard::config::{api_service, notebook_service, ApiPolicy, Config, NotebookPolicy, Profile};
 use vpce_guard::events::{Parsed, Trigger};
 use vpce_guard::fake::FakeAccount;
-use vpce_guard::guardrail::{allow_document, guardrail_arn, GUARDRAIL_PATH};
+use vpce_guard::guardrail::{access_sources, allow_document, guardrail_arn, GUARDRAIL_PATH};
 use vpce_guard::model::{Endpoint, TAG_ENFORCE};
 use vpce_guard::policy::{self, AccessKey, MAX_IAM_POLICY_CHARS};
 use vpce_guard::report::{Outcome, Report, Severity};
-use vpce_guard::testing::iam::{allows, evaluate, Decision, Request};
+use vpce_guard::testing::iam::{allows, evaluate, evaluate_with_scps, Decision, Request};
 use vpce_guard::testing::{self, ACCOUNT, ORG, REGION};
 use vpce_guard::{Error, Guard};
 
@@ -444,6 +444,75 @@ async fn the_allow_style_iam_policy_lets_a_studio_user_reach_the_app_through_the
     let by_vpc = by_vpc.expect("endpoints exist");
     assert!(allows(&by_vpc, &open_studio(Some(&studio)).with("aws:SourceVpc", VPC)));
     assert!(!allows(&by_vpc, &open_studio(None).with("aws:SourceVpc", "vpc-0ffffffffffffffff")));
+}
+
+/// The SCP (`iam-policy --style scp`) for the account's live endpoints, under FullAWSAccess and
+/// over a principal whose identity policy allows everything: the same doors as the guardrail.
+#[tokio::test]
+async fn the_scp_admits_each_door_through_its_own_endpoints_only() {
+    let guard = studio_guardrail_guard();
+    let fake = guard.account();
+    run_manual(&guard).await;
+    let (api, studio) = (only_id(fake, &api_service(REGION)), only_id(fake, &format!("aws.sagemaker.{REGION}.studio")));
+    let notebook = only_id(fake, &notebook_service(REGION));
+    let sources = access_sources(fake, &VpcSelector::All, AccessKey::SourceVpce, guard.config()).await.unwrap();
+    let scp = policy::scp_policy(AccessKey::SourceVpce, &sources, &testing::identity()).expect("fits");
+    let allow_all = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let decide = |request: Request| evaluate_with_scps(&[allow_all.clone(), scp.clone()], &allow_all, &request);
+    for through in [&api, &notebook] {
+        assert_eq!(decide(presign(Some(through))), Decision::Allow, "notebook through {through}");
+    }
+    for through in [&api, &studio] {
+        let request = testing::open_studio_request(DOMAIN, "alice", Some(through));
+        assert_eq!(decide(request), Decision::Allow, "Studio through {through}");
+    }
+    for through in [Some(UNLISTED), None] {
+        assert_eq!(decide(presign(through)), Decision::ExplicitDeny, "notebook through {through:?}");
+        assert_eq!(decide(testing::open_studio_request(DOMAIN, "alice", through)), Decision::ExplicitDeny);
+    }
+    assert_eq!(decide(presign(Some(&studio))), Decision::ExplicitDeny, "the Studio endpoint is not a notebook door");
+}
+
+/// The README's SCP that keeps anyone but the deployment from changing what runs, evaluated:
+/// the functions, their roles and policies, and the guardrail's path are the deployment's, and
+/// the guardrail's path also vpce-guard's own function roles'.
+#[test]
+fn the_readmes_escalation_scp_leaves_the_guardrail_to_the_deployment_and_the_function_roles() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find("### The guardrail cannot be used to escalate").expect("the section")..];
+    let start = section.find("```json\n").expect("the SCP") + "```json\n".len();
+    let scp: Value = serde_json::from_str(&section[start..start + section[start..].find("```").unwrap()]).unwrap();
+    assert!(policy::scp_size(&scp) <= policy::MAX_SCP_CHARS, "{}", policy::scp_size(&scp));
+    let allow_all = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    let by = |who: &str, action: &str, resource: &str| {
+        let principal = format!("arn:aws:iam::{ACCOUNT}:role/{who}");
+        let request = Request::new(&principal, action, resource).with("aws:PrincipalArn", &principal);
+        evaluate_with_scps(&[allow_all.clone(), scp.clone()], &allow_all, &request)
+    };
+    let guardrail = format!("arn:aws:iam::{ACCOUNT}:policy/vpce-guard/{GUARDRAIL}-{REGION}");
+    let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:vpce-guard-remediate");
+    let function_role = "StackSet-vpce-guard-0a1b2c3d-RemediateRole-AbCdEf123456";
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/{function_role}");
+    let deployment = "stacksets-exec-0123456789abcdef0123456789abcdef";
+    for action in ["iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:CreatePolicy"] {
+        assert_eq!(by(function_role, action, &guardrail), Decision::Allow, "{action}: it keeps syncing");
+        assert_eq!(by(deployment, action, &guardrail), Decision::Allow, "{action}");
+        assert_eq!(by("Admin", action, &guardrail), Decision::ExplicitDeny, "{action}");
+    }
+    assert_eq!(by("Admin", "iam:SetDefaultPolicyVersion", &guardrail), Decision::ExplicitDeny);
+    for action in ["lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"] {
+        assert_eq!(by("Admin", action, &function), Decision::ExplicitDeny, "{action}");
+        assert_eq!(by(function_role, action, &function), Decision::ExplicitDeny, "{action}");
+        assert_eq!(by(deployment, action, &function), Decision::Allow, "{action}");
+    }
+    for action in ["iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:PassRole"] {
+        assert_eq!(by("Admin", action, &role), Decision::ExplicitDeny, "{action}");
+        assert_eq!(by(deployment, action, &role), Decision::Allow, "{action}");
+    }
+    let attached = format!("arn:aws:iam::{ACCOUNT}:policy/StackSet-vpce-guard-0a1b2c3d-IamGuardrailWritePolicy-AbC");
+    assert_eq!(by("Admin", "iam:CreatePolicyVersion", &attached), Decision::ExplicitDeny);
+    let other = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:someone-else");
+    assert_eq!(by("Admin", "lambda:UpdateFunctionCode", &other), Decision::Allow, "only vpce-guard's");
 }
 
 const SOURCES: &str = "VPCE_GUARD_GUARDRAIL_SOURCE_VPCES";

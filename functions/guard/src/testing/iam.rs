@@ -6,7 +6,8 @@
 //! `Deny` wins, a matching `Allow` allows, anything else is an implicit deny) and "IAM JSON
 //! policy elements": "Principal", "Action", "Resource", "Condition operators" and "Version".
 //!
-//! Left out: combining documents (SCPs, RCPs, permissions boundaries, session policies, an
+//! Left out: combining documents (but SCPs of one level with an identity policy,
+//! [`evaluate_with_scps`]; RCPs, permissions boundaries, session policies, an
 //! identity policy together with a resource policy), `NotPrincipal`, policy variables, the
 //! numeric, date, IP address and binary operators, and filling the request context: it holds
 //! exactly the keys a test gives. What it does not model panics with a message, so a test can
@@ -105,6 +106,32 @@ pub fn evaluate(policy: &Value, request: &Request) -> Decision {
 /// True when `policy` allows `request`: the shorthand for most assertions.
 pub fn allows(policy: &Value, request: &Request) -> bool {
     evaluate(policy, request) == Decision::Allow
+}
+
+/// The decision for a principal of a member account whose identity policy is `identity`, under
+/// the service control policies `scps` of one level (root, OU or account) of the Organization
+/// ("Policy evaluation logic": an explicit deny in any of them denies; otherwise an SCP must
+/// allow, since SCPs grant nothing, e.g. `FullAWSAccess`, and then the identity policy decides).
+/// One level only: with SCPs at several levels each must allow. SCPs have no `Principal`.
+pub fn evaluate_with_scps(scps: &[Value], identity: &Value, request: &Request) -> Decision {
+    for scp in scps {
+        for statement in statements(object(scp, "an SCP")) {
+            let fields = object(statement, "a statement");
+            assert!(
+                !fields.contains_key("Principal") && !fields.contains_key("NotPrincipal"),
+                "an SCP has no Principal: it applies to every principal of the accounts it is attached to"
+            );
+        }
+    }
+    let decisions: Vec<Decision> = scps.iter().map(|scp| evaluate(scp, request)).collect();
+    let own = evaluate(identity, request);
+    if decisions.contains(&Decision::ExplicitDeny) || own == Decision::ExplicitDeny {
+        Decision::ExplicitDeny
+    } else if decisions.contains(&Decision::Allow) {
+        own
+    } else {
+        Decision::ImplicitDeny
+    }
 }
 
 /// The elements IAM knows in a statement; any other name is a typo that must not be ignored.

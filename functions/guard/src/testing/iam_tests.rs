@@ -580,3 +580,27 @@ fn bool_condition_value_that_is_not_a_bool_panics() {
     evaluate_statement(json!({"Effect": "Allow", "Action": "*", "Resource": "*",
         "Condition": {"Bool": {"aws:SecureTransport": "yes"}}}));
 }
+
+#[test]
+fn an_scp_deny_limits_an_identity_allow_and_an_scp_alone_allows_nothing() {
+    let full = policy(allow_all());
+    let deny_presign = policy(json!([{"Effect": "Deny", "Action": PRESIGN, "Resource": "*"}]));
+    let identity = policy(allow_all());
+    let scps = [full.clone(), deny_presign];
+    assert_eq!(evaluate_with_scps(&scps, &identity, &request(PRESIGN, NOTEBOOK)), ExplicitDeny);
+    assert_eq!(evaluate_with_scps(&scps, &identity, &request(DESCRIBE, NOTEBOOK)), Allow);
+    assert_eq!(evaluate_with_scps(&[full], &policy(json!([])), &request(DESCRIBE, NOTEBOOK)), ImplicitDeny);
+    let only_deny = [policy(json!([{"Effect": "Deny", "Action": PRESIGN, "Resource": "*"}]))];
+    assert_eq!(
+        evaluate_with_scps(&only_deny, &identity, &request(DESCRIBE, NOTEBOOK)),
+        ImplicitDeny,
+        "an SCP grants nothing: without FullAWSAccess (or another Allow) nothing is allowed"
+    );
+}
+
+#[test]
+#[should_panic(expected = "an SCP has no Principal")]
+fn an_scp_with_a_principal_panics() {
+    let scp = policy(json!([{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]));
+    evaluate_with_scps(&[scp], &policy(allow_all()), &request(PRESIGN, NOTEBOOK));
+}
