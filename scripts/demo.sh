@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup-venv.sh
 scripts/build.sh
-exec target/debug/demo
+exec "${CARGO_TARGET_DIR:-target}/debug/demo"
