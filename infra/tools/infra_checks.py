@@ -228,6 +228,35 @@ def break_revoke_any_group(t):
         statement.pop("Condition", None)
 
 
+def break_modify_endpoint_any(t):
+    # ModifyVpcEndpoint on every endpoint by default: the managed-tag condition dropped.
+    for statement in statements_allowing(t, "ec2:ModifyVpcEndpoint"):
+        if statement.get("Sid") == "ModifyManagedEndpointsOnly":
+            statement["Condition"].pop("StringEqualsIgnoreCase", None)
+
+
+def break_modify_endpoint_wildcard(t):
+    policy = first(t, "AWS::IAM::ManagedPolicy")
+    policy["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "ec2:Modify*",
+         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"}}
+    )
+
+
+def break_adoption_unconditional(t):
+    # The adoption policy deployed whatever AdoptExisting says.
+    t["Resources"]["AdoptExistingWritePolicy"].pop("Condition", None)
+
+
+def break_adoption_in_role(t):
+    # The adoption statement moved into a role's inline policy, outside the opt-in.
+    role = t["Resources"]["RemediateRole"]["Properties"]
+    role.setdefault("Policies", []).append({"PolicyName": "adopt", "PolicyDocument": {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "ModifyEndpointsNotIgnored", "Effect": "Allow", "Action": "ec2:ModifyVpcEndpoint",
+                       "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"}}]}})
+
+
 def break_revoke_wildcard_action(t):
     policy = first(t, "AWS::IAM::ManagedPolicy")
     policy["PolicyDocument"]["Statement"].append(
@@ -1009,6 +1038,10 @@ BREAKS = {
     "iam-wildcard-action": ("iam_policy_actions_on_vpce_guard_policies_only", break_iam_wildcard_action),
     "revoke-any-group": ("revoke_ingress_on_managed_groups_only", break_revoke_any_group),
     "revoke-wildcard-action": ("revoke_ingress_on_managed_groups_only", break_revoke_wildcard_action),
+    "modify-endpoint-any": ("modify_endpoint_on_managed_endpoints_only", break_modify_endpoint_any),
+    "modify-endpoint-wildcard": ("modify_endpoint_on_managed_endpoints_only", break_modify_endpoint_wildcard),
+    "adoption-unconditional": ("modify_endpoint_on_managed_endpoints_only", break_adoption_unconditional),
+    "adoption-in-role": ("modify_endpoint_on_managed_endpoints_only", break_adoption_in_role),
     "modify-vpc-attribute-any": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_any),
     "modify-vpc-attribute-if-exists": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_if_exists),
     "modify-vpc-attribute-off": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_off),
