@@ -274,7 +274,7 @@ impl Config {
         let mut templates: Vec<&str> = vec![API_TEMPLATE];
         for profile in profiles {
             match profile {
-                Profile::NotebookInstances => templates.push("aws.sagemaker.{region}.notebook"),
+                Profile::NotebookInstances => templates.push(NOTEBOOK_TEMPLATE),
                 Profile::Studio => {
                     templates.extend(STUDIO_SERVICES);
                     if self.studio_projects {

@@ -58,6 +58,10 @@ pub fn api_service(region: &str) -> String {
 
 /// The SageMaker API's template.
 pub(crate) const API_TEMPLATE: &str = "com.amazonaws.{region}.sagemaker.api";
+/// The SageMaker notebook service's template.
+pub(crate) const NOTEBOOK_TEMPLATE: &str = "aws.sagemaker.{region}.notebook";
+/// The SageMaker Studio UI service's template (one of [`STUDIO_SERVICES`]).
+pub(crate) const STUDIO_TEMPLATE: &str = "aws.sagemaker.{region}.studio";
 
 /// `template`'s name in `region` when `DescribeVpcEndpointServices` does not say otherwise:
 /// `{region}` filled in, and for the SageMaker API the China prefix.
@@ -107,13 +111,13 @@ pub fn resolve_service<'a>(template: &str, region: &str, offered: impl IntoItera
 /// The SageMaker notebook service name in `region` (note the `aws.sagemaker` prefix, the same
 /// in `aws-cn`).
 pub fn notebook_service(region: &str) -> String {
-    format!("aws.sagemaker.{region}.notebook")
+    default_service_name(NOTEBOOK_TEMPLATE, region)
 }
 
 /// The SageMaker Studio UI service name in `region` (the `aws.sagemaker` prefix, like the
 /// notebook service's).
 pub fn studio_service(region: &str) -> String {
-    format!("aws.sagemaker.{region}.studio")
+    default_service_name(STUDIO_TEMPLATE, region)
 }
 
 /// True for the SageMaker API service of any region and partition (recognised by suffix).

@@ -156,6 +156,7 @@ fn service_names_are_resolved_by_suffix_in_every_partition() {
     );
     assert!(!is_api_service("com.amazonaws.us-west-2.sagemaker.runtime"));
     assert!(!is_notebook_service("aws.sagemaker.us-west-2.studio"));
+    assert!(STUDIO_SERVICES.contains(&STUDIO_TEMPLATE), "studio_service names one of the profile's services");
 }
 
 #[test]
