@@ -565,19 +565,84 @@ def self_test(template, plan):
     return ok
 
 
+def generic(text):
+    """An ARN or value with this fixture's account and region written as placeholders."""
+    for value, placeholder in ((ACCOUNT, "<account>"), (REGION, "<region>")):
+        text = text.replace(value, placeholder)
+    return text
+
+
+# How the table writes the condition operators the template uses.
+SHORT = {"StringEquals": "=", "StringEqualsIgnoreCase": "=", "StringNotEquals": "≠", "StringNotEqualsIgnoreCase": "≠",
+         "StringLike": "like", "StringNotLike": "not like", "ArnEquals": "=", "ArnLike": "like", "Bool": "="}
+
+
+def scope(statement):
+    """Where a statement allows its actions: its resources and, in brackets, its conditions."""
+    resources = ", ".join(f"`{generic(r).split(':', 5)[-1]}`" for r in strings(statement["Resource"]))
+    conditions = []
+    for operator, keys in sorted(statement.get("Condition", {}).items()):
+        base = operator.removesuffix("IfExists")
+        for key, wanted in sorted(keys.items()):
+            values = " or ".join(f"`{v}`" for v in sorted({generic(str(w)) for w in strings(wanted)}))
+            absent = " or absent" if base != operator else ""
+            conditions.append(f"{key} {SHORT.get(base, base)} {values}{absent}")
+    return resources + (f" ({'; '.join(conditions)})" if conditions else "")
+
+
+def grants(template, entry):
+    """{function: {action: {scope of each statement that allowed one of its calls}}} of one set."""
+    rendered = Rendered(template, entry["parameters"])
+    roles = {function: rendered.role_statements(ROLES[function]) for function in ROLES}
+    found = defaultdict(lambda: defaultdict(set))
+    for call in load_calls(entry["record"]):
+        function = entry["keys"].get(call.get("access_key"))
+        if function is None or not roles[function]:
+            continue
+        for request in authorizations(call):
+            decision, matching = evaluate(roles[function], request)
+            if decision == "Allow":
+                found[function][request[0]].update(scope(s) for _, s in matching if s["Effect"] == "Allow")
+    return found
+
+
+def cells(actions):
+    """Reads and writes of one function, one Markdown cell each."""
+    def cell(write):
+        rows = []
+        for action, scopes in sorted(actions.items()):
+            if is_write(action) == write:
+                plain = scopes == {"`*`"}
+                rows.append(f"`{action}`" + ("" if plain else " on " + ", ".join(sorted(scopes))))
+        return "<br>".join(rows) or "none"
+    return cell(False), cell(True)
+
+
 def table(template, plan):
-    """Markdown: per set and function, the IAM actions called and the resources they reached."""
-    print("| parameters | function | actions called (resource) |")
+    """Markdown for the README: per function, the actions its calls need with the first set's
+    parameters and the statement scope that allows them; then, per other set, what changes."""
+    first, *others = plan["sets"]
+    base = grants(template, first)
+    print(f"With the defaults ({first['name']}):\n")
+    print("| function | reads | writes, and where |")
     print("| --- | --- | --- |")
-    for entry in plan["sets"]:
-        _, _, _, by_function, _ = check_set(template, entry)
-        for function, requests in sorted(by_function.items()):
-            scopes = defaultdict(set)
-            for action, resource, _ in requests:
-                scopes[action].add(re.sub(r"/[^/]+$", "/*", resource.replace(f":{ACCOUNT}:", ":<account>:")
-                                          .replace(f":{REGION}:", ":<region>:")) if resource != "*" else "*")
-            cells = "; ".join(f"`{a}` ({', '.join(sorted(s))})" for a, s in sorted(scopes.items()))
-            print(f"| {entry['name']} | {function} | {cells} |")
+    for function in sorted(ROLES):
+        if base.get(function):
+            print(f"| {function} | {' | '.join(cells(base[function]))} |")
+    print("\nWhat each option changes (actions added, or their scope changed; the rest as above):\n")
+    print("| option | function | reads | writes, and where |")
+    print("| --- | --- | --- | --- |")
+    for entry in others:
+        found = grants(template, entry)
+        for function in sorted(ROLES):
+            changed = {a: s for a, s in found.get(function, {}).items() if base.get(function, {}).get(a) != s}
+            gone = sorted(a for a in base.get(function, {}) if is_write(a) and a not in found.get(function, {}))
+            if not changed and not gone:
+                continue
+            reads, writes = cells(changed)
+            if gone:
+                writes = ("" if writes == "none" else writes + "<br>") + "no longer: " + ", ".join(f"`{a}`" for a in gone)
+            print(f"| {entry['name']} | {function} | {reads} | {writes} |")
 
 
 def main(argv):
