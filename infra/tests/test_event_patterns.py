@@ -281,6 +281,8 @@ EXPECTED = {
     "remediate-vpcs.json": set(),
     "revoke-security-group-ingress.json": {"Ec2DriftRule"},
     "scheduled.json": set(),
+    "stack-create-complete.json": {"StackReadyRule"},
+    "stack-rollback-complete.json": set(),
     "sqs-drift-batch.json": set(),  # an SQS batch, not an EventBridge event; its bodies: below
     "update-domain.json": {"DomainChangedRule"},
 }

@@ -12,7 +12,9 @@ import yaml
 ACCOUNT = "123456789012"
 REGION = "us-west-2"
 PSEUDO = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws",
-          "AWS::StackName": "vpce-guard", "AWS::URLSuffix": "amazonaws.com"}
+          "AWS::StackName": "vpce-guard", "AWS::URLSuffix": "amazonaws.com",
+          # events/stack-create-complete.json names this stack.
+          "AWS::StackId": "arn:aws:cloudformation:us-west-2:123456789012:stack/vpce-guard/0a1b2c3d-4e5f-6789-abcd-ef0123456789"}
 
 
 class CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):

@@ -284,6 +284,8 @@ def evaluate(role_statements, request):
 # - IAM (list_awsidentityandaccessmanagementiam.html): the policy calls on "policy*".
 # - AWS Security Hub (list_awssecurityhub.html): BatchImportFindings "product*", GetFindings "hub".
 # - AWS Organizations (list_awsorganizations.html): DescribeOrganization, no resource type ("*").
+# - AWS CloudTrail (list_awscloudtrail.html): DescribeTrails, no resource type ("*");
+#   GetTrailStatus and GetEventSelectors "trail*" (the trail's ARN, the call's Name / TrailName).
 # - AWS STS: GetCallerIdentity needs no permission ("No permissions are required to perform this
 #   operation", STS API reference, GetCallerIdentity): no request.
 
@@ -356,6 +358,12 @@ def authorizations(call):
             return [("securityhub:BatchImportFindings", p, {}) for p in products]
         if action == "GetFindings":
             return [("securityhub:GetFindings", f"arn:{PARTITION}:securityhub:{REGION}:{ACCOUNT}:hub/default", {})]
+    if service == "cloudtrail":
+        if action == "DescribeTrails":
+            return [("cloudtrail:DescribeTrails", "*", {})]
+        if action in ("GetTrailStatus", "GetEventSelectors"):
+            trail = params["Name" if action == "GetTrailStatus" else "TrailName"]
+            return [(f"cloudtrail:{action}", trail, {})]
     raise ValueError(f"{service}:{action} is not mapped to IAM requests: teach permissions_contract.py "
                      f"(Service Authorization Reference) before the functions make it")
 

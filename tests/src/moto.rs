@@ -178,6 +178,22 @@ impl Moto {
         self.control("POST", "/_fixture/security-hub", &serde_json::json!({ "enabled": enabled })).await.map(drop)
     }
 
+    /// A CloudTrail trail `name` whose home Region is `region` (multi-Region or not, logging or
+    /// not), with `event_selectors` (PutEventSelectors' `EventSelectors`) when given; returns its ARN.
+    pub async fn trail(
+        &self,
+        name: &str,
+        region: &str,
+        multi_region: bool,
+        logging: bool,
+        event_selectors: Option<Value>,
+    ) -> Result<String> {
+        let body = serde_json::json!({"name": name, "region": region, "multi_region": multi_region,
+            "logging": logging, "event_selectors": event_selectors});
+        let made = self.control("POST", "/_fixture/trail", &body).await?;
+        Ok(made["arn"].as_str().unwrap_or_default().to_string())
+    }
+
     /// Every Security Hub finding of moto's account in us-west-2, as stored (ASFF).
     pub async fn findings(&self) -> Result<Vec<Value>> {
         let findings = self.control("GET", "/_fixture/findings", &Value::Null).await?;

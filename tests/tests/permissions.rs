@@ -229,6 +229,8 @@ async fn every_call_of_every_function_is_allowed_and_every_write_permission_is_n
     // Defaults; the same calls with CentralEventBusArn set (the functions' code does not read it:
     // it only adds the on-success destination's events:PutEvents, which Lambda uses).
     let w = World::start(&dir, "defaults", &[]).await?;
+    // A multi-Region trail of another home Region: the sweep reads its status and selectors there.
+    w.moto.trail("management-events", "us-east-1", true, true, None).await?;
     w.core(10).await?;
     plan.push(w.plan_entry("defaults", &[]));
     plan.push(w.plan_entry("central event bus", &[("CentralEventBusArn", CENTRAL_BUS)]));

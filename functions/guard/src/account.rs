@@ -224,11 +224,35 @@ pub trait Findings: Send + Sync {
     fn import_findings(&self, findings: &[serde_json::Value]) -> impl Future<Output = Result<Vec<String>>> + Send;
 }
 
+/// One CloudTrail trail that applies to this Region: its own, a multi-Region trail of another
+/// home Region (its shadow), or an organization trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailView {
+    /// `TrailARN`.
+    pub arn: String,
+    /// `HomeRegion`: where its status and selectors are read.
+    pub home_region: String,
+    /// `IsOrganizationTrail`.
+    pub organization: bool,
+    /// `GetTrailStatus` `IsLogging`; `None` when this account may not read it (an
+    /// organization trail seen from a member account).
+    pub logging: Option<bool>,
+    /// Whether `GetEventSelectors` shows management write events recorded; `None` as above.
+    pub management_writes: Option<bool>,
+}
+
+/// The trails that deliver CloudTrail's events to EventBridge (CloudTrail).
+pub trait Trails: Send + Sync {
+    /// `cloudtrail:DescribeTrails` with shadow trails, then `GetTrailStatus` and
+    /// `GetEventSelectors` of each trail in its home Region.
+    fn trails(&self) -> impl Future<Output = Result<Vec<TrailView>>> + Send;
+}
+
 /// Reads and writes vpce-guard makes; nothing else touches AWS. Errors carry AWS's error
 /// code (`Error::Aws`) so that `apply` can tell conflicts from failures. One capability trait
 /// per concern, each implemented in its own file by [`crate::aws::SdkAccount`] and the fake
 /// account; this trait adds who the account is and what it has called.
-pub trait Account: Network + Endpoints + Gateways + Groups + SageMaker + Iam + Findings {
+pub trait Account: Network + Endpoints + Gateways + Groups + SageMaker + Iam + Findings + Trails {
     /// The region this account object talks to.
     fn region(&self) -> &str;
     /// Our account id and partition (`sts:GetCallerIdentity`), and the region.

@@ -385,6 +385,9 @@ pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
         if envelope.detail_type == "Scheduled Event" && envelope.source == "aws.events" {
             return Ok(Parsed::Run(Trigger::Scheduled));
         }
+        if envelope.detail_type == STACK_STATUS_DETAIL_TYPE && envelope.source == "aws.cloudformation" {
+            return Ok(stack_ready(&envelope.detail));
+        }
         let name = envelope.detail.get("eventName").and_then(Value::as_str).unwrap_or_default();
         if envelope.detail_type == CLOUDTRAIL_DETAIL_TYPE {
             if let Some(expected) = DRIFT_EVENTS.iter().find(|e| e.event_name == name) {
@@ -392,7 +395,7 @@ pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
             }
         }
         return Err(Error::bad_event(format!(
-            "remediate does not handle EventBridge events of source {:?} detail-type {:?} eventName {name:?}; it takes the schedule, {} and manual payloads",
+            "remediate does not handle EventBridge events of source {:?} detail-type {:?} eventName {name:?}; it takes the schedule, its stack's status changes, {} and manual payloads",
             envelope.source,
             envelope.detail_type,
             drift_event_names().join(", ")
@@ -419,6 +422,27 @@ pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
         }
     }
     Ok(Parsed::Run(Trigger::Manual { vpc_ids: payload.vpc_ids, dry_run: payload.dry_run }))
+}
+
+/// The detail-type of CloudFormation's stack status events on the default event bus
+/// (CloudFormation User Guide, "Stack Status Change event detail": `detail.stack-id`,
+/// `detail.status-details.status`).
+pub const STACK_STATUS_DETAIL_TYPE: &str = "CloudFormation Stack Status Change";
+
+/// The stack (vpce-guard's own: the template's rule names its stack id) finished a create or
+/// an update: a sweep now, so that a new account (or a new setting) is checked within minutes
+/// rather than at the first scheduled sweep. Any other status is ignored.
+fn stack_ready(detail: &Value) -> Parsed {
+    let status = detail["status-details"]["status"].as_str().unwrap_or_default();
+    match status {
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" => Parsed::Run(Trigger::Scheduled),
+        _ => Parsed::Ignore {
+            trigger: "Scheduled",
+            reason: format!(
+                "the stack's status is {status:?}; a sweep follows CREATE_COMPLETE and UPDATE_COMPLETE only"
+            ),
+        },
+    }
 }
 
 /// [`parse_remediate_in`] without a region check.

@@ -64,6 +64,18 @@ fn malformed_event_names_the_missing_field() {
 }
 
 #[test]
+fn the_stack_finishing_a_create_or_update_starts_a_sweep_and_another_status_is_ignored() {
+    assert_eq!(parse_remediate(&file("stack-create-complete.json")).unwrap(), Parsed::Run(Trigger::Scheduled));
+    let mut updated = file("stack-create-complete.json");
+    updated["detail"]["status-details"]["status"] = json!("UPDATE_COMPLETE");
+    assert_eq!(parse_remediate(&updated).unwrap(), Parsed::Run(Trigger::Scheduled));
+    match parse_remediate(&file("stack-rollback-complete.json")).unwrap() {
+        Parsed::Ignore { reason, .. } => assert!(reason.contains("ROLLBACK_COMPLETE"), "{reason}"),
+        other => panic!("expected the rollback to be ignored, got {other:?}"),
+    }
+}
+
+#[test]
 fn scheduled_and_manual_payloads() {
     assert_eq!(parse_remediate(&file("scheduled.json")).unwrap(), Parsed::Run(Trigger::Scheduled));
     assert_eq!(

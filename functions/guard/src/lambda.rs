@@ -75,6 +75,10 @@ pub const METRIC_NAMES: [&str; 8] = [
 /// state between sweeps).
 pub const SWEEP_METRIC: &str = "SweepVpcsNonCompliant";
 
+/// A sweep's second metric, in the same record: 1 when no CloudTrail trail records the
+/// Region's management events (`no_trail`), else 0 (also when the trails could not be read).
+pub const NO_TRAIL_METRIC: &str = "SweepNoTrail";
+
 static METRICS: std::sync::OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> =
     std::sync::OnceLock::new();
 
@@ -121,7 +125,8 @@ pub fn emit_metrics(result: &Result<Report>) {
     }
     if let Some(report) = result.as_ref().ok().filter(|r| r.trigger == "Scheduled") {
         use std::io::Write as _;
-        let _ = writeln!(stdout, "{}", sweep_record(report.count(Outcome::NonCompliant) as u64));
+        let no_trail = report.trail.as_ref().is_some_and(|t| t.missing());
+        let _ = writeln!(stdout, "{}", sweep_record(report.count(Outcome::NonCompliant) as u64, no_trail));
     }
 }
 
@@ -130,8 +135,8 @@ fn errored(report: &Report) -> u64 {
     report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == crate::report::Code::Error)).count() as u64
 }
 
-/// An Embedded Metric Format record holding [`SWEEP_METRIC`] alone.
-pub fn sweep_record(non_compliant: u64) -> serde_json::Value {
+/// An Embedded Metric Format record holding [`SWEEP_METRIC`] and [`NO_TRAIL_METRIC`].
+pub fn sweep_record(non_compliant: u64, no_trail: bool) -> serde_json::Value {
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "vpce-guard".into());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
     serde_json::json!({
@@ -140,11 +145,12 @@ pub fn sweep_record(non_compliant: u64) -> serde_json::Value {
             "CloudWatchMetrics": [{
                 "Namespace": METRICS_NAMESPACE,
                 "Dimensions": [["FunctionName"]],
-                "Metrics": [{"Name": SWEEP_METRIC, "Unit": "Count"}]
+                "Metrics": [{"Name": SWEEP_METRIC, "Unit": "Count"}, {"Name": NO_TRAIL_METRIC, "Unit": "Count"}]
             }]
         },
         "FunctionName": function,
-        SWEEP_METRIC: non_compliant
+        SWEEP_METRIC: non_compliant,
+        NO_TRAIL_METRIC: u64::from(no_trail)
     })
 }
 

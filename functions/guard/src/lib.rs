@@ -44,6 +44,7 @@ pub mod report;
 mod run;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod trail;
 mod triggers;
 
 pub use error::{Error, ErrorClass, Result};

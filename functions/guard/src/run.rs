@@ -5,7 +5,7 @@ use tracing::info;
 
 use crate::account::Account;
 use crate::error::Result;
-use crate::events::Parsed;
+use crate::events::{Parsed, Trigger};
 use crate::guard::{Guard, RunOptions};
 use crate::report::{Outcome, Report};
 
@@ -49,6 +49,9 @@ impl<A: Account> Guard<A> {
                 }
                 if let Some(full_view) = self.findings_due(&trigger, &report) {
                     report.security_hub = Some(self.sync_findings(&report, full_view).await);
+                }
+                if matches!(trigger, Trigger::Scheduled) {
+                    report.trail = Some(self.check_trails().await);
                 }
                 report
             }

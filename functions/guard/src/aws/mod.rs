@@ -14,6 +14,7 @@ mod pacer;
 mod profiles;
 mod sagemaker;
 mod signed;
+mod trails;
 
 pub use access::decode_document;
 pub use pacer::WritePacer;

@@ -1,7 +1,9 @@
-//! Signed calls to an AWS REST-JSON API without its SDK crate. vpce-guard makes two Security Hub
-//! calls (`GetFindings`, `BatchImportFindings`), and only when findings are turned on, and two
+//! Signed calls to an AWS JSON API without its SDK crate. vpce-guard makes two Security Hub
+//! calls (`GetFindings`, `BatchImportFindings`), and only when findings are turned on, two
 //! Route 53 Profiles calls (`ListProfileAssociations`, `ListProfileResourceAssociations`), only
-//! when it reads a VPC's hosted zones; the generated crates (the whole ASFF model for Security
+//! when it reads a VPC's hosted zones (both REST-JSON), and three CloudTrail calls
+//! (`DescribeTrails`, `GetTrailStatus`, `GetEventSelectors`; AWS JSON 1.1: a POST to `/` naming
+//! the operation in `X-Amz-Target`), only in sweeps; the generated crates (the whole ASFF model for Security
 //! Hub) would grow every bootstrap for a handful of calls. These calls use the same credential
 //! chain, endpoint overrides (`AWS_ENDPOINT_URL_<SERVICE>`, e.g. `AWS_ENDPOINT_URL_SECURITYHUB`
 //! or `AWS_ENDPOINT_URL_ROUTE53PROFILES`, then `AWS_ENDPOINT_URL`) and TLS stack as the SDK
@@ -36,10 +38,13 @@ const ATTEMPTS: u32 = 3;
 /// Bound on one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One AWS REST-JSON service in one region.
+/// One AWS JSON service in one region.
 pub(crate) struct JsonApi {
     /// Signing name, also the endpoint's host prefix (`securityhub`).
     service: &'static str,
+    /// For an AWS JSON 1.1 service, the prefix of its `X-Amz-Target` header (the operation's
+    /// name follows a dot); `None` for a REST-JSON service.
+    target: Option<&'static str>,
     region: String,
     /// Base URL: `AWS_ENDPOINT_URL` (or the SDK configuration's endpoint), else the regional one.
     endpoint: String,
@@ -60,12 +65,29 @@ impl JsonApi {
     pub(crate) fn new(config: &SdkConfig, service: &'static str, region: &str, counter: Arc<CallCounter>) -> Self {
         Self {
             service,
+            target: None,
             region: region.to_string(),
             endpoint: endpoint_url(config, service, region, |name| std::env::var(name).ok()),
             credentials: config.credentials_provider(),
             client: tokio::sync::OnceCell::new(),
             counter,
         }
+    }
+
+    /// The AWS JSON 1.1 service `service` whose `X-Amz-Target` header is `target.<operation>`.
+    pub(crate) fn json_1_1(
+        config: &SdkConfig,
+        service: &'static str,
+        target: &'static str,
+        region: &str,
+        counter: Arc<CallCounter>,
+    ) -> Self {
+        Self { target: Some(target), ..Self::new(config, service, region, counter) }
+    }
+
+    /// Calls `operation` of an AWS JSON 1.1 service ([`JsonApi::json_1_1`]) with `body`.
+    pub(crate) async fn invoke(&self, operation: &'static str, body: &Value) -> Result<Value> {
+        self.post(operation, "/", body).await
     }
 
     /// POSTs `body` to `path` and returns the JSON answer; `operation` names the call in errors
@@ -138,9 +160,12 @@ impl JsonApi {
         time: SystemTime,
     ) -> Result<http::Request<Full<Bytes>>> {
         let host = uri.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default().to_string();
+        let target = self.target.map(|prefix| format!("{prefix}.{operation}"));
         let mut headers = vec![("host", host.as_str())];
-        if method != "GET" {
-            headers.insert(0, ("content-type", "application/json"));
+        match &target {
+            Some(target) => headers.extend([("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)]),
+            None if method != "GET" => headers.insert(0, ("content-type", "application/json")),
+            None => {}
         }
         let params = v4::SigningParams::builder()
             .identity(identity)

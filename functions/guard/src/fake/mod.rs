@@ -11,6 +11,7 @@ mod iam;
 mod network;
 mod sagemaker;
 pub mod securityhub;
+pub mod trails;
 
 pub use iam::FakePolicy;
 
@@ -95,6 +96,8 @@ pub struct FakeState {
     pub security_hub: Option<BTreeMap<String, serde_json::Value>>,
     /// Customer managed IAM policies by ARN.
     pub policies: BTreeMap<String, FakePolicy>,
+    /// The CloudTrail trails that apply to the Region (its own and multi-Region ones).
+    pub trails: Vec<crate::account::TrailView>,
     /// State of newly created endpoints (`Available`, or `Pending` to simulate AWS's delay).
     pub new_endpoint_state: Option<EndpointState>,
     /// As AWS does, a modify that adds subnets makes the endpoint `pending` again while the
@@ -201,6 +204,7 @@ impl FakeAccount {
             service_azs: testing::service_azs(&azs),
             service_dns: testing::service_dns(),
             org_id: Some(testing::ORG.into()),
+            trails: vec![trails::default_trail("us-west-2")],
             ..FakeState::default()
         };
         for (service, dns) in testing::studio_services() {
@@ -225,6 +229,7 @@ impl FakeAccount {
             service_azs: offered.iter().map(|(name, _)| (name.clone(), azs.clone())).collect(),
             service_dns: offered.into_iter().collect(),
             org_id: Some(testing::ORG.into()),
+            trails: vec![trails::default_trail(region)],
             ..FakeState::default()
         };
         let identity = AccountIdentity {

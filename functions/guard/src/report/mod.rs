@@ -52,6 +52,24 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// Whether a CloudTrail trail records this Region's management events, as a sweep saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailReport {
+    /// ARNs of the trails that record this Region's management write events. An organization
+    /// trail whose status this account may not read is counted: the Organization runs it.
+    pub recording: Vec<String>,
+    /// `no_trail` when none does; `error` when the trails could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+impl TrailReport {
+    /// Whether the sweep found no trail recording the Region's management events.
+    pub fn missing(&self) -> bool {
+        self.problems.iter().any(|p| p.code == Code::NoTrail)
+    }
+}
+
 /// Where the Security Hub findings stand after a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingsReport {
@@ -260,6 +278,9 @@ pub struct Report {
     /// AWS Security Hub findings, when `VPCE_GUARD_SECURITY_HUB` is on and the run synced them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_hub: Option<FindingsReport>,
+    /// A sweep's check that a trail records this Region's management events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail: Option<TrailReport>,
     /// A delivery of the drift queue: how its events were coalesced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSummary>,
@@ -350,6 +371,7 @@ impl Report {
             ignored: None,
             guardrail: None,
             security_hub: None,
+            trail: None,
             batch: None,
             batch_item_failures: None,
         }

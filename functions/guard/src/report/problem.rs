@@ -87,11 +87,15 @@ pub enum Code {
     /// The VPC's `vpce-guard-endpoints` security group is not tagged `vpce-guard:managed=true`:
     /// vpce-guard writes neither its rules nor endpoints that would use it.
     UnmanagedGroup,
+    /// No CloudTrail trail records this Region's management events (a sweep's account-level
+    /// check): CloudTrail hands the events that trigger vpce-guard to EventBridge only through
+    /// a logging trail, so only the sweeps enforce until one does.
+    NoTrail,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 31] = [
+    pub const ALL: [Code; 32] = [
         Code::Error,
         Code::ServiceNotInAz,
         Code::ServiceUnavailable,
@@ -123,6 +127,7 @@ impl Code {
         Code::Route53ProfilesUnreadable,
         Code::UnmanagedEndpoint,
         Code::UnmanagedGroup,
+        Code::NoTrail,
     ];
 
     /// The code as the JSON contract spells it.
@@ -159,6 +164,7 @@ impl Code {
             Code::Route53ProfilesUnreadable => "route53_profiles_unreadable",
             Code::UnmanagedEndpoint => "unmanaged_endpoint",
             Code::UnmanagedGroup => "unmanaged_group",
+            Code::NoTrail => "no_trail",
         }
     }
 }

@@ -52,6 +52,14 @@ impl Report {
         if let Some(guardrail) = &self.guardrail {
             out.push_str(&guardrail.to_string());
         }
+        if let Some(trail) = &self.trail {
+            let recording = match trail.recording.is_empty() {
+                true => "none records this Region's management events".to_string(),
+                false => format!("recorded by {}", trail.recording.join(", ")),
+            };
+            let _ = writeln!(out, "cloudtrail  {recording}");
+            problem_lines(&mut out, &trail.problems);
+        }
         out
     }
 }
