@@ -2,9 +2,11 @@
 # Validates the deployment templates under infra/, offline (the installs use package registries only):
 #   cfn-lint; sam validate --lint; checkov --skip-download (as deployed and with every optional
 #   resource on); the StackSet rendering (plain CloudFormation) and its parameters; the EventBridge
-#   patterns against events/ (with the tests' .venv and moto); docs/dashboard.svg; the project's
-#   cfn-guard rules (infra/rules/*.guard) on the template and the rendering; and, for every rule, a
-#   deliberately broken copy of the template that the rule must reject.
+#   patterns against events/ (with the tests' .venv and moto); scripts/publish-stackset.py (moto);
+#   docs/dashboard.svg; the project's cfn-guard rules (infra/rules/*.guard) on the template, the
+#   rendering, the code bucket (code-buckets.yaml) and the StackSets (stackset.yaml); and, for every
+#   rule, a deliberately broken copy of the template (or of the one the rule is about) that the rule
+#   must reject.
 # Tools, in $VPCE_GUARD_TOOLS_DIR (default .tools/ in the clone; CI uses a folder of the machine):
 # the venvs .venv-infra (infra/requirements.txt + constraints.txt) and .venv (the tests'), made by
 # scripts/setup-venv.sh and reinstalled only when their requirements change, and cfn-guard, built
@@ -257,7 +259,8 @@ check "permissions contract: evaluator, mapper, roles (pytest infra/tests/test_p
 check "checkov --skip-download -d infra" checkov --skip-download -d infra --compact --quiet
 prepare all-resources all_variants infra/template.yaml "$work/all-resources/template.json"
 check "sam validate --lint --region us-west-2" sam validate --lint --region us-west-2 -t infra/template.yaml
-check "cfn-lint infra/template.yaml infra/stackset.yaml" cfn-lint infra/template.yaml infra/stackset.yaml
+check "cfn-lint infra/template.yaml infra/stackset.yaml infra/code-buckets.yaml" \
+    cfn-lint infra/template.yaml infra/stackset.yaml infra/code-buckets.yaml
 rendered="$work/stackset-template.json"
 check "render the StackSet template (SAM transform, offline)" "$py" "$helper" render infra/template.yaml "$rendered"
 render=$check_id
@@ -302,6 +305,17 @@ fi
 for rules in infra/rules/*.guard; do
     check "cfn-guard $(basename "$rules") on template.yaml" "$guard" validate -r "$rules" -d infra/template.yaml -S fail
     check "cfn-guard $(basename "$rules") on the rendered template" "$guard" validate -r "$rules" -d "$rendered" -S fail
+done
+# The release's own templates (issue 18 item 4, issue 19 item 9): the code bucket of each region and
+# the StackSets. Every rules file but those about what a stack instance holds: its alarms
+# (alarms.guard), its redeploys in member accounts (redeploy.guard; the code bucket is the release
+# store, kept and named <prefix>-<region> on purpose) and the tags of its resources
+# (landing-zone.guard). release.guard is the one written for them.
+for template in infra/code-buckets.yaml infra/stackset.yaml; do
+    for rules in infra/rules/*.guard; do
+        case "$(basename "$rules")" in alarms.guard | redeploy.guard | landing-zone.guard) continue ;; esac
+        check "cfn-guard $(basename "$rules") on $(basename "$template")" "$guard" validate -r "$rules" -d "$template" -S fail
+    done
 done
 wait_for prepare-unbroken prepare-broken
 check "cfn-guard, unbroken JSON copy passes" "$guard" validate -r infra/rules -d "$work/unbroken.json" -S fail

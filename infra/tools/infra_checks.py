@@ -10,10 +10,13 @@ Subcommands:
                                   "<ArtifactBucketPrefix>-<region>". With a built template
                                   (.aws-sam/build/template.yaml) and --artifacts, the functions'
                                   build folders are zipped into DIR under content-hashed keys.
-  break   RULE TEMPLATE OUT       a deliberately broken copy of TEMPLATE that guard rule RULE
-                                  must reject (negative tests of infra/rules/*.guard)
+  break   MUTATION TEMPLATE OUT   a deliberately broken copy that the guard rule of MUTATION must
+                                  reject (negative tests of infra/rules/*.guard): of TEMPLATE, of
+                                  its StackSet rendering, or of code-buckets.yaml or stackset.yaml
+                                  beside it (the release rules)
   break-all TEMPLATE DIR          every broken copy, as DIR/<mutation>.json; prints "<mutation> <rule>"
-  rules                           the mutations that `break` knows and the rule each must fail
+  rules                           the mutations that `break` knows, the rule each must fail and
+                                  the template each breaks
   params  STACKSET RENDERED       checks that the StackSet template forwards every parameter of the
                                   rendered template with the same default and allowed values
 """
@@ -73,24 +76,36 @@ class NoManagedPolicies:
         return {}
 
 
-def render(args):
+# Where the rendering's functions load their code: the bucket of their region, the key, and an
+# exact object version. The versions differ per region (S3 gives each bucket its own), and only
+# scripts/publish-stackset.py knows them: it replaces the key and version by Fn::FindInMap of the
+# region in a mapping of what it uploaded (or signed) in every region. Until then the version is
+# UNPUBLISHED, which no object has, so that an unpublished rendering cannot deploy (Lambda refuses
+# the code) instead of loading whatever object is latest under a key.
+UNPUBLISHED = "unpublished"
+
+
+def render_template(path, key_prefix="vpce-guard", artifacts=None):
+    """TEMPLATE (SAM) as plain CloudFormation for a service-managed StackSet, as a dict."""
     from samtranslator.translator.transform import transform
 
-    template = load(args.template)
-    base = os.path.dirname(os.path.abspath(args.template))
-    if args.artifacts:
-        os.makedirs(args.artifacts, exist_ok=True)
+    template = load(path)
+    base = os.path.dirname(os.path.abspath(path))
+    if artifacts:
+        os.makedirs(artifacts, exist_ok=True)
+    keys = {}
     for name, function in resources_of(template, "AWS::Serverless::Function"):
         binary = function.get("Metadata", {}).get("BuildProperties", {}).get("Binary", name)
-        key = f"{args.key_prefix}/{binary}-unbuilt.zip"
-        if args.artifacts:
+        key = f"{key_prefix}/{binary}-unbuilt.zip"
+        if artifacts:
             folder = os.path.join(base, function["Properties"]["CodeUri"])
             if not os.path.isfile(os.path.join(folder, "bootstrap")):
                 sys.exit(f"{folder} holds no bootstrap: run `sam build -t infra/template.yaml` first")
             data = zip_folder(folder)
-            key = f"{args.key_prefix}/{binary}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
-            with open(os.path.join(args.artifacts, os.path.basename(key)), "wb") as f:
+            key = f"{key_prefix}/{binary}-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+            with open(os.path.join(artifacts, os.path.basename(key)), "wb") as f:
                 f.write(data)
+        keys[name] = key
         function["Properties"]["CodeUri"] = {"Bucket": "artifact-bucket-placeholder", "Key": key}
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -104,8 +119,12 @@ def render(args):
     baked = [name for name, value in unresolved.items() if value in json.dumps(rendered)]
     if baked:
         sys.exit(f"the rendering holds unresolved placeholders of {baked}")
-    for _, function in resources_of(rendered, "AWS::Lambda::Function"):
-        function["Properties"]["Code"]["S3Bucket"] = {"Fn::Sub": "${%s}-${AWS::Region}" % ARTIFACT_PARAMETER}
+    for logical_id, function in resources_of(rendered, "AWS::Lambda::Function"):
+        function["Properties"]["Code"] = {
+            "S3Bucket": {"Fn::Sub": "${%s}-${AWS::Region}" % ARTIFACT_PARAMETER},
+            "S3Key": keys[logical_id],
+            "S3ObjectVersion": UNPUBLISHED,
+        }
         # Build hints are for `sam build` only.
         metadata = function.get("Metadata", {})
         for key in ("BuildMethod", "BuildProperties", "SamResourceId"):
@@ -118,9 +137,15 @@ def render(args):
         "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,40}$",
     }
     rendered["Description"] = rendered["Description"] + " (rendered for StackSets: no transform)"
+    return rendered
+
+
+def render(args):
+    rendered = render_template(args.template, args.key_prefix, args.artifacts)
     dump(rendered, args.out)
     for _, function in resources_of(rendered, "AWS::Lambda::Function"):
-        print(f"code: s3://<{ARTIFACT_PARAMETER}>-<region>/{function['Properties']['Code']['S3Key']}")
+        print(f"code: s3://<{ARTIFACT_PARAMETER}>-<region>/{function['Properties']['Code']['S3Key']} "
+              "(object version: set by scripts/publish-stackset.py)")
 
 
 # ------------------------------------------------------------------------------------------- break
@@ -1024,6 +1049,186 @@ def break_functions_tags_not_propagated(t):
 
 
 # rule file stem -> (rule name that must FAIL, mutation); one rule may have several mutations.
+# --- release (infra/rules/release.guard): the code bucket, pinned code versions, code signing, the
+# staged rollout. These copies come from infra/code-buckets.yaml, infra/stackset.yaml or the
+# StackSet rendering of the template where that is what the rule reads (RELEASE_SOURCES).
+
+
+def code_bucket(t):
+    return t["Resources"]["CodeBucket"]["Properties"]
+
+
+def code_bucket_statement(t, sid):
+    for statement in t["Resources"]["CodeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
+        if statement.get("Sid") == sid:
+            return statement
+    sys.exit(f"no statement {sid} in CodeBucketPolicy")
+
+
+def drop_code_bucket_statement(t, sid):
+    document = t["Resources"]["CodeBucketPolicy"]["Properties"]["PolicyDocument"]
+    document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != sid]
+
+
+def break_code_bucket_unversioned(t):
+    code_bucket(t)["VersioningConfiguration"]["Status"] = "Suspended"
+
+
+def break_code_bucket_public_acls(t):
+    code_bucket(t)["PublicAccessBlockConfiguration"]["BlockPublicAcls"] = False
+
+
+def break_code_bucket_unencrypted(t):
+    code_bucket(t).pop("BucketEncryption")
+
+
+def break_code_bucket_acls_enabled(t):
+    code_bucket(t)["OwnershipControls"]["Rules"][0]["ObjectOwnership"] = "ObjectWriter"
+
+
+def break_code_bucket_no_policy(t):
+    t["Resources"].pop("CodeBucketPolicy")
+
+
+def break_code_bucket_plain_http(t):
+    drop_code_bucket_statement(t, "TlsOnly")
+
+
+def break_code_bucket_tls_objects_only(t):
+    # Requests on the bucket itself (its listing, its policy) still accepted without TLS.
+    code_bucket_statement(t, "TlsOnly")["Resource"] = {"Fn::Sub": "${CodeBucket.Arn}/*"}
+
+
+def break_code_bucket_any_reader(t):
+    # Principal "*" with no aws:PrincipalOrgID: every AWS account reads the code.
+    code_bucket_statement(t, "OrganizationReadsCode").pop("Condition")
+
+
+def break_code_bucket_org_writes(t):
+    code_bucket_statement(t, "OrganizationReadsCode")["Action"] = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+
+
+def break_code_bucket_org_lists(t):
+    code_bucket_statement(t, "OrganizationReadsCode")["Action"] = "s3:*"
+
+
+def break_code_bucket_anyone_writes(t):
+    drop_code_bucket_statement(t, "OnlyTheReleaseRoleWrites")
+
+
+def break_code_bucket_deletes_unguarded(t):
+    # Only PutObject guarded: anyone allowed by their own policy may delete a pinned version.
+    code_bucket_statement(t, "OnlyTheReleaseRoleWrites")["Action"] = ["s3:PutObject"]
+
+
+def break_code_bucket_other_writer(t):
+    code_bucket(t)  # the template has the bucket
+    t["Resources"]["CodeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"].append({
+        "Sid": "BuildRoleWrites", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/build"},
+        "Action": "s3:PutObject", "Resource": {"Fn::Sub": "${CodeBucket.Arn}/*"}})
+
+
+def lambda_functions(t):
+    found = resources_of(t, "AWS::Lambda::Function")
+    if not found:
+        sys.exit("no AWS::Lambda::Function to break")
+    return [r["Properties"] for _, r in found]
+
+
+def break_rendered_code_latest_version(t):
+    # The key alone: a later object under the same key is what new stack instances load.
+    lambda_functions(t)[-1]["Code"].pop("S3ObjectVersion")
+
+
+def break_rendered_code_empty_version(t):
+    lambda_functions(t)[0]["Code"]["S3ObjectVersion"] = ""
+
+
+def break_sam_code_s3_uri(t):
+    first(t, "AWS::Serverless::Function")["CodeUri"] = "s3://acme-vpce-guard-us-east-1/vpce-guard/remediate.zip"
+
+
+def break_sam_code_without_version(t):
+    first(t, "AWS::Serverless::Function")["CodeUri"] = {"Bucket": "acme-vpce-guard-us-east-1", "Key": "vpce-guard/remediate.zip"}
+
+
+def break_sam_inline_code(t):
+    function = first(t, "AWS::Serverless::Function")
+    function.pop("CodeUri")
+    function["InlineCode"] = "exit 0"
+
+
+def break_function_without_code_signing(t):
+    # The studio profile's function, deployed under a condition, without the configuration.
+    t["Resources"]["DomainCreatedFunction"]["Properties"].pop("CodeSigningConfigArn")
+
+
+def break_function_fixed_code_signing(t):
+    first(t, "AWS::Serverless::Function")["CodeSigningConfigArn"] = (
+        "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-0123456789abcdef0")
+
+
+def break_code_signing_always(t):
+    # The condition true whatever the parameter: an empty ARN handed to Lambda, or the wrong flag.
+    t["Conditions"]["HasCodeSigning"] = {"Fn::Equals": ["", ""]}
+
+
+def break_code_signing_parameter_removed(t):
+    t["Parameters"].pop("CodeSigningConfigArn")
+
+
+def break_code_signing_global_overridden(t):
+    # In Globals, with a function overriding it (here: with none at all when set).
+    t["Globals"]["Function"]["CodeSigningConfigArn"] = {
+        "Fn::If": ["HasCodeSigning", {"Ref": "CodeSigningConfigArn"}, {"Ref": "AWS::NoValue"}]}
+    first(t, "AWS::Serverless::Function")["CodeSigningConfigArn"] = {"Ref": "AWS::NoValue"}
+
+
+def break_rendered_function_without_code_signing(t):
+    lambda_functions(t)[-1].pop("CodeSigningConfigArn")
+
+
+def stack_set(t, name="StackSet"):
+    return t["Resources"][name]
+
+
+def break_stackset_strict_failure_tolerance(t):
+    stack_set(t)["Properties"]["OperationPreferences"]["ConcurrencyMode"] = "STRICT_FAILURE_TOLERANCE"
+
+
+def break_stackset_no_concurrency_mode(t):
+    stack_set(t, "PilotStackSet")["Properties"]["OperationPreferences"].pop("ConcurrencyMode")
+
+
+def break_stackset_percentages(t):
+    preferences = stack_set(t)["Properties"]["OperationPreferences"]
+    preferences.pop("FailureToleranceCount")
+    preferences.pop("MaxConcurrentCount")
+    preferences["FailureTolerancePercentage"] = 10
+    preferences["MaxConcurrentPercentage"] = 25
+
+
+def break_stackset_rest_with_pilot(t):
+    # No DependsOn: CloudFormation updates both StackSets at once.
+    stack_set(t).pop("DependsOn")
+
+
+def break_stackset_pilot_tolerates_failures(t):
+    stack_set(t, "PilotStackSet")["Properties"]["OperationPreferences"]["FailureToleranceCount"] = {"Ref": "FailureToleranceCount"}
+
+
+def break_stackset_no_pilot(t):
+    t["Resources"].pop("PilotStackSet")
+    stack_set(t).pop("DependsOn")
+
+
+def break_stackset_second_rest_unordered(t):
+    # A further StackSet (another set of OUs) that does not wait for the pilot.
+    extra = copy.deepcopy(stack_set(t))
+    extra.pop("DependsOn")
+    t["Resources"]["EuropeStackSet"] = extra
+
+
 BREAKS = {
     "event-rule-dead-letter": ("event_rules_have_dead_letter_and_retry", break_rule_dead_letter),
     "event-rule-retry": ("event_rules_have_dead_letter_and_retry", break_rule_retry),
@@ -1153,7 +1358,66 @@ BREAKS = {
     "functions-untagged": ("resources_carry_the_managed_tag", break_functions_untagged),
     "function-tag-override": ("resources_carry_the_managed_tag", break_function_tag_override),
     "functions-tags-not-propagated": ("resources_carry_the_managed_tag", break_functions_tags_not_propagated),
+    "code-bucket-unversioned": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_unversioned, "code-buckets"),
+    "code-bucket-public-acls": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_public_acls, "code-buckets"),
+    "code-bucket-unencrypted": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_unencrypted, "code-buckets"),
+    "code-bucket-acls-enabled": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_acls_enabled, "code-buckets"),
+    "code-bucket-no-policy": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_no_policy, "code-buckets"),
+    "code-bucket-plain-http": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_plain_http, "code-buckets"),
+    "code-bucket-tls-objects-only": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_tls_objects_only, "code-buckets"),
+    "code-bucket-any-reader": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_any_reader, "code-buckets"),
+    "code-bucket-org-writes": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_org_writes, "code-buckets"),
+    "code-bucket-org-lists": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_org_lists, "code-buckets"),
+    "code-bucket-anyone-writes": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_anyone_writes, "code-buckets"),
+    "code-bucket-deletes-unguarded": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_deletes_unguarded, "code-buckets"),
+    "code-bucket-other-writer": ("code_bucket_versioned_tls_only_private_org_read", break_code_bucket_other_writer, "code-buckets"),
+    "rendered-code-latest-version": ("functions_run_a_pinned_object_version", break_rendered_code_latest_version, "rendered"),
+    "rendered-code-empty-version": ("functions_run_a_pinned_object_version", break_rendered_code_empty_version, "rendered"),
+    "sam-code-s3-uri": ("functions_run_a_pinned_object_version", break_sam_code_s3_uri),
+    "sam-code-without-version": ("functions_run_a_pinned_object_version", break_sam_code_without_version),
+    "sam-inline-code": ("functions_run_a_pinned_object_version", break_sam_inline_code),
+    "function-without-code-signing": ("code_signing_on_every_function_when_set", break_function_without_code_signing),
+    "function-fixed-code-signing": ("code_signing_on_every_function_when_set", break_function_fixed_code_signing),
+    "code-signing-always": ("code_signing_on_every_function_when_set", break_code_signing_always),
+    "code-signing-parameter-removed": ("code_signing_on_every_function_when_set", break_code_signing_parameter_removed),
+    "code-signing-global-overridden": ("code_signing_on_every_function_when_set", break_code_signing_global_overridden),
+    "rendered-function-without-code-signing": ("code_signing_on_every_function_when_set", break_rendered_function_without_code_signing, "rendered"),
+    "stackset-strict-failure-tolerance": ("stack_sets_roll_out_pilot_first_with_absolute_counts", break_stackset_strict_failure_tolerance, "stackset"),
+    "stackset-no-concurrency-mode": ("stack_sets_roll_out_pilot_first_with_absolute_counts", break_stackset_no_concurrency_mode, "stackset"),
+    "stackset-percentages": ("stack_sets_roll_out_pilot_first_with_absolute_counts", break_stackset_percentages, "stackset"),
+    "stackset-rest-with-pilot": ("stack_sets_roll_out_pilot_first_with_absolute_counts", break_stackset_rest_with_pilot, "stackset"),
+    "stackset-pilot-tolerates-failures": ("stack_sets_roll_out_pilot_first_with_absolute_counts", break_stackset_pilot_tolerates_failures, "stackset"),
+    "stackset-no-pilot": ("stack_sets_roll_out_pilot_first_with_absolute_counts", break_stackset_no_pilot, "stackset"),
+    "stackset-second-rest-unordered": ("stack_sets_roll_out_pilot_first_with_absolute_counts", break_stackset_second_rest_unordered, "stackset"),
 }
+
+
+# The template a mutation breaks: the TEMPLATE argument (infra/template.yaml) unless its BREAKS entry
+# names another source: the StackSet rendering of TEMPLATE, or a file beside it.
+RELEASE_SOURCES = {"code-buckets": "code-buckets.yaml", "stackset": "stackset.yaml"}
+
+
+class Sources:
+    """The templates the mutations break, each loaded (or rendered) once."""
+
+    def __init__(self, template_path):
+        self.path = template_path
+        self.loaded = {}
+
+    def __getitem__(self, source):
+        if source not in self.loaded:
+            if source == "template":
+                self.loaded[source] = load(self.path)
+            elif source == "rendered":
+                self.loaded[source] = render_template(self.path)
+            else:
+                self.loaded[source] = load(os.path.join(os.path.dirname(os.path.abspath(self.path)), RELEASE_SOURCES[source]))
+        return self.loaded[source]
+
+
+def source_of(mutation):
+    entry = BREAKS[mutation]
+    return entry[2] if len(entry) > 2 else "template"
 
 
 def broken_copy(template, mutation):
@@ -1165,15 +1429,15 @@ def broken_copy(template, mutation):
 
 
 def break_template(args):
-    dump(broken_copy(load(args.template), args.rule), args.out)
+    dump(broken_copy(Sources(args.template)[source_of(args.rule)], args.rule), args.out)
 
 
 def break_all(args):
-    template = load(args.template)
+    sources = Sources(args.template)
     os.makedirs(args.dir, exist_ok=True)
-    for mutation, (rule, _) in sorted(BREAKS.items()):
-        dump(broken_copy(template, mutation), os.path.join(args.dir, f"{mutation}.json"))
-        print(mutation, rule)
+    for mutation, entry in sorted(BREAKS.items()):
+        dump(broken_copy(sources[source_of(mutation)], mutation), os.path.join(args.dir, f"{mutation}.json"))
+        print(mutation, entry[0])
 
 
 # ------------------------------------------------------------------------------------------- params
@@ -1187,25 +1451,29 @@ PARAMETER_FIELDS = ("Type", "Default", "AllowedValues", "AllowedPattern", "MinLe
 def check_params(args):
     stackset = load(args.stackset)
     rendered = load(args.rendered)
-    forwarded = {}
-    for _, resource in resources_of(stackset, "AWS::CloudFormation::StackSet"):
+    problems = []
+    stack_sets = resources_of(stackset, "AWS::CloudFormation::StackSet")
+    if not stack_sets:
+        problems.append("no AWS::CloudFormation::StackSet resource")
+    # Every StackSet (the pilot's and the rest's) hands the same parameters to its instances.
+    for logical_id, resource in stack_sets:
+        forwarded = {}
         for p in resource["Properties"].get("Parameters", []):
             forwarded[p["ParameterKey"]] = p["ParameterValue"]
-    problems = []
+        for name in rendered["Parameters"]:
+            if forwarded.get(name) != {"Ref": name}:
+                problems.append(f"{logical_id}: {name}: not forwarded to the stack instances as {{Ref: {name}}}")
+        for name in forwarded:
+            if name not in rendered["Parameters"]:
+                problems.append(f"{logical_id}: {name}: forwarded but not a parameter of the template")
     for name, spec in rendered["Parameters"].items():
-        if forwarded.get(name) != {"Ref": name}:
-            problems.append(f"{name}: not forwarded to the stack instances as {{Ref: {name}}}")
-            continue
         mine = stackset["Parameters"].get(name, {})
         for field in PARAMETER_FIELDS:
             if str(mine.get(field)) != str(spec.get(field)):
                 problems.append(f"{name}.{field}: StackSet {mine.get(field)!r} != template {spec.get(field)!r}")
-    for name in forwarded:
-        if name not in rendered["Parameters"]:
-            problems.append(f"{name}: forwarded but not a parameter of the template")
     for problem in problems:
         print(problem)
-    print(f"{len(rendered['Parameters'])} parameters checked, {len(problems)} problem(s)")
+    print(f"{len(rendered['Parameters'])} parameters checked in {len(stack_sets)} StackSets, {len(problems)} problem(s)")
     return 1 if problems else 0
 
 
@@ -1241,8 +1509,8 @@ def main():
     elif args.command == "break-all":
         break_all(args)
     elif args.command == "rules":
-        for name, (rule, _) in sorted(BREAKS.items()):
-            print(name, rule)
+        for name, entry in sorted(BREAKS.items()):
+            print(name, entry[0], source_of(name))
     elif args.command == "params":
         return check_params(args)
     return 0
