@@ -954,3 +954,27 @@ def test_every_taggable_resource_carries_the_managed_tag_and_the_others_are_docu
     # The event source mapping SAM generates for the drift queue: taggable, but SAM passes no Tags.
     for kind in sorted(untaggable | {"AWS::Lambda::EventSourceMapping"}):
         assert f"`{kind}`" in section, f"{kind} is not listed in infra/README.md"
+
+
+# ------------------------------------------------------------------ item 10: a template people can read
+
+TEMPLATE_LINES_AT_MOST = 1400
+
+
+def test_the_template_stays_readable_in_length():
+    """The same features in at most 1,400 lines (issue 19, item 10): what the functions share in
+    Globals, the reads in one shared policy, and short comments that point to infra/README.md. A
+    feature that needs more must make room (infra/README.md, "Changing the template")."""
+    lines = TEMPLATE.read_text(encoding="utf-8").count("\n")
+    assert lines <= TEMPLATE_LINES_AT_MOST, f"infra/template.yaml has {lines} lines, more than {TEMPLATE_LINES_AT_MOST}"
+
+
+def test_functions_take_the_shared_settings_from_globals():
+    """A function sets only what differs from Globals (name, description, code, role, log group;
+    remediate its timeout and its queue), so that a shared setting is changed in one place."""
+    template = load_template()
+    shared = set(template["Globals"]["Function"])
+    for name, function in of_type(template["Resources"], "AWS::Serverless::Function").items():
+        own = set(function["Properties"]) & shared - {"LoggingConfig"}
+        assert own <= {"Timeout"}, f"{name} repeats Globals: {sorted(own)}"
+        assert set(function["Properties"]["LoggingConfig"]) == {"LogGroup"}, name

@@ -283,6 +283,19 @@ def break_concurrency(t):
     first(t, "AWS::Serverless::Function", "AWS::Lambda::Function")["ReservedConcurrentExecutions"] = 1
 
 
+def break_globals_architecture(t):
+    # Every function that does not name its own architecture on x86_64.
+    t["Globals"]["Function"]["Architectures"] = ["x86_64"]
+
+
+def break_globals_runtime(t):
+    t["Globals"]["Function"]["Runtime"] = "provided.al2"
+
+
+def break_globals_concurrency(t):
+    t["Globals"]["Function"]["ReservedConcurrentExecutions"] = 1
+
+
 def break_log_group_deleted(t):
     # The audit trail deleted with the stack.
     for _, group in resources_of(t, "AWS::Logs::LogGroup"):
@@ -1105,6 +1118,9 @@ BREAKS = {
     "x86-function": ("functions_arm64_al2023_no_fixed_reservation", break_architecture),
     "al2-function": ("functions_arm64_al2023_no_fixed_reservation", break_runtime),
     "fixed-reservation": ("functions_arm64_al2023_no_fixed_reservation", break_concurrency),
+    "x86-globals": ("functions_arm64_al2023_no_fixed_reservation", break_globals_architecture),
+    "al2-globals": ("functions_arm64_al2023_no_fixed_reservation", break_globals_runtime),
+    "fixed-reservation-globals": ("functions_arm64_al2023_no_fixed_reservation", break_globals_concurrency),
     "no-queue-alarm": ("alarms_cover_queues_errors_and_compliance", break_queue_alarm),
     "failure-queue-unalarmed": ("alarms_cover_queues_errors_and_compliance", break_failure_queue_unalarmed),
     "failure-destination-elsewhere": ("alarms_cover_queues_errors_and_compliance", break_failure_destination_elsewhere),
