@@ -332,7 +332,7 @@ def test_drift_rules_target_the_drift_queue_and_the_notebook_rule_is_conditional
 
 
 STUDIO_RESOURCES = ["DomainChangedRule", "DomainChangedPermission", "DomainCreatedFunction", "DomainCreatedRole",
-                    "DomainCreatedLogGroup", "DomainCreatedErrorsAlarm", "StudioReadPolicy"]
+                    "DomainCreatedLogGroup", "StudioReadPolicy"]
 
 
 def test_domain_rule_invokes_on_domain_created_with_the_studio_profile_only():

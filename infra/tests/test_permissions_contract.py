@@ -102,3 +102,14 @@ def test_roles_render_per_parameters():
     assert pc.Rendered(template, {"IamGuardrail": "g"}).environment()["VPCE_GUARD_IAM_GUARDRAIL"] == "g"
     with pytest.raises(ValueError, match="no such template parameters"):
         pc.Rendered(template, {"NoSuchParameter": "x"})
+
+
+def test_the_self_test_removes_a_read_wherever_it_is_granted(tmp_path):
+    """The reads are a managed policy shared by the roles (ReadPolicy): the self-test's copy
+    "without the read ec2:DescribeVpcs" must lose it there too, or it would pass and the contract's
+    self-test report a miss (tests/tests/permissions.rs). A dry run records reads only."""
+    record = tmp_path / "calls.jsonl"
+    record.write_text('{"access_key": "AK1", "service": "ec2", "action": "DescribeVpcs", "params": {}}\n', encoding="utf-8")
+    plan = {"sets": [{"name": "dry-run", "parameters": {"DryRun": "true"}, "record": str(record), "keys": {"AK1": "remediate"}}]}
+    template = cfn_yaml.load_template(TEMPLATE)
+    assert pc.self_test(template, plan)

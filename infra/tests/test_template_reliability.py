@@ -239,7 +239,7 @@ def test_delete_then_create_again_succeeds_and_keeps_the_audit_trail():
     group and the trail's bucket: a delete keeps the log groups, the key and the bucket and removes
     the queues and the alias; a create with the same stack name afterwards succeeds, next to them."""
     template = load_template()
-    body = retained_part(template, Profiles="notebook-instances,studio", CreateTrail="true")
+    body = retained_part(template, Profiles="notebook-instances,studio", CreateTrail="true", CustomerManagedKey="true")
     (_, first), (_, after_delete), (_, second), (_, after_second_delete) = delete_create_cycle(body)
     groups = len(of_type(body["Resources"], "AWS::Logs::LogGroup"))
     assert groups == 4
@@ -250,6 +250,19 @@ def test_delete_then_create_again_succeeds_and_keeps_the_audit_trail():
     assert len(second["log groups"]) == 2 * groups and second["keys"] == 2 and len(second["buckets"]) == 2
     assert set(first["log groups"]) < set(second["log groups"])
     assert len(after_second_delete["log groups"]) == 2 * groups and after_second_delete["queues"] == []
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_with_the_defaults_a_delete_keeps_the_log_groups_and_no_key():
+    """AWS managed encryption (CustomerManagedKey=false, the default): no key and no alias to keep
+    or to collide with; the log groups are kept and the next create succeeds next to them."""
+    template = load_template()
+    body = retained_part(template)
+    assert not of_type(body["Resources"], "AWS::KMS::Key") and not of_type(body["Resources"], "AWS::KMS::Alias")
+    (_, first), (_, after_delete), (_, second), _ = delete_create_cycle(body)
+    assert len(first["log groups"]) == 3 and first["keys"] == 0 and first["aliases"] == []
+    assert after_delete["log groups"] == first["log groups"] and after_delete["queues"] == []
+    assert len(second["log groups"]) == 6 and second["keys"] == 0
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -450,6 +463,133 @@ def test_the_floor_covers_the_drift_consumer_and_one_more():
     assert refused(template, ReservedConcurrency=str(floor - 1)) and not refused(template, ReservedConcurrency=str(floor))
 
 
+# ------------------------------------------------------------------ item 8: a fixed cost that is small
+#
+# infra/README.md, "What a stack costs": AWS managed encryption unless CustomerManagedKey=true, the
+# dashboard only with CreateDashboard=true (off in the StackSet), and alarms on the places every
+# failure ends in, one alarm metric each (0.10 USD a month per metric, metric math included).
+
+ALARM_METRICS_WITH_DEFAULTS = 8  # the cost table's figure
+
+
+def alarm_metrics(alarm):
+    """The metrics an alarm reads (what CloudWatch bills it by)."""
+    props = alarm["Properties"]
+    return 1 if "MetricName" in props else sum(1 for m in props.get("Metrics", []) if "MetricStat" in m)
+
+
+def kms_grants(resources):
+    """Every identity-policy statement of the deployed resources that names a KMS action."""
+    found = []
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in props.get("Policies", []) if isinstance(p, dict) and "PolicyDocument" in p]
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+            documents.append(props["PolicyDocument"])
+        found += [st for d in documents for st in as_list(d["Statement"])
+                  if any(str(a) == "*" or str(a).lower().startswith("kms:") for a in as_list(st.get("Action", [])))]
+    return found
+
+
+@pytest.mark.parametrize("profiles", ["notebook-instances", "notebook-instances,studio"])
+def test_aws_managed_encryption_by_default(profiles):
+    """No key, no alias, no KMS grant; SSE-SQS on every queue, CloudWatch Logs' default encryption,
+    no KMS on the topic (CloudWatch alarms cannot publish to one under aws/sns)."""
+    template = load_template()
+    assert template["Parameters"]["CustomerManagedKey"]["Default"] == "false"
+    resources = Deployed(template, Profiles=profiles).resources()
+    assert not of_type(resources, "AWS::KMS::Key") and not of_type(resources, "AWS::KMS::Alias")
+    for name, queue in of_type(resources, "AWS::SQS::Queue").items():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True, name
+        assert "KmsMasterKeyId" not in queue["Properties"] and "KmsDataKeyReusePeriodSeconds" not in queue["Properties"], name
+    for name, group in of_type(resources, "AWS::Logs::LogGroup").items():
+        assert "KmsKeyId" not in group["Properties"], name
+    for name, topic in of_type(resources, "AWS::SNS::Topic").items():
+        assert "KmsMasterKeyId" not in topic["Properties"], name
+    assert kms_grants(resources) == []
+    assert template["Outputs"]["KeyArn"]["Condition"] == "CustomerKeyOn"
+
+
+def test_with_the_customer_key_the_drift_queues_logs_and_topic_use_it():
+    resources = Deployed(load_template(), CustomerManagedKey="true", Profiles="notebook-instances,studio").resources()
+    assert set(of_type(resources, "AWS::KMS::Key")) == {"Key"} and set(of_type(resources, "AWS::KMS::Alias")) == {"KeyAlias"}
+    queues = of_type(resources, "AWS::SQS::Queue")
+    for name in ("DriftQueue", "DriftDeadLetterQueue"):
+        assert queues[name]["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["Key", "Arn"]}, name
+        assert queues[name]["Properties"]["SqsManagedSseEnabled"] is False, name
+    for name in set(queues) - {"DriftQueue", "DriftDeadLetterQueue"}:  # EventBridge and every role write these
+        assert queues[name]["Properties"]["SqsManagedSseEnabled"] is True, name
+    for name, group in of_type(resources, "AWS::Logs::LogGroup").items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["Key", "Arn"]}, name
+    (topic,) = of_type(resources, "AWS::SNS::Topic").values()
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "Key"}
+    assert [g["Sid"] for g in kms_grants(resources)] == ["DecryptDriftQueue"]
+
+
+def test_the_dashboard_only_when_asked_and_off_in_the_stackset():
+    template = load_template()
+    assert template["Parameters"]["CreateDashboard"]["Default"] == "true"
+    assert load_template(STACKSET)["Parameters"]["CreateDashboard"]["Default"] == "false"
+    assert template["Outputs"]["DashboardName"]["Condition"] == "CreateDashboardOn"
+    assert set(of_type(Deployed(template).resources(), "AWS::CloudWatch::Dashboard")) == {"Dashboard"}
+    assert not of_type(Deployed(template, CreateDashboard="false").resources(), "AWS::CloudWatch::Dashboard")
+    # The StackSet rendering defaults it to false (scripts/publish-stackset.py keeps a StackSet's
+    # parameters, so a new one takes the rendering's default): infra_checks.render sets it.
+    render = (ROOT / "infra" / "tools" / "infra_checks.py").read_text(encoding="utf-8")
+    assert 'rendered["Parameters"]["CreateDashboard"]["Default"] = "false"' in render
+
+
+def queue_of(value):
+    """The logical id of a queue named by Fn::GetAtt [Q, Arn|QueueName]."""
+    return value["Fn::GetAtt"][0] if isinstance(value, dict) and "Fn::GetAtt" in value else None
+
+
+@pytest.mark.parametrize("options", [{}, {"Profiles": "notebook-instances,studio", "CentralEventBusArn": CENTRAL_BUS}],
+                         ids=["defaults", "every-function"])
+def test_every_failure_ends_in_an_alarmed_place(options):
+    """Fewer alarms, every failure mode still alarmed: each function's failed asynchronous
+    invocations (after Lambda's retries) go to a queue with a depth alarm; every rule target's
+    dead-letter queue has one; the SQS event source's queue has a backlog alarm and its dead-letter
+    queue a depth alarm; the sweep has its heartbeat and its non-compliance alarm."""
+    resources = Deployed(load_template(), **options).resources()
+    depth_alarmed, backlog_alarmed = set(), set()
+    for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
+        for metric in queue_metrics(alarm):
+            queue = queue_of(metric["Dimensions"][0]["Value"])
+            if metric["MetricName"] == "ApproximateNumberOfMessagesVisible" and "Metrics" not in alarm["Properties"]:
+                depth_alarmed.add(queue)
+            if metric["MetricName"] == "ApproximateAgeOfOldestMessage":
+                backlog_alarmed.add(queue)
+    functions = of_type(resources, "AWS::Serverless::Function")
+    configs = of_type(resources, "AWS::Lambda::EventInvokeConfig").values()
+    assert {c["Properties"]["FunctionName"]["Ref"] for c in configs} == set(functions)
+    for config in configs:
+        assert queue_of(config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]) in depth_alarmed
+    for rule in of_type(resources, "AWS::Events::Rule").values():
+        for target in rule["Properties"]["Targets"]:
+            assert queue_of(target["DeadLetterConfig"]["Arn"]) in depth_alarmed
+    for function in functions.values():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue = queue_of(event["Properties"]["Queue"])
+                assert queue in backlog_alarmed
+                assert queue_of(resources[queue]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) in depth_alarmed
+    sweep = [a["Properties"] for a in of_type(resources, "AWS::CloudWatch::Alarm").values()
+             if a["Properties"].get("MetricName") == "SweepVpcsNonCompliant"]
+    assert sorted(p["ComparisonOperator"] for p in sweep) == ["GreaterThanThreshold", "LessThanThreshold"]
+
+
+def test_alarm_metrics_are_the_cost_tables():
+    """Each alarm metric is 0.10 USD a month per stack (a metric-math alarm pays for every metric it
+    reads): a new alarm must go into infra/README.md's cost table, whatever the parameters."""
+    for options in ({}, {"Profiles": "notebook-instances,studio", "CentralEventBusArn": CENTRAL_BUS,
+                         "CustomerManagedKey": "true", "CreateTrail": "true", "NotebookPolicy": "vpc-notebooks"}):
+        alarms_deployed = of_type(Deployed(load_template(), **options).resources(), "AWS::CloudWatch::Alarm")
+        assert sum(alarm_metrics(a) for a in alarms_deployed.values()) == ALARM_METRICS_WITH_DEFAULTS, options
+    readme = (ROOT / "infra" / "README.md").read_text(encoding="utf-8")
+    assert f"{ALARM_METRICS_WITH_DEFAULTS} alarm metrics" in readme
+
+
 # ------------------------------------------------------------------ issue 18, item 3: KMS pinned to its users
 #
 # The key policy and every role statement that grants a KMS action, evaluated as IAM would for the
@@ -472,7 +612,8 @@ PSEUDO = {
 # The parameter combinations that change who uses the key: the studio profile (on-domain-created's
 # log group), central alerting (rules and destinations), the drift rules (vpc-notebooks), dry run
 # (the write policies), the trail; and a NamePrefix other than the default.
-KMS_COMBINATIONS = {
+# All with CustomerManagedKey=true: without it there is no key (below, issue 19 item 8).
+KMS_COMBINATIONS = {name: {"CustomerManagedKey": "true", **parameters} for name, parameters in {
     "defaults": {},
     "studio": {"Profiles": "notebook-instances,studio"},
     "central-bus": {"CentralEventBusArn": CENTRAL_BUS},
@@ -481,7 +622,7 @@ KMS_COMBINATIONS = {
                    "IamGuardrail": "vpce-guard-guardrail", "CreateTrail": "true", "AdoptExisting": "true"},
     "dry-run": {"Profiles": "notebook-instances,studio", "DryRun": "true"},
     "other-prefix": {"NamePrefix": "guard2", "Profiles": "studio"},
-}
+}.items()}
 
 
 class Rendered:
@@ -821,3 +962,27 @@ def test_every_taggable_resource_carries_the_managed_tag_and_the_others_are_docu
     # The event source mapping SAM generates for the drift queue: taggable, but SAM passes no Tags.
     for kind in sorted(untaggable | {"AWS::Lambda::EventSourceMapping"}):
         assert f"`{kind}`" in section, f"{kind} is not listed in infra/README.md"
+
+
+# ------------------------------------------------------------------ item 10: a template people can read
+
+TEMPLATE_LINES_AT_MOST = 1400
+
+
+def test_the_template_stays_readable_in_length():
+    """The same features in at most 1,400 lines (issue 19, item 10): what the functions share in
+    Globals, the reads in one shared policy, and short comments that point to infra/README.md. A
+    feature that needs more must make room (infra/README.md, "Changing the template")."""
+    lines = TEMPLATE.read_text(encoding="utf-8").count("\n")
+    assert lines <= TEMPLATE_LINES_AT_MOST, f"infra/template.yaml has {lines} lines, more than {TEMPLATE_LINES_AT_MOST}"
+
+
+def test_functions_take_the_shared_settings_from_globals():
+    """A function sets only what differs from Globals (name, description, code, role, log group;
+    remediate its timeout and its queue), so that a shared setting is changed in one place."""
+    template = load_template()
+    shared = set(template["Globals"]["Function"])
+    for name, function in of_type(template["Resources"], "AWS::Serverless::Function").items():
+        own = set(function["Properties"]) & shared - {"LoggingConfig"}
+        assert own <= {"Timeout"}, f"{name} repeats Globals: {sorted(own)}"
+        assert set(function["Properties"]["LoggingConfig"]) == {"LogGroup"}, name

@@ -137,6 +137,11 @@ def render_template(path, key_prefix="vpce-guard", artifacts=None):
         "AllowedPattern": "^[a-z0-9][a-z0-9.-]{1,40}$",
     }
     rendered["Description"] = rendered["Description"] + " (rendered for StackSets: no transform)"
+    # An Organization watches one central dashboard (infra/README.md, "A central dashboard"), not one
+    # per account and region at 3 USD a month each: off by default in the StackSet rendering, so
+    # that both release paths (infra/stackset.yaml and scripts/publish-stackset.py, which keeps a
+    # StackSet's parameters and so takes the rendering's default for a new one) leave it off.
+    rendered["Parameters"]["CreateDashboard"]["Default"] = "false"
     return rendered
 
 
@@ -303,6 +308,19 @@ def break_concurrency(t):
     first(t, "AWS::Serverless::Function", "AWS::Lambda::Function")["ReservedConcurrentExecutions"] = 1
 
 
+def break_globals_architecture(t):
+    # Every function that does not name its own architecture on x86_64.
+    t["Globals"]["Function"]["Architectures"] = ["x86_64"]
+
+
+def break_globals_runtime(t):
+    t["Globals"]["Function"]["Runtime"] = "provided.al2"
+
+
+def break_globals_concurrency(t):
+    t["Globals"]["Function"]["ReservedConcurrentExecutions"] = 1
+
+
 def break_log_group_deleted(t):
     # The audit trail deleted with the stack.
     for _, group in resources_of(t, "AWS::Logs::LogGroup"):
@@ -424,12 +442,6 @@ def break_queue_alarm(t):
     drop_alarms(t, lambda p: p.get("Namespace") == "AWS/SQS")
 
 
-def break_errors_alarm(t):
-    # One function without its Errors alarm.
-    alarms = [n for n, a in resources_of(t, "AWS::CloudWatch::Alarm") if a["Properties"].get("Namespace") == "AWS/Lambda"]
-    del t["Resources"][alarms[0]]
-
-
 def break_non_compliant_alarm(t):
     drop_alarms(t, lambda p: p.get("MetricName") == "SweepVpcsNonCompliant")
 
@@ -441,8 +453,20 @@ def break_non_compliant_alarm_on_every_run(t):
             alarm["Properties"]["MetricName"] = "VpcsNonCompliant"
 
 
-def break_errored_vpcs_alarm(t):
-    drop_alarms(t, lambda p: p.get("MetricName") == "VpcsErrored")
+def break_failure_queue_unalarmed(t):
+    # The failure queue's alarm watching another queue: the alarm count still matches the queues.
+    dimension = t["Resources"]["FailureQueueAlarm"]["Properties"]["Dimensions"][0]
+    dimension["Value"] = {"Fn::GetAtt": ["DriftQueue", "QueueName"]}
+
+
+def break_failure_destination_elsewhere(t):
+    invoke_configs(t)[0]["DestinationConfig"]["OnFailure"]["Destination"] = {"Fn::GetAtt": ["EventDeadLetterQueue", "Arn"]}
+
+
+def break_dashboard_unconditional(t):
+    # 3 USD a month in every account and region of a StackSet.
+    for name, _ in resources_of(t, "AWS::CloudWatch::Dashboard"):
+        t["Resources"][name].pop("Condition")
 
 
 def break_queue_alarm_not_breaching(t):
@@ -763,11 +787,6 @@ def break_domain_log_group_replaced(t):
     studio_resource(t, "DomainCreatedLogGroup").pop("UpdateReplacePolicy")
 
 
-def break_domain_errors_alarm(t):
-    studio_resource(t, "DomainCreatedErrorsAlarm")
-    del t["Resources"]["DomainCreatedErrorsAlarm"]
-
-
 def break_describe_domain_on_star(t):
     # A read, so iam_writes_not_on_star lets it pass: every domain of every account the role can see.
     for statement in statements_allowing(t, "sagemaker:DescribeDomain"):
@@ -936,8 +955,11 @@ def break_kms_other_account(t):
 
 
 def kms_role_statements(t):
-    found = [s for _, role in resources_of(t, "AWS::IAM::Role") for p in role["Properties"].get("Policies", [])
-             for s in p["PolicyDocument"]["Statement"]
+    """Every role statement that grants a KMS action; a conditional one's "on" branch."""
+    statements = [s for _, role in resources_of(t, "AWS::IAM::Role") for p in role["Properties"].get("Policies", [])
+                  for s in p["PolicyDocument"]["Statement"]]
+    statements = [s["Fn::If"][1] if isinstance(s, dict) and set(s) == {"Fn::If"} else s for s in statements]
+    found = [s for s in statements
              if isinstance(s, dict) and any(str(a).lower().startswith("kms:") for a in as_list(s.get("Action", [])))]
     if not found:
         sys.exit("no role statement with a KMS action to break")
@@ -960,6 +982,53 @@ def break_kms_managed_policy_unpinned(t):
     first(t, "AWS::IAM::ManagedPolicy")["PolicyDocument"]["Statement"].append(
         {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Fn::GetAtt": ["Key", "Arn"]}})
 
+
+
+# ---- the customer managed key only with CustomerManagedKey=true (issue 19, item 8)
+
+
+def break_key_by_default(t):
+    t["Parameters"]["CustomerManagedKey"]["Default"] = "true"
+
+
+def break_key_unconditional(t):
+    t["Resources"]["Key"].pop("Condition")
+
+
+def break_alias_unconditional(t):
+    t["Resources"]["KeyAlias"].pop("Condition")
+
+
+def break_queue_key_unconditional(t):
+    t["Resources"]["DriftQueue"]["Properties"]["KmsMasterKeyId"] = {"Fn::GetAtt": ["Key", "Arn"]}
+
+
+def break_queue_no_sse_without_key(t):
+    # The key off, the drift queue left to SQS's default instead of SSE-SQS said explicitly.
+    t["Resources"]["DriftQueue"]["Properties"].pop("SqsManagedSseEnabled")
+
+
+def break_log_group_key_unconditional(t):
+    t["Resources"]["RemediateLogGroup"]["Properties"]["KmsKeyId"] = {"Fn::GetAtt": ["Key", "Arn"]}
+
+
+def break_topic_key_unconditional(t):
+    first(t, "AWS::SNS::Topic")["KmsMasterKeyId"] = {"Ref": "Key"}
+
+
+def break_kms_grant_unconditional(t):
+    # remediate's kms:Decrypt granted whatever CustomerManagedKey says (still pinned, so
+    # kms_role_grants_pinned passes).
+    for inline in role(t, "RemediateRole")["Policies"]:
+        inline["PolicyDocument"]["Statement"] = [
+            s["Fn::If"][1] if isinstance(s, dict) and set(s) == {"Fn::If"} and s["Fn::If"][0] == "CustomerKeyOn" else s
+            for s in inline["PolicyDocument"]["Statement"]]
+
+
+def break_conditional_grant_other_condition(t):
+    # A grant hidden in an Fn::If on the key's condition.
+    first(t, "AWS::IAM::Role")["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Fn::If": ["CustomerKeyOn", {"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}, {"Ref": "AWS::NoValue"}]})
 
 
 # ---- landing zone conventions (issue 18, item 6)
@@ -1254,11 +1323,14 @@ BREAKS = {
     "x86-function": ("functions_arm64_al2023_no_fixed_reservation", break_architecture),
     "al2-function": ("functions_arm64_al2023_no_fixed_reservation", break_runtime),
     "fixed-reservation": ("functions_arm64_al2023_no_fixed_reservation", break_concurrency),
+    "x86-globals": ("functions_arm64_al2023_no_fixed_reservation", break_globals_architecture),
+    "al2-globals": ("functions_arm64_al2023_no_fixed_reservation", break_globals_runtime),
+    "fixed-reservation-globals": ("functions_arm64_al2023_no_fixed_reservation", break_globals_concurrency),
     "no-queue-alarm": ("alarms_cover_queues_errors_and_compliance", break_queue_alarm),
-    "no-errors-alarm": ("alarms_cover_queues_errors_and_compliance", break_errors_alarm),
+    "failure-queue-unalarmed": ("alarms_cover_queues_errors_and_compliance", break_failure_queue_unalarmed),
+    "failure-destination-elsewhere": ("alarms_cover_queues_errors_and_compliance", break_failure_destination_elsewhere),
     "no-compliance-alarm": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm),
     "compliance-alarm-on-every-run": ("alarms_cover_queues_errors_and_compliance", break_non_compliant_alarm_on_every_run),
-    "no-errored-vpcs-alarm": ("alarms_cover_queues_errors_and_compliance", break_errored_vpcs_alarm),
     "queue-alarm-not-breaching": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_queue_alarm_not_breaching),
     "drift-backlog-not-breaching": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_drift_backlog_not_breaching),
     "no-sweep-heartbeat": ("queue_alarms_keep_state_and_sweeps_have_a_heartbeat", break_no_sweep_heartbeat),
@@ -1302,6 +1374,7 @@ BREAKS = {
     "success-destination-any-bus": ("put_events_only_on_configured_buses", break_success_destination_any_bus),
     "central-target-without-role": ("central_bus_targets_use_a_role", break_central_target_without_role),
     "no-dashboard": ("dashboard_exists", break_no_dashboard),
+    "dashboard-unconditional": ("dashboard_exists", break_dashboard_unconditional),
     "security-hub-import-on-star": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_import_on_star),
     "security-hub-any-product": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_any_product),
     "security-hub-wildcard-action": ("security_hub_findings_on_own_product_and_hub_only", break_security_hub_wildcard_action),
@@ -1315,7 +1388,6 @@ BREAKS = {
     "domain-function-no-failure-destination": ("functions_have_failure_destination", break_domain_function_failure_destination),
     "domain-log-group-deleted": ("log_groups_and_their_keys_retained", break_domain_log_group_deleted),
     "domain-log-group-replaced": ("log_groups_and_their_keys_retained", break_domain_log_group_replaced),
-    "no-domain-errors-alarm": ("alarms_cover_queues_errors_and_compliance", break_domain_errors_alarm),
     "describe-domain-on-star": ("sagemaker_domain_reads_scoped_to_studio", break_describe_domain_on_star),
     "describe-domain-any-region": ("sagemaker_domain_reads_scoped_to_studio", break_describe_domain_any_region),
     "describe-domain-wildcard-action": ("sagemaker_domain_reads_scoped_to_studio", break_describe_domain_wildcard_action),
@@ -1341,6 +1413,15 @@ BREAKS = {
     "kms-role-direct": ("kms_role_grants_pinned", break_kms_role_direct),
     "kms-role-any-queue": ("kms_role_grants_pinned", break_kms_role_any_queue),
     "kms-managed-policy-unpinned": ("kms_role_grants_pinned", break_kms_managed_policy_unpinned),
+    "key-by-default": ("customer_key_only_with_its_parameter", break_key_by_default),
+    "key-unconditional": ("customer_key_only_with_its_parameter", break_key_unconditional),
+    "alias-unconditional": ("customer_key_only_with_its_parameter", break_alias_unconditional),
+    "queue-key-unconditional": ("customer_key_only_with_its_parameter", break_queue_key_unconditional),
+    "queue-no-sse-without-key": ("customer_key_only_with_its_parameter", break_queue_no_sse_without_key),
+    "log-group-key-unconditional": ("customer_key_only_with_its_parameter", break_log_group_key_unconditional),
+    "topic-key-unconditional": ("customer_key_only_with_its_parameter", break_topic_key_unconditional),
+    "kms-grant-unconditional": ("customer_key_only_with_its_parameter", break_kms_grant_unconditional),
+    "conditional-grant-other-condition": ("success_destination_only_with_central_alerting", break_conditional_grant_other_condition),
     "role-without-boundary": ("roles_have_the_permissions_boundary", break_role_without_boundary),
     "conditional-role-without-boundary": ("roles_have_the_permissions_boundary", break_conditional_role_without_boundary),
     "role-boundary-unconditional": ("roles_have_the_permissions_boundary", break_role_boundary_unconditional),

@@ -536,13 +536,17 @@ def self_test(template, plan):
                          if s.get("Sid") not in PLATFORM and any(is_write(a) for a in strings(s["Action"]))})
         cases = [(f"without {policy} {sid}", without_statement(template, policy, sid), (policy, sid))
                  for policy, sid in writes]
-        # a read the code needs, removed from every role's inline policy
+        # a read the code needs, removed from every role's inline policies and every managed policy
+        # (the shared ReadPolicy holds it)
         no_read = copy.deepcopy(template)
-        for role in ROLES.values():
-            for policy in no_read["Resources"].get(role, {}).get("Properties", {}).get("Policies", []):
-                for statement in policy["PolicyDocument"]["Statement"]:
-                    if isinstance(statement, dict) and isinstance(statement.get("Action"), list):
-                        statement["Action"] = [a for a in statement["Action"] if a != "ec2:DescribeVpcs"]
+        documents = [p["PolicyDocument"] for role in ROLES.values()
+                     for p in no_read["Resources"].get(role, {}).get("Properties", {}).get("Policies", [])]
+        documents += [r["Properties"]["PolicyDocument"] for r in no_read["Resources"].values()
+                      if r["Type"] == "AWS::IAM::ManagedPolicy"]
+        for document in documents:
+            for statement in document["Statement"]:
+                if isinstance(statement, dict) and isinstance(statement.get("Action"), list):
+                    statement["Action"] = [a for a in statement["Action"] if a != "ec2:DescribeVpcs"]
         cases.append(("without the read ec2:DescribeVpcs", no_read, None))
         # an extra write no call needs, in a policy every role gets whatever the parameters
         extra = copy.deepcopy(template)

@@ -75,8 +75,10 @@ pub const METRIC_NAMES: [&str; 8] = [
 /// state between sweeps).
 pub const SWEEP_METRIC: &str = "SweepVpcsNonCompliant";
 
-/// A sweep's second metric, in the same record: 1 when no CloudTrail trail records the
-/// Region's management events (`no_trail`), else 0 (also when the trails could not be read).
+/// A sweep's second metric, in the same record, present only when no CloudTrail trail records
+/// the Region's management events (`no_trail`): value 1. A healthy account writes none (no
+/// metric to pay for); the alarm treats missing data as not breaching and looks back over
+/// `SweepHeartbeatHours`, so it stays in ALARM while sweeps keep finding no trail.
 pub const NO_TRAIL_METRIC: &str = "SweepNoTrail";
 
 static METRICS: std::sync::OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> =
@@ -89,7 +91,10 @@ pub fn init_metrics() {
         let built = metrics_cloudwatch_embedded::Builder::new()
             .cloudwatch_namespace(METRICS_NAMESPACE)
             .with_dimension("FunctionName", function)
-            .emit_zeros(true)
+            // A counter that stayed 0 is left out of the record: CloudWatch bills a custom metric
+            // for every hour it receives a value, zeros included, and a quiet sweep would pay for
+            // six zeros four times a day (infra/README.md, "What a stack costs").
+            .emit_zeros(false)
             .init();
         match built {
             Ok(collector) => Some(collector),
@@ -135,23 +140,31 @@ fn errored(report: &Report) -> u64 {
     report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == crate::report::Code::Error)).count() as u64
 }
 
-/// An Embedded Metric Format record holding [`SWEEP_METRIC`] and [`NO_TRAIL_METRIC`].
+/// An Embedded Metric Format record holding [`SWEEP_METRIC`], and [`NO_TRAIL_METRIC`] when
+/// `no_trail`.
 pub fn sweep_record(non_compliant: u64, no_trail: bool) -> serde_json::Value {
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "vpce-guard".into());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
-    serde_json::json!({
+    let mut record = serde_json::json!({
         "_aws": {
             "Timestamp": now,
             "CloudWatchMetrics": [{
                 "Namespace": METRICS_NAMESPACE,
                 "Dimensions": [["FunctionName"]],
-                "Metrics": [{"Name": SWEEP_METRIC, "Unit": "Count"}, {"Name": NO_TRAIL_METRIC, "Unit": "Count"}]
+                "Metrics": [{"Name": SWEEP_METRIC, "Unit": "Count"}]
             }]
         },
         "FunctionName": function,
-        SWEEP_METRIC: non_compliant,
-        NO_TRAIL_METRIC: u64::from(no_trail)
-    })
+        SWEEP_METRIC: non_compliant
+    });
+    if no_trail {
+        record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array_mut()
+            .expect("the metrics list above")
+            .push(serde_json::json!({"Name": NO_TRAIL_METRIC, "Unit": "Count"}));
+        record[NO_TRAIL_METRIC] = 1.into();
+    }
+    record
 }
 
 /// [`guard_from_env`] for a function's `main`: a start-up error is logged as one clear line
