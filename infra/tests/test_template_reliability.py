@@ -442,6 +442,36 @@ def test_the_floor_covers_the_drift_consumer_and_one_more():
     assert refused(template, ReservedConcurrency=str(floor - 1)) and not refused(template, ReservedConcurrency=str(floor))
 
 
+def test_the_creation_queue_is_consumed_once_within_lambdas_limits():
+    """Issue 19, item 3: one event source mapping (on-subnet-created's) on the creation queue, a
+    visibility timeout of six times that function's timeout (Lambda guide, services-sqs-configure),
+    partial batch responses, no batching window and at most 10 records a batch (a batch above 10
+    needs a window), MaximumConcurrency the parameter CreationQueueConcurrency: 2 by default,
+    Lambda's minimum, and refused below it (CreationQueueConcurrency's MinValue)."""
+    template = load_template()
+    resources = template["Resources"]
+    mappings = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    creation = {n: m for n, m in mappings.items() if m["EventSourceArn"] == {"Fn::GetAtt": ["CreationQueue", "Arn"]}}
+    (mapping,) = creation.values()
+    function = mapping["FunctionName"]["Ref"]
+    assert function == "SubnetCreatedFunction"
+    timeout = resources[function]["Properties"]["Timeout"]
+    assert resources["CreationQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["MaximumBatchingWindowInSeconds"] == 0 and mapping["BatchSize"] <= 10
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "CreationQueueConcurrency"}
+    spec = template["Parameters"]["CreationQueueConcurrency"]
+    assert (spec["Type"], spec["Default"], spec["MinValue"], spec["MaxValue"]) == ("Number", 2, 2, 1000)
+    # The mapping is created once the role may receive from the queue (Lambda checks it then).
+    assert resources["CreationQueueEventSource"]["DependsOn"] == "CreationQueueConsumerPolicy"
+    statements = resources["CreationQueueConsumerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (consume,) = [st for st in statements if st["Sid"] == "ConsumeCreationQueue"]
+    assert set(consume["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    assert consume["Resource"] == {"Fn::GetAtt": ["CreationQueue", "Arn"]}
+    stackset = load_template(STACKSET)["Parameters"]["CreationQueueConcurrency"]
+    assert (stackset["Default"], stackset["MinValue"], stackset["MaxValue"]) == (2, 2, 1000)
+
+
 # ------------------------------------------------------------------ issue 18, item 3: KMS pinned to its users
 #
 # The key policy and every role statement that grants a KMS action, evaluated as IAM would for the
@@ -644,18 +674,18 @@ def sqs_context(arn):
 
 @pytest.mark.parametrize("combination", KMS_COMBINATIONS)
 def test_eventbridge_may_use_the_key_for_this_accounts_queues_only(combination):
-    """EventBridge encrypts for the drift queue (GenerateDataKey, Decrypt); a request naming a queue
-    of another account or region is refused. (Which rules may send is DriftQueuePolicy's
-    aws:SourceArn; the key policy cannot name the queue, which names the key.)"""
+    """EventBridge encrypts for the drift and creation queues (GenerateDataKey, Decrypt); a request
+    naming a queue of another account or region is refused. (Which rules may send is the queue
+    policies' aws:SourceArn; the key policy cannot name the queues, which name the key.)"""
     rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
     statements = key_policy(rendered)
-    drift_queue = rendered.arn("DriftQueue")
-    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-        assert key_allows(statements, "events.amazonaws.com", action, sqs_context(drift_queue)), action
-        for other in (drift_queue.replace(ACCOUNT, OTHER_ACCOUNT), drift_queue.replace(REGION, "eu-west-1")):
-            assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(other)), f"{action} {other}"
-    for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant", "kms:PutKeyPolicy"):
-        assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(drift_queue)), action
+    for queue in (rendered.arn("DriftQueue"), rendered.arn("CreationQueue")):
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert key_allows(statements, "events.amazonaws.com", action, sqs_context(queue)), action
+            for other in (queue.replace(ACCOUNT, OTHER_ACCOUNT), queue.replace(REGION, "eu-west-1")):
+                assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(other)), f"{action} {other}"
+        for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant", "kms:PutKeyPolicy"):
+            assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(queue)), action
 
 
 @pytest.mark.parametrize("combination", KMS_COMBINATIONS)
@@ -687,28 +717,33 @@ def test_every_key_policy_statement_is_pinned(combination):
 
 
 @pytest.mark.parametrize("combination", KMS_COMBINATIONS)
-def test_only_remediate_may_decrypt_and_only_the_drift_queue_through_sqs(combination):
-    """The drift queue's consumer (remediate's event source mapping polls with its role) decrypts
-    through SQS (kms:ViaService) for the drift queue (the encryption context); not by calling KMS
-    itself, not for another queue. No other role or policy grants a KMS action."""
+def test_only_the_queue_consumers_may_decrypt_and_only_their_own_queue_through_sqs(combination):
+    """The drift queue's consumer (remediate's event source mapping polls with its role) and the
+    creation queue's (on-subnet-created's mapping, CreationQueueConsumerPolicy on its role only)
+    decrypt through SQS (kms:ViaService) for their own queue (the encryption context); not by
+    calling KMS themselves, not for another queue. No other role or policy grants a KMS action."""
     rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
     grants = role_kms_statements(rendered)
-    assert set(grants) == {"RemediateRole"}, grants
+    assert set(grants) == {"RemediateRole", "CreationQueueConsumerPolicy"}, grants
+    roles = rendered.resources["CreationQueueConsumerPolicy"]["Properties"]["Roles"]
+    assert roles == [{"Ref": "SubnetCreatedRole"}], roles
     key = rendered.arn("Key")
     via_sqs = {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}
-    drift_queue = rendered.arn("DriftQueue")
+    for holder, own, others in (("RemediateRole", "DriftQueue", ["DriftDeadLetterQueue", "CreationQueue"]),
+                                ("CreationQueueConsumerPolicy", "CreationQueue", ["CreationDeadLetterQueue", "DriftQueue"])):
+        queue = rendered.arn(own)
 
-    def allows(action, resource, context):
-        return any(action_matches(s, action) and resource in as_list(s["Resource"]) and conditions_hold(s.get("Condition"), context)
-                   for s in grants["RemediateRole"])
-    assert allows("kms:Decrypt", key, {**via_sqs, **sqs_context(drift_queue)})
-    assert not allows("kms:Decrypt", key, sqs_context(drift_queue)), "a direct kms:Decrypt, not through SQS"
-    assert not allows("kms:Decrypt", key, {"kms:ViaService": f"logs.{REGION}.amazonaws.com", **sqs_context(drift_queue)})
-    for other in (rendered.arn("DriftDeadLetterQueue"), f"arn:aws:sqs:{REGION}:{ACCOUNT}:payroll",
-                  drift_queue.replace(ACCOUNT, OTHER_ACCOUNT)):
-        assert not allows("kms:Decrypt", key, {**via_sqs, **sqs_context(other)}), other
-    for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
-        assert not allows(action, key, {**via_sqs, **sqs_context(drift_queue)}), action
+        def allows(action, resource, context):
+            return any(action_matches(s, action) and resource in as_list(s["Resource"]) and conditions_hold(s.get("Condition"), context)
+                       for s in grants[holder])
+        assert allows("kms:Decrypt", key, {**via_sqs, **sqs_context(queue)}), holder
+        assert not allows("kms:Decrypt", key, sqs_context(queue)), f"{holder}: a direct kms:Decrypt, not through SQS"
+        assert not allows("kms:Decrypt", key, {"kms:ViaService": f"logs.{REGION}.amazonaws.com", **sqs_context(queue)})
+        for other in [rendered.arn(o) for o in others] + [f"arn:aws:sqs:{REGION}:{ACCOUNT}:payroll",
+                                                          queue.replace(ACCOUNT, OTHER_ACCOUNT)]:
+            assert not allows("kms:Decrypt", key, {**via_sqs, **sqs_context(other)}), f"{holder}: {other}"
+        for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
+            assert not allows(action, key, {**via_sqs, **sqs_context(queue)}), f"{holder}: {action}"
 
 
 # ------------------------------------------------------------------ issue 18, item 6: a landing zone's conventions
