@@ -331,15 +331,47 @@ def test_drift_rules_target_the_drift_queue_and_the_notebook_rule_is_conditional
     assert resources["SageMakerDriftRule"].get("Condition") == "VpcNotebooks"
 
 
-STUDIO_RESOURCES = ["DomainChangedRule", "DomainChangedPermission", "DomainCreatedFunction", "DomainCreatedRole",
+STUDIO_RESOURCES = ["DomainChangedRule", "DomainCreatedFunction", "DomainCreatedRole",
                     "DomainCreatedLogGroup", "StudioReadPolicy"]
 
 
-def test_domain_rule_invokes_on_domain_created_with_the_studio_profile_only():
+CREATION_RULES = {"NotebookCreatedRule", "SubnetCreatedRule", "DomainChangedRule"}
+
+
+def test_creation_rules_deliver_the_event_unchanged_to_the_creation_queue_which_admits_exactly_them():
+    """Issue 19, item 3: the creation rules' target is the creation queue, the event its message
+    body as the rule matched it (no InputTransformer: the consumer parses EventBridge events); the
+    queue's policy lets EventBridge send for these rules only; no rule invokes a creation function
+    any more, and no permission lets EventBridge do so."""
     resources = load_template()["Resources"]
-    targets = resources["DomainChangedRule"]["Properties"]["Targets"]
-    assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["DomainCreatedFunction", "Arn"]}]
-    assert "InputTransformer" not in targets[0] and "Input" not in targets[0]
+    for name in CREATION_RULES:
+        targets = resources[name]["Properties"]["Targets"]
+        assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["CreationQueue", "Arn"]}], name
+        assert "InputTransformer" not in targets[0] and "Input" not in targets[0], name
+    example = Example(load_template())
+    (allow,) = [s for s in resources["CreationQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert example.resolve(allow["Principal"]) == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert sorted(example.resolve(allow["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
+        example.resolve({"Fn::GetAtt": [rule, "Arn"]}) for rule in CREATION_RULES)
+    functions = {"NotebookCreatedFunction", "SubnetCreatedFunction", "DomainCreatedFunction"}
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::Lambda::Permission":
+            assert resource["Properties"]["FunctionName"]["Ref"] not in functions, name
+    (mapping,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert mapping["FunctionName"] == {"Ref": "SubnetCreatedFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["CreationQueue", "Arn"]}
+
+
+@pytest.mark.parametrize("name", ["create-subnet.json", "create-subnet-sparse.json", "create-notebook-instance.json",
+                                  "create-domain.json", "create-domain-default-access.json", "update-domain.json"])
+def test_creation_events_reach_the_creation_queue_and_nothing_else(rules, name):
+    matched = matching_rules(rules, sample(name))
+    assert len(matched) == 1 and matched <= CREATION_RULES, (name, matched)
+
+
+def test_domain_rule_delivers_to_the_creation_queue_with_the_studio_profile_only():
+    resources = load_template()["Resources"]
     function = resources["DomainCreatedFunction"]
     assert function["Metadata"]["BuildProperties"]["Binary"] == "on-domain-created"
     assert function["Properties"]["Role"] == {"Fn::GetAtt": ["DomainCreatedRole", "Arn"]}
@@ -485,7 +517,8 @@ class Deployed:
     def __init__(self, template, **parameters):
         self.template = template
         self.parameters = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
-        self.parameters.update({"AWS::Partition": "aws", "AWS::Region": "us-west-2", "AWS::AccountId": ACCOUNT})
+        self.parameters.update({"AWS::Partition": "aws", "AWS::Region": "us-west-2", "AWS::AccountId": ACCOUNT,
+                                "AWS::URLSuffix": "amazonaws.com"})
         self.parameters.update(parameters)
 
     def condition(self, name):
@@ -506,6 +539,8 @@ class Deployed:
             return value  # a resource (a role of a policy's Roles): kept as the reference
         if function == "Ref":
             return NO_VALUE if argument == "AWS::NoValue" else self.parameters[argument]
+        if function == "Fn::GetAtt":  # a queue's or the key's ARN (the creation queue's consumer policy)
+            return value
         if function == "Fn::If":
             return self.value(argument[1] if self.condition(argument[0]) else argument[2])
         if function == "Fn::Join":
@@ -670,7 +705,8 @@ def role_statements(deployed, role):
             continue
         if {"Ref": role} not in deployed.value(resource["Properties"]["Roles"]):
             continue
-        statements += [(name, deployed.value(s)) for s in resource["Properties"]["PolicyDocument"]["Statement"]]
+        resolved = [(name, deployed.value(s)) for s in resource["Properties"]["PolicyDocument"]["Statement"]]
+        statements += [(n, s) for n, s in resolved if isinstance(s, dict)]  # a statement under a false Fn::If is no statement
     return statements
 
 

@@ -469,7 +469,7 @@ def test_the_floor_covers_the_drift_consumer_and_one_more():
 # dashboard only with CreateDashboard=true (off in the StackSet), and alarms on the places every
 # failure ends in, one alarm metric each (0.10 USD a month per metric, metric math included).
 
-ALARM_METRICS_WITH_DEFAULTS = 8  # the cost table's figure
+ALARM_METRICS_WITH_DEFAULTS = 10  # the cost table's figure
 
 
 def alarm_metrics(alarm):
@@ -514,16 +514,16 @@ def test_with_the_customer_key_the_drift_queues_logs_and_topic_use_it():
     resources = Deployed(load_template(), CustomerManagedKey="true", Profiles="notebook-instances,studio").resources()
     assert set(of_type(resources, "AWS::KMS::Key")) == {"Key"} and set(of_type(resources, "AWS::KMS::Alias")) == {"KeyAlias"}
     queues = of_type(resources, "AWS::SQS::Queue")
-    for name in ("DriftQueue", "DriftDeadLetterQueue"):
+    for name in ("DriftQueue", "DriftDeadLetterQueue", "CreationQueue"):
         assert queues[name]["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["Key", "Arn"]}, name
         assert queues[name]["Properties"]["SqsManagedSseEnabled"] is False, name
-    for name in set(queues) - {"DriftQueue", "DriftDeadLetterQueue"}:  # EventBridge and every role write these
+    for name in set(queues) - {"DriftQueue", "DriftDeadLetterQueue", "CreationQueue"}:  # EventBridge and every role write these
         assert queues[name]["Properties"]["SqsManagedSseEnabled"] is True, name
     for name, group in of_type(resources, "AWS::Logs::LogGroup").items():
         assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["Key", "Arn"]}, name
     (topic,) = of_type(resources, "AWS::SNS::Topic").values()
     assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "Key"}
-    assert [g["Sid"] for g in kms_grants(resources)] == ["DecryptDriftQueue"]
+    assert sorted(g["Sid"] for g in kms_grants(resources)) == ["DecryptCreationQueue", "DecryptDriftQueue"]
 
 
 def test_the_dashboard_only_when_asked_and_off_in_the_stackset():
@@ -588,6 +588,36 @@ def test_alarm_metrics_are_the_cost_tables():
         assert sum(alarm_metrics(a) for a in alarms_deployed.values()) == ALARM_METRICS_WITH_DEFAULTS, options
     readme = (ROOT / "infra" / "README.md").read_text(encoding="utf-8")
     assert f"{ALARM_METRICS_WITH_DEFAULTS} alarm metrics" in readme
+
+
+def test_the_creation_queue_is_consumed_once_within_lambdas_limits():
+    """Issue 19, item 3: one event source mapping (on-subnet-created's) on the creation queue, a
+    visibility timeout of six times that function's timeout (Lambda guide, services-sqs-configure),
+    partial batch responses, no batching window and at most 10 records a batch (a batch above 10
+    needs a window), MaximumConcurrency the parameter CreationQueueConcurrency: 2 by default,
+    Lambda's minimum, and refused below it (CreationQueueConcurrency's MinValue)."""
+    template = load_template()
+    resources = template["Resources"]
+    mappings = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    creation = {n: m for n, m in mappings.items() if m["EventSourceArn"] == {"Fn::GetAtt": ["CreationQueue", "Arn"]}}
+    (mapping,) = creation.values()
+    function = mapping["FunctionName"]["Ref"]
+    assert function == "SubnetCreatedFunction"
+    timeout = resources[function]["Properties"].get("Timeout", template["Globals"]["Function"]["Timeout"])
+    assert resources["CreationQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["MaximumBatchingWindowInSeconds"] == 0 and mapping["BatchSize"] <= 10
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "CreationQueueConcurrency"}
+    spec = template["Parameters"]["CreationQueueConcurrency"]
+    assert (spec["Type"], spec["Default"], spec["MinValue"], spec["MaxValue"]) == ("Number", 2, 2, 1000)
+    # The mapping is created once the role may receive from the queue (Lambda checks it then).
+    assert resources["CreationQueueEventSource"]["DependsOn"] == "CreationQueueConsumerPolicy"
+    statements = resources["CreationQueueConsumerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (consume,) = [st for st in statements if isinstance(st, dict) and st.get("Sid") == "ConsumeCreationQueue"]
+    assert set(consume["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    assert consume["Resource"] == {"Fn::GetAtt": ["CreationQueue", "Arn"]}
+    stackset = load_template(STACKSET)["Parameters"]["CreationQueueConcurrency"]
+    assert (stackset["Default"], stackset["MinValue"], stackset["MaxValue"]) == (2, 2, 1000)
 
 
 # ------------------------------------------------------------------ issue 18, item 3: KMS pinned to its users
@@ -793,18 +823,18 @@ def sqs_context(arn):
 
 @pytest.mark.parametrize("combination", KMS_COMBINATIONS)
 def test_eventbridge_may_use_the_key_for_this_accounts_queues_only(combination):
-    """EventBridge encrypts for the drift queue (GenerateDataKey, Decrypt); a request naming a queue
-    of another account or region is refused. (Which rules may send is DriftQueuePolicy's
-    aws:SourceArn; the key policy cannot name the queue, which names the key.)"""
+    """EventBridge encrypts for the drift and creation queues (GenerateDataKey, Decrypt); a request
+    naming a queue of another account or region is refused. (Which rules may send is the queue
+    policies' aws:SourceArn; the key policy cannot name the queues, which name the key.)"""
     rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
     statements = key_policy(rendered)
-    drift_queue = rendered.arn("DriftQueue")
-    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-        assert key_allows(statements, "events.amazonaws.com", action, sqs_context(drift_queue)), action
-        for other in (drift_queue.replace(ACCOUNT, OTHER_ACCOUNT), drift_queue.replace(REGION, "eu-west-1")):
-            assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(other)), f"{action} {other}"
-    for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant", "kms:PutKeyPolicy"):
-        assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(drift_queue)), action
+    for queue in (rendered.arn("DriftQueue"), rendered.arn("CreationQueue")):
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert key_allows(statements, "events.amazonaws.com", action, sqs_context(queue)), action
+            for other in (queue.replace(ACCOUNT, OTHER_ACCOUNT), queue.replace(REGION, "eu-west-1")):
+                assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(other)), f"{action} {other}"
+        for action in ("kms:Encrypt", "kms:ReEncryptFrom", "kms:CreateGrant", "kms:PutKeyPolicy"):
+            assert not key_allows(statements, "events.amazonaws.com", action, sqs_context(queue)), action
 
 
 @pytest.mark.parametrize("combination", KMS_COMBINATIONS)
@@ -836,28 +866,33 @@ def test_every_key_policy_statement_is_pinned(combination):
 
 
 @pytest.mark.parametrize("combination", KMS_COMBINATIONS)
-def test_only_remediate_may_decrypt_and_only_the_drift_queue_through_sqs(combination):
-    """The drift queue's consumer (remediate's event source mapping polls with its role) decrypts
-    through SQS (kms:ViaService) for the drift queue (the encryption context); not by calling KMS
-    itself, not for another queue. No other role or policy grants a KMS action."""
+def test_only_the_queue_consumers_may_decrypt_and_only_their_own_queue_through_sqs(combination):
+    """The drift queue's consumer (remediate's event source mapping polls with its role) and the
+    creation queue's (on-subnet-created's mapping, CreationQueueConsumerPolicy on its role only)
+    decrypt through SQS (kms:ViaService) for their own queue (the encryption context); not by
+    calling KMS themselves, not for another queue. No other role or policy grants a KMS action."""
     rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
     grants = role_kms_statements(rendered)
-    assert set(grants) == {"RemediateRole"}, grants
+    assert set(grants) == {"RemediateRole", "CreationQueueConsumerPolicy"}, grants
+    roles = rendered.resources["CreationQueueConsumerPolicy"]["Properties"]["Roles"]
+    assert roles == [{"Ref": "SubnetCreatedRole"}], roles
     key = rendered.arn("Key")
     via_sqs = {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}
-    drift_queue = rendered.arn("DriftQueue")
+    for holder, own, others in (("RemediateRole", "DriftQueue", ["DriftDeadLetterQueue", "CreationQueue"]),
+                                ("CreationQueueConsumerPolicy", "CreationQueue", ["DriftDeadLetterQueue", "DriftQueue"])):
+        queue = rendered.arn(own)
 
-    def allows(action, resource, context):
-        return any(action_matches(s, action) and resource in as_list(s["Resource"]) and conditions_hold(s.get("Condition"), context)
-                   for s in grants["RemediateRole"])
-    assert allows("kms:Decrypt", key, {**via_sqs, **sqs_context(drift_queue)})
-    assert not allows("kms:Decrypt", key, sqs_context(drift_queue)), "a direct kms:Decrypt, not through SQS"
-    assert not allows("kms:Decrypt", key, {"kms:ViaService": f"logs.{REGION}.amazonaws.com", **sqs_context(drift_queue)})
-    for other in (rendered.arn("DriftDeadLetterQueue"), f"arn:aws:sqs:{REGION}:{ACCOUNT}:payroll",
-                  drift_queue.replace(ACCOUNT, OTHER_ACCOUNT)):
-        assert not allows("kms:Decrypt", key, {**via_sqs, **sqs_context(other)}), other
-    for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
-        assert not allows(action, key, {**via_sqs, **sqs_context(drift_queue)}), action
+        def allows(action, resource, context):
+            return any(action_matches(s, action) and resource in as_list(s["Resource"]) and conditions_hold(s.get("Condition"), context)
+                       for s in grants[holder])
+        assert allows("kms:Decrypt", key, {**via_sqs, **sqs_context(queue)}), holder
+        assert not allows("kms:Decrypt", key, sqs_context(queue)), f"{holder}: a direct kms:Decrypt, not through SQS"
+        assert not allows("kms:Decrypt", key, {"kms:ViaService": f"logs.{REGION}.amazonaws.com", **sqs_context(queue)})
+        for other in [rendered.arn(o) for o in others] + [f"arn:aws:sqs:{REGION}:{ACCOUNT}:payroll",
+                                                          queue.replace(ACCOUNT, OTHER_ACCOUNT)]:
+            assert not allows("kms:Decrypt", key, {**via_sqs, **sqs_context(other)}), f"{holder}: {other}"
+        for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
+            assert not allows(action, key, {**via_sqs, **sqs_context(queue)}), f"{holder}: {action}"
 
 
 # ------------------------------------------------------------------ issue 18, item 6: a landing zone's conventions

@@ -680,6 +680,73 @@ def break_drift_consumer_unbounded(t):
     sqs_events(t)[0].pop("ScalingConfig")
 
 
+def creation_mapping(t):
+    found = [m["Properties"] for _, m in resources_of(t, "AWS::Lambda::EventSourceMapping")
+             if m["Properties"].get("EventSourceArn") in ({"Fn::GetAtt": ["CreationQueue", "Arn"]}, {"Fn::GetAtt": "CreationQueue.Arn"})]
+    if not found:
+        sys.exit("no event source mapping of the creation queue to break")
+    return found[0]
+
+
+def break_creation_rule_to_function(t):
+    # Straight to the function again: one reconciler per event, however many arrive at once.
+    t["Resources"]["SubnetCreatedRule"]["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["SubnetCreatedFunction", "Arn"]}
+
+
+def break_creation_queue_plain(t):
+    queue = t["Resources"]["CreationQueue"]["Properties"]
+    queue.pop("KmsMasterKeyId")
+    queue.pop("KmsDataKeyReusePeriodSeconds", None)
+    queue.pop("SqsManagedSseEnabled", None)
+
+
+def break_creation_queue_named(t):
+    t["Resources"]["CreationQueue"]["Properties"]["QueueName"] = {"Fn::Sub": "${NamePrefix}-creation"}
+
+
+def break_creation_queue_no_redrive(t):
+    t["Resources"]["CreationQueue"]["Properties"].pop("RedrivePolicy")
+
+
+def break_creation_queue_short_visibility(t):
+    # Equal to the function timeout: a slow delivery becomes visible again while it still runs.
+    t["Resources"]["CreationQueue"]["Properties"]["VisibilityTimeout"] = 120
+
+
+def break_creation_consumer_whole_batch(t):
+    creation_mapping(t).pop("FunctionResponseTypes")
+
+
+def break_creation_consumer_unbounded(t):
+    creation_mapping(t).pop("ScalingConfig")
+
+
+def break_creation_consumer_concurrency_1(t):
+    creation_mapping(t)["ScalingConfig"]["MaximumConcurrency"] = 1
+
+
+def break_creation_concurrency_parameter_1(t):
+    t["Parameters"]["CreationQueueConcurrency"]["MinValue"] = 1
+    t["Parameters"]["CreationQueueConcurrency"]["Default"] = 1
+
+
+def break_creation_consumer_batching_window(t):
+    # A minute's window: the first creation waits for it.
+    creation_mapping(t)["MaximumBatchingWindowInSeconds"] = 60
+
+
+def break_creation_queue_two_consumers(t):
+    # A second mapping takes a share of the events, whichever function polls first.
+    second = copy.deepcopy(t["Resources"]["CreationQueueEventSource"])
+    second["Properties"]["FunctionName"] = {"Ref": "NotebookCreatedFunction"}
+    t["Resources"]["CreationQueueSecondEventSource"] = second
+
+
+def break_creation_backlog_within_retry(t):
+    # Below the 720 s visibility timeout: every record handed back raises the alarm.
+    t["Resources"]["CreationBacklogAlarm"]["Properties"]["Threshold"] = 600
+
+
 def break_put_events_any_bus(t):
     for statement in statements_allowing(t, "events:PutEvents"):
         statement["Resource"] = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/*"}
@@ -1365,6 +1432,18 @@ BREAKS = {
     "drift-backlog-within-retry": ("drift_backlog_alarm_outlasts_a_retry", break_drift_backlog_within_retry),
     "drift-consumer-whole-batch": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_whole_batch),
     "drift-consumer-unbounded": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_unbounded),
+    "creation-rule-to-function": ("creation_events_through_a_bounded_queue", break_creation_rule_to_function),
+    "creation-queue-plain": ("creation_events_through_a_bounded_queue", break_creation_queue_plain),
+    "creation-queue-named": ("creation_events_through_a_bounded_queue", break_creation_queue_named),
+    "creation-queue-no-redrive": ("creation_events_through_a_bounded_queue", break_creation_queue_no_redrive),
+    "creation-queue-short-visibility": ("creation_events_through_a_bounded_queue", break_creation_queue_short_visibility),
+    "creation-consumer-whole-batch": ("creation_events_through_a_bounded_queue", break_creation_consumer_whole_batch),
+    "creation-consumer-unbounded": ("creation_events_through_a_bounded_queue", break_creation_consumer_unbounded),
+    "creation-consumer-concurrency-1": ("creation_events_through_a_bounded_queue", break_creation_consumer_concurrency_1),
+    "creation-concurrency-parameter-1": ("creation_events_through_a_bounded_queue", break_creation_concurrency_parameter_1),
+    "creation-consumer-batching-window": ("creation_events_through_a_bounded_queue", break_creation_consumer_batching_window),
+    "creation-queue-two-consumers": ("creation_events_through_a_bounded_queue", break_creation_queue_two_consumers),
+    "creation-backlog-within-retry": ("creation_backlog_alarm_outlasts_a_retry", break_creation_backlog_within_retry),
     "put-events-any-bus": ("put_events_only_on_configured_buses", break_put_events_any_bus),
     "put-events-wildcard": ("put_events_only_on_configured_buses", break_put_events_wildcard),
     "empty-success-destination": ("success_destination_only_with_central_alerting", break_empty_success_destination),

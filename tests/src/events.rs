@@ -54,3 +54,27 @@ pub fn drift(file: &str, vpc_id: &str, endpoint_id: &str) -> Value {
         load(file).to_string().replace("vpc-0f1e2d3c4b5a69788", vpc_id).replace("vpce-0123456789abcdef0", endpoint_id);
     serde_json::from_str(&text).expect("still JSON")
 }
+
+/// What Lambda's SQS event source hands a function: one record per message (the shape of
+/// `events/sqs-drift-batch.json`), the body the EventBridge event as the rule sent it (no input
+/// transformer), the `messageId`s `message-000`, `message-001`, …
+pub fn sqs_delivery(bodies: &[Value]) -> Value {
+    let records: Vec<(String, Value)> =
+        bodies.iter().enumerate().map(|(i, body)| (format!("message-{i:03}"), body.clone())).collect();
+    sqs_records(&records)
+}
+
+/// [`sqs_delivery`] of `(messageId, body)` records.
+pub fn sqs_records(records: &[(String, Value)]) -> Value {
+    let template = load("sqs-drift-batch.json")["Records"][0].clone();
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(id, body)| {
+            let mut record = template.clone();
+            record["messageId"] = json!(id);
+            record["body"] = json!(body.to_string());
+            record
+        })
+        .collect();
+    json!({ "Records": records })
+}

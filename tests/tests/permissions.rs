@@ -133,6 +133,10 @@ impl World {
 
         let new_subnet = self.seed.subnet(&vpc, &format!("10.{n}.200.0/24"), "us-west-2d").await?;
         self.invoke("on-subnet-created", events::subnet_created(&new_subnet, &vpc, "us-west-2d"), &[]).await?;
+        // The creation queue's consumer takes every kind of creation event (issue 19 item 3).
+        let delivery =
+            [events::subnet_created(&new_subnet, &vpc, "us-west-2d"), events::notebook_created("contract-nb", &first)];
+        self.invoke("on-subnet-created", events::sqs_delivery(&delivery), &[]).await?;
 
         let tagged = self.seed.vpc(&format!("10.{}.0.0/16", n + 1), &[("vpce-guard:enforce", "true")]).await?;
         self.seed.subnet(&tagged, &format!("10.{}.0.0/24", n + 1), "us-west-2a").await?;
@@ -182,7 +186,8 @@ async fn studio(w: &World, n: u8) -> Result<()> {
     let mut event = events::load("create-domain.json");
     event["detail"]["responseElements"]["domainArn"] =
         json!(format!("arn:aws:sagemaker:us-west-2:123456789012:domain/{domain}"));
-    w.invoke("on-domain-created", event, &[]).await?;
+    w.invoke("on-domain-created", event.clone(), &[]).await?;
+    w.invoke("on-subnet-created", events::sqs_delivery(&[event]), &[]).await?;
 
     let new_subnet = w.seed.subnet(&vpc, &format!("10.{n}.200.0/24"), "us-west-2d").await?;
     w.invoke("on-subnet-created", events::subnet_created(&new_subnet, &vpc, "us-west-2d"), &[]).await?;

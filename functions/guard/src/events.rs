@@ -45,8 +45,9 @@ pub enum Trigger {
     /// Drift events delivered together by the drift queue (SQS): reconciled as one run, so a
     /// burst costs one pass over the VPCs it names (or one sweep), not one per event.
     DriftBatch(DriftBatch),
-    /// Creation events (`CreateSubnet`, `CreateNotebookInstance`, `CreateDomain`) delivered
-    /// together by a function's creation queue (SQS): the subnets' VPCs are reconciled once.
+    /// Creation events (`CreateSubnet`, `CreateNotebookInstance`, `CreateDomain`,
+    /// `UpdateDomain`) delivered together by the creation queue (SQS): the VPCs they name are
+    /// reconciled once each, in one run.
     CreationBatch(CreationBatch),
     /// A manual invocation of `remediate`.
     Manual {
@@ -67,7 +68,7 @@ impl Trigger {
             Trigger::Scheduled => "Scheduled",
             Trigger::Drift(drift) => drift.event_name,
             Trigger::DriftBatch(_) => "DriftBatch",
-            Trigger::CreationBatch(batch) => batch.event_name,
+            Trigger::CreationBatch(_) => "CreationBatch",
             Trigger::Manual { .. } => "Manual",
         }
     }
@@ -122,11 +123,9 @@ pub struct DriftBatch {
     pub unreadable: Vec<(String, String)>,
 }
 
-/// The records of one SQS delivery from a creation queue.
+/// The records of one SQS delivery from the creation queue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreationBatch {
-    /// The event the function takes (`CreateSubnet`, …): the report's `trigger`.
-    pub event_name: &'static str,
     /// Records delivered.
     pub records: usize,
     /// Each readable record that needs a look: `(messageId, trigger)`, in delivery order.
@@ -500,26 +499,45 @@ fn sqs_records(records: &Value, queue: &str) -> Result<Vec<(String, Result<Value
     Ok(bodies)
 }
 
-/// What a creation function receives: one EventBridge event (parsed by `parse`, as always:
-/// manual use, `cargo lambda invoke`, tests), or a delivery of its creation queue (SQS
-/// `Records`, each body such an event) as one [`CreationBatch`] named `event_name`.
-pub fn parse_delivery(
-    event: &Value,
-    region: &str,
-    event_name: &'static str,
-    parse: fn(&Value, &str) -> Result<Parsed>,
-) -> Result<Parsed> {
+/// What a creation function receives: one EventBridge event of its own kind (parsed by
+/// `parse`, as always: manual use, `cargo lambda invoke`, tests), or a delivery of the creation
+/// queue (SQS `Records`, each body a creation event of any kind, [`parse_creation`]) as one
+/// [`CreationBatch`]. The queue has one consumer, which takes every kind.
+pub fn parse_delivery(event: &Value, region: &str, parse: fn(&Value, &str) -> Result<Parsed>) -> Result<Parsed> {
     let Some(records) = event.get("Records") else { return parse(event, region) };
-    let records = sqs_records(records, &format!("the {event_name} queue"))?;
-    let mut batch = CreationBatch { event_name, records: records.len(), ..CreationBatch::default() };
+    let records = sqs_records(records, "the creation queue")?;
+    let mut batch = CreationBatch { records: records.len(), ..CreationBatch::default() };
     for (message_id, body) in records {
-        match body.and_then(|event| parse(&event, region)) {
+        match body.and_then(|event| parse_creation(&event, region)) {
             Ok(Parsed::Run(trigger)) => batch.events.push((message_id, trigger)),
             Ok(Parsed::Ignore { reason, .. }) => batch.ignored.push(reason),
             Err(error) => batch.unreadable.push((message_id, error.to_string())),
         }
     }
     Ok(Parsed::Run(Trigger::CreationBatch(batch)))
+}
+
+/// The CloudTrail events of the creation queue: those of `on-subnet-created`,
+/// `on-notebook-created` and `on-domain-created`.
+pub const CREATION_EVENTS: [&str; 4] = ["CreateSubnet", "CreateNotebookInstance", "CreateDomain", "UpdateDomain"];
+
+/// One creation event (a record of the creation queue): `CreateSubnet`,
+/// `CreateNotebookInstance`, `CreateDomain` or `UpdateDomain`, by its `detail.eventName`.
+pub fn parse_creation(event: &Value, region: &str) -> Result<Parsed> {
+    match event.pointer("/detail/eventName").and_then(Value::as_str).unwrap_or_default() {
+        "CreateSubnet" => parse_subnet_created(event, region),
+        "CreateNotebookInstance" => parse_notebook_created(event, region),
+        "CreateDomain" | "UpdateDomain" => parse_domain_changed(event, region),
+        name => {
+            let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+            Err(Error::bad_event(format!(
+                "the creation queue delivered an event of source {:?} detail-type {:?} eventName {name:?}; creation events are {}",
+                field("source"),
+                field("detail-type"),
+                CREATION_EVENTS.join(", ")
+            )))
+        }
+    }
 }
 
 /// One drift event from the drift queue: a CloudTrail event `remediate` treats as drift.

@@ -251,3 +251,38 @@ fn a_drift_queue_delivery_is_one_batch_and_bad_records_fail_alone() {
         assert!(error.to_string().contains("SQS"), "{error}");
     }
 }
+
+/// The creation queue's delivery: records of every creation kind, whichever function consumes
+/// it; a drift event or a failed call in it is refused or ignored alone. One event on its own
+/// is still the function's own kind only.
+#[test]
+fn a_creation_queue_delivery_takes_every_creation_kind_and_one_event_its_own_kind_only() {
+    let bodies = [
+        file("create-subnet.json"),
+        file("create-notebook-instance.json"),
+        file("create-domain.json"),
+        file("update-domain.json"),
+        file("create-subnet-failed.json"),
+        file("delete-vpc-endpoints.json"),
+    ];
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| json!({"messageId": format!("m-{i}"), "eventSource": "aws:sqs", "body": body.to_string()}))
+        .collect();
+    let delivery = json!({ "Records": records });
+    for parse in [parse_notebook_created, parse_subnet_created, parse_domain_changed] {
+        let Parsed::Run(Trigger::CreationBatch(batch)) = parse_delivery(&delivery, REGION, parse).unwrap() else {
+            panic!("a delivery is one batch")
+        };
+        let kinds: Vec<&str> = batch.events.iter().map(|(_, t)| t.name()).collect();
+        assert_eq!(kinds, ["CreateSubnet", "CreateNotebookInstance", "CreateDomain", "UpdateDomain"]);
+        assert_eq!(batch.ignored.len(), 1, "the failed call");
+        assert_eq!(batch.unreadable.len(), 1);
+        assert_eq!(batch.unreadable[0].0, "m-5");
+        assert!(batch.unreadable[0].1.contains("creation events are"), "{}", batch.unreadable[0].1);
+        assert_eq!(Trigger::CreationBatch(batch).name(), "CreationBatch");
+    }
+    let single = parse_delivery(&file("create-notebook-instance.json"), REGION, parse_subnet_created);
+    assert!(single.is_err(), "on-subnet-created takes one CreateSubnet event, as before: {single:?}");
+}

@@ -45,7 +45,8 @@ pub struct RunOptions {
 pub(crate) struct RunContext<'a> {
     pub trigger: &'a str,
     pub dry_run: bool,
-    pub pinned: Option<&'a Notebook>,
+    /// The notebooks of the events being handled (the listing may not show them yet).
+    pub pinned: &'a [Notebook],
     pub deadline: Option<Instant>,
     /// One VPC named by an event: an error fails the invocation (so Lambda retries it).
     /// Otherwise (sweeps) an error is reported for its VPC alone and the sweep goes on.

@@ -217,24 +217,24 @@ async fn handle<A: Account>(
 }
 
 /// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event, or a
-/// delivery of its creation queue (answered with `batchItemFailures`).
+/// delivery of the creation queue (answered with `batchItemFailures`).
 pub async fn on_notebook_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parse =
-        |e: &Value, r: &str| events::parse_delivery(e, r, "CreateNotebookInstance", events::parse_notebook_created);
+    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, events::parse_notebook_created);
     handle(event, guard, parse).await
 }
 
-/// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event, or a delivery of its
-/// creation queue (answered with `batchItemFailures`).
+/// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event, or a delivery of the
+/// creation queue, whose consumer it is in the template: every creation event, of any kind,
+/// reaches it that way (answered with `batchItemFailures`).
 pub async fn on_subnet_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, "CreateSubnet", events::parse_subnet_created);
+    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, events::parse_subnet_created);
     handle(event, guard, parse).await
 }
 
 /// Handler of `on-domain-created`: a `CreateDomain` or `UpdateDomain` CloudTrail event, or a
-/// delivery of its creation queue (answered with `batchItemFailures`).
+/// delivery of the creation queue (answered with `batchItemFailures`).
 pub async fn on_domain_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, "CreateDomain", events::parse_domain_changed);
+    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, events::parse_domain_changed);
     handle(event, guard, parse).await
 }
 

@@ -23,6 +23,17 @@ impl<A: Account> Guard<A> {
         with_notebooks: bool,
         pinned: Option<&Notebook>,
     ) -> Result<Vec<Observation>> {
+        self.observe_pinned(selector, with_notebooks, pinned.map(std::slice::from_ref).unwrap_or_default()).await
+    }
+
+    /// [`Guard::observe`] with the notebooks of the events being handled, which the listing
+    /// may not show yet.
+    pub(crate) async fn observe_pinned(
+        &self,
+        selector: &VpcSelector,
+        with_notebooks: bool,
+        pinned: &[Notebook],
+    ) -> Result<Vec<Observation>> {
         let identity = self.identity().await?;
         let vpcs = self.account().describe_vpcs(selector).await?;
         if vpcs.is_empty() {
@@ -92,7 +103,7 @@ impl<A: Account> Guard<A> {
 
     /// Reads the notebooks of the observed VPC into the observation, and its Studio domains
     /// when the studio profile is on and they are not read yet.
-    pub async fn read_notebooks(&self, obs: &mut Observation, pinned: Option<&Notebook>) -> Result<()> {
+    pub async fn read_notebooks(&self, obs: &mut Observation, pinned: &[Notebook]) -> Result<()> {
         let subnets: BTreeSet<&str> = obs.subnets.iter().map(|s| s.id.as_str()).collect();
         let all = self.notebooks(pinned).await?;
         let mine = all.into_iter().filter(|n| n.subnet_id.as_deref().is_some_and(|s| subnets.contains(s)));
@@ -174,10 +185,10 @@ impl<A: Account> Guard<A> {
     }
 
     /// Every notebook instance of the region that is not being deleted, with its subnet,
-    /// plus `pinned` (the event's notebook, which the list may not show yet).
+    /// plus `pinned` (the events' notebooks, which the list may not show yet).
     /// A notebook's subnet and direct internet access never change (SageMaker offers no update
     /// of either), so it is described once per process.
-    async fn notebooks(&self, pinned: Option<&Notebook>) -> Result<Vec<Notebook>> {
+    async fn notebooks(&self, pinned: &[Notebook]) -> Result<Vec<Notebook>> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         let summaries = self.account().list_notebooks().await?;
         // Forget notebooks that are gone, so the cache only ever holds listed ones.
@@ -213,7 +224,7 @@ impl<A: Account> Guard<A> {
             .try_collect()
             .await?;
         notebooks.sort_by(|a, b| a.arn.cmp(&b.arn));
-        if let Some(pinned) = pinned {
+        for pinned in pinned {
             if !notebooks.iter().any(|n| n.arn == pinned.arn) {
                 notebooks.push(pinned.clone());
             }

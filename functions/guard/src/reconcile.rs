@@ -37,7 +37,7 @@ impl<A: Account> Guard<A> {
         with_notebooks: bool,
         run: RunContext<'_>,
     ) -> Result<Report> {
-        let observations = self.observe(selector, with_notebooks, run.pinned).await?;
+        let observations = self.observe_pinned(selector, with_notebooks, run.pinned).await?;
         self.reconcile_observed(observations, run).await
     }
 
@@ -122,8 +122,9 @@ impl<A: Account> Guard<A> {
                     let mut after = self.after_writes(obs, &current).await?;
                     // Under vpc-notebooks a policy is written from the notebooks seen at the start; a concurrent
                     // event that saw fewer may have written after us. Read them again (events
-                    // only: a sweep would pay one listing per VPC, and the next sweep heals).
-                    if run.single
+                    // only, one VPC's or a delivery's notebooks: a sweep would pay one listing
+                    // per VPC, and the next sweep heals).
+                    if (run.single || !run.pinned.is_empty())
                         && lists_notebooks(self.config())
                         && writes_policy(&current)
                         && after.notebooks.is_some()
@@ -215,7 +216,7 @@ impl<A: Account> Guard<A> {
     /// Plans, first reading what the plan needs and the observation lacks: the VPC's notebooks
     /// (a subnet event that must create the notebook endpoint under `vpc-notebooks`), its
     /// private hosted zones (a plan that would create an endpoint or turn private DNS on).
-    async fn plan_with_reads(&self, obs: &mut Observation, pinned: Option<&Notebook>) -> Result<Plan> {
+    async fn plan_with_reads(&self, obs: &mut Observation, pinned: &[Notebook]) -> Result<Plan> {
         loop {
             let current = plan(obs, self.config());
             if current.needs_notebooks && obs.notebooks.is_none() {
@@ -256,9 +257,9 @@ impl<A: Account> Guard<A> {
     }
 
     /// Observes one VPC again after a conflict, keeping the notebooks read before.
-    async fn refresh(&self, obs: &Observation, pinned: Option<&Notebook>) -> Result<Observation> {
+    async fn refresh(&self, obs: &Observation, pinned: &[Notebook]) -> Result<Observation> {
         let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
-        let mut after = self.observe(&selector, false, pinned).await?.pop().ok_or_else(|| Error::NotFound {
+        let mut after = self.observe_pinned(&selector, false, pinned).await?.pop().ok_or_else(|| Error::NotFound {
             kind: "VPC",
             id: obs.vpc.id.clone(),
             hint: " after writing to it".into(),

@@ -1,12 +1,16 @@
 //! One method per trigger: which VPCs a notebook, subnet or domain event, or a manual payload,
 //! names, read from the account (the event only says where to look), then reconciled.
 
-use tracing::warn;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tracing::{info, warn};
 
 use crate::account::{Account, VpcSelector};
 use crate::error::{Error, Result};
 use crate::events::{CreationBatch, Trigger};
 use crate::guard::{ignored, Guard, RunContext, RunOptions};
+use crate::model::{Domain, Notebook};
 use crate::observe::missing_vpcs;
 use crate::report::{BatchSummary, Code, Problem, Report, VpcReport};
 
@@ -16,7 +20,7 @@ impl<A: Account> Guard<A> {
         let context = |trigger: &'static str, single: bool| RunContext {
             trigger,
             dry_run,
-            pinned: None,
+            pinned: &[],
             deadline: options.deadline,
             single,
             approve: options.approve.as_ref(),
@@ -24,7 +28,7 @@ impl<A: Account> Guard<A> {
         match trigger {
             Trigger::NotebookCreated { name } => self.on_notebook_created(name, context(trigger.name(), true)).await,
             Trigger::SubnetCreated { subnet_id, vpc_id } => {
-                self.on_subnets_created(&[(subnet_id.as_str(), vpc_id.as_str())], context(trigger.name(), true)).await
+                self.on_subnet_created(subnet_id, vpc_id, context(trigger.name(), true)).await
             }
             Trigger::CreationBatch(batch) => self.on_creation_batch(batch, context(trigger.name(), false)).await,
             Trigger::DomainChanged { domain_id, .. } => {
@@ -100,12 +104,12 @@ impl<A: Account> Guard<A> {
             return Ok(report);
         }
         let selector = VpcSelector::Ids(vec![subnet.vpc_id.clone()]);
-        run.pinned = Some(&notebook);
+        run.pinned = std::slice::from_ref(&notebook);
         // The VPC's other notebooks matter only to the vpc-notebooks policy: otherwise the
         // event's own notebook enrols the VPC, and the event costs the same reads whatever the
         // number of notebooks in the account.
         let lists = self.config.notebook_policy == crate::config::NotebookPolicy::VpcNotebooks;
-        let mut observations = self.observe(&selector, lists, run.pinned).await?;
+        let mut observations = self.observe_pinned(&selector, lists, run.pinned).await?;
         if observations.is_empty() {
             return Ok(ignored(
                 &run,
@@ -132,18 +136,7 @@ impl<A: Account> Guard<A> {
         self.remember_domain(&domain);
         if !crate::plan::enrols(&domain, &self.config) {
             let mut report = Report::new(run.trigger, run.dry_run);
-            let mut vpc = VpcReport::skipped(
-                &domain.vpc_id,
-                format!("domain {domain_id} is in PublicInternetOnly mode: its apps reach AWS over the internet"),
-            );
-            vpc.problems.push(Problem::warning(
-                Code::StudioPublicInternet,
-                format!(
-                    "Studio domain {domain_id} uses AppNetworkAccessType=PublicInternetOnly; vpce-guard leaves VPC {} alone (set VPCE_GUARD_STUDIO_PUBLIC_DOMAINS=enforce to give it the studio endpoints anyway)",
-                    domain.vpc_id
-                ),
-            ));
-            report.vpcs.push(vpc);
+            report.vpcs.push(public_domain(&domain));
             return Ok(report);
         }
         let selector = VpcSelector::Ids(vec![domain.vpc_id.clone()]);
@@ -158,105 +151,71 @@ impl<A: Account> Guard<A> {
         self.reconcile_observed(observations, run).await
     }
 
-    /// Subnets were created: their VPCs are reconciled once each, if in scope. The VPCs'
-    /// observation is read again briefly until it shows every new subnet (EC2 is eventually
-    /// consistent); a VPC that does not show up by then is gone and its subnets' events are
-    /// ignored.
-    pub(crate) async fn on_subnets_created(&self, subnets: &[(&str, &str)], mut run: RunContext<'_>) -> Result<Report> {
-        let vpcs: std::collections::BTreeSet<&str> = subnets.iter().map(|(_, vpc)| *vpc).collect();
-        let selector = VpcSelector::Ids(vpcs.iter().map(|v| v.to_string()).collect());
-        let shows_subnets = |observations: &[crate::model::Observation]| {
-            subnets.iter().all(|(subnet_id, vpc_id)| {
-                let vpc = observations.iter().find(|o| o.vpc.id == *vpc_id);
-                vpc.is_none_or(|o| o.subnets.iter().any(|s| s.id == *subnet_id))
-            })
-        };
-        let mut observations = self.observe(&selector, false, None).await?;
-        for wait in &self.visibility_retries {
-            if shows_subnets(&observations) && observations.len() == vpcs.len() {
-                break;
-            }
-            tokio::time::sleep(*wait).await;
-            observations = self.observe(&selector, false, None).await?;
-        }
-        let missing = missing_vpcs(&selector, &observations);
+    /// A subnet was created: its VPC is reconciled, if in scope. The VPC's observation is read
+    /// again briefly until it shows the new subnet (EC2 is eventually consistent); a VPC that
+    /// does not show up by then is gone and the event is ignored.
+    pub(crate) async fn on_subnet_created(&self, subnet_id: &str, vpc_id: &str, run: RunContext<'_>) -> Result<Report> {
+        let selector = VpcSelector::Ids(vec![vpc_id.to_string()]);
+        let new = [(subnet_id.to_string(), vpc_id.to_string())];
+        let observations = self.observe_new(&selector, &new, false, &[]).await?;
         if observations.is_empty() {
-            let subnet_ids: Vec<&str> = subnets.iter().map(|(subnet, _)| *subnet).collect();
-            return Ok(ignored(
-                &run,
-                format!(
-                    "VPC {} of subnet {} no longer exists; nothing to do",
-                    missing.join(", "),
-                    subnet_ids.join(", ")
-                ),
-            ));
+            return Ok(ignored(&run, format!("VPC {vpc_id} of subnet {subnet_id} no longer exists; nothing to do")));
         }
-        if !shows_subnets(&observations) {
-            warn!(subnets = ?subnets, "subnet not visible (deleted since?); reconciling its VPC anyway");
-        }
-        run.single = run.single || observations.len() == 1;
-        let mut report = self.reconcile_observed(observations, run).await?;
-        report.vpcs.extend(missing.iter().map(|id| VpcReport::skipped(id, "the VPC no longer exists; nothing to do")));
-        Ok(report)
+        self.reconcile_observed(observations, run).await
     }
 
-    /// A delivery of a creation queue: the subnets' VPCs reconciled once each in one run, each
-    /// notebook or domain by its own run (each names its VPC only once described). The records
-    /// that could not be read, those whose run failed, and those that named a VPC left
-    /// unfinished come back to SQS (`batchItemFailures`).
-    pub(crate) async fn on_creation_batch(&self, batch: &CreationBatch, run: RunContext<'_>) -> Result<Report> {
+    /// A delivery of the creation queue: every record resolved to its VPC (a subnet event names
+    /// it; a notebook's subnet and a domain are described first, as for one event), then those
+    /// VPCs observed together and reconciled once each, in one run, so that a burst (a Terraform
+    /// apply creating fifty subnets) costs a pass over the VPCs it touches, not one per event.
+    /// The records that could not be read, those whose notebook or domain could not be
+    /// described, and those that named a VPC left unfinished (failed, or deferred by the deadline
+    /// or AWS's throttle) come back to SQS (`batchItemFailures`).
+    pub(crate) async fn on_creation_batch(&self, batch: &CreationBatch, mut run: RunContext<'_>) -> Result<Report> {
         for (message_id, why) in &batch.unreadable {
             warn!(message_id, why = %why, "record not readable; SQS will deliver it again, then keep it in the dead-letter queue");
         }
-        let context = || RunContext { pinned: None, ..run };
+        let resolved = self.resolve_creations(&batch.events).await?;
+        let Resolved { subnets, notebooks, domains, mut named, failed, mut ignored_reasons, mut aside } = resolved;
+        ignored_reasons.splice(0..0, batch.ignored.iter().cloned());
+        let vpcs: BTreeSet<String> = named.iter().map(|(_, vpc)| vpc.clone()).collect();
         let mut report = Report::new(run.trigger, run.dry_run);
-        let mut ignored_reasons = batch.ignored.clone();
-        // Each record's VPCs, and the records whose run failed as a whole.
-        let mut named: Vec<(&str, Vec<String>)> = Vec::new();
-        let mut failed: Vec<&str> = Vec::new();
-        let subnets: Vec<(&str, &str)> = batch
-            .events
-            .iter()
-            .filter_map(|(_, t)| match t {
-                Trigger::SubnetCreated { subnet_id, vpc_id } => Some((subnet_id.as_str(), vpc_id.as_str())),
-                _ => None,
-            })
-            .collect();
-        let mut parts = Vec::new();
-        if !subnets.is_empty() {
-            let records: Vec<&str> = batch
-                .events
-                .iter()
-                .filter(|(_, t)| matches!(t, Trigger::SubnetCreated { .. }))
-                .map(|(id, _)| id.as_str())
-                .collect();
-            let result = self.on_subnets_created(&subnets, context()).await;
-            for (record, (_, vpc)) in records.iter().zip(&subnets) {
-                named.push((record, vec![vpc.to_string()]));
-            }
-            parts.push((records, result));
-        }
-        for (record, trigger) in &batch.events {
-            let result = match trigger {
-                Trigger::NotebookCreated { name } => self.on_notebook_created(name, context()).await,
-                Trigger::DomainChanged { domain_id, .. } => self.on_domain_changed(domain_id, context()).await,
-                _ => continue,
-            };
-            if let Ok(part) = &result {
-                named.push((record, part.vpcs.iter().map(|v| v.vpc_id.clone()).collect()));
-            }
-            parts.push((vec![record.as_str()], result));
-        }
-        for (records, result) in parts {
-            match result {
-                Ok(part) => {
-                    ignored_reasons.extend(part.ignored);
-                    report.vpcs.extend(part.vpcs);
+        if !vpcs.is_empty() {
+            let selector = VpcSelector::Ids(vpcs.iter().cloned().collect());
+            // Under vpc-notebooks a new notebook changes its endpoint's policy, which lists them all.
+            let lists =
+                !notebooks.is_empty() && self.config.notebook_policy == crate::config::NotebookPolicy::VpcNotebooks;
+            let pinned: Vec<Notebook> = notebooks.iter().map(|(notebook, _)| notebook.clone()).collect();
+            let mut observations = self.observe_new(&selector, &subnets, lists, &pinned).await?;
+            let missing = missing_vpcs(&selector, &observations);
+            for obs in &mut observations {
+                // What the events enrol the VPC with, as for one event: its new notebooks (unless
+                // the policy lists them all, then read above) and its VPC-only domains.
+                let mine: Vec<_> =
+                    notebooks.iter().filter(|(_, vpc)| *vpc == obs.vpc.id).map(|(n, _)| n.clone()).collect();
+                if !lists && !mine.is_empty() {
+                    obs.notebooks = Some(mine);
                 }
-                Err(error) => {
-                    warn!(records = ?records, error = %error, "run failed; its records go back to SQS");
-                    failed.extend(records);
+                let enrolling: Vec<_> = domains.iter().filter(|d| d.vpc_id == obs.vpc.id).cloned().collect();
+                if !enrolling.is_empty() {
+                    obs.domains = Some(enrolling);
                 }
+            }
+            run.pinned = &pinned;
+            run.single = false;
+            let part = self.reconcile_observed(observations, run).await?;
+            report.vpcs.extend(part.vpcs);
+            report
+                .vpcs
+                .extend(missing.iter().map(|id| VpcReport::skipped(id, "the VPC no longer exists; nothing to do")));
+        }
+        // What was reported without a run: VPCs shared with this account, and the VPCs of
+        // PublicInternetOnly domains (their warning joins the VPC's report when another record
+        // had it reconciled).
+        for vpc in aside.drain(..) {
+            match report.vpcs.iter_mut().find(|v| v.vpc_id == vpc.vpc_id) {
+                Some(done) => done.problems.extend(vpc.problems.into_iter().filter(|p| p.code != Code::SharedVpc)),
+                None => report.vpcs.push(vpc),
             }
         }
         if report.vpcs.is_empty() && failed.is_empty() && !ignored_reasons.is_empty() {
@@ -270,16 +229,186 @@ impl<A: Account> Guard<A> {
             sweep: false,
             creation_events: batch.events.len(),
         });
-        let unfinished: std::collections::BTreeSet<&str> =
+        let unfinished: BTreeSet<&str> =
             report.vpcs.iter().filter(|v| v.unfinished()).map(|v| v.vpc_id.as_str()).collect();
-        let retried = batch.events.iter().map(|(id, _)| id.as_str()).filter(|id| {
-            failed.contains(id)
-                || named
-                    .iter()
-                    .any(|(record, vpcs)| record == id && vpcs.iter().any(|v| unfinished.contains(v.as_str())))
-        });
+        named.retain(|(_, vpc)| unfinished.contains(vpc.as_str()));
+        let retried = batch
+            .events
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .filter(|id| failed.iter().any(|f| f == id) || named.iter().any(|(record, _)| record == id));
         let unreadable = batch.unreadable.iter().map(|(id, _)| id.as_str());
         report.batch_item_failures = Some(crate::report::batch_item_failures(retried, unreadable));
+        for failure in report.batch_item_failures.iter().flatten() {
+            info!(message_id = %failure.item_identifier, "record handed back to SQS");
+        }
         Ok(report)
     }
+
+    /// The VPCs of a delivery's creation events, each record's, and what needs no run. A
+    /// notebook or a domain is described (retried briefly while not visible yet, as for one
+    /// event); the notebooks' subnets are read together. A record whose lookup fails is
+    /// handed back alone.
+    async fn resolve_creations(&self, events: &[(String, Trigger)]) -> Result<Resolved> {
+        let mut resolved = Resolved::default();
+        let mut described: Vec<(&str, Notebook)> = Vec::new();
+        for (record, trigger) in events {
+            match trigger {
+                Trigger::SubnetCreated { subnet_id, vpc_id } => {
+                    resolved.subnets.push((subnet_id.clone(), vpc_id.clone()));
+                    resolved.named.push((record.clone(), vpc_id.clone()));
+                }
+                Trigger::NotebookCreated { name } => match self.visible(|| self.account.describe_notebook(name)).await {
+                    Ok(Some(notebook)) if notebook.subnet_id.is_some() => {
+                        self.remember_notebook(&notebook);
+                        described.push((record, notebook));
+                    }
+                    Ok(Some(_)) => resolved.ignored_reasons.push(format!(
+                        "notebook instance {name} has no VPC configuration (no subnet); nothing to do"
+                    )),
+                    Ok(None) => resolved.ignored_reasons.push(format!(
+                        "notebook instance {name} no longer exists (deleted before its event was handled); nothing to do"
+                    )),
+                    Err(error) => resolved.failed(record, &error),
+                },
+                Trigger::DomainChanged { domain_id, .. } if !self.config.studio() => resolved
+                    .ignored_reasons
+                    .push(format!("domain {domain_id}: the studio profile is off (VPCE_GUARD_PROFILES); nothing to do")),
+                Trigger::DomainChanged { domain_id, .. } => {
+                    match self.visible(|| self.account.describe_domain(domain_id)).await {
+                        Ok(Some(domain)) => {
+                            self.remember_domain(&domain);
+                            if crate::plan::enrols(&domain, &self.config) {
+                                resolved.named.push((record.clone(), domain.vpc_id.clone()));
+                                resolved.domains.push(domain);
+                            } else {
+                                resolved.aside.push(public_domain(&domain));
+                            }
+                        }
+                        Ok(None) => {
+                            resolved.ignored_reasons.push(format!("domain {domain_id} no longer exists; nothing to do"))
+                        }
+                        Err(error) => resolved.failed(record, &error),
+                    }
+                }
+                other => resolved.ignored_reasons.push(format!("a {} event does not belong in the creation queue", other.name())),
+            }
+        }
+        if described.is_empty() {
+            return Ok(resolved);
+        }
+        let ids: Vec<String> =
+            described.iter().filter_map(|(_, n)| n.subnet_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut found = Vec::new();
+        for wait in std::iter::once(Duration::ZERO).chain(self.visibility_retries.iter().copied()) {
+            tokio::time::sleep(wait).await;
+            match self.account.subnets_by_id(&ids).await {
+                Ok(subnets) => found = subnets,
+                Err(error) => {
+                    described.iter().for_each(|(record, _)| resolved.failed(record, &error));
+                    return Ok(resolved);
+                }
+            }
+            if found.len() == ids.len() {
+                break;
+            }
+        }
+        let ours = self.identity().await?.account_id;
+        for (record, notebook) in described {
+            let subnet_id = notebook.subnet_id.as_deref().unwrap_or_default();
+            match found.iter().find(|s| s.id == subnet_id) {
+                None => resolved.ignored_reasons.push(format!(
+                    "subnet {subnet_id} of notebook instance {} no longer exists; nothing to do",
+                    notebook.name
+                )),
+                // A subnet shared with this account through RAM: only its owner can give the VPC
+                // endpoints, and a participant cannot read them.
+                Some(subnet) if subnet.owner_id != ours && !subnet.owner_id.is_empty() => {
+                    if !resolved.aside.iter().any(|v| v.vpc_id == subnet.vpc_id) {
+                        resolved.aside.push(VpcReport::shared(&subnet.vpc_id, &subnet.owner_id));
+                    }
+                }
+                Some(subnet) => {
+                    resolved.named.push((record.to_string(), subnet.vpc_id.clone()));
+                    resolved.notebooks.push((notebook, subnet.vpc_id.clone()));
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// The selected VPCs observed, read again briefly until they show every new subnet (EC2 is
+    /// eventually consistent); a VPC that does not show up by then is gone.
+    async fn observe_new(
+        &self,
+        selector: &VpcSelector,
+        subnets: &[(String, String)],
+        with_notebooks: bool,
+        pinned: &[Notebook],
+    ) -> Result<Vec<crate::model::Observation>> {
+        let wanted = match selector {
+            VpcSelector::Ids(ids) => ids.len(),
+            VpcSelector::All => 0,
+        };
+        let shows_subnets = |observations: &[crate::model::Observation]| {
+            subnets.iter().all(|(subnet_id, vpc_id)| {
+                let vpc = observations.iter().find(|o| o.vpc.id == *vpc_id);
+                vpc.is_none_or(|o| o.subnets.iter().any(|s| s.id == *subnet_id))
+            })
+        };
+        let mut observations = self.observe_pinned(selector, with_notebooks, pinned).await?;
+        for wait in &self.visibility_retries {
+            if shows_subnets(&observations) && observations.len() == wanted {
+                break;
+            }
+            tokio::time::sleep(*wait).await;
+            observations = self.observe_pinned(selector, with_notebooks, pinned).await?;
+        }
+        if !shows_subnets(&observations) {
+            warn!(subnets = ?subnets, "subnet not visible (deleted since?); reconciling its VPC anyway");
+        }
+        Ok(observations)
+    }
+}
+
+/// What a delivery's creation events resolve to.
+#[derive(Default)]
+struct Resolved {
+    /// The new subnets, with their VPCs.
+    subnets: Vec<(String, String)>,
+    /// The new notebooks, with their VPCs.
+    notebooks: Vec<(Notebook, String)>,
+    /// The new or changed domains that enrol their VPCs.
+    domains: Vec<Domain>,
+    /// Each record that named a VPC to reconcile, with it.
+    named: Vec<(String, String)>,
+    /// Records whose lookup failed: handed back to SQS.
+    failed: Vec<String>,
+    /// Why each record that needs nothing needs nothing.
+    ignored_reasons: Vec<String>,
+    /// VPCs reported without a run: shared with this account, or a PublicInternetOnly domain's.
+    aside: Vec<VpcReport>,
+}
+
+impl Resolved {
+    fn failed(&mut self, record: &str, error: &crate::error::Error) {
+        warn!(message_id = record, error = %error, "lookup failed; the record goes back to SQS");
+        self.failed.push(record.to_string());
+    }
+}
+
+/// The report of a domain left `PublicInternetOnly`: its VPC is left alone, with the warning.
+fn public_domain(domain: &Domain) -> VpcReport {
+    let mut vpc = VpcReport::skipped(
+        &domain.vpc_id,
+        format!("domain {} is in PublicInternetOnly mode: its apps reach AWS over the internet", domain.id),
+    );
+    vpc.problems.push(Problem::warning(
+        Code::StudioPublicInternet,
+        format!(
+            "Studio domain {} uses AppNetworkAccessType=PublicInternetOnly; vpce-guard leaves VPC {} alone (set VPCE_GUARD_STUDIO_PUBLIC_DOMAINS=enforce to give it the studio endpoints anyway)",
+            domain.id, domain.vpc_id
+        ),
+    ));
+    vpc
 }

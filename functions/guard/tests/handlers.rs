@@ -591,7 +591,7 @@ async fn a_delivery_of_subnet_events_is_one_pass_over_their_vpc() {
 
     let report = on_subnet_created(delivery, &guard).await.unwrap();
 
-    assert_eq!(report.trigger, "CreateSubnet");
+    assert_eq!(report.trigger, "CreationBatch");
     assert_eq!(one_vpc(&report).outcome, Outcome::Changed, "{}", report.to_text());
     assert_eq!(writes(fake)[writes_before..], [WRITE_MODIFY, WRITE_MODIFY], "one pass, not ten");
     let json = serde_json::to_value(&report).unwrap();
@@ -603,6 +603,100 @@ async fn a_delivery_of_subnet_events_is_one_pass_over_their_vpc() {
     let single = on_subnet_created(subnet_event(NEW_SUBNET, VPC, "us-west-2d"), &one).await.unwrap();
     assert_eq!(report.api_calls.read, single.api_calls.read, "the reads of one event");
     assert!(serde_json::to_value(&single).unwrap().get("batchItemFailures").is_none());
+}
+
+/// The creation queue has one consumer, which takes every kind of creation event: three
+/// notebooks created in one VPC and a subnet in a new AZ of it, delivered together, are one pass
+/// over the VPC, making exactly the writes one notebook event makes (the notebook policy
+/// listing all three notebooks, the endpoints in all four AZs); a notebook already deleted is
+/// ignored and does not come back, the unreadable record does.
+#[tokio::test]
+async fn a_delivery_of_notebook_and_subnet_events_is_one_pass_over_their_vpc() {
+    let arrange = |guard: &Guard<FakeAccount>| {
+        let fake = guard.account();
+        three_az_vpc_with_notebook(fake);
+        fake.add_notebook("nb-b", &subnet_id('b', 1));
+        fake.add_notebook("nb-c", &subnet_id('c', 1));
+        fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+    };
+    let single = guard();
+    arrange(&single);
+    let one = on_notebook_created(notebook_event(NOTEBOOK, &subnet_id('a', 2)), &single).await.unwrap();
+    assert_eq!(one_vpc(&one).outcome, Outcome::Changed, "{}", one.to_text());
+
+    let guard = guard();
+    let fake = guard.account();
+    arrange(&guard);
+    let bodies = [
+        notebook_event(NOTEBOOK, &subnet_id('a', 2)).payload,
+        notebook_event("nb-b", &subnet_id('b', 1)).payload,
+        subnet_event(NEW_SUBNET, VPC, "us-west-2d").payload,
+        notebook_event("nb-c", &subnet_id('c', 1)).payload,
+        notebook_event("deleted-already", &subnet_id('a', 1)).payload,
+        Value::Null,
+    ];
+    let mut delivery = drift_delivery(&bodies);
+    delivery.payload["Records"][5]["body"] = "{not json".into();
+
+    let report = on_subnet_created(delivery, &guard).await.unwrap();
+
+    assert_eq!(report.trigger, "CreationBatch");
+    assert_eq!(one_vpc(&report).outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(writes(fake), writes(single.account()), "the writes of one event");
+    let expected: BTreeSet<String> = [NOTEBOOK, "nb-b", "nb-c"].into_iter().map(arn).collect();
+    assert_eq!(allowed_arns(&only_endpoint(fake, &notebook_service(REGION))), expected);
+    assert_eq!(azs_of(fake, &only_endpoint(fake, &api_service(REGION))), azs(&['a', 'b', 'c', 'd']));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["batchItemFailures"], serde_json::json!([{"itemIdentifier": "message-005"}]));
+    assert_eq!(json["batch"]["creation_events"], 5);
+    // Every notebook of the delivery described (one event describes the VPC's other notebooks
+    // when it lists them), their subnets read together, one observation of the VPC: the reads
+    // of one event (18 here, 19 for the delivery), not four events' worth.
+    assert!(
+        report.api_calls.read <= one.api_calls.read + 2,
+        "{} reads against {}",
+        report.api_calls.read,
+        one.api_calls.read
+    );
+}
+
+/// A delivery naming two VPCs, the second of which AWS's throttle leaves unfinished (EC2's
+/// endpoint-write bucket holds the first VPC's two creates only): the records that named it come
+/// back, those of the VPC brought into line do not.
+#[tokio::test]
+async fn a_delivery_hands_back_the_records_of_the_vpc_left_unfinished_only() {
+    const OTHER: &str = "vpc-0ffffffffffffff00";
+    let guard = guard();
+    let fake = guard.account();
+    three_az_vpc_with_notebook(fake);
+    fake.add_vpc(OTHER, "10.9.0.0/16");
+    fake.add_subnet(OTHER, "subnet-0000000000000ff1", "us-west-2a");
+    fake.add_notebook("nb-other", "subnet-0000000000000ff1");
+    fake.with_state(|s| s.endpoint_write_tokens = Some(2));
+    let bodies = [
+        notebook_event(NOTEBOOK, &subnet_id('a', 2)).payload,
+        notebook_event("nb-other", "subnet-0000000000000ff1").payload,
+        notebook_event(NOTEBOOK, &subnet_id('a', 2)).payload,
+    ];
+
+    let report = on_subnet_created(drift_delivery(&bodies), &guard).await.unwrap();
+
+    assert_eq!(report.vpcs.len(), 2, "{}", report.to_text());
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "message-001"}]),
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(fake.live_endpoints(VPC).len(), 2, "the first VPC was brought into line");
+    assert!(fake.live_endpoints(OTHER).len() < 2, "the second was throttled");
+
+    // Delivered again once the bucket has refilled: the returned record converges.
+    fake.with_state(|s| s.endpoint_write_tokens = None);
+    let again = on_subnet_created(drift_delivery(&bodies[1..2]), &guard).await.unwrap();
+    assert_eq!(serde_json::to_value(&again).unwrap()["batchItemFailures"], serde_json::json!([]));
+    assert_eq!(fake.live_endpoints(OTHER).len(), 2);
 }
 
 #[tokio::test]

@@ -264,11 +264,11 @@ type Parse = fn(&Value) -> vpce_guard::Result<Parsed>;
 /// The entry points' parsers: (name, parser).
 fn parsers() -> [(&'static str, Parse); 5] {
     [
-        // The creation functions take one event or a delivery of their queue (parse_delivery).
-        ("parse_notebook_created", |v| parse_delivery(v, REGION, "CreateNotebookInstance", parse_notebook_created)),
-        ("parse_subnet_created", |v| parse_delivery(v, REGION, "CreateSubnet", parse_subnet_created)),
+        // The creation functions take one event or a delivery of the creation queue (parse_delivery).
+        ("parse_notebook_created", |v| parse_delivery(v, REGION, parse_notebook_created)),
+        ("parse_subnet_created", |v| parse_delivery(v, REGION, parse_subnet_created)),
         ("parse_remediate_in", |v| parse_remediate_in(v, REGION)),
-        ("parse_domain_changed", |v| parse_delivery(v, REGION, "CreateDomain", parse_domain_changed)),
+        ("parse_domain_changed", |v| parse_delivery(v, REGION, parse_domain_changed)),
         ("parse_remediate", parse_remediate),
     ]
 }

@@ -218,6 +218,65 @@ async fn projects_add_service_catalog_and_the_profiles_tag_chooses_a_vpcs_profil
     assert_eq!(got, studio_services(false).into_iter().collect());
 }
 
+/// What the creation queue hands its one consumer (`on-subnet-created`): SQS records whose
+/// bodies are the EventBridge events, of any creation kind.
+fn creation_delivery(bodies: &[Value]) -> LambdaEvent<Value> {
+    let template = sample("sqs-drift-batch.json")["Records"][0].clone();
+    let records: Vec<Value> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut record = template.clone();
+            record["messageId"] = format!("message-{i:03}").into();
+            record["body"] = body.to_string().into();
+            record
+        })
+        .collect();
+    invocation(serde_json::json!({ "Records": records }))
+}
+
+/// A domain's CreateDomain and UpdateDomain and a subnet in a new AZ of its VPC, delivered
+/// together to the creation queue's consumer: one pass over the VPC, each studio endpoint
+/// created once, in all four AZs.
+#[tokio::test]
+async fn a_delivery_of_domain_and_subnet_events_is_one_pass_over_their_vpc() {
+    let guard = account(studio_config(), true);
+    let fake = guard.account();
+    fake.add_subnet(VPC, "subnet-0d9c8b7a6f5e4d3c2", "us-west-2d");
+    let mut subnet = sample("create-subnet.json");
+    subnet["detail"]["responseElements"]["subnet"]["vpcId"] = VPC.into();
+    subnet["detail"]["requestParameters"]["vpcId"] = VPC.into();
+    let bodies = [sample("create-domain.json"), subnet, sample("update-domain.json")];
+
+    let report = on_subnet_created(creation_delivery(&bodies), &guard).await.unwrap();
+
+    assert_eq!(report.trigger, "CreationBatch");
+    assert_eq!(report.vpcs.len(), 1, "{}", report.to_text());
+    assert_eq!(report.vpcs[0].outcome, Outcome::Changed, "{}", report.to_text());
+    assert_eq!(creates(fake).len(), 5, "each studio endpoint once");
+    let four: BTreeSet<String> = AZS.iter().map(|s| s.to_string()).chain(["us-west-2d".to_string()]).collect();
+    for (service, count, azs, _) in endpoints(fake) {
+        assert_eq!((count, &azs), (1, &four), "{service}");
+    }
+    assert_eq!(serde_json::to_value(&report).unwrap()["batchItemFailures"], serde_json::json!([]));
+}
+
+/// A PublicInternetOnly domain in a delivery leaves its VPC alone with the warning, as its own
+/// event does; with the studio profile off, a domain record needs nothing and costs no read.
+#[tokio::test]
+async fn a_public_domain_in_a_delivery_is_reported_and_without_the_profile_ignored() {
+    let guard = account(studio_config(), false);
+    let report = on_subnet_created(creation_delivery(&[sample("create-domain.json")]), &guard).await.unwrap();
+    assert_eq!(report.vpcs[0].outcome, Outcome::Skipped, "{}", report.to_text());
+    assert_eq!(report.vpcs[0].problems[0].code, "studio_public_internet");
+    assert!(guard.account().live_endpoints(VPC).is_empty());
+
+    let off = account(Config::default(), true);
+    let report = on_subnet_created(creation_delivery(&[sample("create-domain.json")]), &off).await.unwrap();
+    assert!(report.ignored.as_deref().is_some_and(|r| r.contains("studio profile")), "{report:?}");
+    assert_eq!(report.api_calls.write, 0);
+}
+
 #[tokio::test]
 async fn a_domain_event_for_a_domain_that_is_gone_is_ignored() {
     let guard = account(studio_config(), true);
