@@ -75,6 +75,13 @@ pub const METRIC_NAMES: [&str; 8] = [
 /// state between sweeps).
 pub const SWEEP_METRIC: &str = "SweepVpcsNonCompliant";
 
+/// What the managed interface endpoints of the account and region cost per month, in US dollars,
+/// as a full sweep (the schedule) saw them: in the sweep's record, the dashboard's account total.
+pub const SWEEP_COST_METRIC: &str = "SweepEndpointMonthlyUsd";
+
+/// The idle VPCs a full sweep found (`idle_endpoints`), in the sweep's record.
+pub const SWEEP_IDLE_METRIC: &str = "SweepIdleVpcs";
+
 static METRICS: std::sync::OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> =
     std::sync::OnceLock::new();
 
@@ -121,7 +128,7 @@ pub fn emit_metrics(result: &Result<Report>) {
     }
     if let Some(report) = result.as_ref().ok().filter(|r| r.trigger == "Scheduled") {
         use std::io::Write as _;
-        let _ = writeln!(stdout, "{}", sweep_record(report.count(Outcome::NonCompliant) as u64));
+        let _ = writeln!(stdout, "{}", sweep_record(report));
     }
 }
 
@@ -130,21 +137,32 @@ fn errored(report: &Report) -> u64 {
     report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == crate::report::Code::Error)).count() as u64
 }
 
-/// An Embedded Metric Format record holding [`SWEEP_METRIC`] alone.
-pub fn sweep_record(non_compliant: u64) -> serde_json::Value {
+/// An Embedded Metric Format record of a full sweep's view: [`SWEEP_METRIC`] (its non-compliant
+/// VPCs), [`SWEEP_COST_METRIC`] (what the managed endpoints cost per month) and
+/// [`SWEEP_IDLE_METRIC`] (its idle VPCs).
+pub fn sweep_record(report: &Report) -> serde_json::Value {
+    use crate::report::{Code, Outcome};
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "vpce-guard".into());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let monthly = report.cost.as_ref().map_or(0.0, |c| c.monthly_usd.dollars());
+    let idle = report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == Code::IdleEndpoints)).count();
     serde_json::json!({
         "_aws": {
             "Timestamp": now,
             "CloudWatchMetrics": [{
                 "Namespace": METRICS_NAMESPACE,
                 "Dimensions": [["FunctionName"]],
-                "Metrics": [{"Name": SWEEP_METRIC, "Unit": "Count"}]
+                "Metrics": [
+                    {"Name": SWEEP_METRIC, "Unit": "Count"},
+                    {"Name": SWEEP_COST_METRIC, "Unit": "None"},
+                    {"Name": SWEEP_IDLE_METRIC, "Unit": "Count"}
+                ]
             }]
         },
         "FunctionName": function,
-        SWEEP_METRIC: non_compliant
+        SWEEP_METRIC: report.count(Outcome::NonCompliant) as u64,
+        SWEEP_COST_METRIC: monthly,
+        SWEEP_IDLE_METRIC: idle as u64
     })
 }
 

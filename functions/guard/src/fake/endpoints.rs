@@ -207,7 +207,11 @@ impl FakeAccount {
             self.write(s, operation);
             for id in endpoint_ids {
                 let endpoint = s.endpoints.get(id).ok_or_else(|| {
-                    rejected(operation, "InvalidVpcEndpointId.NotFound", format!("The Vpc Endpoint Id '{id}' does not exist"))
+                    rejected(
+                        operation,
+                        "InvalidVpcEndpointId.NotFound",
+                        format!("The Vpc Endpoint Id '{id}' does not exist"),
+                    )
                 })?;
                 s.may_prune(operation, &format!("vpc-endpoint/{id}"), &endpoint.tags, keys)?;
             }

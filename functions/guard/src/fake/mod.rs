@@ -97,6 +97,10 @@ pub struct FakeState {
     pub security_hub: Option<BTreeMap<String, serde_json::Value>>,
     /// Customer managed IAM policies by ARN.
     pub policies: BTreeMap<String, FakePolicy>,
+    /// Notebooks created while a run reads the account: (listings, notebook) appears in the
+    /// account right before the `ListNotebookInstances` that follows `listings` more of them
+    /// (0: the next one shows it).
+    pub arriving_notebooks: Vec<(u32, Notebook)>,
     /// State of newly created endpoints (`Available`, or `Pending` to simulate AWS's delay).
     pub new_endpoint_state: Option<EndpointState>,
     /// As AWS does, a modify that adds subnets makes the endpoint `pending` again while the

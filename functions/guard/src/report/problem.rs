@@ -87,11 +87,15 @@ pub enum Code {
     /// The VPC's `vpce-guard-endpoints` security group is not tagged `vpce-guard:managed=true`:
     /// vpce-guard writes neither its rules nor endpoints that would use it.
     UnmanagedGroup,
+    /// A VPC holds endpoints vpce-guard manages and nothing else enrols it (no notebook, no
+    /// Studio domain, no `vpce-guard:enforce=true` tag): they cost money for nothing. With
+    /// `VPCE_GUARD_PRUNE_IDLE_AFTER` they are deleted once it has stayed idle that long.
+    IdleEndpoints,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 31] = [
+    pub const ALL: [Code; 32] = [
         Code::Error,
         Code::ServiceNotInAz,
         Code::ServiceUnavailable,
@@ -123,6 +127,7 @@ impl Code {
         Code::Route53ProfilesUnreadable,
         Code::UnmanagedEndpoint,
         Code::UnmanagedGroup,
+        Code::IdleEndpoints,
     ];
 
     /// The code as the JSON contract spells it.
@@ -159,6 +164,7 @@ impl Code {
             Code::Route53ProfilesUnreadable => "route53_profiles_unreadable",
             Code::UnmanagedEndpoint => "unmanaged_endpoint",
             Code::UnmanagedGroup => "unmanaged_group",
+            Code::IdleEndpoints => "idle_endpoints",
         }
     }
 }
