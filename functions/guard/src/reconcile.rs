@@ -339,16 +339,16 @@ impl<A: Account> Guard<A> {
             return Ok(Pruned::Done(crate::approval::refused(vpc_report(obs, &again, Vec::new(), false), refusal)));
         }
         *obs = fresh;
-        let (actions, outcome) = match apply(self.account(), obs, &again, self.write_window(run.deadline)).await? {
+        let (actions, deferred) = match apply(self.account(), obs, &again, self.write_window(run.deadline)).await? {
             Applied::Done(done) => (done, None),
-            Applied::Deferred(done) => (done, Some(Outcome::Pending)),
+            Applied::Deferred(done) => (done, Some(DEFERRED.to_string())),
             Applied::Throttled { error, .. } if run.single => return Err(error),
             Applied::Throttled { actions, error } => {
                 return Ok(Pruned::Done(throttled_vpc(&obs.vpc.id, actions, &error)))
             }
             Applied::Conflict { actions, reason, .. } => {
                 warn!(vpc = %obs.vpc.id, reason = %reason, "prune met a conflict; the next sweep tries again");
-                (actions, Some(Outcome::Pending))
+                (actions, Some(format!("deferred: {reason}; the next sweep tries again")))
             }
         };
         // As AWS has them now, without a read: the deleted endpoints `deleting`, the group gone.
@@ -369,9 +369,9 @@ impl<A: Account> Guard<A> {
                 endpoint.state = crate::model::EndpointState::Deleting.as_str().to_string();
             }
         }
-        if let Some(outcome) = outcome {
-            report.outcome = outcome;
-            report.reason = Some(DEFERRED.into());
+        if let Some(reason) = deferred {
+            report.outcome = Outcome::Pending;
+            report.reason = Some(reason);
         }
         Ok(Pruned::Done(report))
     }
