@@ -316,3 +316,52 @@ async fn the_cli_plan_shows_the_deletions_and_the_saving_and_apply_asks_for_them
     assert!(!plain.to_string().contains("delete_endpoint"));
     Ok(())
 }
+
+/// The budget of docs/BENCHMARKS.md ("Issue 20"): the idle check and the cost reads nothing the
+/// sweep does not read anyway; marking costs one CreateTags, unmarking one DeleteTags, and a prune
+/// its re-check (the VPC observed again right before the delete), one DeleteVpcEndpoints and one
+/// DeleteSecurityGroup. Measured through the call counter of the real binary (warm processes).
+#[tokio::test]
+async fn the_idle_check_reads_nothing_more_and_a_prune_costs_its_recheck_and_its_deletes() -> Result<()> {
+    let a = Account::new().await?;
+    let off = a.remediate("").await?;
+    let on = a.remediate("1d").await?;
+    // Each process's first sweep is cold (identity, the services, the notebooks described once).
+    let cold = sweep(&off).await?;
+    let plain = sweep(&off).await?;
+    let marking = sweep(&on).await?;
+    let marked = sweep(&on).await?;
+    assert_eq!(plain.api_calls.write, 0, "{}", plain.to_text());
+    assert_eq!((marking.api_calls.read, marking.api_calls.write), (cold.api_calls.read, 1), "one CreateTags");
+    assert_eq!((marked.api_calls.read, marked.api_calls.write), (plain.api_calls.read, 0), "nothing more");
+    let ours = a.managed(&a.idle).await?;
+    a.seed.tag(&ours, TAG_IDLE_SINCE, "2020-01-01T00:00:00Z").await?;
+    a.moto.reset_calls().await?;
+    let pruning = sweep(&on).await?;
+    let calls = a.moto.calls().await?;
+    assert_eq!(pruning.api_calls.write, 2, "{calls:?}");
+    assert_eq!((calls.get("DeleteVpcEndpoints"), calls.get("DeleteSecurityGroup")), (Some(&1), Some(&1)), "{calls:?}");
+    // The re-check observes the one VPC again: the sweep's five listings, each a second time.
+    let listings =
+        ["DescribeVpcs", "DescribeSubnets", "DescribeVpcEndpoints", "DescribeSecurityGroups", "ListNotebookInstances"];
+    let recheck: u64 = listings.iter().map(|l| calls.get(*l).copied().unwrap_or(0).saturating_sub(1)).sum();
+    assert_eq!(recheck, 5, "{calls:?}");
+    let after = sweep(&on).await?;
+    assert_eq!(after.api_calls.write, 0, "{}", after.to_text());
+    println!(
+        "PRUNE-COST sweep of {} VPCs without prune: {} reads cold, {} warm; marking sweep (cold) {} reads / {} write; \
+         marked {} / {}; pruning sweep {} reads (re-check {recheck}) / {} writes; after {} / {}",
+        plain.vpcs.len(),
+        cold.api_calls.read,
+        plain.api_calls.read,
+        marking.api_calls.read,
+        marking.api_calls.write,
+        marked.api_calls.read,
+        marked.api_calls.write,
+        pruning.api_calls.read,
+        pruning.api_calls.write,
+        after.api_calls.read,
+        after.api_calls.write
+    );
+    Ok(())
+}

@@ -238,3 +238,34 @@ async fn the_cli_plan_shows_the_deletions_and_the_saving_and_writes_nothing() {
     assert!(text.contains("would: delete endpoint") && text.contains("the plan: -$21.90/month"), "{text}");
     assert_eq!(w.writes().len(), before);
 }
+
+/// README.md's "Cost" table: each profile's endpoint count is the code's (the services a VPC of
+/// those profiles gets), and each price is that count × the AZs × 730 h × $0.01.
+#[test]
+fn the_readme_cost_table_follows_the_profiles_services() {
+    use vpce_guard::config::{Profile, ServiceAzs};
+    let readme = std::fs::read_to_string(format!("{}/../../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let section = readme.split("## Cost").nth(1).expect("a Cost section").split("\n## ").next().unwrap();
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    for row in rows {
+        let profiles: std::collections::BTreeSet<Profile> =
+            row[0].split('`').nth(1).unwrap().split(',').map(|p| Profile::parse(p).unwrap()).collect();
+        let config = Config {
+            profiles: profiles.clone(),
+            studio_projects: row[0].contains("STUDIO_PROJECTS=true"),
+            ..Config::default()
+        };
+        let count = config.services_for(REGION, &ServiceAzs::new(), &profiles).len();
+        assert_eq!(row[1], count.to_string(), "{}", row[0]);
+        for (azs, cell) in [(1, row[2]), (2, row[3]), (3, row[4])] {
+            let price =
+                vpce_guard::report::Usd::monthly((count * azs) as i64, Config::default().endpoint_hourly_micro_usd);
+            assert_eq!(cell, price.to_string(), "{} in {azs} AZ(s)", row[0]);
+        }
+    }
+}
