@@ -182,7 +182,8 @@ impl Planner<'_> {
                     ),
                 };
                 self.plan.problems.push(Problem::warning(Code::IdleEndpoints, format!("{head}; {tail}")));
-                if !unmarked.is_empty() {
+                // With 0s nothing waits for the mark: the endpoints go as soon as they can.
+                if !unmarked.is_empty() && after > 0 {
                     self.plan.writes.push(Write::MarkIdle { endpoint_ids: unmarked, since: rfc3339(since) });
                 }
             }
