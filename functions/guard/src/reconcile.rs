@@ -398,11 +398,7 @@ impl<A: Account> Guard<A> {
             needs_s3: false,
             pruning: true,
         };
-        let skipped = |note: &str| {
-            let mut report = VpcReport::skipped(&obs.vpc.id, format!("{reason}{note}"));
-            report.actions = Vec::new();
-            report
-        };
+        let skipped = |note: &str| VpcReport::skipped(&obs.vpc.id, format!("{reason}{note}"));
         if let Some(refusal) = crate::approval::review(run.approve, obs, &plan, 1, run.dry_run) {
             return Ok(crate::approval::refused(skipped(""), refusal));
         }
