@@ -315,7 +315,11 @@ mod tests {
         let alone = parse(&["--dry-run", "apply", "--yes"]).unwrap();
         assert_eq!(alone.global.lookup("VPCE_GUARD_DRY_RUN").as_deref(), Some("true"));
         assert!(matches!(alone.command, Command::Apply { .. }), "`apply` is the command, not the value");
-        assert_eq!(plan_variables().count(), SETTINGS.len() - 1, "all but the dry run");
+        assert_eq!(
+            plan_variables().count(),
+            SETTINGS.len() - 2,
+            "all but the dry run and the endpoint price (no write depends on them)"
+        );
     }
 
     #[test]

@@ -198,7 +198,10 @@ fn check_ids(ids: &[String]) -> Result<()> {
 async fn sweep(guard: &Guard<SdkAccount>, target: &Target, dry_run: bool, approve: Option<Approver>) -> Result<Report> {
     check_ids(&target.vpc_ids)?;
     let vpc_ids = (!target.vpc_ids.is_empty()).then(|| target.vpc_ids.clone());
-    let options = RunOptions { dry_run: Some(dry_run), trigger_name: Some("Cli"), approve, ..RunOptions::default() };
+    // The CLI prunes idle VPCs (VPCE_GUARD_PRUNE_IDLE_AFTER) like the schedule: its plan shows the
+    // deletions, its apply makes them once approved.
+    let options =
+        RunOptions { dry_run: Some(dry_run), trigger_name: Some("Cli"), approve, prune: true, ..RunOptions::default() };
     Ok(guard.run_with(Parsed::Run(Trigger::Manual { vpc_ids, dry_run: None }), &options).await?)
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
-use vpce_guard::report::{Outcome, Report, OUTCOMES};
+use vpce_guard::report::{Outcome, Report, Usd, OUTCOMES};
 
 use crate::args::Output;
 
@@ -52,6 +52,10 @@ pub fn units_json(runs: &[UnitRun]) -> Value {
                 Ok(report) => {
                     for outcome in OUTCOMES {
                         row[outcome.to_string()] = report.count(outcome).into();
+                    }
+                    if let Some(cost) = &report.cost {
+                        row["monthly_usd"] = cost.monthly_usd.dollars().into();
+                        row["monthly_delta_usd"] = cost.monthly_delta_usd.dollars().into();
                     }
                 }
                 Err(reason) => row["error"] = reason.as_str().into(),
@@ -109,7 +113,7 @@ pub fn summary_table(runs: &[UnitRun], dry_run: bool) -> String {
     let total = |outcome: Outcome| -> usize {
         runs.iter().filter_map(|run| run.result.as_ref().ok()).map(|report| report.count(outcome)).sum()
     };
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{} unit(s), {} failed; VPCs: {} {}, {} non_compliant",
         runs.len(),
@@ -118,6 +122,15 @@ pub fn summary_table(runs: &[UnitRun], dry_run: bool) -> String {
         changed,
         total(Outcome::NonCompliant)
     );
+    let costs: Vec<&vpce_guard::report::CostSummary> =
+        runs.iter().filter_map(|run| run.result.as_ref().ok()).filter_map(|report| report.cost.as_ref()).collect();
+    if !costs.is_empty() {
+        let monthly: Usd = costs.iter().map(|c| c.monthly_usd).sum();
+        let delta: Usd = costs.iter().map(|c| c.monthly_delta_usd).sum();
+        let verb = if dry_run { "the plan" } else { "this run" };
+        let _ = write!(out, "; managed endpoints {monthly}/month, {verb} {}/month", delta.signed());
+    }
+    out.push('\n');
     out
 }
 

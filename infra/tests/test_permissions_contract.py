@@ -82,7 +82,7 @@ def test_create_vpc_endpoint_maps_to_every_resource_and_its_dependent_actions():
 
 def test_a_call_the_mapper_does_not_know_fails_loudly():
     with pytest.raises(ValueError, match="teach"):
-        pc.authorizations({"service": "ec2", "action": "DeleteVpcEndpoints", "params": {}})
+        pc.authorizations({"service": "ec2", "action": "DeleteSubnet", "params": {}})
     with pytest.raises(ValueError, match="teach"):
         pc.authorizations({"service": "s3", "action": "PutObject", "params": {}})
 
@@ -113,3 +113,48 @@ def test_the_self_test_removes_a_read_wherever_it_is_granted(tmp_path):
     plan = {"sets": [{"name": "dry-run", "parameters": {"DryRun": "true"}, "record": str(record), "keys": {"AK1": "remediate"}}]}
     template = cfn_yaml.load_template(TEMPLATE)
     assert pc.self_test(template, plan)
+
+
+def test_the_prunes_deletes_and_marks_map_to_their_resources_with_their_tags():
+    managed = {"vpce-0123456789abcdef0": {"vpce-guard:managed": "true"}, "sg-0123456789abcdef0": {"vpce-guard:managed": "true"}}
+    delete = {"service": "ec2", "action": "DeleteVpcEndpoints", "tags": managed,
+              "params": {"VpcEndpointId.1": "vpce-0123456789abcdef0"}}
+    assert pc.authorizations(delete) == [("ec2:DeleteVpcEndpoints", EP, {"aws:ResourceTag/vpce-guard:managed": ["true"]})]
+    group = {"service": "ec2", "action": "DeleteSecurityGroup", "tags": managed, "params": {"GroupId": "sg-0123456789abcdef0"}}
+    assert [r for _, r, _ in pc.authorizations(group)] == ["arn:aws:ec2:us-west-2:123456789012:security-group/sg-0123456789abcdef0"]
+    untag = {"service": "ec2", "action": "DeleteTags", "tags": managed,
+             "params": {"ResourceId.1": "vpce-0123456789abcdef0", "Tag.1.Key": "vpce-guard:idle-since"}}
+    assert pc.authorizations(untag)[0][2]["aws:TagKeys"] == ["vpce-guard:idle-since"]
+    mark = {"service": "ec2", "action": "CreateTags", "tags": managed,
+            "params": {"ResourceId.1": "vpce-0123456789abcdef0", "Tag.1.Key": "vpce-guard:idle-since",
+                       "Tag.1.Value": "2026-12-02T00:00:00Z"}}
+    (request,) = pc.authorizations(mark)
+    assert request[2]["aws:RequestTag/vpce-guard:idle-since"] == ["2026-12-02T00:00:00Z"]
+
+
+def test_only_remediate_prunes_only_with_prune_idle_after_and_only_managed_resources_and_the_mark():
+    template = cfn_yaml.load_template(TEMPLATE)
+    managed = {"aws:ResourceTag/vpce-guard:managed": ["true"]}
+    delete = ("ec2:DeleteVpcEndpoints", EP, managed)
+    for parameters in ({}, {"PruneIdleAfter": "0s", "DryRun": "true"}):
+        rendered = pc.Rendered(template, parameters)
+        for role in pc.ROLES.values():
+            assert pc.evaluate(rendered.role_statements(role), delete)[0] == "ImplicitDeny", (parameters, role)
+    rendered = pc.Rendered(template, {"PruneIdleAfter": "7d"})
+    remediate = rendered.role_statements("RemediateRole")
+    assert pc.evaluate(remediate, delete)[0] == "Allow"
+    for role in ("NotebookCreatedRole", "SubnetCreatedRole"):
+        assert pc.evaluate(rendered.role_statements(role), delete)[0] == "ImplicitDeny", "events never prune"
+    assert pc.evaluate(remediate, ("ec2:DeleteVpcEndpoints", EP, {}))[0] == "ImplicitDeny", "the user's endpoint"
+    ignored = {**managed, "aws:ResourceTag/vpce-guard:ignore": ["true"]}
+    assert pc.evaluate(remediate, ("ec2:DeleteVpcEndpoints", EP, ignored))[0] == "ImplicitDeny"
+    group = "arn:aws:ec2:us-west-2:123456789012:security-group/sg-0123456789abcdef0"
+    assert pc.evaluate(remediate, ("ec2:DeleteSecurityGroup", group, managed))[0] == "Allow"
+    assert pc.evaluate(remediate, ("ec2:DeleteSecurityGroup", group, {}))[0] == "ImplicitDeny"
+    mark = {**managed, "aws:TagKeys": ["vpce-guard:idle-since"], "aws:RequestTag/vpce-guard:idle-since": ["x"]}
+    assert pc.evaluate(remediate, ("ec2:CreateTags", EP, mark))[0] == "Allow"
+    assert pc.evaluate(remediate, ("ec2:DeleteTags", EP, {**managed, "aws:TagKeys": ["vpce-guard:idle-since"]}))[0] == "Allow"
+    other = {**managed, "aws:TagKeys": ["vpce-guard:idle-since", "vpce-guard:managed"]}
+    assert pc.evaluate(remediate, ("ec2:DeleteTags", EP, other))[0] == "ImplicitDeny", "no other tag"
+    assert pc.evaluate(remediate, ("ec2:DeleteTags", EP, managed))[0] == "ImplicitDeny", "keys must be named"
+    assert pc.evaluate(remediate, ("ec2:CreateTags", EP, {"aws:TagKeys": ["vpce-guard:idle-since"]}))[0] == "ImplicitDeny"

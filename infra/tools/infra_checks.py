@@ -287,6 +287,41 @@ def break_adoption_in_role(t):
                        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"}}]}})
 
 
+def prune_statement(t, sid):
+    return next(s for s in t["Resources"]["PruneIdleWritePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+                if s.get("Sid") == sid)
+
+
+def break_prune_unconditional(t):
+    # The prune's deletes deployed whatever PruneIdleAfter says.
+    t["Resources"]["PruneIdleWritePolicy"].pop("Condition", None)
+
+
+def break_prune_delete_any_endpoint(t):
+    # DeleteVpcEndpoints on every endpoint: the managed-tag condition dropped (the user's own ones too).
+    prune_statement(t, "DeleteManagedEndpointsOfIdleVpcs")["Condition"].pop("StringEqualsIgnoreCase")
+
+
+def break_prune_delete_any_group(t):
+    # DeleteSecurityGroup on every group of the account.
+    prune_statement(t, "DeleteManagedSecurityGroup").pop("Condition")
+
+
+def break_prune_mark_any_endpoint(t):
+    # The idle mark (and DeleteTags) on endpoints vpce-guard did not create.
+    prune_statement(t, "MarkIdleManagedEndpoints")["Condition"].pop("StringEqualsIgnoreCase")
+
+
+def break_prune_delete_in_role(t):
+    # A delete statement in remediate's inline policy: outside the opt-in.
+    role = t["Resources"]["RemediateRole"]["Properties"]
+    role.setdefault("Policies", []).append({"PolicyName": "prune", "PolicyDocument": {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "DeleteManagedEndpointsOfIdleVpcs", "Effect": "Allow", "Action": "ec2:DeleteVpcEndpoints",
+                       "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"},
+                       "Condition": {"StringEqualsIgnoreCase": {"aws:ResourceTag/vpce-guard:managed": "true"}}}]}})
+
+
 def break_revoke_wildcard_action(t):
     policy = first(t, "AWS::IAM::ManagedPolicy")
     policy["PolicyDocument"]["Statement"].append(
@@ -1383,6 +1418,11 @@ BREAKS = {
     "modify-endpoint-wildcard": ("modify_endpoint_on_managed_endpoints_only", break_modify_endpoint_wildcard),
     "adoption-unconditional": ("modify_endpoint_on_managed_endpoints_only", break_adoption_unconditional),
     "adoption-in-role": ("modify_endpoint_on_managed_endpoints_only", break_adoption_in_role),
+    "prune-unconditional": ("prune_writes_on_managed_resources_with_prune_idle_after_only", break_prune_unconditional),
+    "prune-delete-any-endpoint": ("prune_writes_on_managed_resources_with_prune_idle_after_only", break_prune_delete_any_endpoint),
+    "prune-delete-any-group": ("prune_writes_on_managed_resources_with_prune_idle_after_only", break_prune_delete_any_group),
+    "prune-mark-any-endpoint": ("prune_writes_on_managed_resources_with_prune_idle_after_only", break_prune_mark_any_endpoint),
+    "prune-delete-in-role": ("prune_writes_on_managed_resources_with_prune_idle_after_only", break_prune_delete_in_role),
     "modify-vpc-attribute-any": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_any),
     "modify-vpc-attribute-if-exists": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_if_exists),
     "modify-vpc-attribute-off": ("modify_vpc_attribute_turns_dns_on_only", break_modify_vpc_attribute_off),

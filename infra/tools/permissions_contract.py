@@ -27,8 +27,9 @@ For each parameter set it
 
 `self-test` proves the checker catches both failures on real recordings: for every write statement
 of a set's roles, a copy of the template without it must produce a denied call; a copy without one
-read the code needs (ec2:DescribeVpcs) must too; a copy with an extra write (ec2:DeleteVpcEndpoints)
-must produce an unused permission.
+read the code needs (ec2:DescribeVpcs) must too; a copy with an extra write (ec2:DeleteSubnet, which
+nothing calls: ec2:DeleteVpcEndpoints is the prune's, used with PruneIdleAfter set) must produce an
+unused permission.
 
 Usage:
   permissions_contract.py env TEMPLATE NAME=VALUE...     the functions' environment for these parameters (JSON)
@@ -270,6 +271,9 @@ def evaluate(role_statements, request):
 #   TagSpecification, and route53:AssociateVPCWithHostedZone for private DNS. The PrivateLink guide,
 #   "Identity and access management for VPC endpoints", authorises the vpc, security-group, subnet
 #   and route-table ARNs beside vpc-endpoint in its CreateVpcEndpoint example.
+#   DeleteVpcEndpoints: "vpc-endpoint*" (aws:ResourceTag/${TagKey}), each endpoint of the request;
+#   DeleteSecurityGroup: "security-group*" (aws:ResourceTag/${TagKey}); DeleteTags: the resource
+#   (aws:ResourceTag/${TagKey}, aws:TagKeys: the keys removed).
 #   ModifyVpcEndpoint: "vpc-endpoint*" (aws:ResourceTag/${TagKey}) and the request's "subnet",
 #   "security-group", "route-table" (ec2:VpceServiceName is not evaluated for it: the template's
 #   ModifyManagedEndpointsOnly comment). CreateSecurityGroup: "security-group*" (aws:RequestTag) and
@@ -427,14 +431,25 @@ def ec2_authorizations(call, action, params):
             raise ValueError(f"ModifyVpcAttribute of an attribute not mapped here: {sorted(params)}")
         each("vpc", [params["VpcId"]], attributes)
         return requests
-    if action == "CreateTags":
+    kinds = {"vpce": "vpc-endpoint", "sg": "security-group", "vpc": "vpc", "subnet": "subnet", "rtb": "route-table"}
+    if action in ("CreateTags", "DeleteTags"):
         tagged = {k: v for k, v in params.items() if re.fullmatch(r"Tag\.\d+\.(Key|Value)", k)}
-        new = {tagged[f"Tag.{n}.Key"]: tagged.get(f"Tag.{n}.Value", "") for n in range(1, 51) if f"Tag.{n}.Key" in tagged}
-        kinds = {"vpce": "vpc-endpoint", "sg": "security-group", "vpc": "vpc", "subnet": "subnet", "rtb": "route-table"}
+        keys = [tagged[f"Tag.{n}.Key"] for n in range(1, 51) if f"Tag.{n}.Key" in tagged]
+        if action == "CreateTags":
+            context = request_context({k: tagged.get(f"Tag.{n}.Value", "") for n, k in
+                                       ((n, tagged[f"Tag.{n}.Key"]) for n in range(1, 51) if f"Tag.{n}.Key" in tagged)})
+        else:  # DeleteTags: the keys it removes (a value, when given, only narrows what it removes)
+            context = {"aws:TagKeys": sorted(keys)} if keys else {}
         for resource_id in indexed(params, "ResourceId"):
             kind = kinds[resource_id.split("-")[0]]
-            requests.append(("ec2:CreateTags", ec2_resource(kind, resource_id),
-                             {**resource_context(call, resource_id), **request_context(new)}))
+            requests.append((f"ec2:{action}", ec2_resource(kind, resource_id),
+                             {**resource_context(call, resource_id), **context}))
+        return requests
+    if action == "DeleteVpcEndpoints":
+        each("vpc-endpoint", indexed(params, "VpcEndpointId"))
+        return requests
+    if action == "DeleteSecurityGroup":
+        each("security-group", [params["GroupId"]])
         return requests
     raise ValueError(f"ec2:{action} is not mapped to IAM requests: teach permissions_contract.py")
 
@@ -555,9 +570,9 @@ def self_test(template, plan):
             "Type": "AWS::IAM::ManagedPolicy",
             "Properties": {"Roles": [{"Ref": r} for r in ROLES.values() if Rendered(template, entry["parameters"]).role_statements(r)],
                            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                               "Sid": "ExtraDelete", "Effect": "Allow", "Action": "ec2:DeleteVpcEndpoints",
-                               "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc-endpoint/*"}}]}}}
-        cases.append(("with an extra ec2:DeleteVpcEndpoints", extra, None))
+                               "Sid": "ExtraDelete", "Effect": "Allow", "Action": "ec2:DeleteSubnet",
+                               "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:subnet/*"}}]}}}
+        cases.append(("with an extra ec2:DeleteSubnet", extra, None))
         for name, broken, statement in cases:
             output = io.StringIO()
             with contextlib.redirect_stdout(output):

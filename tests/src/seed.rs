@@ -110,6 +110,21 @@ impl Seed {
         Ok(out.notebook_instance_arn().context("no notebook arn")?.to_string())
     }
 
+    /// Stops and deletes notebook instance `name`, as a person does (SageMaker deletes only a
+    /// stopped notebook).
+    pub async fn delete_notebook(&self, name: &str) -> Result<()> {
+        self.sagemaker.stop_notebook_instance().notebook_instance_name(name).send().await?;
+        self.sagemaker.delete_notebook_instance().notebook_instance_name(name).send().await?;
+        Ok(())
+    }
+
+    /// Tags `resource_ids` with `key=value`, as a person (or an earlier sweep) would.
+    pub async fn tag(&self, resource_ids: &[String], key: &str, value: &str) -> Result<()> {
+        let tag = Tag::builder().key(key).value(value).build();
+        self.ec2.create_tags().set_resources(Some(resource_ids.to_vec())).tags(tag).send().await?;
+        Ok(())
+    }
+
     /// A SageMaker Studio domain in `vpc_id` with `subnet_ids`, `VpcOnly` or (when
     /// `vpc_only` is false) the default `PublicInternetOnly`; returns its id.
     pub async fn domain(&self, name: &str, vpc_id: &str, subnet_ids: &[String], vpc_only: bool) -> Result<String> {

@@ -1,5 +1,6 @@
 //! The permissions contract (issue 18): every AWS call the real function binaries make, for each
-//! meaningful parameter set of `infra/template.yaml`, is allowed by that function's role as the
+//! meaningful parameter set of `infra/template.yaml` (`PruneIdleAfter` included, so that the
+//! prune's delete and tag statements are proven used), is allowed by that function's role as the
 //! template renders it for those parameters, and every write permission of those roles is needed
 //! by some recorded call.
 //!
@@ -224,6 +225,44 @@ async fn unmanaged_api_endpoint(w: &World, n: u8) -> Result<()> {
     Ok(())
 }
 
+/// An idle VPC (issue 20) with `PruneIdleAfter` set: its notebook deleted, the sweep marks its
+/// endpoints (CreateTags); a notebook back, the sweep unmarks them (DeleteTags); the notebook
+/// gone again and the mark older than the grace period, the sweep deletes the endpoints
+/// (DeleteVpcEndpoints) and the managed group (DeleteSecurityGroup).
+async fn idle_vpc_pruned(w: &World, n: u8) -> Result<()> {
+    let (vpc, by_az) = w.seed.vpc_with_subnets(n, &AZS, 1).await?;
+    let first = by_az["us-west-2a"][0].clone();
+    let group = w.seed.notebook_group(&vpc).await?;
+    w.seed.notebook("idle-nb", &first, &group).await?;
+    w.invoke("on-notebook-created", events::notebook_created("idle-nb", &first), &[]).await?;
+    w.seed.delete_notebook("idle-nb").await?;
+    w.invoke("remediate", events::load("scheduled.json"), &[]).await?;
+    w.seed.notebook("idle-nb", &first, &group).await?;
+    w.invoke("remediate", events::load("scheduled.json"), &[]).await?;
+    w.seed.delete_notebook("idle-nb").await?;
+    w.invoke("remediate", events::load("scheduled.json"), &[]).await?;
+    let ids: Vec<String> = w
+        .seed
+        .live_endpoints(&vpc)
+        .await?
+        .values()
+        .flatten()
+        .filter_map(|e| e.vpc_endpoint_id().map(str::to_string))
+        .collect();
+    w.seed.tag(&ids, vpce_guard::model::TAG_IDLE_SINCE, "2020-01-01T00:00:00Z").await?;
+    let pruned = w.invoke("remediate", events::load("scheduled.json"), &[]).await?;
+    let deletes = pruned.vpcs.iter().flat_map(|v| &v.actions).filter(|a| {
+        matches!(
+            a,
+            vpce_guard::report::Action::DeleteEndpoint { .. } | vpce_guard::report::Action::DeleteSecurityGroup { .. }
+        )
+    });
+    if deletes.count() != ids.len() + 1 {
+        bail!("the sweep did not prune {vpc}: {}", pruned.to_text());
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn every_call_of_every_function_is_allowed_and_every_write_permission_is_needed() -> Result<()> {
     let started = std::time::Instant::now();
@@ -272,6 +311,12 @@ async fn every_call_of_every_function_is_allowed_and_every_write_permission_is_n
     w.core(60).await?;
     unmanaged_api_endpoint(&w, 62).await?;
     plan.push(w.plan_entry("security hub", &[]));
+
+    // PruneIdleAfter: an idle VPC's endpoints marked, unmarked, then deleted with its group.
+    let w = World::start(&dir, "prune", &[("PruneIdleAfter", "1d")]).await?;
+    w.core(80).await?;
+    idle_vpc_pruned(&w, 82).await?;
+    plan.push(w.plan_entry("prune idle VPCs", &[]));
 
     // AdoptExisting: an endpoint vpce-guard did not create is modified in place.
     let w = World::start(&dir, "adopt", &[("AdoptExisting", "true")]).await?;

@@ -137,6 +137,14 @@ pub trait Endpoints: Send + Sync {
     fn create_endpoint(&self, request: &NewEndpoint) -> impl Future<Output = Result<Endpoint>> + Send;
     /// `ModifyVpcEndpoint`.
     fn modify_endpoint(&self, change: &EndpointChange) -> impl Future<Output = Result<()>> + Send;
+    /// `DeleteVpcEndpoints` of `endpoint_ids` (one call): each endpoint is `deleting`, still
+    /// holding its private DNS name, until AWS has deleted its network interfaces. Returns the
+    /// endpoints AWS did not delete (its `Unsuccessful` items), each as (id, `Code: message`).
+    fn delete_endpoints(&self, endpoint_ids: &[String]) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    /// `CreateTags` of `tags` on the endpoints `endpoint_ids` (one call).
+    fn tag_endpoints(&self, endpoint_ids: &[String], tags: &Tags) -> impl Future<Output = Result<()>> + Send;
+    /// `DeleteTags` of the tag keys `keys` from the endpoints `endpoint_ids` (one call).
+    fn untag_endpoints(&self, endpoint_ids: &[String], keys: &[String]) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The S3 gateway endpoint and route tables (EC2), for the studio profile.
@@ -182,6 +190,9 @@ pub trait Groups: Send + Sync {
     fn authorize_https(&self, group_id: &str, sources: &[String]) -> impl Future<Output = Result<()>> + Send;
     /// `RevokeSecurityGroupIngress` of the TCP 443 rules from `sources`.
     fn revoke_https(&self, group_id: &str, sources: &[String]) -> impl Future<Output = Result<()>> + Send;
+    /// `DeleteSecurityGroup`: refused with `DependencyViolation` while a network interface (an
+    /// endpoint's, a `deleting` one's included) still uses the group.
+    fn delete_group(&self, group_id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Notebook instances and Studio domains (SageMaker): what enrols a VPC.

@@ -7,8 +7,8 @@ use tracing::info;
 
 use crate::account::{Account, DnsAttribute, EndpointChange, NewEndpoint, VpcSelector};
 use crate::error::{Error, Result};
-use crate::model::{Hints, Observation, Tags, MANAGED_GROUP_NAME, TAG_MANAGED, TAG_PRIVATE_DNS};
-use crate::plan::{GroupRef, Plan, Write};
+use crate::model::{Hints, Observation, Tags, MANAGED_GROUP_NAME, TAG_IDLE_SINCE, TAG_MANAGED, TAG_PRIVATE_DNS};
+use crate::plan::{Doomed, GroupRef, Plan, Write};
 use crate::report::Action;
 
 /// Description of the managed security group.
@@ -79,9 +79,27 @@ pub fn planned_actions(plan: &Plan) -> Vec<Action> {
                     *enable_private_dns,
                 ));
             }
+            Write::DeleteEndpoints { endpoints } => actions.extend(endpoints.iter().map(deleted)),
+            Write::DeleteGroup { group_id } => actions.push(Action::DeleteSecurityGroup { group_id: group_id.clone() }),
+            Write::MarkIdle { endpoint_ids, since } => {
+                actions.push(Action::MarkIdle { endpoint_ids: endpoint_ids.clone(), since: since.clone() })
+            }
+            Write::UnmarkIdle { endpoint_ids } => {
+                actions.push(Action::UnmarkIdle { endpoint_ids: endpoint_ids.clone() })
+            }
         }
     }
     actions
+}
+
+/// The action of deleting `doomed`.
+fn deleted(doomed: &Doomed) -> Action {
+    Action::DeleteEndpoint {
+        endpoint_id: doomed.endpoint_id.clone(),
+        service: doomed.service.clone(),
+        azs: doomed.azs,
+        monthly_usd: doomed.monthly_usd,
+    }
 }
 
 fn modify_actions(
@@ -315,6 +333,54 @@ async fn write_one<A: Account>(
                 )
             })
         }
+        Write::DeleteEndpoints { endpoints } => {
+            let ids: Vec<String> = endpoints.iter().map(|d| d.endpoint_id.clone()).collect();
+            match account.delete_endpoints(&ids).await {
+                Ok(unsuccessful) => {
+                    // An endpoint gone already (deleted by someone else since) is as wanted.
+                    let failed: Vec<&(String, String)> =
+                        unsuccessful.iter().filter(|(_, why)| !why.contains(".NotFound")).collect();
+                    if let Some((id, why)) = failed.first() {
+                        let (code, message) = why.split_once(": ").unwrap_or((why.as_str(), ""));
+                        return Err(Error::Aws {
+                            operation: "DeleteVpcEndpoints",
+                            code: code.to_string(),
+                            message: format!("{id}: {message}"),
+                            class: crate::error::ErrorClass::Permanent,
+                        });
+                    }
+                    let gone: Vec<&str> = unsuccessful.iter().map(|(id, _)| id.as_str()).collect();
+                    info!(vpc = vpc_id, endpoints = ?ids, "deleted idle endpoints");
+                    Ok(endpoints.iter().filter(|d| !gone.contains(&d.endpoint_id.as_str())).map(deleted).collect())
+                }
+                Err(error) => Err(error),
+            }
+        }
+        Write::DeleteGroup { group_id } => match account.delete_group(group_id).await {
+            Ok(()) => {
+                info!(vpc = vpc_id, group = %group_id, "deleted the managed security group");
+                Ok(vec![Action::DeleteSecurityGroup { group_id: group_id.clone() }])
+            }
+            // Network interfaces of the endpoints just deleted still use it while they are
+            // `deleting` (EC2 API reference, DeleteSecurityGroup: DependencyViolation); a later
+            // sweep deletes it. One gone already is as wanted.
+            Err(error) if matches!(error.aws_code(), Some("DependencyViolation" | "InvalidGroup.NotFound")) => {
+                info!(vpc = vpc_id, group = %group_id, why = %error, "managed security group left for a later sweep");
+                Ok(Vec::new())
+            }
+            Err(error) => Err(error),
+        },
+        Write::MarkIdle { endpoint_ids, since } => {
+            let mark = Tags::from([(TAG_IDLE_SINCE.to_string(), since.clone())]);
+            account
+                .tag_endpoints(endpoint_ids, &mark)
+                .await
+                .map(|()| vec![Action::MarkIdle { endpoint_ids: endpoint_ids.clone(), since: since.clone() }])
+        }
+        Write::UnmarkIdle { endpoint_ids } => account
+            .untag_endpoints(endpoint_ids, &[TAG_IDLE_SINCE.to_string()])
+            .await
+            .map(|()| vec![Action::UnmarkIdle { endpoint_ids: endpoint_ids.clone() }]),
         Write::S3Gateway { endpoint_id: Some(endpoint_id), route_table_ids, .. } => {
             account.add_route_tables(endpoint_id, route_table_ids).await.map(|()| {
                 info!(vpc = vpc_id, endpoint = %endpoint_id, route_tables = ?route_table_ids, "extended the S3 gateway endpoint");

@@ -140,6 +140,27 @@ pub enum Effect {
         /// The endpoint.
         endpoint_id: String,
     },
+    /// Delete an endpoint vpce-guard created (its VPC stayed idle).
+    DeleteEndpoint {
+        /// The endpoint.
+        endpoint_id: String,
+    },
+    /// Delete the managed security group.
+    DeleteSecurityGroup {
+        /// The group.
+        group_id: String,
+    },
+    /// Mark an endpoint `vpce-guard:idle-since` (whatever the time: a plan approved a minute
+    /// before marks at the time of the apply).
+    MarkIdle {
+        /// The endpoint.
+        endpoint_id: String,
+    },
+    /// Remove an endpoint's `vpce-guard:idle-since` mark.
+    UnmarkIdle {
+        /// The endpoint.
+        endpoint_id: String,
+    },
     /// Give a route table a route to Amazon S3 (an S3 gateway endpoint, new or existing).
     S3Route {
         /// `rtb-…`.
@@ -177,6 +198,10 @@ impl fmt::Display for Effect {
             Effect::SetPolicy { endpoint_id } => write!(f, "set the endpoint policy of {endpoint_id}"),
             Effect::EnablePrivateDns { endpoint_id } => write!(f, "enable private DNS on {endpoint_id}"),
             Effect::S3Route { route_table_id } => write!(f, "route {route_table_id} to Amazon S3 (gateway endpoint)"),
+            Effect::DeleteEndpoint { endpoint_id } => write!(f, "delete endpoint {endpoint_id}"),
+            Effect::DeleteSecurityGroup { group_id } => write!(f, "delete security group {group_id}"),
+            Effect::MarkIdle { endpoint_id } => write!(f, "mark {endpoint_id} idle"),
+            Effect::UnmarkIdle { endpoint_id } => write!(f, "unmark {endpoint_id}"),
         }
     }
 }
@@ -226,6 +251,18 @@ pub fn effects(actions: &[Action]) -> BTreeSet<Effect> {
             }
             Action::S3Gateway { route_table_ids, .. } => {
                 effects.extend(route_table_ids.iter().map(|t| Effect::S3Route { route_table_id: t.clone() }));
+            }
+            Action::DeleteEndpoint { endpoint_id, .. } => {
+                effects.insert(Effect::DeleteEndpoint { endpoint_id: endpoint_id.clone() });
+            }
+            Action::DeleteSecurityGroup { group_id } => {
+                effects.insert(Effect::DeleteSecurityGroup { group_id: group_id.clone() });
+            }
+            Action::MarkIdle { endpoint_ids, .. } => {
+                effects.extend(endpoint_ids.iter().map(|id| Effect::MarkIdle { endpoint_id: id.clone() }));
+            }
+            Action::UnmarkIdle { endpoint_ids } => {
+                effects.extend(endpoint_ids.iter().map(|id| Effect::UnmarkIdle { endpoint_id: id.clone() }));
             }
         }
     }

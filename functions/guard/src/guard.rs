@@ -39,6 +39,10 @@ pub struct RunOptions {
     pub event_account: Option<String>,
     /// Asked before each VPC's writes (see [`crate::approval`]); a refusal stops that VPC.
     pub approve: Option<crate::approval::Approver>,
+    /// A manual run that may prune idle VPCs (`VPCE_GUARD_PRUNE_IDLE_AFTER`): the CLI's `plan`
+    /// and `apply`. The schedule's sweep always may; an event, a drift delivery or a manual
+    /// payload of `remediate` never does.
+    pub prune: bool,
 }
 
 /// What one reconcile run needs to know besides the observations.
@@ -53,6 +57,9 @@ pub(crate) struct RunContext<'a> {
     pub single: bool,
     /// The caller's approver ([`RunOptions::approve`]).
     pub approve: Option<&'a crate::approval::Approver>,
+    /// Now (seconds since the epoch) on a run that may prune idle VPCs: a scheduled sweep, the
+    /// CLI. `None`: nothing is marked, unmarked or deleted (every event path).
+    pub prune_at: Option<i64>,
 }
 
 /// The reconciler: an [`Account`], the configuration, and what is worth remembering across
@@ -73,6 +80,16 @@ pub struct Guard<A> {
     pub(crate) progress: Option<Progress>,
     /// (VPC, service) → when AWS last refused private DNS for it.
     pub(crate) dns_conflicts: Mutex<HashMap<(String, String), Instant>>,
+    /// Now, in seconds since the epoch: the idle marks' clock.
+    pub(crate) clock: Clock,
+}
+
+/// The reconciler's wall clock, in seconds since the epoch (tests set their own).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system's clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
 }
 
 impl<A: Account> Guard<A> {
@@ -89,7 +106,14 @@ impl<A: Account> Guard<A> {
             deadline_margin: Duration::from_secs(10),
             progress: None,
             dns_conflicts: Mutex::new(HashMap::new()),
+            clock: system_clock(),
         }
+    }
+
+    /// Sets the wall clock the idle marks are read and written by (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets the waits between lookups of a resource an event names but AWS does not show yet.

@@ -81,6 +81,13 @@ pub const SWEEP_METRIC: &str = "SweepVpcsNonCompliant";
 /// `SweepHeartbeatHours`, so it stays in ALARM while sweeps keep finding no trail.
 pub const NO_TRAIL_METRIC: &str = "SweepNoTrail";
 
+/// What the managed interface endpoints of the account and region cost per month, in US dollars,
+/// as a full sweep (the schedule) saw them: in the sweep's record, the dashboard's account total.
+pub const SWEEP_COST_METRIC: &str = "SweepEndpointMonthlyUsd";
+
+/// The idle VPCs a full sweep found (`idle_endpoints`), in the sweep's record.
+pub const SWEEP_IDLE_METRIC: &str = "SweepIdleVpcs";
+
 static METRICS: std::sync::OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> =
     std::sync::OnceLock::new();
 
@@ -130,8 +137,7 @@ pub fn emit_metrics(result: &Result<Report>) {
     }
     if let Some(report) = result.as_ref().ok().filter(|r| r.trigger == "Scheduled") {
         use std::io::Write as _;
-        let no_trail = report.trail.as_ref().is_some_and(|t| t.missing());
-        let _ = writeln!(stdout, "{}", sweep_record(report.count(Outcome::NonCompliant) as u64, no_trail));
+        let _ = writeln!(stdout, "{}", sweep_record(report));
     }
 }
 
@@ -140,11 +146,18 @@ fn errored(report: &Report) -> u64 {
     report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == crate::report::Code::Error)).count() as u64
 }
 
-/// An Embedded Metric Format record holding [`SWEEP_METRIC`], and [`NO_TRAIL_METRIC`] when
-/// `no_trail`.
-pub fn sweep_record(non_compliant: u64, no_trail: bool) -> serde_json::Value {
+/// An Embedded Metric Format record of a full sweep's view: [`SWEEP_METRIC`] (its non-compliant
+/// VPCs, always: the heartbeat alarm counts the records), and, each only when not 0 (a zero
+/// would be a billed metric-hour saying nothing), [`SWEEP_COST_METRIC`] (what the managed
+/// endpoints cost per month), [`SWEEP_IDLE_METRIC`] (its idle VPCs) and [`NO_TRAIL_METRIC`]
+/// (no trail records the Region's management events).
+pub fn sweep_record(report: &Report) -> serde_json::Value {
+    use crate::report::{Code, Outcome};
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "vpce-guard".into());
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let monthly = report.cost.as_ref().map_or(0.0, |c| c.monthly_usd.dollars());
+    let idle = report.vpcs.iter().filter(|v| v.problems.iter().any(|p| p.code == Code::IdleEndpoints)).count();
+    let no_trail = report.trail.as_ref().is_some_and(|t| t.missing());
     let mut record = serde_json::json!({
         "_aws": {
             "Timestamp": now,
@@ -155,14 +168,20 @@ pub fn sweep_record(non_compliant: u64, no_trail: bool) -> serde_json::Value {
             }]
         },
         "FunctionName": function,
-        SWEEP_METRIC: non_compliant
+        SWEEP_METRIC: report.count(Outcome::NonCompliant) as u64
     });
-    if no_trail {
-        record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array_mut()
-            .expect("the metrics list above")
-            .push(serde_json::json!({"Name": NO_TRAIL_METRIC, "Unit": "Count"}));
-        record[NO_TRAIL_METRIC] = 1.into();
+    let optional = [
+        (SWEEP_COST_METRIC, serde_json::json!(monthly), monthly > 0.0),
+        (SWEEP_IDLE_METRIC, serde_json::json!(idle as u64), idle > 0),
+        (NO_TRAIL_METRIC, serde_json::json!(1), no_trail),
+    ];
+    for (name, value, present) in optional {
+        if present {
+            record["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array_mut().expect("the metrics list above").push(
+                serde_json::json!({"Name": name, "Unit": if name == SWEEP_COST_METRIC { "None" } else { "Count" }}),
+            );
+            record[name] = value;
+        }
     }
     record
 }

@@ -21,6 +21,11 @@ pub const TAG_PRIVATE_DNS: &str = "vpce-guard:private-dns";
 /// Tag on a VPC: the profiles it is enrolled for (comma list: `notebook-instances`, `studio`),
 /// whatever it holds.
 pub const TAG_PROFILES: &str = "vpce-guard:profiles";
+/// Tag vpce-guard puts on the endpoints (and the managed group) of an idle VPC with
+/// `VPCE_GUARD_PRUNE_IDLE_AFTER` set: when it first saw the VPC idle (RFC 3339). The endpoints are
+/// deleted once that time plus the setting's duration has passed; the tag is removed when the
+/// VPC is enrolled again.
+pub const TAG_IDLE_SINCE: &str = "vpce-guard:idle-since";
 /// Name of the security group vpce-guard manages in each VPC.
 pub const MANAGED_GROUP_NAME: &str = "vpce-guard-endpoints";
 

@@ -11,7 +11,8 @@ use crate::apply::{apply, planned_actions, Applied, WriteWindow};
 use crate::error::{Error, Result};
 use crate::guard::{Guard, RunContext, CUT_MARGIN};
 use crate::model::{Notebook, Observation};
-use crate::plan::{enrolment, plan, Enrolment, Plan, Write};
+use crate::plan::cost::vpc_cost;
+use crate::plan::{enrolment, orphan_group, plan_at, Enrolment, Plan, Write};
 use crate::report::{Action, Code, EndpointReport, Outcome, Problem, Report, Severity, VpcReport};
 
 /// Rounds of observe → plan → apply per VPC before giving up on conflicts.
@@ -56,21 +57,26 @@ impl<A: Account> Guard<A> {
         let total = observations.len();
         for (index, mut obs) in observations.into_iter().enumerate() {
             if self.near_deadline(run.deadline) {
-                report.vpcs.push(VpcReport::deferred(&obs.vpc.id, DEFERRED));
+                let mut deferred = VpcReport::deferred(&obs.vpc.id, DEFERRED);
+                deferred.cost = Some(vpc_cost(&obs, self.config(), &[]));
+                report.vpcs.push(deferred);
                 continue;
             }
-            match self.reconcile_vpc(&mut obs, &run).await {
-                Ok(vpc_report) => report.vpcs.push(vpc_report),
+            let mut vpc_report = match self.reconcile_vpc(&mut obs, &run).await {
+                Ok(vpc_report) => vpc_report,
                 Err(error) if !run.single && error.is_throttled() => {
                     warn!(vpc = %obs.vpc.id, error = %error, "VPC throttled; deferred to the next run");
-                    report.vpcs.push(throttled_vpc(&obs.vpc.id, Vec::new(), &error));
+                    throttled_vpc(&obs.vpc.id, Vec::new(), &error)
                 }
                 Err(error) if !run.single => {
                     warn!(vpc = %obs.vpc.id, error = %error, "VPC failed; continuing the sweep");
-                    report.vpcs.push(failed_vpc(&obs.vpc.id, &error));
+                    failed_vpc(&obs.vpc.id, &error)
                 }
                 Err(error) => return Err(error),
-            }
+            };
+            // What its managed endpoints cost as it stands (the observation follows the writes).
+            vpc_report.cost = Some(vpc_cost(&obs, self.config(), &vpc_report.actions));
+            report.vpcs.push(vpc_report);
             if let Some(progress) = &self.progress {
                 progress(index + 1, total);
             }
@@ -90,6 +96,12 @@ impl<A: Account> Guard<A> {
         let reason = match decision {
             Enrolment::Skipped(reason) => {
                 info!(vpc = %obs.vpc.id, reason = %reason, "skipped");
+                // A prune's leftover: the managed group, once its endpoints' interfaces are gone.
+                if let (Some(_), Some(_), Some(group_id)) =
+                    (run.prune_at, self.config().prune_idle_after, orphan_group(obs, self.config()))
+                {
+                    return self.delete_orphan_group(obs, group_id, reason, run).await;
+                }
                 return Ok(VpcReport::skipped(&obs.vpc.id, reason));
             }
             Enrolment::Enrolled(reason) => reason,
@@ -101,7 +113,7 @@ impl<A: Account> Guard<A> {
         self.recall_dns_conflicts(obs);
         let mut actions = Vec::new();
         for round in 1..=MAX_ROUNDS {
-            let current = self.plan_with_reads(obs, run.pinned).await?;
+            let current = self.plan_with_reads(obs, run).await?;
             info!(vpc = %obs.vpc.id, round, enrolled = reason, writes = current.writes.len(), problems = current.problems.len(), "planned");
             // Approval gate (approval.rs): writes the caller did not approve stop this VPC here.
             if let Some(refusal) = crate::approval::review(run.approve, obs, &current, round, run.dry_run) {
@@ -115,6 +127,13 @@ impl<A: Account> Guard<A> {
                     actions.extend(planned_actions(&current));
                 }
                 return Ok(vpc_report(obs, &current, actions, run.dry_run));
+            }
+            if current.pruning {
+                match self.prune(obs, &current, round, run).await? {
+                    Pruned::Done(report) => return Ok(report),
+                    // No longer idle (or no longer the same): plan again from what was read.
+                    Pruned::Cancelled => continue,
+                }
             }
             match apply(self.account(), obs, &current, self.write_window(run.deadline)).await? {
                 Applied::Done(done) => {
@@ -131,7 +150,7 @@ impl<A: Account> Guard<A> {
                     {
                         self.read_notebooks(&mut after, run.pinned).await?;
                     }
-                    let verify = plan(&after, self.config());
+                    let verify = plan_at(&after, self.config(), run.prune_at);
                     *obs = after;
                     if verify.is_empty() || round == MAX_ROUNDS {
                         return Ok(vpc_report(obs, &verify, actions, false));
@@ -165,7 +184,7 @@ impl<A: Account> Guard<A> {
                 }
             }
         }
-        let last = plan(obs, self.config());
+        let last = plan_at(obs, self.config(), run.prune_at);
         let mut report = vpc_report(obs, &last, actions, false);
         report.problems.push(Problem::error(
             Code::ConflictUnresolved,
@@ -216,11 +235,11 @@ impl<A: Account> Guard<A> {
     /// Plans, first reading what the plan needs and the observation lacks: the VPC's notebooks
     /// (a subnet event that must create the notebook endpoint under `vpc-notebooks`), its
     /// private hosted zones (a plan that would create an endpoint or turn private DNS on).
-    async fn plan_with_reads(&self, obs: &mut Observation, pinned: &[Notebook]) -> Result<Plan> {
+    async fn plan_with_reads(&self, obs: &mut Observation, run: &RunContext<'_>) -> Result<Plan> {
         loop {
-            let current = plan(obs, self.config());
+            let current = plan_at(obs, self.config(), run.prune_at);
             if current.needs_notebooks && obs.notebooks.is_none() {
-                self.read_notebooks(obs, pinned).await?;
+                self.read_notebooks(obs, run.pinned).await?;
             } else if current.needs_s3 && obs.s3.is_none() {
                 self.read_s3(obs).await?;
             } else if current.needs_hosted_zones && obs.hosted_zones.is_none() {
@@ -237,6 +256,11 @@ impl<A: Account> Guard<A> {
         let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
         let services = self.config().service_names(&obs.identity.region, &obs.service_azs);
         let mut after = obs.clone();
+        // The idle mark's tag writes change nothing else: they are applied here, no read.
+        if done.writes.iter().all(|w| matches!(w, Write::MarkIdle { .. } | Write::UnmarkIdle { .. })) {
+            mark_locally(&mut after, done);
+            return Ok(after);
+        }
         after.endpoints = self.account().describe_endpoints(&selector, &services).await?;
         if done
             .writes
@@ -271,6 +295,150 @@ impl<A: Account> Guard<A> {
             self.read_dns(&mut after).await?;
         }
         Ok(after)
+    }
+}
+
+/// What became of a prune round.
+enum Pruned {
+    /// Deleted (or deferred, or throttled): the VPC's report.
+    Done(VpcReport),
+    /// The re-check found the VPC no longer idle, or other endpoints to delete: plan again.
+    Cancelled,
+}
+
+impl<A: Account> Guard<A> {
+    /// Deletes an idle VPC's managed endpoints (and its managed group), as `planned`, after
+    /// reading the VPC again right before: a notebook, a domain or a tag that arrived since the
+    /// sweep's reads cancels the prune ([`Pruned::Cancelled`]: the next round plans again from
+    /// what was read, which removes the idle mark). The deletions take the VPC out of scope:
+    /// what the endpoints become is AWS's (`deleting`), nothing is planned after them.
+    async fn prune(&self, obs: &mut Observation, planned: &Plan, round: usize, run: &RunContext<'_>) -> Result<Pruned> {
+        let selector = VpcSelector::Ids(vec![obs.vpc.id.clone()]);
+        let Some(mut fresh) = self.observe_pinned(&selector, true, run.pinned).await?.pop() else {
+            return Ok(Pruned::Done(VpcReport::skipped(&obs.vpc.id, "the VPC no longer exists; nothing to do")));
+        };
+        fresh.vpc.dns = obs.vpc.dns;
+        fresh.hosted_zones = obs.hosted_zones.clone();
+        fresh.route53_profiles_unread = obs.route53_profiles_unread.clone();
+        fresh.hints = obs.hints.clone();
+        let again = plan_at(&fresh, self.config(), run.prune_at);
+        let same = |plan: &Plan| {
+            plan.writes.iter().find_map(|w| match w {
+                Write::DeleteEndpoints { endpoints } => {
+                    Some(endpoints.iter().map(|d| d.endpoint_id.clone()).collect::<BTreeSet<_>>())
+                }
+                _ => None,
+            })
+        };
+        if !again.pruning || same(&again) != same(planned) {
+            info!(vpc = %obs.vpc.id, "prune cancelled: the VPC changed since the sweep read it");
+            *obs = fresh;
+            return Ok(Pruned::Cancelled);
+        }
+        if let Some(refusal) = crate::approval::review(run.approve, &fresh, &again, round, false) {
+            *obs = fresh;
+            return Ok(Pruned::Done(crate::approval::refused(vpc_report(obs, &again, Vec::new(), false), refusal)));
+        }
+        *obs = fresh;
+        let (actions, deferred) = match apply(self.account(), obs, &again, self.write_window(run.deadline)).await? {
+            Applied::Done(done) => (done, None),
+            Applied::Deferred(done) => (done, Some(DEFERRED.to_string())),
+            Applied::Throttled { error, .. } if run.single => return Err(error),
+            Applied::Throttled { actions, error } => {
+                return Ok(Pruned::Done(throttled_vpc(&obs.vpc.id, actions, &error)))
+            }
+            Applied::Conflict { actions, reason, .. } => {
+                warn!(vpc = %obs.vpc.id, reason = %reason, "prune met a conflict; the next sweep tries again");
+                (actions, Some(format!("deferred: {reason}; the next sweep tries again")))
+            }
+        };
+        // As AWS has them now, without a read: the deleted endpoints `deleting`, the group gone.
+        for action in &actions {
+            match action {
+                Action::DeleteEndpoint { endpoint_id, .. } => {
+                    if let Some(endpoint) = obs.endpoints.iter_mut().find(|e| &e.id == endpoint_id) {
+                        endpoint.state = crate::model::EndpointState::Deleting;
+                    }
+                }
+                Action::DeleteSecurityGroup { .. } => obs.group = None,
+                _ => {}
+            }
+        }
+        let mut report = vpc_report(obs, &again, actions, false);
+        for endpoint in &mut report.endpoints {
+            if report.actions.iter().any(|a| matches!(a, Action::DeleteEndpoint { endpoint_id, .. } if Some(endpoint_id) == endpoint.endpoint_id.as_ref())) {
+                endpoint.state = crate::model::EndpointState::Deleting.as_str().to_string();
+            }
+        }
+        if let Some(reason) = deferred {
+            report.outcome = Outcome::Pending;
+            report.reason = Some(reason);
+        }
+        Ok(Pruned::Done(report))
+    }
+
+    /// Deletes the managed group a prune left behind in a VPC now out of scope (`skipped`
+    /// for `reason`), once no observed endpoint uses it. `DependencyViolation` (interfaces
+    /// still draining, or something else using it) leaves it for a later sweep.
+    async fn delete_orphan_group(
+        &self,
+        obs: &Observation,
+        group_id: String,
+        reason: String,
+        run: &RunContext<'_>,
+    ) -> Result<VpcReport> {
+        let plan = Plan {
+            vpc_id: obs.vpc.id.clone(),
+            writes: vec![Write::DeleteGroup { group_id: group_id.clone() }],
+            problems: Vec::new(),
+            pending: Vec::new(),
+            services: Vec::new(),
+            needs_notebooks: false,
+            needs_hosted_zones: false,
+            profiles: Vec::new(),
+            needs_s3: false,
+            pruning: true,
+        };
+        let skipped = |note: &str| VpcReport::skipped(&obs.vpc.id, format!("{reason}{note}"));
+        if let Some(refusal) = crate::approval::review(run.approve, obs, &plan, 1, run.dry_run) {
+            return Ok(crate::approval::refused(skipped(""), refusal));
+        }
+        let mut report = VpcReport { outcome: Outcome::WouldChange, reason: None, ..skipped("") };
+        if run.dry_run {
+            report.actions = planned_actions(&plan);
+            return Ok(report);
+        }
+        match apply(self.account(), obs, &plan, self.write_window(run.deadline)).await? {
+            Applied::Done(done) if !done.is_empty() => {
+                report.outcome = Outcome::Changed;
+                report.actions = done;
+                Ok(report)
+            }
+            Applied::Throttled { error, .. } => Err(error),
+            Applied::Deferred(_) => Ok(VpcReport::deferred(&obs.vpc.id, DEFERRED)),
+            _ => Ok(skipped(&format!(
+                "; its managed security group {group_id} is still in use (DependencyViolation): a later sweep deletes it"
+            ))),
+        }
+    }
+}
+
+/// Applies the idle mark's tag writes of `done` to `obs` (what AWS now holds).
+fn mark_locally(obs: &mut Observation, done: &Plan) {
+    for write in &done.writes {
+        match write {
+            Write::MarkIdle { endpoint_ids, since } => {
+                for endpoint in obs.endpoints.iter_mut().filter(|e| endpoint_ids.contains(&e.id)) {
+                    endpoint.tags.insert(crate::model::TAG_IDLE_SINCE.to_string(), since.clone());
+                }
+            }
+            Write::UnmarkIdle { endpoint_ids } => {
+                for endpoint in obs.endpoints.iter_mut().filter(|e| endpoint_ids.contains(&e.id)) {
+                    endpoint.tags.remove(crate::model::TAG_IDLE_SINCE);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -334,6 +502,7 @@ fn vpc_report(obs: &Observation, plan: &Plan, actions: Vec<Action>, dry_run: boo
         actions,
         problems: plan.problems.clone(),
         profiles: plan.profiles.iter().map(|p| p.name().to_string()).collect(),
+        cost: None,
     }
 }
 
@@ -358,5 +527,6 @@ fn failed_vpc(vpc_id: &str, error: &Error) -> VpcReport {
         actions: Vec::new(),
         problems: vec![Problem::error(Code::Error, format!("{} ({})", error, error.error_type()))],
         profiles: Vec::new(),
+        cost: None,
     }
 }

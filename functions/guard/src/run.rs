@@ -56,6 +56,7 @@ impl<A: Account> Guard<A> {
                 report
             }
         };
+        report.total_cost(self.config.endpoint_hourly_micro_usd);
         report.api_calls = self.account.api_calls().since(before);
         info!(
             trigger = %report.trigger,

@@ -17,6 +17,12 @@ use crate::report::{BatchSummary, Code, Problem, Report, VpcReport};
 impl<A: Account> Guard<A> {
     pub(crate) async fn run_trigger(&self, trigger: &Trigger, options: &RunOptions) -> Result<Report> {
         let dry_run = options.dry_run.unwrap_or(self.config.dry_run);
+        // Only the schedule's sweep and the CLI prune idle VPCs: never an event's run.
+        let prune_at = match trigger {
+            Trigger::Scheduled => Some((self.clock)()),
+            Trigger::Manual { .. } if options.prune => Some((self.clock)()),
+            _ => None,
+        };
         let context = |trigger: &'static str, single: bool| RunContext {
             trigger,
             dry_run,
@@ -24,6 +30,7 @@ impl<A: Account> Guard<A> {
             deadline: options.deadline,
             single,
             approve: options.approve.as_ref(),
+            prune_at: None,
         };
         match trigger {
             Trigger::NotebookCreated { name } => self.on_notebook_created(name, context(trigger.name(), true)).await,
@@ -34,7 +41,10 @@ impl<A: Account> Guard<A> {
             Trigger::DomainChanged { domain_id, .. } => {
                 self.on_domain_changed(domain_id, context(trigger.name(), true)).await
             }
-            Trigger::Scheduled => self.reconcile(&VpcSelector::All, true, context(trigger.name(), false)).await,
+            Trigger::Scheduled => {
+                let run = RunContext { prune_at, ..context(trigger.name(), false) };
+                self.reconcile(&VpcSelector::All, true, run).await
+            }
             Trigger::Drift(drift) => self.on_drift(std::slice::from_ref(drift), context(drift.event_name, false)).await,
             Trigger::DriftBatch(batch) => self.on_drift_batch(batch, context(trigger.name(), false)).await,
             Trigger::Manual { vpc_ids, dry_run: payload_dry_run } => {
@@ -45,6 +55,7 @@ impl<A: Account> Guard<A> {
                 let single = matches!(&selector, VpcSelector::Ids(ids) if ids.len() == 1);
                 let mut run = context(options.trigger_name.unwrap_or("Manual"), single);
                 run.dry_run = payload_dry_run.or(options.dry_run).unwrap_or(self.config.dry_run);
+                run.prune_at = prune_at;
                 self.on_manual(&selector, run).await
             }
         }

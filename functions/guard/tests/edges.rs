@@ -353,3 +353,61 @@ async fn a_finding_of_a_vpc_non_compliant_for_months_outlives_security_hubs_rete
     }
     assert_eq!(refreshed, [5, 10, 15, 20, 25], "re-imported once its UpdatedAt is over 30 days old");
 }
+
+/// The fake's model of deletion (issue 20): a deleted endpoint is `deleting` (still holding its
+/// private DNS name and its security groups) until AWS has removed its network interfaces; the
+/// managed group cannot be deleted before (`DependencyViolation`); an unknown id is an
+/// `Unsuccessful` item; the modelled role deletes and marks only managed resources, and only
+/// with the prune statements.
+#[tokio::test]
+async fn deleted_endpoints_hold_their_name_and_group_until_gone_and_the_role_deletes_only_managed_ones() {
+    use vpce_guard::account::{Endpoints, Groups};
+    use vpce_guard::model::{TAG_IDLE_SINCE, TAG_IGNORE, TAG_MANAGED};
+    let guard = guard_with(Config::default());
+    reconciled(&guard).await;
+    let fake = guard.account();
+    let ids: Vec<String> = fake.live_endpoints(VPC).iter().map(|e| e.id.clone()).collect();
+    let group = fake.snapshot().groups.values().find(|g| g.group.vpc_id == VPC).unwrap().group.id.clone();
+
+    // The role as the template renders it without PruneIdleAfter: no delete, no mark.
+    fake.with_state(|s| s.role_adopts_existing = Some(false));
+    let denied = fake.delete_endpoints(&ids).await.unwrap_err();
+    assert_eq!(denied.aws_code(), Some("UnauthorizedOperation"));
+    let mark = vpce_guard::testing::tags(&[(TAG_IDLE_SINCE, "2026-01-01T00:00:00Z")]);
+    assert_eq!(fake.tag_endpoints(&ids, &mark).await.unwrap_err().aws_code(), Some("UnauthorizedOperation"));
+    assert_eq!(fake.delete_group(&group).await.unwrap_err().aws_code(), Some("UnauthorizedOperation"));
+    assert!(fake.live_endpoints(VPC).len() == 2);
+
+    // With the prune statements: the mark on managed endpoints only, no other tag.
+    fake.with_state(|s| s.role_prunes = true);
+    fake.tag_endpoints(&ids, &mark).await.expect("the idle mark on managed endpoints");
+    let other = vpce_guard::testing::tags(&[("owner", "me")]);
+    assert_eq!(fake.tag_endpoints(&ids, &other).await.unwrap_err().aws_code(), Some("UnauthorizedOperation"));
+    fake.untag_endpoints(&ids, &[TAG_IDLE_SINCE.to_string()]).await.expect("the mark removed");
+    assert!(fake.live_endpoints(VPC).iter().all(|e| !e.tags.contains_key(TAG_IDLE_SINCE)));
+    fake.with_state(|s| {
+        s.endpoints.get_mut(&ids[0]).unwrap().tags.insert(TAG_IGNORE.into(), "true".into());
+    });
+    let ignored = fake.delete_endpoints(&ids).await.unwrap_err();
+    assert_eq!(ignored.aws_code(), Some("UnauthorizedOperation"), "an ignored endpoint fails the call");
+    fake.with_state(|s| {
+        s.endpoints.get_mut(&ids[0]).unwrap().tags.remove(TAG_IGNORE);
+    });
+
+    // Deleted: `deleting`, the name still held, the group still in use.
+    let mut request = ids.clone();
+    request.push("vpce-0123456789abcdef0".into());
+    let unsuccessful = fake.delete_endpoints(&request).await.expect("deleted");
+    assert_eq!(unsuccessful.len(), 1);
+    assert!(unsuccessful[0].1.starts_with("InvalidVpcEndpoint.NotFound"), "{unsuccessful:?}");
+    assert!(fake.live_endpoints(VPC).is_empty());
+    assert!(fake.snapshot().endpoints.values().filter(|e| e.vpc_id == VPC).all(|e| e.state == EndpointState::Deleting));
+    let busy = fake.delete_group(&group).await.unwrap_err();
+    assert_eq!(busy.aws_code(), Some("DependencyViolation"), "the deleting endpoints' interfaces use it");
+    fake.finish_deletion(&ids[0]);
+    assert_eq!(fake.delete_group(&group).await.unwrap_err().aws_code(), Some("DependencyViolation"));
+    fake.finish_deletions();
+    fake.delete_group(&group).await.expect("unused now");
+    assert!(!fake.snapshot().groups.contains_key(&group));
+    assert!(fake.snapshot().endpoints.values().all(|e| e.vpc_id != VPC || e.tags.contains_key(TAG_MANAGED)));
+}

@@ -5,7 +5,8 @@
 //! started by the manual payload, a `CreateSubnet` event or the schedule. The properties are
 //! those the project promises (docs/ARCHITECTURE.md): reconciling converges and is then idempotent, AWS's
 //! one-subnet-per-AZ rule holds, at most one endpoint per service is created, nothing is ever
-//! removed, `plan` is deterministic, a dry run writes nothing, and a converged VPC's endpoints
+//! removed (with the opt-in prune, only the schedule deletes, and only what vpce-guard created
+//! where nothing enrols the VPC), `plan` is deterministic, a dry run writes nothing, and a converged VPC's endpoints
 //! reach every AZ the service offers, with private DNS, the managed group and the policy.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -614,6 +615,50 @@ proptest! {
             run_as(&rt, &guard, &layout);
             check_nothing_removed(&before, &fake.snapshot())?;
             fake.settle();
+        }
+    }
+
+    /// (h) Issue 20: with `VPCE_GUARD_PRUNE_IDLE_AFTER=0s`, a run started by an event or a
+    /// manual payload still removes nothing; the schedule's sweep deletes only endpoints
+    /// vpce-guard created (tagged managed, not ignored), only in a VPC that holds no notebook and
+    /// is not tagged `vpce-guard:enforce`, and no other endpoint, subnet, rule or private DNS.
+    #[test]
+    fn only_the_schedule_prunes_and_only_what_vpce_guard_created(layout in layout()) {
+        let rt = runtime();
+        let guard = arrange(&layout);
+        let pruning = Config { prune_idle_after: Some(0), ..guard.config().clone() };
+        let guard = Guard::new(FakeAccount::new(), pruning).with_visibility_retries(Vec::new());
+        guard.account().with_state(|s| fill(s, &layout));
+        guard.account().with_state(|s| {
+            s.role_adopts_existing = Some(layout.config.adopt_existing);
+            s.role_prunes = true;
+        });
+        let fake = guard.account();
+        for parsed in [manual(None), Parsed::Run(Trigger::SubnetCreated { subnet_id: "subnet-0ffffffffffffffff".into(), vpc_id: VPC.into() })] {
+            let before = fake.snapshot();
+            run_trigger(&rt, &guard, parsed);
+            check_nothing_removed(&before, &fake.snapshot())?;
+        }
+        let before = fake.snapshot();
+        run_trigger(&rt, &guard, Parsed::Run(Trigger::Scheduled));
+        let after = fake.snapshot();
+        let has_notebook = |vpc: &str| {
+            before.notebooks.values().filter(|n| !n.status.eq_ignore_ascii_case("Deleting")).any(|n| {
+                n.subnet_id.as_ref().is_some_and(|s| before.subnets.get(s).is_some_and(|s| s.vpc_id == vpc))
+            })
+        };
+        for (id, old) in &before.endpoints {
+            let new = &after.endpoints[id];
+            let deleted = old.state.is_live() && !new.state.is_live();
+            let (vpc, has_notebook) = (&before.vpcs[&old.vpc_id], has_notebook(&old.vpc_id));
+            if deleted {
+                prop_assert!(tag_is(&old.tags, TAG_MANAGED, "true") && !tag_is(&old.tags, TAG_IGNORE, "true"), "{} was not vpce-guard's", id);
+                prop_assert!(!has_notebook && !vpc.tags.contains_key(TAG_ENFORCE), "{} deleted in an enrolled VPC", id);
+                prop_assert!(layout.config.scope == Scope::Enrolled, "{} deleted under scope all", id);
+            } else {
+                prop_assert!(old.subnet_ids.iter().all(|s| new.subnet_ids.contains(s)), "{} lost subnets", id);
+                prop_assert!(!old.private_dns || new.private_dns, "{} lost private DNS", id);
+            }
         }
     }
 

@@ -132,6 +132,8 @@ fn every_configuration_field_is_set_by_a_setting() {
         studio_public_domains: _,
         s3_gateway: _,
         adopt_existing: _,
+        endpoint_hourly_micro_usd: _,
+        prune_idle_after: _,
     } = Config::default();
     // A non-default value of every setting changes the configuration.
     let changes = [
@@ -151,6 +153,8 @@ fn every_configuration_field_is_set_by_a_setting() {
         ("VPCE_GUARD_STUDIO_PUBLIC_DOMAINS", "enforce"),
         ("VPCE_GUARD_S3_GATEWAY", "true"),
         ("VPCE_GUARD_ADOPT_EXISTING", "true"),
+        ("VPCE_GUARD_ENDPOINT_HOURLY_USD", "0.013"),
+        ("VPCE_GUARD_PRUNE_IDLE_AFTER", "7d"),
         ("VPCE_GUARD_SECURITY_HUB", "true"),
     ];
     assert_eq!(changes.len(), SETTINGS.len(), "one change per setting");

@@ -110,6 +110,51 @@ impl Endpoints for SdkAccount {
         self.paced_modify(request).await?;
         Ok(())
     }
+
+    async fn delete_endpoints(&self, endpoint_ids: &[String]) -> Result<Vec<(String, String)>> {
+        // DeleteVpcEndpoints spends the same token bucket as creates and modifies: paced.
+        let request = self.ec2.delete_vpc_endpoints().set_vpc_endpoint_ids(Some(endpoint_ids.to_vec()));
+        let send = || {
+            let attempt = request.clone().customize().config_override(no_sdk_retries());
+            async move { attempt.send().await.map_err(|e| aws_error("DeleteVpcEndpoints", e)) }
+        };
+        let out = self.paced("DeleteVpcEndpoints", send).await?;
+        Ok(out
+            .unsuccessful()
+            .iter()
+            .map(|item| {
+                let error = item.error();
+                let code = error.and_then(|e| e.code()).unwrap_or("Unknown");
+                let message = error.and_then(|e| e.message()).unwrap_or_default();
+                (item.resource_id().unwrap_or_default().to_string(), format!("{code}: {message}"))
+            })
+            .collect())
+    }
+
+    async fn tag_endpoints(&self, endpoint_ids: &[String], tags: &Tags) -> Result<()> {
+        let tags = tags.iter().map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build());
+        self.ec2
+            .create_tags()
+            .set_resources(Some(endpoint_ids.to_vec()))
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error("CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn untag_endpoints(&self, endpoint_ids: &[String], keys: &[String]) -> Result<()> {
+        // A tag named by its key alone: DeleteTags removes it whatever its value.
+        let tags = keys.iter().map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build());
+        self.ec2
+            .delete_tags()
+            .set_resources(Some(endpoint_ids.to_vec()))
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteTags", e))?;
+        Ok(())
+    }
 }
 
 impl Gateways for SdkAccount {

@@ -56,6 +56,16 @@ impl Groups for SdkAccount {
         Ok(())
     }
 
+    async fn delete_group(&self, group_id: &str) -> Result<()> {
+        self.ec2
+            .delete_security_group()
+            .group_id(group_id)
+            .send()
+            .await
+            .map_err(|e| aws_error("DeleteSecurityGroup", e))?;
+        Ok(())
+    }
+
     async fn revoke_https(&self, group_id: &str, sources: &[String]) -> Result<()> {
         self.ec2
             .revoke_security_group_ingress()

@@ -149,6 +149,13 @@ pub struct Config {
     /// an interface endpoint of a service, extend an S3 gateway endpoint. Off: such an endpoint
     /// is reported (`unmanaged_endpoint`) and left alone, and none is created beside it.
     pub adopt_existing: bool,
+    /// What one interface endpoint costs in one AZ per hour, in millionths of a US dollar
+    /// (`VPCE_GUARD_ENDPOINT_HOURLY_USD`): the reports' cost estimates.
+    pub endpoint_hourly_micro_usd: u64,
+    /// How long a VPC must stay idle (managed endpoints, nothing that enrols it) before a
+    /// scheduled sweep or the CLI's `apply` deletes its managed endpoints, in seconds
+    /// (`VPCE_GUARD_PRUNE_IDLE_AFTER`); `None`: never.
+    pub prune_idle_after: Option<u64>,
 }
 
 impl Default for Config {
@@ -187,6 +194,8 @@ impl Config {
             studio_public_domains: PublicDomains::Report,
             s3_gateway: false,
             adopt_existing: false,
+            endpoint_hourly_micro_usd: 0,
+            prune_idle_after: None,
         }
     }
 

@@ -198,3 +198,45 @@ pub fn parse_bool(variable: &'static str, text: &str) -> Result<bool> {
         _ => Err(invalid(variable, text, "expected true or false")),
     }
 }
+
+/// Parses a price in US dollars (`VPCE_GUARD_ENDPOINT_HOURLY_USD`): a non-negative decimal such
+/// as `0.01` or `0.013`, at most 6 decimal places; returns millionths of a dollar.
+pub fn parse_hourly_usd(variable: &'static str, text: &str) -> Result<u64> {
+    const EXPECTED: &str = "expected a price in US dollars per endpoint and AZ and hour, a non-negative decimal \
+        with at most 6 decimal places, such as 0.01";
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |part: &str| part.chars().all(|c| c.is_ascii_digit());
+    if text.starts_with('-') {
+        return Err(invalid(variable, text, format!("a price cannot be negative; {EXPECTED}")));
+    }
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 6 || whole.len() > 6 {
+        return Err(invalid(variable, text, EXPECTED));
+    }
+    let whole: u64 = whole.parse().map_err(|_| invalid(variable, text, EXPECTED))?;
+    let fraction: u64 = format!("{fraction:0<6}").parse().map_err(|_| invalid(variable, text, EXPECTED))?;
+    Ok(whole * 1_000_000 + fraction)
+}
+
+/// Parses a duration (`VPCE_GUARD_PRUNE_IDLE_AFTER`): a whole number of seconds, minutes, hours
+/// or days (`0s`, `30m`, `12h`, `7d`); returns seconds.
+pub fn parse_duration(variable: &'static str, text: &str) -> Result<u64> {
+    const EXPECTED: &str = "expected a duration: a whole number followed by s, m, h or d, such as 0s, 30m, 12h, 7d \
+        (empty: never)";
+    let unit = match text.chars().last() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3_600,
+        Some('d') => 86_400,
+        _ => return Err(invalid(variable, text, EXPECTED)),
+    };
+    let number = &text[..text.len() - 1];
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid(variable, text, EXPECTED));
+    }
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|seconds| *seconds <= 100 * 365 * 86_400)
+        .ok_or_else(|| invalid(variable, text, format!("{text:?} is too long; {EXPECTED}")))
+}

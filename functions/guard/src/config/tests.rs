@@ -61,6 +61,16 @@ fn bad_values_name_the_variable_and_the_choices() {
         ("VPCE_GUARD_SERVICES", "sagemaker api", "service name"),
         ("VPCE_GUARD_SERVICES", "a.b.c,a.b.c", "listed twice"),
         ("VPCE_GUARD_SERVICES", "com.amazonaws.{zone}.sagemaker.api", "service name"),
+        ("VPCE_GUARD_ENDPOINT_HOURLY_USD", "-0.01", "cannot be negative"),
+        ("VPCE_GUARD_ENDPOINT_HOURLY_USD", "one cent", "at most 6 decimal places"),
+        ("VPCE_GUARD_ENDPOINT_HOURLY_USD", "1e-2", "non-negative decimal"),
+        ("VPCE_GUARD_ENDPOINT_HOURLY_USD", "0.0000001", "at most 6 decimal places"),
+        ("VPCE_GUARD_ENDPOINT_HOURLY_USD", "NaN", "price in US dollars"),
+        ("VPCE_GUARD_PRUNE_IDLE_AFTER", "7", "0s, 30m, 12h, 7d"),
+        ("VPCE_GUARD_PRUNE_IDLE_AFTER", "1w", "0s, 30m, 12h, 7d"),
+        ("VPCE_GUARD_PRUNE_IDLE_AFTER", "-1d", "0s, 30m, 12h, 7d"),
+        ("VPCE_GUARD_PRUNE_IDLE_AFTER", "1h30m", "0s, 30m, 12h, 7d"),
+        ("VPCE_GUARD_PRUNE_IDLE_AFTER", "99999999999999d", "too long"),
     ];
     for (variable, value, expected) in cases {
         let message = from(&[(variable, value)]).unwrap_err().to_string();
@@ -177,4 +187,21 @@ fn client_sources_and_guardrail_are_parsed() {
     assert_eq!(config.org_variable(), Some("VPCE_GUARD_NOTEBOOK_POLICY"));
     let api_org = from(&[("VPCE_GUARD_API_POLICY", "org")]).unwrap();
     assert_eq!(api_org.org_variable(), Some("VPCE_GUARD_API_POLICY"));
+}
+
+#[test]
+fn prices_and_durations_are_read_exactly() {
+    let price = |text: &str| from(&[("VPCE_GUARD_ENDPOINT_HOURLY_USD", text)]).unwrap().endpoint_hourly_micro_usd;
+    assert_eq!(from(&[]).unwrap().endpoint_hourly_micro_usd, 10_000, "0.01 by default");
+    assert_eq!(price("0.013"), 13_000);
+    assert_eq!(price("1"), 1_000_000);
+    assert_eq!(price("0"), 0);
+    assert_eq!(price("0.000001"), 1);
+    let after = |text: &str| from(&[("VPCE_GUARD_PRUNE_IDLE_AFTER", text)]).unwrap().prune_idle_after;
+    assert_eq!(from(&[]).unwrap().prune_idle_after, None, "off by default");
+    assert_eq!(after(""), None);
+    assert_eq!(after("0s"), Some(0));
+    assert_eq!(after("30m"), Some(1_800));
+    assert_eq!(after("12h"), Some(43_200));
+    assert_eq!(after("7d"), Some(604_800));
 }

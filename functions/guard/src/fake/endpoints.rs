@@ -153,6 +153,74 @@ impl Endpoints for FakeAccount {
             Ok(())
         })
     }
+
+    async fn delete_endpoints(&self, endpoint_ids: &[String]) -> Result<Vec<(String, String)>> {
+        const OP: &str = "DeleteVpcEndpoints";
+        self.with_state(|s| {
+            self.endpoint_write(s, OP)?;
+            // IAM authorises every endpoint of the request: one the role may not delete fails it.
+            for id in endpoint_ids {
+                if let Some(endpoint) = s.endpoints.get(id) {
+                    s.may_prune(OP, &format!("vpc-endpoint/{id}"), &endpoint.tags, &[])?;
+                }
+            }
+            // "When you delete an interface endpoint, we delete its endpoint network interfaces"
+            // (EC2 API reference, DeleteVpcEndpoints): it is `deleting` meanwhile, still holding
+            // its private DNS name and its security groups, until `finish_deletions`. An id that
+            // names no endpoint is an `Unsuccessful` item, not an error.
+            let mut unsuccessful = Vec::new();
+            for id in endpoint_ids {
+                match s.endpoints.get_mut(id) {
+                    None => unsuccessful.push((
+                        id.clone(),
+                        format!("InvalidVpcEndpoint.NotFound: The VpcEndpoint Id '{id}' does not exist"),
+                    )),
+                    Some(endpoint) if matches!(endpoint.state, EndpointState::Deleting | EndpointState::Deleted) => {}
+                    Some(endpoint) => endpoint.state = EndpointState::Deleting,
+                }
+            }
+            Ok(unsuccessful)
+        })
+    }
+
+    async fn tag_endpoints(&self, endpoint_ids: &[String], tags: &Tags) -> Result<()> {
+        let keys: Vec<String> = tags.keys().cloned().collect();
+        self.retag("CreateTags", endpoint_ids, &keys, |held| held.extend(tags.clone()))
+    }
+
+    async fn untag_endpoints(&self, endpoint_ids: &[String], keys: &[String]) -> Result<()> {
+        self.retag("DeleteTags", endpoint_ids, keys, |held| held.retain(|k, _| !keys.contains(k)))
+    }
+}
+
+impl FakeAccount {
+    /// `CreateTags` / `DeleteTags` on endpoints: every id must name one (EC2 fails the call as a
+    /// whole otherwise), and the modelled role may tag only managed endpoints with the idle mark.
+    fn retag(
+        &self,
+        operation: &'static str,
+        endpoint_ids: &[String],
+        keys: &[String],
+        change: impl Fn(&mut Tags),
+    ) -> Result<()> {
+        self.with_state(|s| {
+            self.write(s, operation);
+            for id in endpoint_ids {
+                let endpoint = s.endpoints.get(id).ok_or_else(|| {
+                    rejected(
+                        operation,
+                        "InvalidVpcEndpointId.NotFound",
+                        format!("The Vpc Endpoint Id '{id}' does not exist"),
+                    )
+                })?;
+                s.may_prune(operation, &format!("vpc-endpoint/{id}"), &endpoint.tags, keys)?;
+            }
+            for id in endpoint_ids {
+                change(&mut s.endpoints.get_mut(id).expect("checked above").tags);
+            }
+            Ok(())
+        })
+    }
 }
 
 impl Gateways for FakeAccount {

@@ -103,4 +103,28 @@ impl Groups for FakeAccount {
             Ok(())
         })
     }
+
+    async fn delete_group(&self, group_id: &str) -> Result<()> {
+        const OP: &str = "DeleteSecurityGroup";
+        self.with_state(|s| {
+            self.write(s, OP);
+            let group = s.groups.get(group_id).ok_or_else(|| {
+                rejected(OP, "InvalidGroup.NotFound", format!("The security group '{group_id}' does not exist"))
+            })?;
+            s.may_prune(OP, &format!("security-group/{group_id}"), &group.tags, &[])?;
+            // "If you attempt to delete a security group that is associated with an instance or
+            // network interface ... the operation fails with DependencyViolation" (EC2 API
+            // reference, DeleteSecurityGroup). An endpoint's network interfaces carry its groups
+            // until it is deleted: while it is `deleting` too.
+            let in_use = s.endpoints.values().any(|e| {
+                e.group_ids.iter().any(|g| g == group_id)
+                    && (e.state.is_live() || e.state == crate::model::EndpointState::Deleting)
+            });
+            if in_use {
+                return Err(rejected(OP, "DependencyViolation", format!("resource {group_id} has a dependent object")));
+            }
+            s.groups.remove(group_id);
+            Ok(())
+        })
+    }
 }

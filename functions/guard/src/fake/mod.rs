@@ -1,8 +1,10 @@
 //! An in-memory account behind the same [`Account`] trait as the SDK adapter. It enforces
 //! the AWS rules (docs/ARCHITECTURE.md, "AWS facts") that moto does not: one subnet per AZ, supported AZs, the
 //! private-DNS conflict and prerequisites, client-token idempotency, and endpoints that stay
-//! `pending` until released, security group rules that are refused when duplicated or
-//! unknown, private hosted zones, the Organization, and IAM's managed-policy limits. Used by
+//! `pending` until released, deleted endpoints `deleting` until released (holding their name
+//! and their security groups), security group rules that are refused when duplicated or
+//! unknown, security groups that cannot be deleted while in use (`DependencyViolation`), private
+//! hosted zones, the Organization, and IAM's managed-policy limits. Used by
 //! handler tests, property tests and simulations at scale.
 
 mod endpoints;
@@ -98,6 +100,10 @@ pub struct FakeState {
     pub policies: BTreeMap<String, FakePolicy>,
     /// The CloudTrail trails that apply to the Region (its own and multi-Region ones).
     pub trails: Vec<crate::account::TrailView>,
+    /// Notebooks created while a run reads the account: (listings, notebook) appears in the
+    /// account right before the `ListNotebookInstances` that follows `listings` more of them
+    /// (0: the next one shows it).
+    pub arriving_notebooks: Vec<(u32, Notebook)>,
     /// State of newly created endpoints (`Available`, or `Pending` to simulate AWS's delay).
     pub new_endpoint_state: Option<EndpointState>,
     /// As AWS does, a modify that adds subnets makes the endpoint `pending` again while the
@@ -126,6 +132,12 @@ pub struct FakeState {
     /// created or modified) only when tagged managed, whatever `AdoptExisting` says. Anything
     /// else is refused as EC2 refuses a call IAM denies, `UnauthorizedOperation`.
     pub role_adopts_existing: Option<bool>,
+    /// With the role modelled (`role_adopts_existing` is `Some`): whether it holds the template's
+    /// prune statements (`PruneIdleAfter` set, not a dry run): `DeleteVpcEndpoints` of endpoints
+    /// tagged `vpce-guard:managed=true` and not `vpce-guard:ignore=true`, `DeleteSecurityGroup` of
+    /// groups tagged managed, and `CreateTags` / `DeleteTags` of `vpce-guard:idle-since` alone on
+    /// managed endpoints and groups. Without it every such call is `UnauthorizedOperation`.
+    pub role_prunes: bool,
     next_id: u64,
 }
 
@@ -163,6 +175,24 @@ impl FakeState {
         match allowed {
             true => Ok(()),
             false => Err(unauthorized(operation, &format!("vpc-endpoint/{endpoint_id}"))),
+        }
+    }
+
+    /// Whether the modelled role may delete, or tag with `keys`, the resource `resource` (an
+    /// ARN's tail) holding `tags`: only with the prune statements, only resources tagged
+    /// managed and not ignored, and (tags) only `vpce-guard:idle-since`.
+    fn may_prune(&self, operation: &'static str, resource: &str, tags: &Tags, keys: &[String]) -> Result<()> {
+        use crate::model::{tag_is, TAG_IDLE_SINCE, TAG_IGNORE, TAG_MANAGED};
+        if self.role_adopts_existing.is_none() {
+            return Ok(());
+        }
+        let allowed = self.role_prunes
+            && tag_is(tags, TAG_MANAGED, "true")
+            && !tag_is(tags, TAG_IGNORE, "true")
+            && keys.iter().all(|k| k == TAG_IDLE_SINCE);
+        match allowed {
+            true => Ok(()),
+            false => Err(unauthorized(operation, resource)),
         }
     }
 
@@ -347,6 +377,16 @@ impl FakeAccount {
         // Gone from `DescribeVpcEndpoints` (as a deleted endpoint is, after a short while), but
         // its client token still answers it, `deleted` ([`FakeState::gateway_tokens`]).
         self.with_state(|s| s.s3_endpoints.remove(endpoint_id));
+    }
+
+    /// Turns `deleting` endpoint `endpoint_id` `deleted`, freeing its name and its network
+    /// interfaces (so its security groups).
+    pub fn finish_deletion(&self, endpoint_id: &str) {
+        self.with_state(|s| {
+            if let Some(endpoint) = s.endpoints.get_mut(endpoint_id).filter(|e| e.state == EndpointState::Deleting) {
+                endpoint.state = EndpointState::Deleted;
+            }
+        });
     }
 
     /// Turns every `deleting` endpoint `deleted`, freeing its name.

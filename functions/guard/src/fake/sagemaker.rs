@@ -30,6 +30,13 @@ impl SageMaker for FakeAccount {
     async fn list_notebooks(&self) -> Result<Vec<NotebookSummary>> {
         self.read();
         Ok(self.with_state(|s| {
+            // Notebooks created while a run reads: each appears once its count of listings is spent.
+            for (listings, notebook) in &mut s.arriving_notebooks {
+                if *listings == 0 {
+                    s.notebooks.insert(notebook.name.clone(), notebook.clone());
+                }
+                *listings = listings.saturating_sub(1);
+            }
             s.notebooks
                 .values()
                 .map(|n| NotebookSummary {

@@ -76,6 +76,30 @@ pub enum Write {
         /// Turn private DNS on.
         enable_private_dns: bool,
     },
+    /// Delete these endpoints (one `DeleteVpcEndpoints`): their VPC stayed idle past
+    /// `VPCE_GUARD_PRUNE_IDLE_AFTER`.
+    DeleteEndpoints {
+        /// The endpoints, with what each costs.
+        endpoints: Vec<Doomed>,
+    },
+    /// Delete the managed security group: no endpoint uses it any more. `DependencyViolation`
+    /// (network interfaces still draining) is no failure: a later sweep deletes it.
+    DeleteGroup {
+        /// The group.
+        group_id: String,
+    },
+    /// Tag these endpoints `vpce-guard:idle-since=<since>` (one `CreateTags`).
+    MarkIdle {
+        /// The endpoints.
+        endpoint_ids: Vec<String>,
+        /// When the VPC was first seen idle (RFC 3339).
+        since: String,
+    },
+    /// Remove the `vpce-guard:idle-since` tag from these endpoints (one `DeleteTags`).
+    UnmarkIdle {
+        /// The endpoints.
+        endpoint_ids: Vec<String>,
+    },
     /// Give the route tables of VPC-only Studio domains' subnets a route to Amazon S3: create a
     /// gateway endpoint (`endpoint_id` `None`) or add them to the VPC's existing one.
     S3Gateway {
@@ -122,6 +146,10 @@ pub struct Plan {
     /// The plan needs the VPC's route tables and S3 endpoints (a VPC-only Studio domain is in
     /// it), which were not read; read them and plan again.
     pub needs_s3: bool,
+    /// The plan deletes the VPC's managed endpoints (it stayed idle past
+    /// `VPCE_GUARD_PRUNE_IDLE_AFTER`): its only writes are the deletions, and the VPC leaves
+    /// vpce-guard's scope.
+    pub pruning: bool,
 }
 
 impl Plan {
@@ -131,9 +159,18 @@ impl Plan {
     }
 }
 
-/// Plans the writes that bring the VPC of `obs` into line with `config`.
+/// Plans the writes that bring the VPC of `obs` into line with `config`, on a run that does
+/// not prune (an event's).
 pub fn plan(obs: &Observation, config: &Config) -> Plan {
+    plan_at(obs, config, None)
+}
+
+/// [`plan`] for a run that may prune idle VPCs (a scheduled sweep, the CLI) when `now` (seconds
+/// since the epoch) is given: with `VPCE_GUARD_PRUNE_IDLE_AFTER` set, an idle VPC's endpoints
+/// are marked, unmarked or deleted ([`prune`]).
+pub fn plan_at(obs: &Observation, config: &Config, now: Option<i64>) -> Plan {
     let mut planner = Planner::new(obs, config);
+    planner.now = now;
     planner.run();
     planner.plan
 }
@@ -146,6 +183,8 @@ struct Planner<'a> {
     /// Subnets by AZ, each list sorted by preference.
     azs: BTreeMap<&'a str, Vec<&'a Subnet>>,
     private_dns_possible: bool,
+    /// Now, on a run that may prune.
+    now: Option<i64>,
 }
 
 impl<'a> Planner<'a> {
@@ -179,10 +218,12 @@ impl<'a> Planner<'a> {
                 needs_hosted_zones: false,
                 profiles: Vec::new(),
                 needs_s3: false,
+                pruning: false,
             },
             group: obs.group.as_ref().map(|g| GroupRef::Existing(g.id.clone())),
             azs,
             private_dns_possible: true,
+            now: None,
         }
     }
 
@@ -204,6 +245,7 @@ impl<'a> Planner<'a> {
         if profiles.contains(&Profile::Studio) {
             self.plan_s3();
         }
+        self.plan_idle();
     }
 }
 
@@ -233,13 +275,16 @@ pub fn client_token<'a>(
     format!("vg-{hex}")
 }
 
+pub mod cost;
 mod dns;
 mod endpoints;
 mod group;
 mod policies;
+pub mod prune;
 mod s3;
 mod scope;
 
+pub use prune::{idleness, orphan_group, Doomed, Idleness};
 pub use scope::{enrolment, enrols, profiles_of, Enrolment};
 
 #[cfg(test)]
@@ -247,3 +292,6 @@ mod tests;
 
 #[cfg(test)]
 mod access_tests;
+
+#[cfg(test)]
+mod prune_tests;

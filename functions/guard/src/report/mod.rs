@@ -1,6 +1,7 @@
 //! The report every entry point returns: one serialisable value (the JSON contract of
 //! README.md, "Output") with a readable text rendering.
 
+mod cost;
 mod problem;
 mod text;
 
@@ -8,6 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use cost::{CostSummary, Usd, VpcCost, HOURS_PER_MONTH};
 pub use problem::{Code, Problem, Severity};
 pub use text::{summary, table, OUTCOMES};
 
@@ -174,6 +176,35 @@ pub enum Action {
         /// The endpoint.
         endpoint_id: String,
     },
+    /// An interface endpoint vpce-guard created, deleted because its VPC stayed idle
+    /// (`VPCE_GUARD_PRUNE_IDLE_AFTER`).
+    DeleteEndpoint {
+        /// The endpoint.
+        endpoint_id: String,
+        /// Its service.
+        service: String,
+        /// Its AZs (endpoint-AZs).
+        azs: usize,
+        /// What it cost per month.
+        monthly_usd: Usd,
+    },
+    /// The managed security group deleted, once no endpoint uses it.
+    DeleteSecurityGroup {
+        /// The group.
+        group_id: String,
+    },
+    /// The endpoints of an idle VPC marked `vpce-guard:idle-since` (when it was first seen idle).
+    MarkIdle {
+        /// The endpoints.
+        endpoint_ids: Vec<String>,
+        /// The mark's value (RFC 3339).
+        since: String,
+    },
+    /// The `vpce-guard:idle-since` mark removed: the VPC is enrolled again.
+    UnmarkIdle {
+        /// The endpoints.
+        endpoint_ids: Vec<String>,
+    },
     /// S3 gateway endpoint: created (`endpoint_id` of the new one, `None` in a dry run) or
     /// extended (`extended` true) with route tables.
     S3Gateway {
@@ -206,6 +237,9 @@ pub struct VpcReport {
     /// was not planned (skipped, failed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
+    /// What its managed endpoints cost (every VPC observed; absent for one that does not exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<VpcCost>,
 }
 
 impl VpcReport {
@@ -238,6 +272,7 @@ impl VpcReport {
             actions: Vec::new(),
             problems: Vec::new(),
             profiles: Vec::new(),
+            cost: None,
         }
     }
 
@@ -296,6 +331,9 @@ pub struct Report {
     /// <https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting>
     #[serde(rename = "batchItemFailures", default, skip_serializing_if = "Option::is_none")]
     pub batch_item_failures: Option<Vec<BatchItemFailure>>,
+    /// What the managed endpoints of the VPCs looked at cost, in total (absent when no VPC was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostSummary>,
 }
 
 /// How one delivery of the drift queue was coalesced into one run.
@@ -374,12 +412,34 @@ impl Report {
             trail: None,
             batch: None,
             batch_item_failures: None,
+            cost: None,
         }
     }
 
     /// The number of VPCs with `outcome`.
     pub fn count(&self, outcome: Outcome) -> usize {
         self.vpcs.iter().filter(|v| v.outcome == outcome).count()
+    }
+
+    /// Totals the VPCs' costs (each VPC once, its last entry) into [`Report::cost`], at
+    /// `hourly_micro_usd` per endpoint-AZ hour; none when no VPC carries a cost.
+    pub fn total_cost(&mut self, hourly_micro_usd: u64) {
+        let mut last: std::collections::BTreeMap<&str, &VpcCost> = std::collections::BTreeMap::new();
+        for vpc in &self.vpcs {
+            if let Some(cost) = &vpc.cost {
+                last.insert(&vpc.vpc_id, cost);
+            }
+        }
+        if last.is_empty() {
+            return;
+        }
+        self.cost = Some(CostSummary {
+            endpoint_hourly_usd: Usd(hourly_micro_usd as i64),
+            endpoints: last.values().map(|c| c.endpoints).sum(),
+            endpoint_azs: last.values().map(|c| c.endpoint_azs).sum(),
+            monthly_usd: last.values().map(|c| c.monthly_usd).sum(),
+            monthly_delta_usd: last.values().map(|c| c.monthly_delta_usd).sum(),
+        });
     }
 }
 
@@ -423,7 +483,14 @@ mod tests {
             actions: vec![Action::AddSubnets { endpoint_id: "vpce-1".into(), subnet_ids: vec!["subnet-2".into()] }],
             problems: vec![Problem::warning(Code::ServiceNotInAz, "no")],
             profiles: vec!["notebook-instances".into()],
+            cost: Some(VpcCost {
+                endpoints: 1,
+                endpoint_azs: 1,
+                monthly_usd: Usd::monthly(1, 10_000),
+                monthly_delta_usd: Usd::monthly(1, 10_000),
+            }),
         });
+        report.total_cost(10_000);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["api_calls"]["write"], 1);
         assert_eq!(json["vpcs"][0]["profiles"][0], "notebook-instances");
@@ -431,6 +498,10 @@ mod tests {
         assert_eq!(json["vpcs"][0]["actions"][0]["action"], "add_subnets");
         assert_eq!(json["vpcs"][0]["actions"][0]["subnet_ids"][0], "subnet-2");
         assert_eq!(json["vpcs"][0]["problems"][0]["code"], "service_not_in_az");
+        assert_eq!(json["vpcs"][0]["cost"]["endpoint_azs"], 1);
+        assert_eq!(json["vpcs"][0]["cost"]["monthly_usd"], 7.3);
+        assert_eq!(json["cost"]["monthly_usd"], 7.3);
+        assert_eq!(json["cost"]["endpoint_hourly_usd"], 0.01);
         assert!(json.get("ignored").is_none());
         let back: Report = serde_json::from_value(json).unwrap();
         assert_eq!(back, report);

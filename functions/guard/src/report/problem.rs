@@ -91,11 +91,15 @@ pub enum Code {
     /// check): CloudTrail hands the events that trigger vpce-guard to EventBridge only through
     /// a logging trail, so only the sweeps enforce until one does.
     NoTrail,
+    /// A VPC holds endpoints vpce-guard manages and nothing else enrols it (no notebook, no
+    /// Studio domain, no `vpce-guard:enforce=true` tag): they cost money for nothing. With
+    /// `VPCE_GUARD_PRUNE_IDLE_AFTER` they are deleted once it has stayed idle that long.
+    IdleEndpoints,
 }
 
 impl Code {
     /// Every code.
-    pub const ALL: [Code; 32] = [
+    pub const ALL: [Code; 33] = [
         Code::Error,
         Code::ServiceNotInAz,
         Code::ServiceUnavailable,
@@ -128,6 +132,7 @@ impl Code {
         Code::UnmanagedEndpoint,
         Code::UnmanagedGroup,
         Code::NoTrail,
+        Code::IdleEndpoints,
     ];
 
     /// The code as the JSON contract spells it.
@@ -165,6 +170,7 @@ impl Code {
             Code::UnmanagedEndpoint => "unmanaged_endpoint",
             Code::UnmanagedGroup => "unmanaged_group",
             Code::NoTrail => "no_trail",
+            Code::IdleEndpoints => "idle_endpoints",
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{Action, GuardrailReport, Outcome, Problem, Report, Severity, VpcReport};
+use super::{Action, GuardrailReport, Outcome, Problem, Report, Severity, VpcCost, VpcReport};
 
 /// Every outcome, in the order summaries list them.
 pub const OUTCOMES: [Outcome; 6] = [
@@ -47,10 +47,14 @@ impl Report {
             for action in &vpc.actions {
                 let _ = writeln!(out, "  + {action}");
             }
+            cost_line(&mut out, vpc.cost.as_ref(), self.dry_run);
             problem_lines(&mut out, &vpc.problems);
         }
         if let Some(guardrail) = &self.guardrail {
             out.push_str(&guardrail.to_string());
+        }
+        if let Some(cost) = &self.cost {
+            let _ = writeln!(out, "{}", cost_total(cost, self.dry_run));
         }
         if let Some(trail) = &self.trail {
             let recording = match trail.recording.is_empty() {
@@ -62,6 +66,35 @@ impl Report {
         }
         out
     }
+}
+
+/// `  cost: 2 endpoint(s) in 6 AZ(s), $43.80/month (+$43.80)`, for a VPC with managed endpoints
+/// or a change to them.
+fn cost_line(out: &mut String, cost: Option<&VpcCost>, dry_run: bool) {
+    let Some(cost) = cost.filter(|c| c.endpoints > 0 || c.monthly_delta_usd.0 != 0) else { return };
+    let _ = write!(
+        out,
+        "  cost: {} managed endpoint(s) in {} endpoint-AZ(s), {}/month",
+        cost.endpoints, cost.endpoint_azs, cost.monthly_usd
+    );
+    if cost.monthly_delta_usd.0 != 0 {
+        let verb = if dry_run { "the plan" } else { "this run" };
+        let _ = write!(out, " ({verb}: {}/month)", cost.monthly_delta_usd.signed());
+    }
+    out.push('\n');
+}
+
+/// `managed endpoints: 4 in 12 endpoint-AZ(s), $87.60/month at $0.01 per endpoint-AZ hour; plan +$43.80/month`.
+fn cost_total(cost: &super::CostSummary, dry_run: bool) -> String {
+    let mut line = format!(
+        "managed endpoints: {} in {} endpoint-AZ(s), {}/month at {} per endpoint-AZ hour",
+        cost.endpoints, cost.endpoint_azs, cost.monthly_usd, cost.endpoint_hourly_usd
+    );
+    if cost.monthly_delta_usd.0 != 0 || dry_run {
+        let verb = if dry_run { "the plan" } else { "this run" };
+        let _ = write!(line, "; {verb}: {}/month", cost.monthly_delta_usd.signed());
+    }
+    line
 }
 
 /// The line that opens a VPC: id, outcome, profiles and the reason.
@@ -97,6 +130,9 @@ pub fn table(report: &Report) -> String {
     }
     if let Some(guardrail) = &report.guardrail {
         out.push_str(&guardrail.to_string());
+    }
+    if let Some(cost) = &report.cost {
+        let _ = writeln!(out, "{}", cost_total(cost, report.dry_run));
     }
     let _ = writeln!(out, "{}", summary(report));
     out
@@ -145,6 +181,7 @@ fn table_vpc(out: &mut String, vpc: &VpcReport, dry_run: bool) {
     for action in &vpc.actions {
         let _ = writeln!(out, "  + {verb}: {action}");
     }
+    cost_line(out, vpc.cost.as_ref(), dry_run);
     problem_lines(out, &vpc.problems);
 }
 
@@ -214,6 +251,19 @@ impl fmt::Display for Action {
             }
             Action::SetPolicy { endpoint_id } => write!(f, "set the endpoint policy of {endpoint_id}"),
             Action::EnablePrivateDns { endpoint_id } => write!(f, "enable private DNS on {endpoint_id}"),
+            Action::DeleteEndpoint { endpoint_id, service, azs, monthly_usd } => write!(
+                f,
+                "delete endpoint {endpoint_id} of {service} ({azs} AZ(s), saves {monthly_usd}/month): its VPC is idle"
+            ),
+            Action::DeleteSecurityGroup { group_id } => {
+                write!(f, "delete security group {group_id} (no endpoint uses it)")
+            }
+            Action::MarkIdle { endpoint_ids, since } => {
+                write!(f, "mark {} idle since {since} (vpce-guard:idle-since)", endpoint_ids.join(", "))
+            }
+            Action::UnmarkIdle { endpoint_ids } => {
+                write!(f, "unmark {} (the VPC is enrolled again)", endpoint_ids.join(", "))
+            }
             Action::S3Gateway { endpoint_id, extended: true, route_table_ids } => write!(
                 f,
                 "add route table(s) {} to S3 gateway endpoint {}",
