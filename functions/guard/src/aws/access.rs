@@ -11,15 +11,19 @@ use crate::error::Result;
 use crate::model::HostedZone;
 
 impl SdkAccount {
-    /// `DescribeOrganization`: the Organization's id.
+    /// `DescribeOrganization`: the Organization's id. One call, at start, signed by hand
+    /// (`super::signed`, AWS JSON 1.1): the SDK crate would add to every bootstrap for it.
     pub(super) async fn describe_organization(&self) -> Result<String> {
-        let out = self
-            .organizations()
-            .describe_organization()
-            .send()
-            .await
-            .map_err(|e| aws_error("DescribeOrganization", e))?;
-        Ok(out.organization().and_then(|o| o.id()).unwrap_or_default().to_string())
+        let out = self.organizations().invoke("DescribeOrganization", &serde_json::json!({})).await?;
+        match out["Organization"]["Id"].as_str() {
+            Some(id) if !id.is_empty() => Ok(id.to_string()),
+            _ => Err(crate::error::Error::Aws {
+                operation: "DescribeOrganization",
+                code: "InvalidResponse".into(),
+                message: format!("the answer names no Organization id: {:.200}", out.to_string()),
+                class: crate::error::ErrorClass::Transient,
+            }),
+        }
     }
 
     /// `ListHostedZonesByVPC`, every page (it has no paginator in the SDK).

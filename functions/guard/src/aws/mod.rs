@@ -92,7 +92,8 @@ struct LazyClients {
     sts: OnceLock<aws_sdk_sts::Client>,
     iam: OnceLock<aws_sdk_iam::Client>,
     route53: OnceLock<aws_sdk_route53::Client>,
-    organizations: OnceLock<aws_sdk_organizations::Client>,
+    /// AWS Organizations' JSON 1.1 API, signed by hand ([`signed`]): one call, at start.
+    organizations: OnceLock<signed::JsonApi>,
     /// Security Hub's REST-JSON API, signed by hand ([`signed`]).
     security_hub: OnceLock<signed::JsonApi>,
     /// Route 53 Profiles' REST-JSON API, signed by hand ([`signed`]): built when a VPC's
@@ -116,10 +117,21 @@ impl SdkAccount {
         self.lazy.route53.get_or_init(|| aws_sdk_route53::Client::from_conf(build()))
     }
 
-    pub(super) fn organizations(&self) -> &aws_sdk_organizations::Client {
-        let config = &self.lazy.config;
-        let build = || aws_sdk_organizations::config::Builder::from(config).interceptor(self.counting()).build();
-        self.lazy.organizations.get_or_init(|| aws_sdk_organizations::Client::from_conf(build()))
+    /// Organizations at its partition's one endpoint: us-east-1 for the commercial Regions,
+    /// us-gov-west-1 for GovCloud (US), cn-northwest-1 for China (Organizations User Guide,
+    /// "Region support for AWS Organizations"); elsewhere the stack's own Region.
+    pub(super) fn organizations(&self) -> &signed::JsonApi {
+        let region = match crate::config::partition_of(&self.region) {
+            "aws" => "us-east-1",
+            "aws-us-gov" => "us-gov-west-1",
+            "aws-cn" => "cn-northwest-1",
+            _ => self.region.as_str(),
+        };
+        let build = || {
+            let target = "AWSOrganizationsV20161128";
+            signed::JsonApi::json_1_1(&self.lazy.config, "organizations", target, region, self.counter.clone())
+        };
+        self.lazy.organizations.get_or_init(build)
     }
 
     fn security_hub(&self) -> &signed::JsonApi {

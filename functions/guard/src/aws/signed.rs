@@ -1,9 +1,10 @@
 //! Signed calls to an AWS JSON API without its SDK crate. vpce-guard makes two Security Hub
 //! calls (`GetFindings`, `BatchImportFindings`), and only when findings are turned on, two
 //! Route 53 Profiles calls (`ListProfileAssociations`, `ListProfileResourceAssociations`), only
-//! when it reads a VPC's hosted zones (both REST-JSON), and three CloudTrail calls
+//! when it reads a VPC's hosted zones (both REST-JSON), three CloudTrail calls
 //! (`DescribeTrails`, `GetTrailStatus`, `GetEventSelectors`; AWS JSON 1.1: a POST to `/` naming
-//! the operation in `X-Amz-Target`), only in sweeps; the generated crates (the whole ASFF model for Security
+//! the operation in `X-Amz-Target`), only in sweeps, and Organizations' `DescribeOrganization`
+//! (JSON 1.1), once at start with the org policy modes; the generated crates (the whole ASFF model for Security
 //! Hub) would grow every bootstrap for a handful of calls. These calls use the same credential
 //! chain, endpoint overrides (`AWS_ENDPOINT_URL_<SERVICE>`, e.g. `AWS_ENDPOINT_URL_SECURITYHUB`
 //! or `AWS_ENDPOINT_URL_ROUTE53PROFILES`, then `AWS_ENDPOINT_URL`) and TLS stack as the SDK
@@ -62,7 +63,7 @@ impl std::fmt::Debug for JsonApi {
 }
 
 impl JsonApi {
-    pub(crate) fn new(config: &SdkConfig, service: &'static str, region: &str, counter: Arc<CallCounter>) -> Self {
+    pub(super) fn new(config: &SdkConfig, service: &'static str, region: &str, counter: Arc<CallCounter>) -> Self {
         Self {
             service,
             target: None,
@@ -75,7 +76,7 @@ impl JsonApi {
     }
 
     /// The AWS JSON 1.1 service `service` whose `X-Amz-Target` header is `target.<operation>`.
-    pub(crate) fn json_1_1(
+    pub(super) fn json_1_1(
         config: &SdkConfig,
         service: &'static str,
         target: &'static str,
