@@ -200,6 +200,19 @@ impl Moto {
         Ok(serde_json::from_value(findings)?)
     }
 
+    /// Runs the `vpce-guard` CLI against this fixture (its credentials and endpoint only, no
+    /// other environment, no standard input) and returns what it printed and its exit status.
+    pub async fn cli(&self, args: &[&str]) -> Result<std::process::Output> {
+        Ok(Command::new(crate::binary("vpce-guard"))
+            .env_clear()
+            .envs(self.env())
+            .args(["--endpoint-url", self.url.as_str()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await?)
+    }
+
     /// Zeroes the call counts.
     pub async fn reset_calls(&self) -> Result<()> {
         self.control("POST", "/_fixture/calls/reset", &Value::Null).await.map(drop)

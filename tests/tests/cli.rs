@@ -10,18 +10,6 @@ use vpce_guard_tests::binary;
 use vpce_guard_tests::moto::Moto;
 use vpce_guard_tests::seed::Seed;
 
-async fn cli(moto: &Moto, args: &[&str]) -> Result<Output> {
-    let output = tokio::process::Command::new(binary("vpce-guard"))
-        .env_clear()
-        .envs(moto.env())
-        .args(["--endpoint-url", moto.url.as_str()])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await?;
-    Ok(output)
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -54,7 +42,7 @@ async fn plan_apply_plan_exit_codes_and_json_contract() -> Result<()> {
     let seed = Seed::new(&moto.sdk_config());
     let vpc = enforced_vpc(&seed, 1).await?;
 
-    let plan = cli(&moto, &["plan", "--output", "json"]).await?;
+    let plan = moto.cli(&["plan", "--output", "json"]).await?;
     assert_eq!(plan.status.code(), Some(2), "changes needed: {}", stderr(&plan));
     let report: Value = serde_json::from_str(&stdout(&plan))?;
     assert_eq!(report["dry_run"], true);
@@ -77,12 +65,12 @@ async fn plan_apply_plan_exit_codes_and_json_contract() -> Result<()> {
     assert!(report["vpcs"].as_array().unwrap().iter().any(|v| v["outcome"] == "skipped"));
     assert!(seed.endpoints(&vpc).await?.is_empty(), "plan writes nothing");
 
-    let apply = cli(&moto, &["apply", "--yes"]).await?;
+    let apply = moto.cli(&["apply", "--yes"]).await?;
     assert_eq!(apply.status.code(), Some(0), "{}{}", stdout(&apply), stderr(&apply));
     assert!(stdout(&apply).contains(&format!("{vpc}  changed")), "{}", stdout(&apply));
     assert_eq!(seed.live_endpoints(&vpc).await?.len(), 2);
 
-    let again = cli(&moto, &["plan", "--vpc-id", &vpc]).await?;
+    let again = moto.cli(&["plan", "--vpc-id", &vpc]).await?;
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
     assert!(stdout(&again).contains("compliant"));
     assert!(stdout(&again).contains("0 write call(s)"));
@@ -95,7 +83,7 @@ async fn apply_exits_3_when_problems_remain() -> Result<()> {
     let seed = Seed::new(&moto.sdk_config());
     let vpc = enforced_vpc(&seed, 2).await?;
     moto.hosted_zone(&vpc, "com.amazonaws.us-west-2.sagemaker.api").await?;
-    let apply = cli(&moto, &["apply", "--yes", "--on-dns-conflict", "create", "--vpc-id", &vpc]).await?;
+    let apply = moto.cli(&["apply", "--yes", "--on-dns-conflict", "create", "--vpc-id", &vpc]).await?;
     assert_eq!(apply.status.code(), Some(3), "{}{}", stdout(&apply), stderr(&apply));
     assert!(stdout(&apply).contains("private_dns_conflict"));
     Ok(())
@@ -106,14 +94,14 @@ async fn iam_policy_names_both_endpoints_or_the_vpc() -> Result<()> {
     let moto = Moto::start().await?;
     let seed = Seed::new(&moto.sdk_config());
     let vpc = enforced_vpc(&seed, 3).await?;
-    let apply = cli(&moto, &["apply", "--yes", "--vpc-id", &vpc]).await?;
+    let apply = moto.cli(&["apply", "--yes", "--vpc-id", &vpc]).await?;
     assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
     let mut ids: Vec<String> =
         seed.live_endpoints(&vpc).await?.values().flatten().map(|e| e.vpc_endpoint_id().unwrap().to_string()).collect();
     ids.sort();
 
     // The default style is the guardrail: it denies presigned URLs not made through the ids.
-    let guardrail = cli(&moto, &["iam-policy"]).await?;
+    let guardrail = moto.cli(&["iam-policy"]).await?;
     assert_eq!(guardrail.status.code(), Some(0), "{}", stderr(&guardrail));
     let document: Value = serde_json::from_str(&stdout(&guardrail))?;
     let presign = |through: Option<&str>| {
@@ -128,10 +116,10 @@ async fn iam_policy_names_both_endpoints_or_the_vpc() -> Result<()> {
     for id in &ids {
         assert_ne!(evaluate(&document, &presign(Some(id))), Decision::ExplicitDeny, "{document}");
     }
-    let refused = cli(&moto, &["iam-policy", "--vpc-id", &vpc]).await?;
+    let refused = moto.cli(&["iam-policy", "--vpc-id", &vpc]).await?;
     assert_eq!(refused.status.code(), Some(1), "--vpc-id belongs to --style allow: {}", stderr(&refused));
 
-    let output = cli(&moto, &["iam-policy", "--style", "allow", "--vpc-id", &vpc]).await?;
+    let output = moto.cli(&["iam-policy", "--style", "allow", "--vpc-id", &vpc]).await?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let policy: Value = serde_json::from_str(&stdout(&output))?;
     assert_eq!(policy["Version"], "2012-10-17");
@@ -144,7 +132,7 @@ async fn iam_policy_names_both_endpoints_or_the_vpc() -> Result<()> {
     assert_eq!(statement["Resource"], "*");
     assert_eq!(statement["Condition"]["StringEquals"]["aws:SourceVpce"], serde_json::json!(ids));
 
-    let by_vpc = cli(&moto, &["iam-policy", "--style", "allow", "--condition", "source-vpc"]).await?;
+    let by_vpc = moto.cli(&["iam-policy", "--style", "allow", "--condition", "source-vpc"]).await?;
     let policy: Value = serde_json::from_str(&stdout(&by_vpc))?;
     assert_eq!(policy["Statement"][0]["Condition"]["StringEquals"]["aws:SourceVpc"], serde_json::json!([vpc]));
     Ok(())
@@ -155,12 +143,12 @@ async fn iam_policy_style_scp_is_one_minified_document_within_the_scp_limit_or_a
     let moto = Moto::start().await?;
     let seed = Seed::new(&moto.sdk_config());
     let vpc = enforced_vpc(&seed, 9).await?;
-    let apply = cli(&moto, &["apply", "--yes", "--vpc-id", &vpc]).await?;
+    let apply = moto.cli(&["apply", "--yes", "--vpc-id", &vpc]).await?;
     assert_eq!(apply.status.code(), Some(0), "{}", stderr(&apply));
     let ids: Vec<String> =
         seed.live_endpoints(&vpc).await?.values().flatten().map(|e| e.vpc_endpoint_id().unwrap().to_string()).collect();
 
-    let output = cli(&moto, &["iam-policy", "--style", "scp"]).await?;
+    let output = moto.cli(&["iam-policy", "--style", "scp"]).await?;
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -185,7 +173,7 @@ async fn iam_policy_style_scp_is_one_minified_document_within_the_scp_limit_or_a
 
     // Hub endpoints besides the account's two, more than an SCP can list.
     let hub: Vec<String> = (0..250).map(|i| format!("vpce-{i:017x}")).collect();
-    let too_many = cli(&moto, &["--guardrail-source-vpces", &hub.join(","), "iam-policy", "--style", "scp"]).await?;
+    let too_many = moto.cli(&["--guardrail-source-vpces", &hub.join(","), "iam-policy", "--style", "scp"]).await?;
     assert_eq!(too_many.status.code(), Some(1), "{}", stdout(&too_many));
     assert!(stdout(&too_many).is_empty(), "no document that AWS would refuse");
     let message = stderr(&too_many);
@@ -199,24 +187,24 @@ async fn iam_policy_style_scp_is_one_minified_document_within_the_scp_limit_or_a
 async fn refusals_are_one_clear_sentence_and_change_nothing() -> Result<()> {
     let (moto, seed, vpc) = fixture_with_enforced_vpc(4).await?;
 
-    let unconfirmed = cli(&moto, &["apply"]).await?;
+    let unconfirmed = moto.cli(&["apply"]).await?;
     assert_eq!(unconfirmed.status.code(), Some(1));
     assert!(stderr(&unconfirmed).contains("pass --yes"), "{}", stderr(&unconfirmed));
 
-    let bad_scope = cli(&moto, &["--scope", "everything", "plan"]).await?;
+    let bad_scope = moto.cli(&["--scope", "everything", "plan"]).await?;
     assert_eq!(bad_scope.status.code(), Some(1));
     assert!(stderr(&bad_scope).contains("--scope") && stderr(&bad_scope).contains("enrolled, all"));
 
-    let bad_id = cli(&moto, &["plan", "--vpc-id", "subnet-12345678"]).await?;
+    let bad_id = moto.cli(&["plan", "--vpc-id", "subnet-12345678"]).await?;
     assert_eq!(bad_id.status.code(), Some(1));
     assert!(stderr(&bad_id).contains("not a VPC id"));
 
-    let missing = cli(&moto, &["apply", "--yes", "--vpc-id", "vpc-0123456789abcdef0"]).await?;
+    let missing = moto.cli(&["apply", "--yes", "--vpc-id", "vpc-0123456789abcdef0"]).await?;
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("does not exist"), "{}", stderr(&missing));
     assert_eq!(stderr(&missing).lines().count(), 1, "one sentence: {}", stderr(&missing));
 
-    let dry = cli(&moto, &["--dry-run", "apply", "--yes"]).await?;
+    let dry = moto.cli(&["--dry-run", "apply", "--yes"]).await?;
     assert_eq!(
         dry.status.code(),
         Some(2),
@@ -235,7 +223,7 @@ async fn a_guardrail_source_that_is_not_an_endpoint_id_stops_the_cli_naming_the_
     let (moto, seed, vpc) = fixture_with_enforced_vpc(8).await?;
 
     let args = ["--iam-guardrail", "g", "--guardrail-source-vpces", "vpc-0123456789abcdef0", "apply", "--yes"];
-    let refused = cli(&moto, &args).await?;
+    let refused = moto.cli(&args).await?;
 
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("VPCE_GUARD_GUARDRAIL_SOURCE_VPCES"), "{}", stderr(&refused));
@@ -260,7 +248,7 @@ async fn plan_out_then_apply_file_converges_and_the_file_is_spent() -> Result<()
     let vpc = enforced_vpc(&seed, 5).await?;
     let path = plan_path("converges");
 
-    let plan = cli(&moto, &["plan", "--out", path_arg(&path)]).await?;
+    let plan = moto.cli(&["plan", "--out", path_arg(&path)]).await?;
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
     assert!(stderr(&plan).contains("vpce-guard apply"), "{}", stderr(&plan));
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
@@ -275,7 +263,7 @@ async fn plan_out_then_apply_file_converges_and_the_file_is_spent() -> Result<()
     assert!(seed.endpoints(&vpc).await?.is_empty(), "plan --out writes nothing to the account");
 
     // No terminal and no --yes: the file is the approval.
-    let apply = cli(&moto, &["apply", path_arg(&path)]).await?;
+    let apply = moto.cli(&["apply", path_arg(&path)]).await?;
     assert_eq!(apply.status.code(), Some(0), "{}{}", stdout(&apply), stderr(&apply));
     assert!(stdout(&apply).contains(&format!("{vpc}  changed")), "{}", stdout(&apply));
     let live = seed.live_endpoints(&vpc).await?;
@@ -283,12 +271,12 @@ async fn plan_out_then_apply_file_converges_and_the_file_is_spent() -> Result<()
     for endpoints in live.values() {
         assert_eq!(seed.endpoint_azs(&vpc, &endpoints[0]).await?.len(), 3);
     }
-    let again = cli(&moto, &["plan", "--vpc-id", &vpc]).await?;
+    let again = moto.cli(&["plan", "--vpc-id", &vpc]).await?;
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
 
     // Applied once, the plan no longer describes the account (like terraform's stale plan).
     moto.reset_calls().await?;
-    let twice = cli(&moto, &["apply", path_arg(&path)]).await?;
+    let twice = moto.cli(&["apply", path_arg(&path)]).await?;
     assert_eq!(twice.status.code(), Some(1), "{}{}", stdout(&twice), stderr(&twice));
     assert!(stderr(&twice).contains("approved writes no longer planned"), "{}", stderr(&twice));
     assert_eq!(moto.writes().await?, 0);
@@ -303,13 +291,13 @@ async fn apply_file_refuses_a_plan_the_account_moved_away_from() -> Result<()> {
     let vpc = enforced_vpc(&seed, 6).await?;
     let other = enforced_vpc(&seed, 7).await?;
     let path = plan_path("moved");
-    let plan = cli(&moto, &["plan", "--out", path_arg(&path)]).await?;
+    let plan = moto.cli(&["plan", "--out", path_arg(&path)]).await?;
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
 
     // A subnet in a fourth AZ: the plan would now place the endpoints there too.
     let subnet = seed.subnet(&vpc, "10.6.3.0/24", "us-west-2d").await?;
     moto.reset_calls().await?;
-    let apply = cli(&moto, &["apply", path_arg(&path)]).await?;
+    let apply = moto.cli(&["apply", path_arg(&path)]).await?;
     assert_eq!(apply.status.code(), Some(1), "{}{}", stdout(&apply), stderr(&apply));
     let message = stderr(&apply);
     assert!(message.contains(&format!("no longer matches the account for {vpc};")), "{message}");
@@ -320,7 +308,7 @@ async fn apply_file_refuses_a_plan_the_account_moved_away_from() -> Result<()> {
     assert!(seed.endpoints(&other).await?.is_empty());
 
     // --yes without a terminal still applies whatever the account needs now.
-    let yes = cli(&moto, &["apply", "--yes"]).await?;
+    let yes = moto.cli(&["apply", "--yes"]).await?;
     assert_eq!(yes.status.code(), Some(0), "{}{}", stdout(&yes), stderr(&yes));
     for id in [&vpc, &other] {
         assert_eq!(seed.live_endpoints(id).await?.len(), 2);
@@ -335,7 +323,7 @@ async fn apply_file_refuses_bad_and_foreign_plans() -> Result<()> {
     let seed = Seed::new(&moto.sdk_config());
     let vpc = enforced_vpc(&seed, 8).await?;
     let path = plan_path("foreign");
-    let plan = cli(&moto, &["plan", "--vpc-id", &vpc, "--out", path_arg(&path)]).await?;
+    let plan = moto.cli(&["plan", "--vpc-id", &vpc, "--out", path_arg(&path)]).await?;
     assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
     assert_eq!(saved["vpc_ids"], serde_json::json!([vpc]));
@@ -358,7 +346,7 @@ async fn apply_file_refuses_bad_and_foreign_plans() -> Result<()> {
     for (file, flags, expected) in cases {
         let mut args = flags.clone();
         args.extend(["apply", path_arg(&file)]);
-        let refused = cli(&moto, &args).await?;
+        let refused = moto.cli(&args).await?;
         assert_eq!(refused.status.code(), Some(1), "{expected}: {}", stderr(&refused));
         assert!(stderr(&refused).contains(expected), "{expected}: {}", stderr(&refused));
         if file != path {
@@ -366,10 +354,10 @@ async fn apply_file_refuses_bad_and_foreign_plans() -> Result<()> {
         }
     }
     std::fs::write(&path, "{\"format_version\": 1, oops")?;
-    let bad = cli(&moto, &["apply", path_arg(&path)]).await?;
+    let bad = moto.cli(&["apply", path_arg(&path)]).await?;
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("is not a vpce-guard plan (not JSON"), "{}", stderr(&bad));
-    let missing = cli(&moto, &["apply", path_arg(&plan_path("absent"))]).await?;
+    let missing = moto.cli(&["apply", path_arg(&plan_path("absent"))]).await?;
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("cannot read the plan file"), "{}", stderr(&missing));
 

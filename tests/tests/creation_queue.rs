@@ -493,22 +493,25 @@ async fn burst_figures() -> Result<()> {
 fn the_emulated_mapping_is_the_templates() {
     let template =
         std::fs::read_to_string(vpce_guard_tests::repo_root().join("infra/template.yaml")).expect("template");
-    let mapping = template.split("  CreationQueueEventSource:").nth(1).expect("the creation queue's mapping");
-    let mapping = mapping.split("\n\n").next().unwrap_or_default();
+    // A resource's (or parameter's) lines: from its name to the next line at its own indent.
+    let block = |name: &str| -> String {
+        let rest = template.split(&format!("\n  {name}:\n")).nth(1).unwrap_or_else(|| panic!("{name} in the template"));
+        rest.lines().take_while(|line| line.starts_with("    ")).collect::<Vec<_>>().join("\n")
+    };
+    let mapping = block("CreationQueueEventSource");
     assert!(mapping.contains(&format!("BatchSize: {BATCH_SIZE}")), "{mapping}");
     assert!(mapping.contains("MaximumBatchingWindowInSeconds: 0"), "{mapping}");
     assert!(mapping.contains("MaximumConcurrency: !Ref CreationQueueConcurrency"), "{mapping}");
-    let parameter = template.split("  CreationQueueConcurrency:").nth(1).expect("the parameter");
+    let parameter = block("CreationQueueConcurrency");
     assert!(parameter.contains(&format!("Default: {MAX_CONCURRENCY}")), "{parameter}");
     // on-subnet-created's timeout: its own, or the one of the functions' Globals.
-    let function = template.split("  SubnetCreatedFunction:").nth(1).expect("on-subnet-created");
-    let function = function.split("\n  RemediateFunction:").next().unwrap_or_default();
+    let function = block("SubnetCreatedFunction");
     let globals = template.split("\nGlobals:").nth(1).and_then(|g| g.split("\nResources:").next()).expect("Globals");
     let timeout = format!("Timeout: {}", TIMEOUT.as_secs());
     assert!(
         function.contains(&timeout) || (!function.contains("Timeout:") && globals.contains(&timeout)),
         "on-subnet-created's timeout"
     );
-    let queue = template.split("  CreationQueue:").nth(1).expect("the creation queue");
+    let queue = block("CreationQueue");
     assert!(queue.contains(&format!("maxReceiveCount: {MAX_RECEIVES}")), "{queue}");
 }

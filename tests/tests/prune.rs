@@ -278,40 +278,29 @@ async fn an_event_in_an_idle_vpc_never_deletes() -> Result<()> {
     Ok(())
 }
 
-async fn cli(moto: &Moto, args: &[&str]) -> Result<std::process::Output> {
-    Ok(tokio::process::Command::new(binary("vpce-guard"))
-        .env_clear()
-        .envs(moto.env())
-        .args(["--endpoint-url", moto.url.as_str()])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await?)
-}
-
 #[tokio::test]
 async fn the_cli_plan_shows_the_deletions_and_the_saving_and_apply_asks_for_them() -> Result<()> {
     let a = Account::new().await?;
     let ours = a.managed(&a.idle).await?;
-    let plan = cli(&a.moto, &["--prune-idle-after", "0s", "plan"]).await?;
+    let plan = a.moto.cli(&["--prune-idle-after", "0s", "plan"]).await?;
     let text = String::from_utf8_lossy(&plan.stdout).into_owned();
     assert_eq!(plan.status.code(), Some(2), "{text}");
     assert!(text.contains(&format!("would: delete endpoint {}", ours[0])), "{text}");
     assert!(text.contains("the plan: -$21.90/month"), "{text}");
-    let json = cli(&a.moto, &["--prune-idle-after", "0s", "plan", "--output", "json"]).await?;
+    let json = a.moto.cli(&["--prune-idle-after", "0s", "plan", "--output", "json"]).await?;
     let planned: Value = serde_json::from_slice(&json.stdout)?;
     let idle = planned["vpcs"].as_array().unwrap().iter().find(|v| v["vpc_id"] == a.idle.as_str()).unwrap();
     assert!(idle["actions"].as_array().unwrap().iter().any(|x| x["action"] == "delete_endpoint"));
     assert_eq!(idle["cost"]["monthly_delta_usd"], -21.9);
     // Without a terminal and without --yes: refused, nothing written.
-    let refused = cli(&a.moto, &["--prune-idle-after", "0s", "apply"]).await?;
+    let refused = a.moto.cli(&["--prune-idle-after", "0s", "apply"]).await?;
     assert_eq!(refused.status.code(), Some(1));
     assert!(a.writes().await?.is_empty());
-    let applied = cli(&a.moto, &["--prune-idle-after", "0s", "apply", "--yes"]).await?;
+    let applied = a.moto.cli(&["--prune-idle-after", "0s", "apply", "--yes"]).await?;
     assert_eq!(applied.status.code(), Some(0), "{}", String::from_utf8_lossy(&applied.stderr));
     assert_eq!(a.states(&a.idle).await?[&ours[0]].0, "deleted", "the fixture deletes at once here");
     // Without the flag the CLI never deletes.
-    let plain = cli(&a.moto, &["plan", "--output", "json"]).await?;
+    let plain = a.moto.cli(&["plan", "--output", "json"]).await?;
     let plain: Value = serde_json::from_slice(&plain.stdout)?;
     assert!(!plain.to_string().contains("delete_endpoint"));
     Ok(())

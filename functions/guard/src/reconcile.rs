@@ -390,14 +390,8 @@ impl<A: Account> Guard<A> {
         let plan = Plan {
             vpc_id: obs.vpc.id.clone(),
             writes: vec![Write::DeleteGroup { group_id: group_id.clone() }],
-            problems: Vec::new(),
-            pending: Vec::new(),
-            services: Vec::new(),
-            needs_notebooks: false,
-            needs_hosted_zones: false,
-            profiles: Vec::new(),
-            needs_s3: false,
             pruning: true,
+            ..Plan::default()
         };
         let skipped = |note: &str| VpcReport::skipped(&obs.vpc.id, format!("{reason}{note}"));
         if let Some(refusal) = crate::approval::review(run.approve, obs, &plan, 1, run.dry_run) {

@@ -189,3 +189,35 @@ fn a_success_whose_body_is_not_json_is_an_error_not_an_empty_answer() {
         assert!(error.to_string().contains("not JSON"), "{error}");
     }
 }
+
+#[test]
+fn an_aws_json_1_1_call_signs_its_target_header_as_botocore_does() {
+    // CloudTrail's and Organizations' calls: a POST to `/` naming the operation in `X-Amz-Target`,
+    // which SigV4 must cover (an `x-amz-*` header sent unsigned is refused).
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(FIXED_TIME);
+    let target = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
+    let api = JsonApi::json_1_1(&config("us-east-1", None), "cloudtrail", target, "us-east-1", Arc::default());
+    let body = serde_json::to_vec(&json!({"includeShadowTrails": true})).unwrap();
+    let uri = format!("{}/", api.endpoint);
+    let credentials = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "test");
+    let request = api.signed_request("DescribeTrails", "POST", &uri, &body, &credentials.into(), time).unwrap();
+    let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(header("x-amz-target").as_deref(), Some(format!("{target}.DescribeTrails").as_str()));
+    assert_eq!(header("content-type").as_deref(), Some("application/x-amz-json-1.1"));
+    let case = json!({
+        "method": "POST",
+        "access_key": "AKIDEXAMPLE",
+        "secret_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        "token": null,
+        "url": uri,
+        "body_hex": body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "headers": {"content-type": "application/x-amz-json-1.1", "host": "cloudtrail.us-east-1.amazonaws.com",
+                    "x-amz-target": format!("{target}.DescribeTrails")},
+        "time": FIXED_TIME,
+        "service": "cloudtrail",
+        "region": "us-east-1",
+    });
+    let ours = header("authorization").expect("signed");
+    assert!(ours.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-target,"), "{ours}");
+    assert_eq!(ours, botocore_authorization(&case));
+}

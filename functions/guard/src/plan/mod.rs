@@ -124,7 +124,7 @@ pub struct ServiceStatus {
 }
 
 /// The ordered writes for one VPC, with what cannot be fixed and what is still pending.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// The VPC.
     pub vpc_id: String,
@@ -208,18 +208,7 @@ impl<'a> Planner<'a> {
         Self {
             obs,
             config,
-            plan: Plan {
-                vpc_id: obs.vpc.id.clone(),
-                writes: Vec::new(),
-                problems: Vec::new(),
-                pending: Vec::new(),
-                services: Vec::new(),
-                needs_notebooks: false,
-                needs_hosted_zones: false,
-                profiles: Vec::new(),
-                needs_s3: false,
-                pruning: false,
-            },
+            plan: Plan { vpc_id: obs.vpc.id.clone(), ..Plan::default() },
             group: obs.group.as_ref().map(|g| GroupRef::Existing(g.id.clone())),
             azs,
             private_dns_possible: true,
