@@ -298,7 +298,9 @@ impl VpcReport {
 pub struct Report {
     /// Whether writes were suppressed.
     pub dry_run: bool,
-    /// What started the run: `CreateNotebookInstance`, `CreateSubnet`, `Scheduled`, `Manual`, `Cli`.
+    /// What started the run: the event's name (`CreateNotebookInstance`, `CreateSubnet`,
+    /// `CreateDomain`, `UpdateDomain`, a drift event's), `CreationBatch` or `DriftBatch` (a queue
+    /// delivery), `Scheduled` (the schedule, and the stack's own create or update), `Manual`, `Cli`.
     pub trigger: String,
     /// AWS calls made.
     pub api_calls: ApiCalls,
