@@ -1,16 +1,17 @@
 //! Bursts are absorbed (issue 19, item 3): a burst of `CreateSubnet` events (a Terraform apply)
-//! through the real `on-subnet-created` binary under the Lambda Runtime API, against the strict
-//! fixture behind the proxy (which counts the functions' AWS calls), two ways:
+//! through the real binaries under the Lambda Runtime API, against the strict fixture behind the
+//! proxy (which counts the functions' AWS calls), two ways:
 //!
-//! - **before** (one EventBridge invocation per event, as the rule invoked the function until
-//!   now): one function process per event, all invoked at once, as Lambda scales an
+//! - **before** (one EventBridge invocation of `on-subnet-created` per event, as the rule invoked
+//!   it before the event queue): one function process per event, all invoked at once, as Lambda scales an
 //!   asynchronous burst out to one execution environment per concurrent event (cold each); a
 //!   failed invocation is invoked again at once (Lambda retries twice, after 1 and 2 minutes);
-//! - **after** (the creation queue): the events wait in a queue; `MaximumConcurrency` (2)
-//!   function processes, warm after their first delivery, each take up to `BatchSize` (10) of the
+//! - **after** (the event queue, which carries creation and drift events to `remediate`): the
+//!   events wait in the queue; `MaximumConcurrency` (2) `remediate` processes, warm after their
+//!   first delivery, each take up to `BatchSize` (10) of the
 //!   messages visible at that moment as one SQS delivery (no batching window), and the records
 //!   a delivery hands back (`batchItemFailures`) go to the back of the queue at once (SQS makes
-//!   them visible again after the 720 s visibility timeout; after 5 receives the dead-letter
+//!   them visible again after the 5,400 s visibility timeout; after 5 receives the dead-letter
 //!   queue keeps them).
 //!
 //! What the emulation does not model: all events of a burst are visible at once (CloudTrail
@@ -42,12 +43,16 @@ use vpce_guard_tests::{binary, events};
 const AZS: [&str; 3] = ["us-west-2a", "us-west-2b", "us-west-2c"];
 const API: &str = "com.amazonaws.us-west-2.sagemaker.api";
 const NOTEBOOK: &str = "aws.sagemaker.us-west-2.notebook";
-/// on-subnet-created's `Timeout` in the template: each invocation's deadline.
+/// on-subnet-created's `Timeout` in the template (the functions' Globals): a direct invocation's
+/// deadline.
 const TIMEOUT: Duration = Duration::from_secs(120);
-/// The creation queue's event source mapping: `BatchSize`, `ScalingConfig.MaximumConcurrency`.
+/// remediate's `Timeout` in the template: a queue delivery's deadline.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(900);
+/// The event queue's event source mapping (remediate's `DriftQueue` event) with the template's
+/// defaults: `BatchSize` without a batching window, `ScalingConfig.MaximumConcurrency`.
 const BATCH_SIZE: usize = 10;
 const MAX_CONCURRENCY: usize = 2;
-/// The creation queue's `maxReceiveCount`: a record received this often goes to the dead-letter queue.
+/// The event queue's `maxReceiveCount`: a record received this often goes to the dead-letter queue.
 const MAX_RECEIVES: usize = 5;
 /// An asynchronous invocation and Lambda's two retries.
 const LAMBDA_TRIES: usize = 3;
@@ -57,7 +62,7 @@ const LAMBDA_TRIES: usize = 3;
 enum Path {
     /// One invocation per event, all at once (the rules' target was the function).
     Direct,
-    /// The creation queue.
+    /// The event queue.
     Queue,
 }
 
@@ -65,7 +70,7 @@ impl Path {
     fn name(self) -> &'static str {
         match self {
             Path::Direct => "before (one invocation per event)",
-            Path::Queue => "after (the creation queue)",
+            Path::Queue => "after (the event queue)",
         }
     }
 }
@@ -185,8 +190,14 @@ impl World {
         Ok((vpcs, bodies))
     }
 
-    async fn function(&self) -> Result<Function> {
-        Function::start_with_deadline(&binary("on-subnet-created"), &self.proxy.env(&self.moto), TIMEOUT).await
+    /// A process of `path`'s function: on-subnet-created invoked directly, or the queue's
+    /// consumer, remediate.
+    async fn function(&self, path: Path) -> Result<Function> {
+        let (name, timeout) = match path {
+            Path::Direct => ("on-subnet-created", TIMEOUT),
+            Path::Queue => ("remediate", QUEUE_TIMEOUT),
+        };
+        Function::start_with_deadline(&binary(name), &self.proxy.env(&self.moto), timeout).await
     }
 
     /// Delivers `bodies` by `path`; returns what it cost. `retry_waits`: the waits before
@@ -204,7 +215,7 @@ impl World {
     async fn direct(&self, bodies: &[Value], retry_waits: [Duration; 2]) -> Result<Figures> {
         let mut functions = Vec::new();
         for _ in bodies {
-            functions.push(self.function().await?);
+            functions.push(self.function(Path::Direct).await?);
         }
         let gauge = Arc::new(Gauge::default());
         let barrier = Arc::new(Barrier::new(bodies.len() + 1));
@@ -249,7 +260,7 @@ impl World {
         Ok(figures)
     }
 
-    /// The creation queue: `MAX_CONCURRENCY` consumers, each taking up to `BATCH_SIZE` visible
+    /// The event queue: `MAX_CONCURRENCY` consumers, each taking up to `BATCH_SIZE` visible
     /// messages per delivery; handed-back records go to the back of the queue.
     async fn queued(&self, bodies: &[Value]) -> Result<Figures> {
         let messages: VecDeque<(String, Value, usize)> =
@@ -258,7 +269,7 @@ impl World {
         let gauge = Arc::new(Gauge::default());
         let mut consumers = Vec::new();
         for _ in 0..MAX_CONCURRENCY {
-            consumers.push(self.function().await?);
+            consumers.push(self.function(Path::Queue).await?);
         }
         self.proxy.reset_counters();
         let started = Instant::now();
@@ -498,20 +509,28 @@ fn the_emulated_mapping_is_the_templates() {
         let rest = template.split(&format!("\n  {name}:\n")).nth(1).unwrap_or_else(|| panic!("{name} in the template"));
         rest.lines().take_while(|line| line.starts_with("    ")).collect::<Vec<_>>().join("\n")
     };
-    let mapping = block("CreationQueueEventSource");
-    assert!(mapping.contains(&format!("BatchSize: {BATCH_SIZE}")), "{mapping}");
-    assert!(mapping.contains("MaximumBatchingWindowInSeconds: 0"), "{mapping}");
-    assert!(mapping.contains("MaximumConcurrency: !Ref CreationQueueConcurrency"), "{mapping}");
-    let parameter = block("CreationQueueConcurrency");
-    assert!(parameter.contains(&format!("Default: {MAX_CONCURRENCY}")), "{parameter}");
+    // remediate consumes the queue: its SQS event, its timeout.
+    let function = block("RemediateFunction");
+    let mapping = function.split("Type: SQS").nth(1).expect("remediate's SQS event");
+    assert!(mapping.contains("Queue: !GetAtt DriftQueue.Arn"), "{function}");
+    assert!(mapping.contains(&format!("BatchSize: !If [DriftBatchWindowOff, {BATCH_SIZE}, 100]")), "{mapping}");
+    assert!(mapping.contains("MaximumBatchingWindowInSeconds: !Ref DriftBatchWindowSeconds"), "{mapping}");
+    assert!(mapping.contains("MaximumConcurrency: !Ref QueueConcurrency"), "{mapping}");
+    assert!(block("DriftBatchWindowSeconds").contains("Default: 0"), "no batching window by default");
+    assert!(block("QueueConcurrency").contains(&format!("Default: {MAX_CONCURRENCY}")));
+    assert!(function.contains(&format!("Timeout: {}", QUEUE_TIMEOUT.as_secs())), "remediate's timeout");
     // on-subnet-created's timeout: its own, or the one of the functions' Globals.
-    let function = block("SubnetCreatedFunction");
+    let subnet_function = block("SubnetCreatedFunction");
     let globals = template.split("\nGlobals:").nth(1).and_then(|g| g.split("\nResources:").next()).expect("Globals");
     let timeout = format!("Timeout: {}", TIMEOUT.as_secs());
     assert!(
-        function.contains(&timeout) || (!function.contains("Timeout:") && globals.contains(&timeout)),
+        subnet_function.contains(&timeout) || (!subnet_function.contains("Timeout:") && globals.contains(&timeout)),
         "on-subnet-created's timeout"
     );
-    let queue = block("CreationQueue");
+    let queue = block("DriftQueue");
     assert!(queue.contains(&format!("maxReceiveCount: {MAX_RECEIVES}")), "{queue}");
+    // The creation rules deliver to that queue.
+    for rule in ["NotebookCreatedRule", "SubnetCreatedRule", "DomainChangedRule"] {
+        assert!(block(rule).contains("Arn: !GetAtt DriftQueue.Arn"), "{rule}");
+    }
 }

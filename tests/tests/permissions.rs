@@ -134,10 +134,16 @@ impl World {
 
         let new_subnet = self.seed.subnet(&vpc, &format!("10.{n}.200.0/24"), "us-west-2d").await?;
         self.invoke("on-subnet-created", events::subnet_created(&new_subnet, &vpc, "us-west-2d"), &[]).await?;
-        // The creation queue's consumer takes every kind of creation event (issue 19 item 3).
-        let delivery =
-            [events::subnet_created(&new_subnet, &vpc, "us-west-2d"), events::notebook_created("contract-nb", &first)];
-        self.invoke("on-subnet-created", events::sqs_delivery(&delivery), &[]).await?;
+        // The event queue's consumer, remediate, takes every kind of creation event and drift
+        // events in one delivery (issue 19 items 3 and 8).
+        let mut dns_off = events::load("modify-vpc-attribute.json");
+        dns_off["detail"]["requestParameters"]["vpcId"] = json!(vpc);
+        let delivery = [
+            events::subnet_created(&new_subnet, &vpc, "us-west-2d"),
+            events::notebook_created("contract-nb", &first),
+            dns_off,
+        ];
+        self.invoke("remediate", events::sqs_delivery(&delivery), &[]).await?;
 
         let tagged = self.seed.vpc(&format!("10.{}.0.0/16", n + 1), &[("vpce-guard:enforce", "true")]).await?;
         self.seed.subnet(&tagged, &format!("10.{}.0.0/24", n + 1), "us-west-2a").await?;
@@ -188,7 +194,7 @@ async fn studio(w: &World, n: u8) -> Result<()> {
     event["detail"]["responseElements"]["domainArn"] =
         json!(format!("arn:aws:sagemaker:us-west-2:123456789012:domain/{domain}"));
     w.invoke("on-domain-created", event.clone(), &[]).await?;
-    w.invoke("on-subnet-created", events::sqs_delivery(&[event]), &[]).await?;
+    w.invoke("remediate", events::sqs_delivery(&[event]), &[]).await?;
 
     let new_subnet = w.seed.subnet(&vpc, &format!("10.{n}.200.0/24"), "us-west-2d").await?;
     w.invoke("on-subnet-created", events::subnet_created(&new_subnet, &vpc, "us-west-2d"), &[]).await?;

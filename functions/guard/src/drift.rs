@@ -1,5 +1,5 @@
 //! Drift: CloudTrail events that may have undone vpce-guard's work (one, or a delivery of the
-//! drift queue) resolved to the VPCs they touch, or to one sweep, or to nothing.
+//! event queue) resolved to the VPCs they touch, or to one sweep, or to nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,7 +8,7 @@ use tracing::{info, warn};
 use crate::account::{Account, VpcSelector};
 use crate::config::NotebookPolicy;
 use crate::error::Result;
-use crate::events::{Drift, DriftBatch};
+use crate::events::{Delivery, Drift};
 use crate::guard::{ignored, Guard, RunContext};
 use crate::observe::missing_vpcs;
 use crate::report::{BatchSummary, Report, VpcReport};
@@ -48,10 +48,11 @@ impl<A: Account> Guard<A> {
         Ok((report, resolved))
     }
 
-    /// A delivery of the drift queue: its drift events as one run. The records that could not
-    /// be read, and those that named a VPC the run left unfinished (failed, or deferred by the
-    /// deadline or AWS's throttle), are handed back to SQS (`batchItemFailures`).
-    pub(crate) async fn on_drift_batch(&self, batch: &DriftBatch, run: RunContext<'_>) -> Result<Report> {
+    /// A delivery of the event queue with no creation event to handle: its drift events as one
+    /// run. The records that could not be read, and those that named a VPC the run left
+    /// unfinished (failed, or deferred by the deadline or AWS's throttle), are handed back to SQS
+    /// (`batchItemFailures`).
+    pub(crate) async fn on_drift_batch(&self, batch: &Delivery, run: RunContext<'_>) -> Result<Report> {
         for (message_id, why) in &batch.unreadable {
             warn!(message_id, why = %why, "drift record not readable; SQS will deliver it again, then keep it in the dead-letter queue");
         }
@@ -84,6 +85,31 @@ impl<A: Account> Guard<A> {
             info!(message_id = %failure.item_identifier, "record handed back to SQS");
         }
         Ok(report)
+    }
+
+    /// What the drift records of a delivery ask for, for a run that handles its creation records
+    /// too ([`Guard::on_delivery`]): each record's VPCs, the records that asked for a sweep, and
+    /// why a sweep is needed, if one is, or why nothing is.
+    pub(crate) async fn drift_targets(&self, drifts: &[Drift]) -> Result<DriftTargets> {
+        let mut targets = DriftTargets::default();
+        if drifts.is_empty() {
+            return Ok(targets);
+        }
+        let (scope, resolved) = self.drift_scope(drifts).await?;
+        for (index, drift) in drifts.iter().enumerate() {
+            let Some(record) = drift.record.as_ref() else { continue };
+            let vpcs = resolved.vpcs.get(index).into_iter().flatten();
+            targets.named.extend(vpcs.map(|vpc| (record.clone(), vpc.clone())));
+            if resolved.sweep && resolved.asked_sweep.get(index) == Some(&true) {
+                targets.asked_sweep.push(record.clone());
+            }
+        }
+        match scope {
+            DriftScope::Sweep(reason) => targets.sweep = Some(reason),
+            DriftScope::Nothing(reason) => targets.nothing = Some(reason),
+            DriftScope::Vpcs(_) => {}
+        }
+        Ok(targets)
     }
 
     /// What drift events ask for: the VPCs their ids resolve to, a sweep, or nothing; and the
@@ -156,6 +182,19 @@ struct Resolved {
     vpcs: Vec<BTreeSet<String>>,
     asked_sweep: Vec<bool>,
     sweep: bool,
+}
+
+/// What the drift records of a delivery ask for ([`Guard::drift_targets`]).
+#[derive(Debug, Default)]
+pub(crate) struct DriftTargets {
+    /// Each record's `messageId` with a VPC it named.
+    pub named: Vec<(String, String)>,
+    /// The records that asked for the sweep (when there is one).
+    pub asked_sweep: Vec<String>,
+    /// Why every VPC in scope must be looked at, when one record asks for it.
+    pub sweep: Option<String>,
+    /// Why the drift records need nothing, when none names a VPC that exists.
+    pub nothing: Option<String>,
 }
 
 /// What drift events resolve to.

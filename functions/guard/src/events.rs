@@ -42,13 +42,10 @@ pub enum Trigger {
     /// deleted, a CIDR block added, a DNS attribute turned off, the managed group's rules
     /// changed, a `vpce-guard:*` tag changed, a default VPC or subnet created).
     Drift(Drift),
-    /// Drift events delivered together by the drift queue (SQS): reconciled as one run, so a
-    /// burst costs one pass over the VPCs it names (or one sweep), not one per event.
-    DriftBatch(DriftBatch),
-    /// Creation events (`CreateSubnet`, `CreateNotebookInstance`, `CreateDomain`,
-    /// `UpdateDomain`) delivered together by the creation queue (SQS): the VPCs they name are
-    /// reconciled once each, in one run.
-    CreationBatch(CreationBatch),
+    /// A delivery of the event queue (SQS): the creation and drift events it carries, reconciled
+    /// as one run, so that a burst costs one pass over the VPCs it names (or one sweep), not one
+    /// per event.
+    Delivery(Delivery),
     /// A manual invocation of `remediate`.
     Manual {
         /// The VPCs to look at; `None` for every VPC in scope.
@@ -67,8 +64,7 @@ impl Trigger {
             Trigger::DomainChanged { event_name, .. } => event_name,
             Trigger::Scheduled => "Scheduled",
             Trigger::Drift(drift) => drift.event_name,
-            Trigger::DriftBatch(_) => "DriftBatch",
-            Trigger::CreationBatch(_) => "CreationBatch",
+            Trigger::Delivery(delivery) => delivery.name(),
             Trigger::Manual { .. } => "Manual",
         }
     }
@@ -108,32 +104,40 @@ impl Drift {
     }
 }
 
-/// The records of one SQS delivery from the drift queue.
+/// The records of one SQS delivery from the event queue, which carries creation events
+/// ([`CREATION_EVENTS`]) and drift events ([`drift_event_names`]) alike.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DriftBatch {
+pub struct Delivery {
     /// Records delivered.
     pub records: usize,
-    /// The drift of each record that needs a look, in delivery order.
+    /// Each creation record that needs a look: `(messageId, trigger)`, in delivery order.
+    pub creations: Vec<(String, Trigger)>,
+    /// The drift of each drift record that needs a look, in delivery order ([`Drift::record`]
+    /// holds its `messageId`).
     pub drifts: Vec<Drift>,
-    /// Why each other well-formed record needs nothing (a failed call, DNS turned on, …).
+    /// Why each other well-formed record needs nothing (a failed call, another region, DNS
+    /// turned on, …).
     pub ignored: Vec<String>,
     /// Records that could not be read: `(messageId, why)`. Returned as `batchItemFailures`, so
     /// SQS delivers them again and, after the queue's receive limit, keeps them in its
     /// dead-letter queue: nothing is lost.
     pub unreadable: Vec<(String, String)>,
+    /// Whether any record, needed or not, was a creation event; and a drift event.
+    pub has_creation: bool,
+    /// See `has_creation`.
+    pub has_drift: bool,
 }
 
-/// The records of one SQS delivery from the creation queue.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CreationBatch {
-    /// Records delivered.
-    pub records: usize,
-    /// Each readable record that needs a look: `(messageId, trigger)`, in delivery order.
-    pub events: Vec<(String, Trigger)>,
-    /// Why each other well-formed record needs nothing (a failed call, another region).
-    pub ignored: Vec<String>,
-    /// Records that could not be read: `(messageId, why)`, handed back as for the drift queue.
-    pub unreadable: Vec<(String, String)>,
+impl Delivery {
+    /// The report's `trigger`: `CreationBatch` (creation events only), `DriftBatch` (drift
+    /// events, or no readable event), `MixedBatch` (both).
+    pub fn name(&self) -> &'static str {
+        match (self.has_creation, self.has_drift) {
+            (true, true) => "MixedBatch",
+            (true, false) => "CreationBatch",
+            (false, _) => "DriftBatch",
+        }
+    }
 }
 
 /// A parsed event: something to do, or a reason to do nothing.
@@ -365,9 +369,10 @@ pub fn is_domain_id(id: &str) -> bool {
     })
 }
 
-/// Parses what `remediate` receives: the EventBridge scheduled event, a drift event, or a
-/// manual payload `{}`, `{"vpc_ids": [...]}`, optionally with `"dry_run": true`. Drift events
-/// from another region than `region` are ignored.
+/// Parses what `remediate` receives: the EventBridge scheduled event, a drift event, a delivery
+/// of the event queue (creation and drift events, SQS `Records`), or a manual payload `{}`,
+/// `{"vpc_ids": [...]}`, optionally with `"dry_run": true`. Events from another region than
+/// `region` are ignored.
 pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
     let Some(object) = event.as_object() else {
         return Err(Error::bad_event(format!(
@@ -376,7 +381,7 @@ pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
         )));
     };
     if let Some(records) = object.get("Records") {
-        return parse_drift_batch(records, region);
+        return parse_queue_delivery(records, region);
     }
     if object.contains_key("detail-type") {
         let envelope: EventBridgeEvent<Value> =
@@ -394,7 +399,7 @@ pub fn parse_remediate_in(event: &Value, region: &str) -> Result<Parsed> {
             }
         }
         return Err(Error::bad_event(format!(
-            "remediate does not handle EventBridge events of source {:?} detail-type {:?} eventName {name:?}; it takes the schedule, its stack's status changes, {} and manual payloads",
+            "remediate does not handle EventBridge events of source {:?} detail-type {:?} eventName {name:?}; it takes the schedule, its stack's status changes, {}, deliveries of the event queue and manual payloads",
             envelope.source,
             envelope.detail_type,
             drift_event_names().join(", ")
@@ -450,26 +455,49 @@ pub fn parse_remediate(event: &Value) -> Result<Parsed> {
     parse_remediate_in(event, &region)
 }
 
-/// The records of an SQS delivery from the drift queue, each body an EventBridge drift
-/// event. A record that cannot be read fails alone (`batchItemFailures`); a delivery that is
-/// not an SQS event at all is a bad event.
-fn parse_drift_batch(records: &Value, region: &str) -> Result<Parsed> {
-    let records = sqs_records(records, "the drift queue")?;
-    let mut batch = DriftBatch { records: records.len(), ..DriftBatch::default() };
+/// The records of an SQS delivery from the event queue, each body an EventBridge creation or
+/// drift event. A record that cannot be read fails alone (`batchItemFailures`); a delivery that
+/// is not an SQS event at all is a bad event.
+fn parse_queue_delivery(records: &Value, region: &str) -> Result<Parsed> {
+    let records = sqs_records(records, "the event queue")?;
+    let mut delivery = Delivery { records: records.len(), ..Delivery::default() };
     for (message_id, body) in records {
-        let message_id = message_id.as_str();
-        match body.and_then(|event| parse_drift_event(&event, region)) {
-            Ok(Parsed::Run(Trigger::Drift(drift))) => {
-                batch.drifts.push(Drift { record: Some(message_id.to_string()), ..drift })
+        let body = match body {
+            Ok(body) => body,
+            Err(error) => {
+                delivery.unreadable.push((message_id, error.to_string()));
+                continue;
             }
-            Ok(Parsed::Ignore { reason, .. }) => batch.ignored.push(reason),
-            Ok(Parsed::Run(other)) => batch
-                .unreadable
-                .push((message_id.to_string(), format!("a {} event does not belong in the drift queue", other.name()))),
-            Err(error) => batch.unreadable.push((message_id.to_string(), error.to_string())),
+        };
+        let name = body.pointer("/detail/eventName").and_then(Value::as_str).unwrap_or_default();
+        let creation = CREATION_EVENTS.contains(&name);
+        let parsed = match (creation, DRIFT_EVENTS.iter().find(|e| e.event_name == name)) {
+            (true, _) => parse_creation(&body, region),
+            (false, Some(expected)) => parse_drift(&body, expected, region),
+            (false, None) => Err(unknown_queued(&body, name)),
+        };
+        delivery.has_creation |= creation && parsed.is_ok();
+        delivery.has_drift |= !creation && parsed.is_ok();
+        match parsed {
+            Ok(Parsed::Run(Trigger::Drift(drift))) => delivery.drifts.push(Drift { record: Some(message_id), ..drift }),
+            Ok(Parsed::Run(trigger)) => delivery.creations.push((message_id, trigger)),
+            Ok(Parsed::Ignore { reason, .. }) => delivery.ignored.push(reason),
+            Err(error) => delivery.unreadable.push((message_id, error.to_string())),
         }
     }
-    Ok(Parsed::Run(Trigger::DriftBatch(batch)))
+    Ok(Parsed::Run(Trigger::Delivery(delivery)))
+}
+
+/// Why a record of the event queue holds an event it does not carry.
+fn unknown_queued(event: &Value, name: &str) -> Error {
+    let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    Error::bad_event(format!(
+        "the event queue delivered an event of source {:?} detail-type {:?} eventName {name:?}; it carries creation events ({}) and drift events ({})",
+        field("source"),
+        field("detail-type"),
+        CREATION_EVENTS.join(", "),
+        drift_event_names().join(", ")
+    ))
 }
 
 /// The records of an SQS delivery from `queue`: each `messageId` with its body, the
@@ -499,61 +527,35 @@ fn sqs_records(records: &Value, queue: &str) -> Result<Vec<(String, Result<Value
     Ok(bodies)
 }
 
-/// What a creation function receives: one EventBridge event of its own kind (parsed by
-/// `parse`, as always: manual use, `cargo lambda invoke`, tests), or a delivery of the creation
-/// queue (SQS `Records`, each body a creation event of any kind, [`parse_creation`]) as one
-/// [`CreationBatch`]. The queue has one consumer, which takes every kind.
-pub fn parse_delivery(event: &Value, region: &str, parse: fn(&Value, &str) -> Result<Parsed>) -> Result<Parsed> {
-    let Some(records) = event.get("Records") else { return parse(event, region) };
-    let records = sqs_records(records, "the creation queue")?;
-    let mut batch = CreationBatch { records: records.len(), ..CreationBatch::default() };
-    for (message_id, body) in records {
-        match body.and_then(|event| parse_creation(&event, region)) {
-            Ok(Parsed::Run(trigger)) => batch.events.push((message_id, trigger)),
-            Ok(Parsed::Ignore { reason, .. }) => batch.ignored.push(reason),
-            Err(error) => batch.unreadable.push((message_id, error.to_string())),
-        }
+/// What a creation function receives: one EventBridge event of its own kind, parsed by `parse`
+/// (a rule's event, manual use, `cargo lambda invoke`, tests). A delivery of the event queue
+/// (SQS `Records`) is refused with the reason: `remediate` is the queue's one consumer.
+pub fn parse_single(
+    event: &Value,
+    region: &str,
+    parse: fn(&Value, &str) -> Result<Parsed>,
+    function: &str,
+) -> Result<Parsed> {
+    if event.get("Records").is_some() {
+        return Err(Error::bad_event(format!(
+            "{function} takes one EventBridge event of its kind; SQS deliveries of the event queue (Records) are remediate's to handle"
+        )));
     }
-    Ok(Parsed::Run(Trigger::CreationBatch(batch)))
+    parse(event, region)
 }
 
-/// The CloudTrail events of the creation queue: those of `on-subnet-created`,
-/// `on-notebook-created` and `on-domain-created`.
+/// The creation events: those of `on-subnet-created`, `on-notebook-created` and
+/// `on-domain-created`, which the event queue carries to `remediate` too.
 pub const CREATION_EVENTS: [&str; 4] = ["CreateSubnet", "CreateNotebookInstance", "CreateDomain", "UpdateDomain"];
 
-/// One creation event (a record of the creation queue): `CreateSubnet`,
+/// One creation event (a record of the event queue): `CreateSubnet`,
 /// `CreateNotebookInstance`, `CreateDomain` or `UpdateDomain`, by its `detail.eventName`.
 pub fn parse_creation(event: &Value, region: &str) -> Result<Parsed> {
     match event.pointer("/detail/eventName").and_then(Value::as_str).unwrap_or_default() {
         "CreateSubnet" => parse_subnet_created(event, region),
         "CreateNotebookInstance" => parse_notebook_created(event, region),
         "CreateDomain" | "UpdateDomain" => parse_domain_changed(event, region),
-        name => {
-            let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-            Err(Error::bad_event(format!(
-                "the creation queue delivered an event of source {:?} detail-type {:?} eventName {name:?}; creation events are {}",
-                field("source"),
-                field("detail-type"),
-                CREATION_EVENTS.join(", ")
-            )))
-        }
-    }
-}
-
-/// One drift event from the drift queue: a CloudTrail event `remediate` treats as drift.
-fn parse_drift_event(event: &Value, region: &str) -> Result<Parsed> {
-    let name = event.pointer("/detail/eventName").and_then(Value::as_str).unwrap_or_default();
-    match DRIFT_EVENTS.iter().find(|e| e.event_name == name) {
-        Some(expected) => parse_drift(event, expected, region),
-        None => {
-            let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-            Err(Error::bad_event(format!(
-                "the drift queue delivered an event of source {:?} detail-type {:?} eventName {name:?}; drift events are {}",
-                field("source"),
-                field("detail-type"),
-                drift_event_names().join(", ")
-            )))
-        }
+        name => Err(unknown_queued(event, name)),
     }
 }
 

@@ -227,20 +227,21 @@ fn drift_that_cannot_have_undone_anything_is_ignored() {
 }
 
 #[test]
-fn a_drift_queue_delivery_is_one_batch_and_bad_records_fail_alone() {
-    let Parsed::Run(Trigger::DriftBatch(batch)) = parse_remediate_in(&file("sqs-drift-batch.json"), REGION).unwrap()
+fn a_drift_delivery_is_one_batch_and_bad_records_fail_alone() {
+    let Parsed::Run(Trigger::Delivery(batch)) = parse_remediate_in(&file("sqs-drift-batch.json"), REGION).unwrap()
     else {
         panic!("not a batch")
     };
     let names: Vec<&str> = batch.drifts.iter().map(|d| d.event_name).collect();
     assert_eq!(names, ["DeleteVpcEndpoints", "ModifyVpcAttribute", "RevokeSecurityGroupIngress"]);
     assert_eq!((batch.records, batch.ignored.len(), batch.unreadable.len()), (3, 0, 0));
+    assert_eq!(Trigger::Delivery(batch).name(), "DriftBatch");
 
     let mut mixed = file("sqs-drift-batch.json");
     mixed["Records"][0]["body"] = json!("{not json");
     mixed["Records"][1]["body"] = json!(file("scheduled.json").to_string());
     mixed["Records"][2]["body"] = json!(file("modify-vpc-attribute-dns-on.json").to_string());
-    let Parsed::Run(Trigger::DriftBatch(batch)) = parse_remediate_in(&mixed, REGION).unwrap() else { panic!() };
+    let Parsed::Run(Trigger::Delivery(batch)) = parse_remediate_in(&mixed, REGION).unwrap() else { panic!() };
     let failed: Vec<&str> = batch.unreadable.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(failed, ["0c1d2e3f-4a5b-4c6d-8e7f-90a1b2c3d4e0", "0c1d2e3f-4a5b-4c6d-8e7f-90a1b2c3d4e1"]);
     assert!(batch.unreadable[0].1.contains("not JSON") && batch.unreadable[1].1.contains("Scheduled"), "{batch:?}");
@@ -252,11 +253,12 @@ fn a_drift_queue_delivery_is_one_batch_and_bad_records_fail_alone() {
     }
 }
 
-/// The creation queue's delivery: records of every creation kind, whichever function consumes
-/// it; a drift event or a failed call in it is refused or ignored alone. One event on its own
-/// is still the function's own kind only.
+/// The event queue's delivery to remediate: records of every creation kind and drift events
+/// together, in delivery order by kind; a failed call is ignored alone, an event the queue does
+/// not carry is refused alone. The creation functions take one event of their own kind only,
+/// never a delivery.
 #[test]
-fn a_creation_queue_delivery_takes_every_creation_kind_and_one_event_its_own_kind_only() {
+fn an_event_queue_delivery_takes_creation_and_drift_events_and_one_event_its_own_kind_only() {
     let bodies = [
         file("create-subnet.json"),
         file("create-notebook-instance.json"),
@@ -264,6 +266,7 @@ fn a_creation_queue_delivery_takes_every_creation_kind_and_one_event_its_own_kin
         file("update-domain.json"),
         file("create-subnet-failed.json"),
         file("delete-vpc-endpoints.json"),
+        file("scheduled.json"),
     ];
     let records: Vec<Value> = bodies
         .iter()
@@ -271,18 +274,33 @@ fn a_creation_queue_delivery_takes_every_creation_kind_and_one_event_its_own_kin
         .map(|(i, body)| json!({"messageId": format!("m-{i}"), "eventSource": "aws:sqs", "body": body.to_string()}))
         .collect();
     let delivery = json!({ "Records": records });
-    for parse in [parse_notebook_created, parse_subnet_created, parse_domain_changed] {
-        let Parsed::Run(Trigger::CreationBatch(batch)) = parse_delivery(&delivery, REGION, parse).unwrap() else {
-            panic!("a delivery is one batch")
-        };
-        let kinds: Vec<&str> = batch.events.iter().map(|(_, t)| t.name()).collect();
-        assert_eq!(kinds, ["CreateSubnet", "CreateNotebookInstance", "CreateDomain", "UpdateDomain"]);
-        assert_eq!(batch.ignored.len(), 1, "the failed call");
-        assert_eq!(batch.unreadable.len(), 1);
-        assert_eq!(batch.unreadable[0].0, "m-5");
-        assert!(batch.unreadable[0].1.contains("creation events are"), "{}", batch.unreadable[0].1);
-        assert_eq!(Trigger::CreationBatch(batch).name(), "CreationBatch");
+    let Parsed::Run(Trigger::Delivery(batch)) = parse_remediate_in(&delivery, REGION).unwrap() else {
+        panic!("a delivery is one batch")
+    };
+    let kinds: Vec<&str> = batch.creations.iter().map(|(_, t)| t.name()).collect();
+    assert_eq!(kinds, ["CreateSubnet", "CreateNotebookInstance", "CreateDomain", "UpdateDomain"]);
+    let drifts: Vec<(&str, Option<&str>)> = batch.drifts.iter().map(|d| (d.event_name, d.record.as_deref())).collect();
+    assert_eq!(drifts, [("DeleteVpcEndpoints", Some("m-5"))]);
+    assert_eq!(batch.ignored.len(), 1, "the failed call");
+    assert_eq!(batch.unreadable.len(), 1);
+    assert_eq!(batch.unreadable[0].0, "m-6");
+    assert!(batch.unreadable[0].1.contains("creation events") && batch.unreadable[0].1.contains("drift events"));
+    assert_eq!(Trigger::Delivery(batch).name(), "MixedBatch");
+
+    let creations_only = json!({ "Records": records[..5] });
+    let Parsed::Run(trigger) = parse_remediate_in(&creations_only, REGION).unwrap() else { panic!() };
+    assert_eq!(trigger.name(), "CreationBatch");
+
+    for (parse, function) in [
+        (parse_notebook_created as fn(&Value, &str) -> Result<Parsed>, "on-notebook-created"),
+        (parse_subnet_created, "on-subnet-created"),
+        (parse_domain_changed, "on-domain-created"),
+    ] {
+        let error = parse_single(&delivery, REGION, parse, function).unwrap_err();
+        assert!(error.to_string().contains(function) && error.to_string().contains("remediate"), "{error}");
     }
-    let single = parse_delivery(&file("create-notebook-instance.json"), REGION, parse_subnet_created);
+    assert!(parse_single(&file("create-subnet.json"), REGION, parse_subnet_created, "on-subnet-created").is_ok());
+    let single =
+        parse_single(&file("create-notebook-instance.json"), REGION, parse_subnet_created, "on-subnet-created");
     assert!(single.is_err(), "on-subnet-created takes one CreateSubnet event, as before: {single:?}");
 }

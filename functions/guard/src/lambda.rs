@@ -235,29 +235,27 @@ async fn handle<A: Account>(
     result
 }
 
-/// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event, or a
-/// delivery of the creation queue (answered with `batchItemFailures`).
+/// Handler of `on-notebook-created`: a `CreateNotebookInstance` CloudTrail event.
 pub async fn on_notebook_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, events::parse_notebook_created);
+    let parse = |e: &Value, r: &str| events::parse_single(e, r, events::parse_notebook_created, "on-notebook-created");
     handle(event, guard, parse).await
 }
 
-/// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event, or a delivery of the
-/// creation queue, whose consumer it is in the template: every creation event, of any kind,
-/// reaches it that way (answered with `batchItemFailures`).
+/// Handler of `on-subnet-created`: a `CreateSubnet` CloudTrail event.
 pub async fn on_subnet_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, events::parse_subnet_created);
+    let parse = |e: &Value, r: &str| events::parse_single(e, r, events::parse_subnet_created, "on-subnet-created");
     handle(event, guard, parse).await
 }
 
-/// Handler of `on-domain-created`: a `CreateDomain` or `UpdateDomain` CloudTrail event, or a
-/// delivery of the creation queue (answered with `batchItemFailures`).
+/// Handler of `on-domain-created`: a `CreateDomain` or `UpdateDomain` CloudTrail event.
 pub async fn on_domain_created<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
-    let parse = |e: &Value, r: &str| events::parse_delivery(e, r, events::parse_domain_changed);
+    let parse = |e: &Value, r: &str| events::parse_single(e, r, events::parse_domain_changed, "on-domain-created");
     handle(event, guard, parse).await
 }
 
-/// Handler of `remediate`: the scheduled event, a drift event or a manual payload.
+/// Handler of `remediate`: the scheduled event, its stack's status change, a drift event, a
+/// delivery of the event queue (creation and drift events; answered with `batchItemFailures`)
+/// or a manual payload.
 pub async fn remediate<A: Account>(event: LambdaEvent<Value>, guard: &Guard<A>) -> Result<Report> {
     handle(event, guard, events::parse_remediate_in).await
 }

@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use crate::account::{Account, VpcSelector};
 use crate::error::{Error, Result};
-use crate::events::{CreationBatch, Trigger};
+use crate::events::{Delivery, Trigger};
 use crate::guard::{ignored, Guard, RunContext, RunOptions};
 use crate::model::{Domain, Notebook};
 use crate::observe::missing_vpcs;
@@ -37,7 +37,6 @@ impl<A: Account> Guard<A> {
             Trigger::SubnetCreated { subnet_id, vpc_id } => {
                 self.on_subnet_created(subnet_id, vpc_id, context(trigger.name(), true)).await
             }
-            Trigger::CreationBatch(batch) => self.on_creation_batch(batch, context(trigger.name(), false)).await,
             Trigger::DomainChanged { domain_id, .. } => {
                 self.on_domain_changed(domain_id, context(trigger.name(), true)).await
             }
@@ -46,7 +45,10 @@ impl<A: Account> Guard<A> {
                 self.reconcile(&VpcSelector::All, true, run).await
             }
             Trigger::Drift(drift) => self.on_drift(std::slice::from_ref(drift), context(drift.event_name, false)).await,
-            Trigger::DriftBatch(batch) => self.on_drift_batch(batch, context(trigger.name(), false)).await,
+            Trigger::Delivery(delivery) if delivery.creations.is_empty() => {
+                self.on_drift_batch(delivery, context(trigger.name(), false)).await
+            }
+            Trigger::Delivery(delivery) => self.on_delivery(delivery, context(trigger.name(), false)).await,
             Trigger::Manual { vpc_ids, dry_run: payload_dry_run } => {
                 let selector = match vpc_ids {
                     Some(ids) => VpcSelector::Ids(ids.clone()),
@@ -175,41 +177,58 @@ impl<A: Account> Guard<A> {
         self.reconcile_observed(observations, run).await
     }
 
-    /// A delivery of the creation queue: every record resolved to its VPC (a subnet event names
-    /// it; a notebook's subnet and a domain are described first, as for one event), then those
-    /// VPCs observed together and reconciled once each, in one run, so that a burst (a Terraform
-    /// apply creating fifty subnets) costs a pass over the VPCs it touches, not one per event.
-    /// The records that could not be read, those whose notebook or domain could not be
+    /// A delivery of the event queue with creation records (and perhaps drift records): every
+    /// record resolved to its VPCs (a subnet event names it; a notebook's subnet and a domain
+    /// are described first, as for one event; a drift record's ids are resolved as for the
+    /// drift batch), then the union of those VPCs observed together and reconciled once each, in
+    /// one run, so that a burst (a Terraform apply creating fifty subnets, and the drift it
+    /// causes) costs a pass over the VPCs it touches, not one per event. A drift record that asks
+    /// for a sweep makes the run a sweep of every VPC in scope, which covers the new resources
+    /// too. The records that could not be read, those whose notebook or domain could not be
     /// described, and those that named a VPC left unfinished (failed, or deferred by the deadline
-    /// or AWS's throttle) come back to SQS (`batchItemFailures`).
-    pub(crate) async fn on_creation_batch(&self, batch: &CreationBatch, mut run: RunContext<'_>) -> Result<Report> {
-        for (message_id, why) in &batch.unreadable {
+    /// or AWS's throttle; for a sweep's records, any VPC) come back to SQS (`batchItemFailures`).
+    pub(crate) async fn on_delivery(&self, delivery: &Delivery, mut run: RunContext<'_>) -> Result<Report> {
+        for (message_id, why) in &delivery.unreadable {
             warn!(message_id, why = %why, "record not readable; SQS will deliver it again, then keep it in the dead-letter queue");
         }
-        let resolved = self.resolve_creations(&batch.events).await?;
+        let resolved = self.resolve_creations(&delivery.creations).await?;
+        let drift = self.drift_targets(&delivery.drifts).await?;
         let Resolved { subnets, notebooks, domains, mut named, failed, mut ignored_reasons, mut aside } = resolved;
-        ignored_reasons.splice(0..0, batch.ignored.iter().cloned());
+        ignored_reasons.splice(0..0, delivery.ignored.iter().cloned());
+        ignored_reasons.extend(drift.nothing.iter().cloned());
+        named.extend(drift.named.iter().cloned());
         let vpcs: BTreeSet<String> = named.iter().map(|(_, vpc)| vpc.clone()).collect();
         let mut report = Report::new(run.trigger, run.dry_run);
-        if !vpcs.is_empty() {
-            let selector = VpcSelector::Ids(vpcs.iter().cloned().collect());
-            // Under vpc-notebooks a new notebook changes its endpoint's policy, which lists them all.
-            let lists =
-                !notebooks.is_empty() && self.config.notebook_policy == crate::config::NotebookPolicy::VpcNotebooks;
+        if !vpcs.is_empty() || drift.sweep.is_some() {
+            let selector = match &drift.sweep {
+                Some(reason) => {
+                    info!(trigger = run.trigger, reason = %reason, "drift: sweeping every VPC in scope");
+                    VpcSelector::All
+                }
+                None => VpcSelector::Ids(vpcs.iter().cloned().collect()),
+            };
+            // A sweep reads every notebook, as the schedule's does; otherwise, under vpc-notebooks
+            // a new notebook changes its endpoint's policy, which lists them all.
+            let lists = drift.sweep.is_some()
+                || (!notebooks.is_empty()
+                    && self.config.notebook_policy == crate::config::NotebookPolicy::VpcNotebooks);
             let pinned: Vec<Notebook> = notebooks.iter().map(|(notebook, _)| notebook.clone()).collect();
             let mut observations = self.observe_new(&selector, &subnets, lists, &pinned).await?;
             let missing = missing_vpcs(&selector, &observations);
             for obs in &mut observations {
                 // What the events enrol the VPC with, as for one event: its new notebooks (unless
-                // the policy lists them all, then read above) and its VPC-only domains.
+                // the notebooks were all read above, the new ones pinned) and its VPC-only
+                // domains (added to a sweep's listing, which may not show them yet).
                 let mine: Vec<_> =
                     notebooks.iter().filter(|(_, vpc)| *vpc == obs.vpc.id).map(|(n, _)| n.clone()).collect();
                 if !lists && !mine.is_empty() {
                     obs.notebooks = Some(mine);
                 }
-                let enrolling: Vec<_> = domains.iter().filter(|d| d.vpc_id == obs.vpc.id).cloned().collect();
-                if !enrolling.is_empty() {
-                    obs.domains = Some(enrolling);
+                for domain in domains.iter().filter(|d| d.vpc_id == obs.vpc.id) {
+                    let listed = obs.domains.get_or_insert_with(Vec::new);
+                    if !listed.iter().any(|d| d.id == domain.id) {
+                        listed.push(domain.clone());
+                    }
                 }
             }
             run.pinned = &pinned;
@@ -233,22 +252,23 @@ impl<A: Account> Guard<A> {
             report.ignored = Some(ignored_reasons.join("; "));
         }
         report.batch = Some(BatchSummary {
-            records: batch.records,
-            drift_events: 0,
-            ignored_events: batch.ignored.len(),
-            unreadable_events: batch.unreadable.len(),
-            sweep: false,
-            creation_events: batch.events.len(),
+            records: delivery.records,
+            drift_events: delivery.drifts.len(),
+            ignored_events: delivery.ignored.len(),
+            unreadable_events: delivery.unreadable.len(),
+            sweep: drift.sweep.is_some(),
+            creation_events: delivery.creations.len(),
         });
         let unfinished: BTreeSet<&str> =
             report.vpcs.iter().filter(|v| v.unfinished()).map(|v| v.vpc_id.as_str()).collect();
         named.retain(|(_, vpc)| unfinished.contains(vpc.as_str()));
-        let retried = batch
-            .events
-            .iter()
-            .map(|(id, _)| id.as_str())
-            .filter(|id| failed.iter().any(|f| f == id) || named.iter().any(|(record, _)| record == id));
-        let unreadable = batch.unreadable.iter().map(|(id, _)| id.as_str());
+        let records = delivery.creations.iter().map(|(id, _)| id.as_str());
+        let retried = records.chain(delivery.drifts.iter().filter_map(|d| d.record.as_deref())).filter(|id| {
+            failed.iter().any(|f| f == id)
+                || named.iter().any(|(record, _)| record == id)
+                || (!unfinished.is_empty() && drift.asked_sweep.iter().any(|r| r == id))
+        });
+        let unreadable = delivery.unreadable.iter().map(|(id, _)| id.as_str());
         report.batch_item_failures = Some(crate::report::batch_item_failures(retried, unreadable));
         for failure in report.batch_item_failures.iter().flatten() {
             info!(message_id = %failure.item_identifier, "record handed back to SQS");
@@ -302,7 +322,7 @@ impl<A: Account> Guard<A> {
                         Err(error) => resolved.failed(record, &error),
                     }
                 }
-                other => resolved.ignored_reasons.push(format!("a {} event does not belong in the creation queue", other.name())),
+                other => resolved.ignored_reasons.push(format!("a {} event is not a creation event", other.name())),
             }
         }
         if described.is_empty() {

@@ -573,9 +573,10 @@ async fn replayed_subnet_event_writes_nothing() {
     assert_eq!((writes(fake), holdings(fake)), before);
 }
 
-/// A delivery of the creation queue (issue 19 item 3): ten `CreateSubnet` records for one VPC
-/// are one pass over it, costing the reads of one event, and answer with
-/// `batchItemFailures` (the unreadable record only); the same handler still takes one event.
+/// A delivery of the event queue (issue 19 item 3) to its consumer, `remediate`: ten
+/// `CreateSubnet` records for one VPC are one pass over it, costing the reads of one event, and
+/// answer with `batchItemFailures` (the unreadable record only). on-subnet-created takes one
+/// event, and refuses a delivery without a call.
 #[tokio::test]
 async fn a_delivery_of_subnet_events_is_one_pass_over_their_vpc() {
     let guard = guard();
@@ -589,7 +590,7 @@ async fn a_delivery_of_subnet_events_is_one_pass_over_their_vpc() {
     let mut delivery = drift_delivery(&bodies);
     delivery.payload["Records"][10]["body"] = "{not json".into();
 
-    let report = on_subnet_created(delivery, &guard).await.unwrap();
+    let report = remediate(delivery, &guard).await.unwrap();
 
     assert_eq!(report.trigger, "CreationBatch");
     assert_eq!(one_vpc(&report).outcome, Outcome::Changed, "{}", report.to_text());
@@ -603,9 +604,14 @@ async fn a_delivery_of_subnet_events_is_one_pass_over_their_vpc() {
     let single = on_subnet_created(subnet_event(NEW_SUBNET, VPC, "us-west-2d"), &one).await.unwrap();
     assert_eq!(report.api_calls.read, single.api_calls.read, "the reads of one event");
     assert!(serde_json::to_value(&single).unwrap().get("batchItemFailures").is_none());
+    let calls = vpce_guard::account::Account::api_calls(one.account());
+    let refused = on_subnet_created(drift_delivery(&[subnet_event(NEW_SUBNET, VPC, "us-west-2d").payload]), &one).await;
+    let error = refused.expect_err("on-subnet-created is no queue consumer");
+    assert!(error.to_string().contains("remediate"), "{error}");
+    assert_eq!(vpce_guard::account::Account::api_calls(one.account()), calls, "refused without a call");
 }
 
-/// The creation queue has one consumer, which takes every kind of creation event: three
+/// The event queue has one consumer, which takes every kind of creation event: three
 /// notebooks created in one VPC and a subnet in a new AZ of it, delivered together, are one pass
 /// over the VPC, making exactly the writes one notebook event makes (the notebook policy
 /// listing all three notebooks, the endpoints in all four AZs); a notebook already deleted is
@@ -638,7 +644,7 @@ async fn a_delivery_of_notebook_and_subnet_events_is_one_pass_over_their_vpc() {
     let mut delivery = drift_delivery(&bodies);
     delivery.payload["Records"][5]["body"] = "{not json".into();
 
-    let report = on_subnet_created(delivery, &guard).await.unwrap();
+    let report = remediate(delivery, &guard).await.unwrap();
 
     assert_eq!(report.trigger, "CreationBatch");
     assert_eq!(one_vpc(&report).outcome, Outcome::Changed, "{}", report.to_text());
@@ -679,7 +685,7 @@ async fn a_delivery_hands_back_the_records_of_the_vpc_left_unfinished_only() {
         notebook_event(NOTEBOOK, &subnet_id('a', 2)).payload,
     ];
 
-    let report = on_subnet_created(drift_delivery(&bodies), &guard).await.unwrap();
+    let report = remediate(drift_delivery(&bodies), &guard).await.unwrap();
 
     assert_eq!(report.vpcs.len(), 2, "{}", report.to_text());
     let json = serde_json::to_value(&report).unwrap();
@@ -694,7 +700,92 @@ async fn a_delivery_hands_back_the_records_of_the_vpc_left_unfinished_only() {
 
     // Delivered again once the bucket has refilled: the returned record converges.
     fake.with_state(|s| s.endpoint_write_tokens = None);
-    let again = on_subnet_created(drift_delivery(&bodies[1..2]), &guard).await.unwrap();
+    let again = remediate(drift_delivery(&bodies[1..2]), &guard).await.unwrap();
+    assert_eq!(serde_json::to_value(&again).unwrap()["batchItemFailures"], serde_json::json!([]));
+    assert_eq!(fake.live_endpoints(OTHER).len(), 2);
+}
+
+/// The event queue carries creation and drift events together: a subnet in a new AZ of a
+/// compliant VPC and, in the same delivery, the API endpoint's private DNS turned off by hand are
+/// one pass over the VPC (trigger `MixedBatch`), with fewer reads than the two events one
+/// invocation each, and no more writes; both are repaired and nothing comes back.
+#[tokio::test]
+async fn a_delivery_of_creation_and_drift_events_is_one_pass_over_their_vpc() {
+    let mut figures = Vec::new();
+    for together in [true, false] {
+        let guard = compliant_vpc(Config::default()).await;
+        let fake = guard.account();
+        fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+        let api = only_endpoint(fake, &api_service(REGION));
+        fake.with_state(|s| s.endpoints.get_mut(&api.id).unwrap().private_dns = false);
+        let drift = drift_sample(
+            "modify-vpc-endpoint.json",
+            &[("/requestParameters/ModifyVpcEndpointRequest/VpcEndpointId", api.id.clone().into())],
+        );
+        let subnet = subnet_event(NEW_SUBNET, VPC, "us-west-2d").payload;
+        let (mut reads, mut runs) = (0, 0);
+        if together {
+            let report = remediate(drift_delivery(&[subnet, drift]), &guard).await.unwrap();
+            assert_eq!(report.trigger, "MixedBatch");
+            assert_eq!(one_vpc(&report).outcome, Outcome::Changed, "{}", report.to_text());
+            let batch = report.batch.clone().expect("batch summary");
+            assert_eq!((batch.records, batch.creation_events, batch.drift_events, batch.sweep), (2, 1, 1, false));
+            assert_eq!(report.batch_item_failures, Some(Vec::new()), "{}", report.to_text());
+            reads += report.api_calls.read;
+            runs += 1;
+        } else {
+            for event in [subnet, drift] {
+                let report = remediate(drift_delivery(&[event]), &guard).await.unwrap();
+                reads += report.api_calls.read;
+                runs += 1;
+            }
+        }
+        let api = only_endpoint(fake, &api_service(REGION));
+        assert!(api.private_dns, "the drift repaired");
+        for service in [api_service(REGION), notebook_service(REGION)] {
+            assert_eq!(azs_of(fake, &only_endpoint(fake, &service)), azs(&['a', 'b', 'c', 'd']), "{service}");
+        }
+        figures.push((runs, reads, writes(fake).len()));
+    }
+    let (together, apart) = (figures[0], figures[1]);
+    assert!(together.1 < apart.1, "reads together {} vs apart {}", together.1, apart.1);
+    assert!(together.2 <= apart.2, "writes together {} vs apart {}", together.2, apart.2);
+}
+
+/// A mixed delivery whose drift record names a second VPC that AWS's throttle leaves unfinished
+/// (EC2's endpoint-write bucket holds the first VPC's two modifies only): the drift record comes
+/// back, the creation record of the VPC brought into line does not; delivered again, it converges.
+#[tokio::test]
+async fn a_mixed_delivery_hands_back_the_drift_record_of_the_vpc_left_unfinished() {
+    const OTHER: &str = "vpc-0ffffffffffffff00";
+    let guard = compliant_vpc(Config::default()).await;
+    let fake = guard.account();
+    fake.add_subnet(VPC, NEW_SUBNET, "us-west-2d");
+    fake.add_vpc(OTHER, "10.9.0.0/16");
+    fake.add_subnet(OTHER, "subnet-0000000000000ff1", "us-west-2a");
+    fake.add_notebook("nb-other", "subnet-0000000000000ff1");
+    fake.with_state(|s| s.endpoint_write_tokens = Some(2));
+    let drift = drift_sample("modify-vpc-attribute.json", &[("/requestParameters/vpcId", OTHER.into())]);
+    let bodies = [subnet_event(NEW_SUBNET, VPC, "us-west-2d").payload, drift];
+
+    let report = remediate(drift_delivery(&bodies), &guard).await.unwrap();
+
+    assert_eq!(report.trigger, "MixedBatch");
+    assert_eq!(report.vpcs.len(), 2, "{}", report.to_text());
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["batchItemFailures"],
+        serde_json::json!([{"itemIdentifier": "message-001"}]),
+        "{}",
+        report.to_text()
+    );
+    for service in [api_service(REGION), notebook_service(REGION)] {
+        assert_eq!(azs_of(fake, &only_endpoint(fake, &service)), azs(&['a', 'b', 'c', 'd']), "{service}");
+    }
+    assert!(fake.live_endpoints(OTHER).len() < 2, "the second VPC was throttled");
+
+    fake.with_state(|s| s.endpoint_write_tokens = None);
+    let again = remediate(drift_delivery(&bodies[1..]), &guard).await.unwrap();
     assert_eq!(serde_json::to_value(&again).unwrap()["batchItemFailures"], serde_json::json!([]));
     assert_eq!(fake.live_endpoints(OTHER).len(), 2);
 }
@@ -953,9 +1044,9 @@ async fn manual_run_for_the_vpc_turns_vpc_dns_back_on_under_private_dns_endpoint
     assert_eq!(fake.snapshot().vpcs[VPC].dns, Some(VpcDns { support: true, hostnames: true }));
 }
 
-// ---- the drift queue: coalescing and the new drift events ------------------------------
+// ---- the event queue's drift events: coalescing and the new drift events ------------------------------
 
-/// An SQS delivery of the drift queue holding `bodies` (EventBridge events), as Lambda's SQS
+/// An SQS delivery of the event queue holding `bodies` (EventBridge events), as Lambda's SQS
 /// event source hands it over (`events/sqs-drift-batch.json`).
 fn drift_delivery(bodies: &[Value]) -> LambdaEvent<Value> {
     let template = sample("sqs-drift-batch.json")["Records"][0].clone();

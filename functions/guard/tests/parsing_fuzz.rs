@@ -28,8 +28,8 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use serde_json::{json, Map, Value};
 use vpce_guard::config::{api_service, notebook_service, Config, NotebookPolicy};
 use vpce_guard::events::{
-    drift_event_names, is_domain_id, is_notebook_name, is_resource_id, parse_delivery, parse_domain_changed,
-    parse_notebook_created, parse_remediate, parse_remediate_in, parse_subnet_created, Drift, Parsed, Trigger,
+    drift_event_names, is_domain_id, is_notebook_name, is_resource_id, parse_domain_changed, parse_notebook_created,
+    parse_remediate, parse_remediate_in, parse_single, parse_subnet_created, Drift, Parsed, Trigger,
 };
 use vpce_guard::fake::FakeAccount;
 use vpce_guard::lambda::{on_notebook_created, on_subnet_created, remediate};
@@ -264,11 +264,11 @@ type Parse = fn(&Value) -> vpce_guard::Result<Parsed>;
 /// The entry points' parsers: (name, parser).
 fn parsers() -> [(&'static str, Parse); 5] {
     [
-        // The creation functions take one event or a delivery of the creation queue (parse_delivery).
-        ("parse_notebook_created", |v| parse_delivery(v, REGION, parse_notebook_created)),
-        ("parse_subnet_created", |v| parse_delivery(v, REGION, parse_subnet_created)),
+        // The creation functions take one event of their kind, never a queue delivery (parse_single).
+        ("parse_notebook_created", |v| parse_single(v, REGION, parse_notebook_created, "on-notebook-created")),
+        ("parse_subnet_created", |v| parse_single(v, REGION, parse_subnet_created, "on-subnet-created")),
         ("parse_remediate_in", |v| parse_remediate_in(v, REGION)),
-        ("parse_domain_changed", |v| parse_delivery(v, REGION, parse_domain_changed)),
+        ("parse_domain_changed", |v| parse_single(v, REGION, parse_domain_changed, "on-domain-created")),
         ("parse_remediate", parse_remediate),
     ]
 }
@@ -285,14 +285,15 @@ fn well_formed(trigger: &Trigger) -> Result<(), String> {
         }
         Trigger::Scheduled => true,
         Trigger::Drift(drift) => well_formed_drift(drift),
-        Trigger::DriftBatch(batch) => {
-            batch.drifts.iter().all(well_formed_drift)
-                && batch.drifts.len() + batch.ignored.len() + batch.unreadable.len() == batch.records
+        Trigger::Delivery(batch) => {
+            batch.drifts.iter().all(|d| well_formed_drift(d) && d.record.as_ref().is_some_and(|id| !id.is_empty()))
+                && batch
+                    .creations
+                    .iter()
+                    .all(|(id, t)| !id.is_empty() && !matches!(t, Trigger::Delivery(_)) && well_formed(t).is_ok())
+                && batch.creations.len() + batch.drifts.len() + batch.ignored.len() + batch.unreadable.len()
+                    == batch.records
                 && batch.unreadable.iter().all(|(id, why)| !id.is_empty() && !why.is_empty())
-        }
-        Trigger::CreationBatch(batch) => {
-            batch.events.iter().all(|(id, t)| !id.is_empty() && well_formed(t).is_ok())
-                && batch.events.len() + batch.ignored.len() + batch.unreadable.len() == batch.records
         }
         Trigger::Manual { vpc_ids, .. } => {
             vpc_ids.as_ref().is_none_or(|ids| !ids.is_empty() && ids.iter().all(|id| is_resource_id(id, "vpc-")))

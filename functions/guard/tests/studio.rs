@@ -218,8 +218,8 @@ async fn projects_add_service_catalog_and_the_profiles_tag_chooses_a_vpcs_profil
     assert_eq!(got, studio_services(false).into_iter().collect());
 }
 
-/// What the creation queue hands its one consumer (`on-subnet-created`): SQS records whose
-/// bodies are the EventBridge events, of any creation kind.
+/// What the event queue hands its one consumer (`remediate`): SQS records whose bodies are the
+/// EventBridge events, of any creation kind.
 fn creation_delivery(bodies: &[Value]) -> LambdaEvent<Value> {
     let template = sample("sqs-drift-batch.json")["Records"][0].clone();
     let records: Vec<Value> = bodies
@@ -236,7 +236,7 @@ fn creation_delivery(bodies: &[Value]) -> LambdaEvent<Value> {
 }
 
 /// A domain's CreateDomain and UpdateDomain and a subnet in a new AZ of its VPC, delivered
-/// together to the creation queue's consumer: one pass over the VPC, each studio endpoint
+/// together to the event queue's consumer: one pass over the VPC, each studio endpoint
 /// created once, in all four AZs.
 #[tokio::test]
 async fn a_delivery_of_domain_and_subnet_events_is_one_pass_over_their_vpc() {
@@ -248,7 +248,7 @@ async fn a_delivery_of_domain_and_subnet_events_is_one_pass_over_their_vpc() {
     subnet["detail"]["requestParameters"]["vpcId"] = VPC.into();
     let bodies = [sample("create-domain.json"), subnet, sample("update-domain.json")];
 
-    let report = on_subnet_created(creation_delivery(&bodies), &guard).await.unwrap();
+    let report = remediate(creation_delivery(&bodies), &guard).await.unwrap();
 
     assert_eq!(report.trigger, "CreationBatch");
     assert_eq!(report.vpcs.len(), 1, "{}", report.to_text());
@@ -266,13 +266,13 @@ async fn a_delivery_of_domain_and_subnet_events_is_one_pass_over_their_vpc() {
 #[tokio::test]
 async fn a_public_domain_in_a_delivery_is_reported_and_without_the_profile_ignored() {
     let guard = account(studio_config(), false);
-    let report = on_subnet_created(creation_delivery(&[sample("create-domain.json")]), &guard).await.unwrap();
+    let report = remediate(creation_delivery(&[sample("create-domain.json")]), &guard).await.unwrap();
     assert_eq!(report.vpcs[0].outcome, Outcome::Skipped, "{}", report.to_text());
     assert_eq!(report.vpcs[0].problems[0].code, "studio_public_internet");
     assert!(guard.account().live_endpoints(VPC).is_empty());
 
     let off = account(Config::default(), true);
-    let report = on_subnet_created(creation_delivery(&[sample("create-domain.json")]), &off).await.unwrap();
+    let report = remediate(creation_delivery(&[sample("create-domain.json")]), &off).await.unwrap();
     assert!(report.ignored.as_deref().is_some_and(|r| r.contains("studio profile")), "{report:?}");
     assert_eq!(report.api_calls.write, 0);
 }

@@ -299,8 +299,9 @@ pub struct Report {
     /// Whether writes were suppressed.
     pub dry_run: bool,
     /// What started the run: the event's name (`CreateNotebookInstance`, `CreateSubnet`,
-    /// `CreateDomain`, `UpdateDomain`, a drift event's), `CreationBatch` or `DriftBatch` (a queue
-    /// delivery), `Scheduled` (the schedule, and the stack's own create or update), `Manual`, `Cli`.
+    /// `CreateDomain`, `UpdateDomain`, a drift event's), a delivery of the event queue
+    /// (`CreationBatch`: creation events only; `DriftBatch`: drift events only; `MixedBatch`:
+    /// both), `Scheduled` (the schedule, and the stack's own create or update), `Manual`, `Cli`.
     pub trigger: String,
     /// AWS calls made.
     pub api_calls: ApiCalls,
@@ -318,7 +319,7 @@ pub struct Report {
     /// A sweep's check that a trail records this Region's management events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trail: Option<TrailReport>,
-    /// A delivery of the drift queue: how its events were coalesced.
+    /// A delivery of the event queue: how its events were coalesced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSummary>,
     /// An SQS delivery's records to deliver again, in the shape Lambda's SQS event source reads
@@ -338,7 +339,7 @@ pub struct Report {
     pub cost: Option<CostSummary>,
 }
 
-/// How one delivery of the drift queue was coalesced into one run.
+/// How one delivery of the event queue was coalesced into one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSummary {
     /// Records delivered.
@@ -352,7 +353,7 @@ pub struct BatchSummary {
     /// Whether the run was one sweep of every VPC in scope (some event named no VPC that
     /// could be found) rather than a pass over the VPCs the events named.
     pub sweep: bool,
-    /// A creation queue's delivery: records that named a subnet, notebook or domain.
+    /// Records that named a subnet, notebook or domain (creation events).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub creation_events: usize,
 }
