@@ -98,6 +98,7 @@ NAME_PREFIX_SUB = re.compile(r"^\$\{NamePrefix\}-(?P<name>[A-Za-z0-9_.-]+)$")
 REPLACED = {
     "FailureTolerancePercentage": "FailureToleranceCount (an absolute count per region)",
     "MaxConcurrentPercentage": "MaxConcurrentCount (an absolute count per region)",
+    "CreationQueueConcurrency": "QueueConcurrency (remediate consumes the one event queue)",
 }
 # Set by the release itself, never by an override: the code's buckets.
 NOT_OVERRIDABLE = {ARTIFACT_PARAMETER}

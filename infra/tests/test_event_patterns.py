@@ -338,39 +338,42 @@ STUDIO_RESOURCES = ["DomainChangedRule", "DomainCreatedFunction", "DomainCreated
 CREATION_RULES = {"NotebookCreatedRule", "SubnetCreatedRule", "DomainChangedRule"}
 
 
-def test_creation_rules_deliver_the_event_unchanged_to_the_creation_queue_which_admits_exactly_them():
-    """Issue 19, item 3: the creation rules' target is the creation queue, the event its message
-    body as the rule matched it (no InputTransformer: the consumer parses EventBridge events); the
-    queue's policy lets EventBridge send for these rules only; no rule invokes a creation function
-    any more, and no permission lets EventBridge do so."""
+def test_creation_rules_deliver_the_event_unchanged_to_the_event_queue_which_admits_exactly_the_rules():
+    """Issue 19, items 3 and 8: the creation rules' target is the one event queue (DriftQueue), the
+    event its message body as the rule matched it (no InputTransformer: remediate parses EventBridge
+    events); the queue's policy lets EventBridge send for the creation and drift rules only; no rule
+    invokes a creation function, no permission lets EventBridge do so, and remediate's SQS event is
+    the queue's one consumer (no event source mapping written out beside it)."""
     resources = load_template()["Resources"]
     for name in CREATION_RULES:
         targets = resources[name]["Properties"]["Targets"]
-        assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["CreationQueue", "Arn"]}], name
+        assert [t["Arn"] for t in targets] == [{"Fn::GetAtt": ["DriftQueue", "Arn"]}], name
         assert "InputTransformer" not in targets[0] and "Input" not in targets[0], name
     example = Example(load_template())
-    (allow,) = [s for s in resources["CreationQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    (allow,) = [s for s in resources["DriftQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert example.resolve(allow["Principal"]) == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
     assert sorted(example.resolve(allow["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(
-        example.resolve({"Fn::GetAtt": [rule, "Arn"]}) for rule in CREATION_RULES)
+        example.resolve({"Fn::GetAtt": [rule, "Arn"]}) for rule in CREATION_RULES | DRIFT_RULES)
     functions = {"NotebookCreatedFunction", "SubnetCreatedFunction", "DomainCreatedFunction"}
     for name, resource in resources.items():
         if resource["Type"] == "AWS::Lambda::Permission":
             assert resource["Properties"]["FunctionName"]["Ref"] not in functions, name
-    (mapping,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
-    assert mapping["FunctionName"] == {"Ref": "SubnetCreatedFunction"}
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["CreationQueue", "Arn"]}
+    assert [n for n, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"] == []
+    consumers = {(name, event["Properties"]["Queue"]["Fn::GetAtt"][0])
+                 for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"
+                 for event in r["Properties"].get("Events", {}).values() if event["Type"] == "SQS"}
+    assert consumers == {("RemediateFunction", "DriftQueue")}
 
 
 @pytest.mark.parametrize("name", ["create-subnet.json", "create-subnet-sparse.json", "create-notebook-instance.json",
                                   "create-domain.json", "create-domain-default-access.json", "update-domain.json"])
-def test_creation_events_reach_the_creation_queue_and_nothing_else(rules, name):
+def test_creation_events_reach_the_event_queue_through_one_creation_rule(rules, name):
     matched = matching_rules(rules, sample(name))
     assert len(matched) == 1 and matched <= CREATION_RULES, (name, matched)
 
 
-def test_domain_rule_delivers_to_the_creation_queue_with_the_studio_profile_only():
+def test_domain_rule_and_on_domain_created_exist_with_the_studio_profile_only():
     resources = load_template()["Resources"]
     function = resources["DomainCreatedFunction"]
     assert function["Metadata"]["BuildProperties"]["Binary"] == "on-domain-created"
@@ -539,7 +542,7 @@ class Deployed:
             return value  # a resource (a role of a policy's Roles): kept as the reference
         if function == "Ref":
             return NO_VALUE if argument == "AWS::NoValue" else self.parameters[argument]
-        if function == "Fn::GetAtt":  # a queue's or the key's ARN (the creation queue's consumer policy)
+        if function == "Fn::GetAtt":  # a queue's or the key's ARN (remediate's DecryptDriftQueue)
             return value
         if function == "Fn::If":
             return self.value(argument[1] if self.condition(argument[0]) else argument[2])

@@ -453,11 +453,14 @@ def test_stackset_repeats_the_template_rules():
     assert set(stackset) - set(template) == {"PilotOuIsNotInTheRest"}
 
 
-def test_the_floor_covers_the_drift_consumer_and_one_more():
-    """The 3 of the rule: remediate's drift queue consumer's MaximumConcurrency plus the sweep."""
+def test_the_floor_covers_the_queue_consumer_and_one_more():
+    """The 3 of the rule: remediate's event queue consumer's MaximumConcurrency (QueueConcurrency's
+    default) plus the sweep."""
     template = load_template()
     remediate = template["Resources"]["RemediateFunction"]["Properties"]
-    consumers = [e["Properties"]["ScalingConfig"]["MaximumConcurrency"] for e in remediate["Events"].values() if e["Type"] == "SQS"]
+    deployed = Deployed(template)
+    consumers = [int(deployed.value(e["Properties"]["ScalingConfig"]["MaximumConcurrency"]))
+                 for e in remediate["Events"].values() if e["Type"] == "SQS"]
     floor = sum(consumers) + 1
     assert floor == 3
     assert refused(template, ReservedConcurrency=str(floor - 1)) and not refused(template, ReservedConcurrency=str(floor))
@@ -469,7 +472,7 @@ def test_the_floor_covers_the_drift_consumer_and_one_more():
 # dashboard only with CreateDashboard=true (off in the StackSet), and alarms on the places every
 # failure ends in, one alarm metric each (0.10 USD a month per metric, metric math included).
 
-ALARM_METRICS_WITH_DEFAULTS = 10  # the cost table's figure
+ALARM_METRICS_WITH_DEFAULTS = 8  # the cost table's figure
 
 
 def alarm_metrics(alarm):
@@ -514,16 +517,16 @@ def test_with_the_customer_key_the_drift_queues_logs_and_topic_use_it():
     resources = Deployed(load_template(), CustomerManagedKey="true", Profiles="notebook-instances,studio").resources()
     assert set(of_type(resources, "AWS::KMS::Key")) == {"Key"} and set(of_type(resources, "AWS::KMS::Alias")) == {"KeyAlias"}
     queues = of_type(resources, "AWS::SQS::Queue")
-    for name in ("DriftQueue", "DriftDeadLetterQueue", "CreationQueue"):
+    for name in ("DriftQueue", "DriftDeadLetterQueue"):
         assert queues[name]["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["Key", "Arn"]}, name
         assert queues[name]["Properties"]["SqsManagedSseEnabled"] is False, name
-    for name in set(queues) - {"DriftQueue", "DriftDeadLetterQueue", "CreationQueue"}:  # EventBridge and every role write these
+    for name in set(queues) - {"DriftQueue", "DriftDeadLetterQueue"}:  # EventBridge and every role write these
         assert queues[name]["Properties"]["SqsManagedSseEnabled"] is True, name
     for name, group in of_type(resources, "AWS::Logs::LogGroup").items():
         assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["Key", "Arn"]}, name
     (topic,) = of_type(resources, "AWS::SNS::Topic").values()
     assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "Key"}
-    assert sorted(g["Sid"] for g in kms_grants(resources)) == ["DecryptCreationQueue", "DecryptDriftQueue"]
+    assert sorted(g["Sid"] for g in kms_grants(resources)) == ["DecryptDriftQueue"]
 
 
 def test_the_dashboard_only_when_asked_and_off_in_the_stackset():
@@ -590,34 +593,64 @@ def test_alarm_metrics_are_the_cost_tables():
     assert f"{ALARM_METRICS_WITH_DEFAULTS} alarm metrics" in readme
 
 
-def test_the_creation_queue_is_consumed_once_within_lambdas_limits():
-    """Issue 19, item 3: one event source mapping (on-subnet-created's) on the creation queue, a
-    visibility timeout of six times that function's timeout (Lambda guide, services-sqs-configure),
-    partial batch responses, no batching window and at most 10 records a batch (a batch above 10
-    needs a window), MaximumConcurrency the parameter CreationQueueConcurrency: 2 by default,
-    Lambda's minimum, and refused below it (CreationQueueConcurrency's MinValue)."""
+CREATION_RULES = ("NotebookCreatedRule", "SubnetCreatedRule", "DomainChangedRule")
+CREATION_FUNCTIONS = ("NotebookCreatedFunction", "SubnetCreatedFunction", "DomainCreatedFunction")
+
+
+def sqs_consumers(template):
+    """(function, queue, properties) of every SQS event source: SAM SQS events and mappings."""
+    resources = template["Resources"]
+    found = [(name, queue_of(e["Properties"]["Queue"]), e["Properties"])
+             for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"
+             for e in r["Properties"].get("Events", {}).values() if e["Type"] == "SQS"]
+    found += [(r["Properties"]["FunctionName"]["Ref"], queue_of(r["Properties"]["EventSourceArn"]), r["Properties"])
+              for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    return found
+
+
+def test_creation_events_travel_on_the_one_event_queue():
+    """Issue 19, item 8: creation events travel on DriftQueue, the queue that carries drift events,
+    so that one queue is polled and one backlog alarm watches it; there is no CreationQueue, and
+    the creation functions consume no queue (invoked directly only)."""
     template = load_template()
     resources = template["Resources"]
-    mappings = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
-    creation = {n: m for n, m in mappings.items() if m["EventSourceArn"] == {"Fn::GetAtt": ["CreationQueue", "Arn"]}}
-    (mapping,) = creation.values()
-    function = mapping["FunctionName"]["Ref"]
-    assert function == "SubnetCreatedFunction"
-    timeout = resources[function]["Properties"].get("Timeout", template["Globals"]["Function"]["Timeout"])
-    assert resources["CreationQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["MaximumBatchingWindowInSeconds"] == 0 and mapping["BatchSize"] <= 10
-    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "CreationQueueConcurrency"}
-    spec = template["Parameters"]["CreationQueueConcurrency"]
-    assert (spec["Type"], spec["Default"], spec["MinValue"], spec["MaxValue"]) == ("Number", 2, 2, 1000)
-    # The mapping is created once the role may receive from the queue (Lambda checks it then).
-    assert resources["CreationQueueEventSource"]["DependsOn"] == "CreationQueueConsumerPolicy"
-    statements = resources["CreationQueueConsumerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    (consume,) = [st for st in statements if isinstance(st, dict) and st.get("Sid") == "ConsumeCreationQueue"]
-    assert set(consume["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
-    assert consume["Resource"] == {"Fn::GetAtt": ["CreationQueue", "Arn"]}
-    stackset = load_template(STACKSET)["Parameters"]["CreationQueueConcurrency"]
-    assert (stackset["Default"], stackset["MinValue"], stackset["MaxValue"]) == (2, 2, 1000)
+    for name in CREATION_RULES:
+        targets = resources[name]["Properties"]["Targets"]
+        assert [queue_of(t["Arn"]) for t in targets] == ["DriftQueue"], name
+        assert "RetryPolicy" in targets[0] and "DeadLetterConfig" in targets[0], name
+    assert set(of_type(resources, "AWS::SQS::Queue")) == {"EventDeadLetterQueue", "FailureQueue", "DriftQueue", "DriftDeadLetterQueue"}
+    assert "CreationQueue" not in TEMPLATE.read_text(encoding="utf-8")
+    assert not [c for c in sqs_consumers(template) if c[0] in CREATION_FUNCTIONS]
+    backlog = [n for n, a in alarms(template).items() for m in queue_metrics(a) if m["MetricName"] == "ApproximateAgeOfOldestMessage"]
+    assert sorted(set(backlog)) == ["DriftBacklogAlarm"]
+
+
+def test_the_event_queue_is_consumed_once_by_remediate_within_lambdas_limits():
+    """One SQS event source on the event queue, remediate's: a visibility timeout of six times its
+    timeout (Lambda guide, services-sqs-configure), partial batch responses, MaximumConcurrency the
+    parameter QueueConcurrency (2 by default, Lambda's minimum, refused below it), no batching window
+    by default (DriftBatchWindowSeconds 0: a creation event's first reconcile starts within seconds)
+    and then at most 10 records a batch (a batch above 10 needs a window)."""
+    template = load_template()
+    resources = template["Resources"]
+    consumers = [c for c in sqs_consumers(template) if c[1] == "DriftQueue"]
+    assert [c[0] for c in consumers] == ["RemediateFunction"]
+    (_, _, source), = consumers
+    timeout = resources["RemediateFunction"]["Properties"].get("Timeout", template["Globals"]["Function"]["Timeout"])
+    assert resources["DriftQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "QueueConcurrency"}
+    for path in (TEMPLATE, STACKSET):
+        parameters = load_template(path)["Parameters"]
+        spec = parameters["QueueConcurrency"]
+        assert (spec["Type"], spec["Default"], spec["MinValue"], spec["MaxValue"]) == ("Number", 2, 2, 1000), path
+        assert "CreationQueueConcurrency" not in parameters, path
+        assert parameters["DriftBatchWindowSeconds"]["Default"] == 0, path
+    assert source["MaximumBatchingWindowInSeconds"] == {"Ref": "DriftBatchWindowSeconds"}
+    deployed = Deployed(template).resolve(source)
+    assert deployed["BatchSize"] <= 10
+    for window in ("1", "300"):  # with a window Lambda takes up to 10,000 records; 100 here
+        assert Deployed(template, DriftBatchWindowSeconds=window).resolve(source)["BatchSize"] == 100
 
 
 # ------------------------------------------------------------------ issue 18, item 3: KMS pinned to its users
@@ -823,12 +856,12 @@ def sqs_context(arn):
 
 @pytest.mark.parametrize("combination", KMS_COMBINATIONS)
 def test_eventbridge_may_use_the_key_for_this_accounts_queues_only(combination):
-    """EventBridge encrypts for the drift and creation queues (GenerateDataKey, Decrypt); a request
-    naming a queue of another account or region is refused. (Which rules may send is the queue
-    policies' aws:SourceArn; the key policy cannot name the queues, which name the key.)"""
+    """EventBridge encrypts for the event queue (GenerateDataKey, Decrypt); a request naming a queue
+    of another account or region is refused. (Which rules may send is the queue policy's
+    aws:SourceArn; the key policy cannot name the queue, which names the key.)"""
     rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
     statements = key_policy(rendered)
-    for queue in (rendered.arn("DriftQueue"), rendered.arn("CreationQueue")):
+    for queue in (rendered.arn("DriftQueue"),):
         for action in ("kms:GenerateDataKey", "kms:Decrypt"):
             assert key_allows(statements, "events.amazonaws.com", action, sqs_context(queue)), action
             for other in (queue.replace(ACCOUNT, OTHER_ACCOUNT), queue.replace(REGION, "eu-west-1")):
@@ -866,33 +899,28 @@ def test_every_key_policy_statement_is_pinned(combination):
 
 
 @pytest.mark.parametrize("combination", KMS_COMBINATIONS)
-def test_only_the_queue_consumers_may_decrypt_and_only_their_own_queue_through_sqs(combination):
-    """The drift queue's consumer (remediate's event source mapping polls with its role) and the
-    creation queue's (on-subnet-created's mapping, CreationQueueConsumerPolicy on its role only)
-    decrypt through SQS (kms:ViaService) for their own queue (the encryption context); not by
-    calling KMS themselves, not for another queue. No other role or policy grants a KMS action."""
+def test_only_remediate_may_decrypt_and_only_the_event_queue_through_sqs(combination):
+    """The event queue's consumer (remediate's event source mapping polls with its role) decrypts
+    through SQS (kms:ViaService) for the event queue (the encryption context); not by calling KMS
+    itself, not for another queue. No other role or policy grants a KMS action."""
     rendered = Rendered(Deployed(load_template(), **KMS_COMBINATIONS[combination]))
     grants = role_kms_statements(rendered)
-    assert set(grants) == {"RemediateRole", "CreationQueueConsumerPolicy"}, grants
-    roles = rendered.resources["CreationQueueConsumerPolicy"]["Properties"]["Roles"]
-    assert roles == [{"Ref": "SubnetCreatedRole"}], roles
+    assert set(grants) == {"RemediateRole"}, grants
     key = rendered.arn("Key")
     via_sqs = {"kms:ViaService": f"sqs.{REGION}.amazonaws.com"}
-    for holder, own, others in (("RemediateRole", "DriftQueue", ["DriftDeadLetterQueue", "CreationQueue"]),
-                                ("CreationQueueConsumerPolicy", "CreationQueue", ["DriftDeadLetterQueue", "DriftQueue"])):
-        queue = rendered.arn(own)
+    queue = rendered.arn("DriftQueue")
 
-        def allows(action, resource, context):
-            return any(action_matches(s, action) and resource in as_list(s["Resource"]) and conditions_hold(s.get("Condition"), context)
-                       for s in grants[holder])
-        assert allows("kms:Decrypt", key, {**via_sqs, **sqs_context(queue)}), holder
-        assert not allows("kms:Decrypt", key, sqs_context(queue)), f"{holder}: a direct kms:Decrypt, not through SQS"
-        assert not allows("kms:Decrypt", key, {"kms:ViaService": f"logs.{REGION}.amazonaws.com", **sqs_context(queue)})
-        for other in [rendered.arn(o) for o in others] + [f"arn:aws:sqs:{REGION}:{ACCOUNT}:payroll",
-                                                          queue.replace(ACCOUNT, OTHER_ACCOUNT)]:
-            assert not allows("kms:Decrypt", key, {**via_sqs, **sqs_context(other)}), f"{holder}: {other}"
-        for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
-            assert not allows(action, key, {**via_sqs, **sqs_context(queue)}), f"{holder}: {action}"
+    def allows(action, resource, context):
+        return any(action_matches(s, action) and resource in as_list(s["Resource"]) and conditions_hold(s.get("Condition"), context)
+                   for s in grants["RemediateRole"])
+    assert allows("kms:Decrypt", key, {**via_sqs, **sqs_context(queue)})
+    assert not allows("kms:Decrypt", key, sqs_context(queue)), "a direct kms:Decrypt, not through SQS"
+    assert not allows("kms:Decrypt", key, {"kms:ViaService": f"logs.{REGION}.amazonaws.com", **sqs_context(queue)})
+    for other in (rendered.arn("DriftDeadLetterQueue"), f"arn:aws:sqs:{REGION}:{ACCOUNT}:payroll",
+                  queue.replace(ACCOUNT, OTHER_ACCOUNT)):
+        assert not allows("kms:Decrypt", key, {**via_sqs, **sqs_context(other)}), other
+    for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:CreateGrant"):
+        assert not allows(action, key, {**via_sqs, **sqs_context(queue)}), action
 
 
 # ------------------------------------------------------------------ issue 18, item 6: a landing zone's conventions

@@ -715,11 +715,14 @@ def break_drift_consumer_unbounded(t):
     sqs_events(t)[0].pop("ScalingConfig")
 
 
-def creation_mapping(t):
-    found = [m["Properties"] for _, m in resources_of(t, "AWS::Lambda::EventSourceMapping")
-             if m["Properties"].get("EventSourceArn") in ({"Fn::GetAtt": ["CreationQueue", "Arn"]}, {"Fn::GetAtt": "CreationQueue.Arn"})]
-    if not found:
-        sys.exit("no event source mapping of the creation queue to break")
+def event_queue_consumer(t):
+    """remediate's SQS event on the event queue (the template), or the mapping SAM renders from it."""
+    found = [e["Properties"] for e in t["Resources"].get("RemediateFunction", {}).get("Properties", {}).get("Events", {}).values()
+             if e.get("Type") == "SQS"]
+    found += [m["Properties"] for _, m in resources_of(t, "AWS::Lambda::EventSourceMapping")
+              if m["Properties"].get("EventSourceArn") in ({"Fn::GetAtt": ["DriftQueue", "Arn"]}, {"Fn::GetAtt": "DriftQueue.Arn"})]
+    if len(found) != 1:
+        sys.exit(f"expected one event source of the event queue to break, found {len(found)}")
     return found[0]
 
 
@@ -728,58 +731,111 @@ def break_creation_rule_to_function(t):
     t["Resources"]["SubnetCreatedRule"]["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["SubnetCreatedFunction", "Arn"]}
 
 
-def break_creation_queue_plain(t):
-    queue = t["Resources"]["CreationQueue"]["Properties"]
+def break_creation_rule_to_second_queue(t):
+    # A queue of its own again: a second queue polled (and billed) while idle, a second backlog alarm.
+    t["Resources"]["CreationQueue"] = copy.deepcopy(t["Resources"]["DriftQueue"])
+    t["Resources"]["NotebookCreatedRule"]["Properties"]["Targets"][0]["Arn"] = {"Fn::GetAtt": ["CreationQueue", "Arn"]}
+
+
+def break_event_queue_plain(t):
+    queue = t["Resources"]["DriftQueue"]["Properties"]
     queue.pop("KmsMasterKeyId")
     queue.pop("KmsDataKeyReusePeriodSeconds", None)
     queue.pop("SqsManagedSseEnabled", None)
 
 
-def break_creation_queue_named(t):
-    t["Resources"]["CreationQueue"]["Properties"]["QueueName"] = {"Fn::Sub": "${NamePrefix}-creation"}
+def break_event_queue_named(t):
+    t["Resources"]["DriftQueue"]["Properties"]["QueueName"] = {"Fn::Sub": "${NamePrefix}-events"}
 
 
-def break_creation_queue_no_redrive(t):
-    t["Resources"]["CreationQueue"]["Properties"].pop("RedrivePolicy")
+def break_event_queue_no_redrive(t):
+    t["Resources"]["DriftQueue"]["Properties"].pop("RedrivePolicy")
 
 
-def break_creation_queue_short_visibility(t):
-    # Equal to the function timeout: a slow delivery becomes visible again while it still runs.
-    t["Resources"]["CreationQueue"]["Properties"]["VisibilityTimeout"] = 120
+def break_event_queue_short_visibility(t):
+    # The creation queue's 720 s (6 x on-subnet-created's 120 s): below 6 x remediate's 900 s.
+    t["Resources"]["DriftQueue"]["Properties"]["VisibilityTimeout"] = 720
 
 
-def break_creation_consumer_whole_batch(t):
-    creation_mapping(t).pop("FunctionResponseTypes")
+def break_event_consumer_whole_batch(t):
+    event_queue_consumer(t).pop("FunctionResponseTypes")
 
 
-def break_creation_consumer_unbounded(t):
-    creation_mapping(t).pop("ScalingConfig")
+def break_event_consumer_unbounded(t):
+    event_queue_consumer(t).pop("ScalingConfig")
 
 
-def break_creation_consumer_concurrency_1(t):
-    creation_mapping(t)["ScalingConfig"]["MaximumConcurrency"] = 1
+def break_event_consumer_concurrency_1(t):
+    event_queue_consumer(t)["ScalingConfig"]["MaximumConcurrency"] = 1
 
 
-def break_creation_concurrency_parameter_1(t):
-    t["Parameters"]["CreationQueueConcurrency"]["MinValue"] = 1
-    t["Parameters"]["CreationQueueConcurrency"]["Default"] = 1
+def break_queue_concurrency_parameter_1(t):
+    t["Parameters"]["QueueConcurrency"]["MinValue"] = 1
+    t["Parameters"]["QueueConcurrency"]["Default"] = 1
 
 
-def break_creation_consumer_batching_window(t):
-    # A minute's window: the first creation waits for it.
-    creation_mapping(t)["MaximumBatchingWindowInSeconds"] = 60
+def break_batch_window_default_60(t):
+    # The drift queue's old default: every creation event waits a minute for its first reconcile.
+    t["Parameters"]["DriftBatchWindowSeconds"]["Default"] = 60
 
 
-def break_creation_queue_two_consumers(t):
-    # A second mapping takes a share of the events, whichever function polls first.
-    second = copy.deepcopy(t["Resources"]["CreationQueueEventSource"])
-    second["Properties"]["FunctionName"] = {"Ref": "NotebookCreatedFunction"}
-    t["Resources"]["CreationQueueSecondEventSource"] = second
+def break_event_consumer_fixed_window(t):
+    event_queue_consumer(t)["MaximumBatchingWindowInSeconds"] = 60
 
 
-def break_creation_backlog_within_retry(t):
-    # Below the 720 s visibility timeout: every record handed back raises the alarm.
-    t["Resources"]["CreationBacklogAlarm"]["Properties"]["Threshold"] = 600
+def break_event_consumer_batch_size_swapped(t):
+    # 100 records when the window is 0 (Lambda refuses the mapping), 10 when there is one.
+    event_queue_consumer(t)["BatchSize"] = {"Fn::If": ["DriftBatchWindowOff", 100, 10]}
+
+
+def break_batch_window_condition_other_value(t):
+    # The condition no longer means "no window": 100 records a batch with the window at 0.
+    t["Conditions"]["DriftBatchWindowOff"] = {"Fn::Equals": [{"Ref": "DriftBatchWindowSeconds"}, "60"]}
+
+
+def break_event_queue_second_sam_consumer(t):
+    # on-subnet-created consumes the queue too (the creation queue's old consumer): whichever polls
+    # first takes a message, so it would get drift events it cannot handle.
+    event = copy.deepcopy(next(iter(t["Resources"]["RemediateFunction"]["Properties"]["Events"].values())))
+    t["Resources"]["SubnetCreatedFunction"]["Properties"]["Events"] = {"EventQueue": event}
+
+
+def break_event_queue_mapping_beside_sam_event(t):
+    # The creation queue's old mapping, written out, pointed at the event queue.
+    t["Resources"]["CreationQueueEventSource"] = {
+        "Type": "AWS::Lambda::EventSourceMapping",
+        "Properties": {"FunctionName": {"Ref": "SubnetCreatedFunction"}, "EventSourceArn": {"Fn::GetAtt": ["DriftQueue", "Arn"]},
+                       "BatchSize": 10, "MaximumBatchingWindowInSeconds": 0, "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                       "ScalingConfig": {"MaximumConcurrency": {"Ref": "QueueConcurrency"}}}}
+
+
+def break_event_queue_consumer_not_remediate(t):
+    # The SQS event moved to on-subnet-created: one consumer still, but not the one that takes drift.
+    events = t["Resources"]["RemediateFunction"]["Properties"].pop("Events")
+    t["Resources"]["SubnetCreatedFunction"]["Properties"]["Events"] = events
+
+
+def rendered_event_queue_mappings(t):
+    found = [(name, m) for name, m in resources_of(t, "AWS::Lambda::EventSourceMapping")
+             if m["Properties"].get("EventSourceArn") == {"Fn::GetAtt": ["DriftQueue", "Arn"]}]
+    if len(found) != 1:
+        sys.exit(f"expected one rendered event source mapping of the event queue, found {len(found)}")
+    return found[0]
+
+
+def break_rendered_event_queue_two_mappings(t):
+    name, mapping = rendered_event_queue_mappings(t)
+    second = copy.deepcopy(mapping)
+    second["Properties"]["FunctionName"] = {"Ref": "SubnetCreatedFunction"}
+    t["Resources"][name + "Second"] = second
+
+
+def break_rendered_event_consumer_not_remediate(t):
+    rendered_event_queue_mappings(t)[1]["Properties"]["FunctionName"] = {"Ref": "SubnetCreatedFunction"}
+
+
+def break_rendered_event_consumer_fixed_window(t):
+    rendered_event_queue_mappings(t)[1]["Properties"]["MaximumBatchingWindowInSeconds"] = 60
 
 
 def break_put_events_any_bus(t):
@@ -1472,18 +1528,26 @@ BREAKS = {
     "drift-backlog-within-retry": ("drift_backlog_alarm_outlasts_a_retry", break_drift_backlog_within_retry),
     "drift-consumer-whole-batch": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_whole_batch),
     "drift-consumer-unbounded": ("drift_queue_consumer_reports_batch_item_failures", break_drift_consumer_unbounded),
-    "creation-rule-to-function": ("creation_events_through_a_bounded_queue", break_creation_rule_to_function),
-    "creation-queue-plain": ("creation_events_through_a_bounded_queue", break_creation_queue_plain),
-    "creation-queue-named": ("creation_events_through_a_bounded_queue", break_creation_queue_named),
-    "creation-queue-no-redrive": ("creation_events_through_a_bounded_queue", break_creation_queue_no_redrive),
-    "creation-queue-short-visibility": ("creation_events_through_a_bounded_queue", break_creation_queue_short_visibility),
-    "creation-consumer-whole-batch": ("creation_events_through_a_bounded_queue", break_creation_consumer_whole_batch),
-    "creation-consumer-unbounded": ("creation_events_through_a_bounded_queue", break_creation_consumer_unbounded),
-    "creation-consumer-concurrency-1": ("creation_events_through_a_bounded_queue", break_creation_consumer_concurrency_1),
-    "creation-concurrency-parameter-1": ("creation_events_through_a_bounded_queue", break_creation_concurrency_parameter_1),
-    "creation-consumer-batching-window": ("creation_events_through_a_bounded_queue", break_creation_consumer_batching_window),
-    "creation-queue-two-consumers": ("creation_events_through_a_bounded_queue", break_creation_queue_two_consumers),
-    "creation-backlog-within-retry": ("creation_backlog_alarm_outlasts_a_retry", break_creation_backlog_within_retry),
+    "creation-rule-to-function": ("creation_events_through_the_event_queue_to_remediate", break_creation_rule_to_function),
+    "creation-rule-to-second-queue": ("creation_events_through_the_event_queue_to_remediate", break_creation_rule_to_second_queue),
+    "event-queue-plain": ("creation_events_through_the_event_queue_to_remediate", break_event_queue_plain),
+    "event-queue-named": ("creation_events_through_the_event_queue_to_remediate", break_event_queue_named),
+    "event-queue-no-redrive": ("creation_events_through_the_event_queue_to_remediate", break_event_queue_no_redrive),
+    "event-queue-short-visibility": ("creation_events_through_the_event_queue_to_remediate", break_event_queue_short_visibility),
+    "event-consumer-whole-batch": ("creation_events_through_the_event_queue_to_remediate", break_event_consumer_whole_batch),
+    "event-consumer-unbounded": ("creation_events_through_the_event_queue_to_remediate", break_event_consumer_unbounded),
+    "event-consumer-concurrency-1": ("creation_events_through_the_event_queue_to_remediate", break_event_consumer_concurrency_1),
+    "queue-concurrency-parameter-1": ("creation_events_through_the_event_queue_to_remediate", break_queue_concurrency_parameter_1),
+    "batch-window-default-60": ("creation_events_through_the_event_queue_to_remediate", break_batch_window_default_60),
+    "event-consumer-fixed-window": ("creation_events_through_the_event_queue_to_remediate", break_event_consumer_fixed_window),
+    "event-consumer-batch-size-swapped": ("creation_events_through_the_event_queue_to_remediate", break_event_consumer_batch_size_swapped),
+    "batch-window-condition-other-value": ("creation_events_through_the_event_queue_to_remediate", break_batch_window_condition_other_value),
+    "event-queue-second-sam-consumer": ("creation_events_through_the_event_queue_to_remediate", break_event_queue_second_sam_consumer),
+    "event-queue-mapping-beside-sam-event": ("creation_events_through_the_event_queue_to_remediate", break_event_queue_mapping_beside_sam_event),
+    "event-queue-consumer-not-remediate": ("creation_events_through_the_event_queue_to_remediate", break_event_queue_consumer_not_remediate),
+    "rendered-event-queue-two-mappings": ("creation_events_through_the_event_queue_to_remediate", break_rendered_event_queue_two_mappings, "rendered"),
+    "rendered-event-consumer-not-remediate": ("creation_events_through_the_event_queue_to_remediate", break_rendered_event_consumer_not_remediate, "rendered"),
+    "rendered-event-consumer-fixed-window": ("creation_events_through_the_event_queue_to_remediate", break_rendered_event_consumer_fixed_window, "rendered"),
     "put-events-any-bus": ("put_events_only_on_configured_buses", break_put_events_any_bus),
     "put-events-wildcard": ("put_events_only_on_configured_buses", break_put_events_wildcard),
     "empty-success-destination": ("success_destination_only_with_central_alerting", break_empty_success_destination),

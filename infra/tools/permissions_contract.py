@@ -22,8 +22,8 @@ For each parameter set it
    action on one of its resources) that no recorded request of any function of the set matches
    (least privilege both ways). Reads may be broader than the scenarios need: the unused ones are
    listed, not failed. The permissions Lambda itself uses with the role (its log group, the
-   failure and success destinations, the drift and creation queues' event source mappings) are not
-   the code's calls; they are named in PLATFORM and exempt from the unused check.
+   failure and success destinations, the event source mapping of the one event queue) are not the
+   code's calls; they are named in PLATFORM and exempt from the unused check.
 
 `self-test` proves the checker catches both failures on real recordings: for every write statement
 of a set's roles, a copy of the template without it must produce a denied call; a copy without one
@@ -63,12 +63,12 @@ ROLES = {"on-notebook-created": "NotebookCreatedRole", "on-subnet-created": "Sub
 
 # Statements Lambda uses with the function's role, not the function's code (so no recorded call
 # needs them): the function's logs (Lambda's log agent), the on-failure and on-success destinations
-# of asynchronous invocations (EventInvokeConfig), the event source mappings of the drift queue
-# (remediate) and of the creation queue (on-subnet-created: CreationQueueConsumerPolicy), which
-# receive and delete with the role, decrypting with the key. Lambda Developer Guide: "Lambda
-# execution role", "Adding a destination", "Using Lambda with Amazon SQS" (execution role permissions).
+# of asynchronous invocations (EventInvokeConfig), and remediate's event source mapping, which
+# consumes the one event queue (DriftQueue: creation and drift events), receiving and deleting with
+# the role, decrypting with the key. Lambda Developer Guide: "Lambda execution role", "Adding a
+# destination", "Using Lambda with Amazon SQS" (execution role permissions).
 PLATFORM = {"OwnLogGroup", "FailureDestination", "SuccessDestinationDefaultBus", "ConsumeDriftQueue",
-            "DecryptDriftQueue", "ConsumeCreationQueue", "DecryptCreationQueue"}
+            "DecryptDriftQueue"}
 
 READ_PREFIXES = ("Describe", "List", "Get")
 
