@@ -1176,7 +1176,9 @@ async fn unreadable_drift_records_are_handed_back_to_sqs_and_the_rest_is_done() 
     let fake = guard.account();
     set_dns(fake, true, false);
     let off = drift_sample("modify-vpc-attribute.json", &[("/requestParameters/vpcId", VPC.into())]);
-    let mut delivery = drift_delivery(&[off, sample("create-subnet.json"), Value::Null]);
+    // The schedule's event is no event the queue carries (a CreateSubnet is, since one queue
+    // carries creation and drift events).
+    let mut delivery = drift_delivery(&[off, sample("scheduled.json"), Value::Null]);
     delivery.payload["Records"][2]["body"] = "{not json".into();
 
     let report = remediate(delivery, &guard).await.unwrap();
