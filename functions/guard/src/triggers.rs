@@ -45,7 +45,9 @@ impl<A: Account> Guard<A> {
                 self.reconcile(&VpcSelector::All, true, run).await
             }
             Trigger::Drift(drift) => self.on_drift(std::slice::from_ref(drift), context(drift.event_name, false)).await,
-            Trigger::Delivery(delivery) if delivery.creations.is_empty() => {
+            // Drift records only (or nothing readable): the drift batch; any creation record, even
+            // one that needs nothing, goes the creation way, which reports why it needs nothing.
+            Trigger::Delivery(delivery) if !delivery.has_creation => {
                 self.on_drift_batch(delivery, context(trigger.name(), false)).await
             }
             Trigger::Delivery(delivery) => self.on_delivery(delivery, context(trigger.name(), false)).await,

@@ -790,6 +790,18 @@ async fn a_mixed_delivery_hands_back_the_drift_record_of_the_vpc_left_unfinished
     assert_eq!(fake.live_endpoints(OTHER).len(), 2);
 }
 
+/// A delivery whose only record is a failed `CreateSubnet` call needs nothing and says why, with no
+/// call and nothing handed back.
+#[tokio::test]
+async fn a_delivery_of_a_failed_creation_call_is_ignored_with_its_reason() {
+    let guard = guard();
+    let report = remediate(drift_delivery(&[sample("create-subnet-failed.json")]), &guard).await.unwrap();
+    assert_eq!(report.trigger, "CreationBatch");
+    assert!(report.ignored.as_deref().is_some_and(|r| r.contains("call failed")), "{report:?}");
+    assert_eq!((report.api_calls.read, report.api_calls.write), (0, 0));
+    assert_eq!(report.batch_item_failures, Some(Vec::new()));
+}
+
 #[tokio::test]
 async fn subnet_event_in_a_vpc_not_enrolled_is_skipped() {
     let guard = guard();
